@@ -1,0 +1,85 @@
+//! The contract between the otpgate engine and every delivery channel.
+//!
+//! # Layout
+//! - [`Channel`]: the six channels a code can travel on, with their wire spellings.
+//! - [`Gateway`]: what a carrier connection (SMPP bind, SIP trunk, HTTP platform) implements.
+//! - [`GatewayError`]: classified failures; routing and fallback branch only on [`ErrorKind`].
+//! - [`sandbox`]: the sandbox channel, which "delivers" into an in-memory inbox.
+//!
+//! Protocol crates (SMPP, SIP, the HTTP platforms) live beside this one under `gateways/` and
+//! depend on it; the engine depends on them only through `Arc<dyn Gateway>`.
+#![forbid(unsafe_code)]
+
+mod channel;
+mod error;
+pub mod sandbox;
+
+pub use channel::{Channel, ParseChannelError};
+pub use error::{ErrorKind, GatewayError};
+
+use async_trait::async_trait;
+
+/// One message to deliver. `text` is already rendered for the recipient's locale; `code` is
+/// carried separately because some platforms (WhatsApp templates, Telegram Gateway) take the
+/// code as a parameter rather than inside free text.
+#[derive(Clone)]
+pub struct OutboundMessage {
+    /// The verification this message belongs to; used to correlate receipts.
+    pub request_id: String,
+    /// The application (tenant) that asked for it; the sandbox inbox is kept per application.
+    pub application: String,
+    /// E.164 with the leading `+`.
+    pub to: String,
+    pub channel: Channel,
+    pub code: String,
+    pub text: String,
+    pub locale: String,
+}
+
+// The code is a secret: keep it out of every `{:?}` that might reach a log line.
+impl std::fmt::Debug for OutboundMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboundMessage")
+            .field("request_id", &self.request_id)
+            .field("application", &self.application)
+            .field("to", &self.to)
+            .field("channel", &self.channel)
+            .field("code", &"<redacted>")
+            .field("locale", &self.locale)
+            .finish()
+    }
+}
+
+/// What a carrier said when it took the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// The carrier's id for the message, used to match later delivery receipts.
+    pub carrier_message_id: String,
+    /// Set when the channel knows the outcome at once (the sandbox does); otherwise a receipt
+    /// arrives later through the engine's receipt path.
+    pub delivery: Option<Delivery>,
+}
+
+/// Final outcome of one message on one channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    Delivered,
+    Failed,
+}
+
+/// A carrier connection that can carry one-time codes on one or more channels.
+#[async_trait]
+pub trait Gateway: Send + Sync + 'static {
+    /// The carrier's configured name; used in metrics labels and reports.
+    fn name(&self) -> &str;
+    /// Channels this carrier carries.
+    fn channels(&self) -> &[Channel];
+    /// Whether the carrier serves a country (ISO 3166-1 alpha-2).
+    fn serves_country(&self, country: &str) -> bool;
+    /// Pass-through fee in micro-dollars for one message to `country`.
+    fn fee_micros(&self, country: &str) -> u64;
+    /// Whether the carrier is currently able to take messages (bound, reachable).
+    fn is_up(&self) -> bool;
+    /// Hand one message to the carrier. Returns once the carrier accepted or refused it.
+    async fn send(&self, message: &OutboundMessage) -> Result<Accepted, GatewayError>;
+}
