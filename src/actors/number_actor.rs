@@ -1,0 +1,320 @@
+//! The actor that owns one number: every send and check for (application, number) passes
+//! through it in arrival order, so limits and single use hold without locks.
+//!
+//! State changes happen synchronously in the handler (so the next message already sees them);
+//! the reply waits until the changed records are durable. Carrier calls run as futures beside
+//! the mailbox, so a slow carrier never stalls checks for the same number.
+use super::NumberKey;
+use crate::engine::{now_ms, Engine, EngineError};
+use crate::metrics as m;
+use crate::number_state::{
+    BlockReason, CheckResult, NumberState, RiskActions, SendRequest, SendResult, SendStart, DAY_MS,
+};
+use crate::routing::{Plan, Step};
+use crate::store::StoreError;
+use crate::templates;
+use crate::verification::Verification;
+use actix::prelude::*;
+use otpgate_gateway::{Channel, Delivery, OutboundMessage};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// An actor with nothing pending stops after this long without messages.
+const IDLE_AFTER: Duration = Duration::from_secs(30);
+const IDLE_CHECK_EVERY: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendStatus {
+    Success,
+    Retry,
+    Blocked,
+    Undeliverable,
+}
+
+#[derive(Debug, Clone)]
+pub struct SendOutcome {
+    pub request_id: String,
+    pub status: SendStatus,
+    pub reason: Option<BlockReason>,
+    pub channel: Option<Channel>,
+}
+
+#[derive(Message, Clone)]
+#[rtype(result = "Result<SendOutcome, EngineError>")]
+pub struct SendCode {
+    pub request: SendRequest,
+    pub received: Instant,
+}
+
+/// A code check. Deliberately not `Debug`: it carries the candidate code.
+#[derive(Message, Clone)]
+#[rtype(result = "Result<CheckOutcome, EngineError>")]
+pub struct CheckCode {
+    pub code: String,
+    pub actions: RiskActions,
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckOutcome {
+    pub result: CheckResult,
+    /// The verification as it stands after the check (none when nothing was ever sent).
+    pub verification: Option<Verification>,
+}
+
+pub struct NumberActor {
+    key: NumberKey,
+    engine: Arc<Engine>,
+    /// `None` until the history is loaded, or if loading failed.
+    state: Option<NumberState>,
+    in_flight: usize,
+    last_active: Instant,
+}
+
+impl NumberActor {
+    pub fn new(key: NumberKey, engine: Arc<Engine>) -> Self {
+        Self {
+            key,
+            engine,
+            state: None,
+            in_flight: 0,
+            last_active: Instant::now(),
+        }
+    }
+
+    fn stop_if_idle(&mut self, ctx: &mut Context<Self>) {
+        let pending = self.state.as_ref().is_some_and(|s| s.has_pending(now_ms()));
+        if self.in_flight == 0 && !pending && self.last_active.elapsed() >= IDLE_AFTER {
+            self.engine.registry.remove(&self.key, &ctx.address());
+            ctx.stop();
+        }
+    }
+
+    /// Persists `changed` (enqueued now, in order) and returns a future that resolves once durable.
+    fn persist(&self, changed: Vec<Verification>) -> impl std::future::Future<Output = Result<(), StoreError>> {
+        let commit = (!changed.is_empty()).then(|| self.engine.store.save(changed));
+        async move {
+            match commit {
+                Some(commit) => commit.await,
+                None => Ok(()),
+            }
+        }
+    }
+
+    fn not_loaded(&mut self, ctx: &mut Context<Self>) -> EngineError {
+        // Loading failed: stop, so the next request starts a fresh actor that retries the load.
+        self.engine.registry.remove(&self.key, &ctx.address());
+        ctx.stop();
+        EngineError::Store(StoreError::Unavailable("could not load this number's history".into()))
+    }
+}
+
+impl Actor for NumberActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let store = self.engine.store.clone();
+        let (application, phone) = self.key.clone();
+        let since = now_ms() - DAY_MS - self.engine.policy.code_validity_ms;
+        // `wait` holds the mailbox until the history is loaded: no message sees a blank state.
+        ctx.wait(
+            async move { store.load_number(&application, &phone, since).await }
+                .into_actor(self)
+                .map(|loaded, act, _| match loaded {
+                    Ok(history) => act.state = Some(NumberState::from_history(history, now_ms())),
+                    Err(e) => tracing::error!(error = %e, "cannot load number history"),
+                }),
+        );
+        ctx.run_interval(IDLE_CHECK_EVERY, Self::stop_if_idle);
+    }
+}
+
+/// Walks the plan until a carrier accepts, recording metrics per attempt.
+async fn deliver(steps: Vec<Step>, mut message: OutboundMessage, country: String, received: Instant) -> SendResult {
+    let mut failures = Vec::new();
+    let mut fallbacks = Vec::new();
+    let mut previous: Option<Channel> = None;
+    for step in steps {
+        if let Some(from) = previous.filter(|from| *from != step.channel) {
+            metrics::counter!(m::FALLBACKS, "from" => from.as_str(), "to" => step.channel.as_str()).increment(1);
+            fallbacks.push((from, step.channel));
+        }
+        message.channel = step.channel;
+        let carrier = step.gateway.name().to_owned();
+        match step.gateway.send(&message).await {
+            Ok(accepted) => {
+                metrics::histogram!(m::SEND_DURATION).record(received.elapsed().as_secs_f64());
+                let labels = [
+                    ("channel", step.channel.as_str().to_owned()),
+                    ("carrier", carrier.clone()),
+                    ("country", country),
+                ];
+                metrics::counter!(m::MESSAGES_SENT, &labels).increment(1);
+                let delivered = accepted.delivery == Some(Delivery::Delivered);
+                if delivered {
+                    metrics::counter!(m::MESSAGES_DELIVERED, &labels).increment(1);
+                }
+                return SendResult::Accepted {
+                    channel: step.channel,
+                    carrier,
+                    delivered,
+                    fallbacks,
+                };
+            }
+            Err(e) => {
+                tracing::warn!(carrier = %carrier, channel = %step.channel, error = %e, "carrier refused message");
+                let labels = [
+                    ("channel", step.channel.as_str().to_owned()),
+                    ("carrier", carrier.clone()),
+                    ("reason", e.reason().to_owned()),
+                ];
+                metrics::counter!(m::MESSAGES_FAILED, &labels).increment(1);
+                failures.push((step.channel, carrier, e.reason()));
+                previous = Some(step.channel);
+            }
+        }
+    }
+    SendResult::Undeliverable { failures }
+}
+
+impl Handler<SendCode> for NumberActor {
+    type Result = ResponseActFuture<Self, Result<SendOutcome, EngineError>>;
+
+    fn handle(&mut self, msg: SendCode, ctx: &mut Context<Self>) -> Self::Result {
+        self.last_active = Instant::now();
+        let Some(state) = self.state.as_mut() else {
+            let error = self.not_loaded(ctx);
+            return Box::pin(fut::ready(Err(error)));
+        };
+        let engine = self.engine.clone();
+        let started_ms = now_ms();
+        let (start, changed) = state.begin_send(&msg.request, &engine.policy, &engine.secret, started_ms);
+        let earlier = self.persist(changed);
+        let (request_id, code, resend) = match start {
+            SendStart::Blocked { request_id, reason } => {
+                metrics::counter!(m::VERIFICATIONS, "status" => "blocked").increment(1);
+                self.in_flight += 1;
+                let outcome = SendOutcome {
+                    request_id,
+                    status: SendStatus::Blocked,
+                    reason: Some(reason),
+                    channel: None,
+                };
+                return Box::pin(
+                    async move { earlier.await.map(|_| outcome).map_err(EngineError::from) }
+                        .into_actor(self)
+                        .map(|result, act, _| {
+                            act.in_flight -= 1;
+                            result
+                        }),
+                );
+            }
+            SendStart::Deliver {
+                request_id,
+                code,
+                resend,
+            } => (request_id, code, resend),
+        };
+
+        let request = &msg.request;
+        let plan = engine.router.plan(&request.number, request.channel);
+        let all_down = matches!(plan, Plan::AllDown);
+        let steps = match plan {
+            Plan::Route(steps) => steps,
+            Plan::AllDown | Plan::NoRoute => Vec::new(),
+        };
+        let message = OutboundMessage {
+            request_id: request_id.clone(),
+            application: request.application.clone(),
+            to: request.number.full_number.clone(),
+            channel: steps.first().map_or(Channel::Sms, |s| s.channel),
+            text: templates::render(&request.locale, &request.application, &code),
+            code,
+            locale: request.locale.clone(),
+        };
+        let country = request.number.country_code.clone().unwrap_or_else(|| "unknown".into());
+        self.in_flight += 1;
+        let delivery = deliver(steps, message, country, msg.received);
+        Box::pin(
+            async move {
+                earlier.await?;
+                Ok::<_, EngineError>(delivery.await)
+            }
+            .into_actor(self)
+            .then(move |delivered, act, _| {
+                let finished = delivered.map(|result| {
+                    let state = act.state.as_mut().expect("loaded before any send");
+                    let changed = state.finish_send(&request_id, started_ms, &result, now_ms());
+                    (result, act.persist(changed.into_iter().collect()))
+                });
+                async move {
+                    let (result, commit) = finished?;
+                    commit.await?;
+                    let (status, channel) = match result {
+                        SendResult::Accepted { channel, .. } => {
+                            if !resend {
+                                metrics::counter!(m::VERIFICATIONS, "status" => "started").increment(1);
+                            }
+                            (
+                                if resend { SendStatus::Retry } else { SendStatus::Success },
+                                Some(channel),
+                            )
+                        }
+                        SendResult::Undeliverable { .. } if all_down => return Err(EngineError::ProvidersUnavailable),
+                        SendResult::Undeliverable { .. } => {
+                            metrics::counter!(m::VERIFICATIONS, "status" => "undeliverable").increment(1);
+                            (SendStatus::Undeliverable, None)
+                        }
+                    };
+                    Ok(SendOutcome {
+                        request_id,
+                        status,
+                        reason: None,
+                        channel,
+                    })
+                }
+                .into_actor(act)
+            })
+            .map(|result, act, _| {
+                act.in_flight -= 1;
+                result
+            }),
+        )
+    }
+}
+
+impl Handler<CheckCode> for NumberActor {
+    type Result = ResponseActFuture<Self, Result<CheckOutcome, EngineError>>;
+
+    fn handle(&mut self, msg: CheckCode, ctx: &mut Context<Self>) -> Self::Result {
+        self.last_active = Instant::now();
+        let Some(state) = self.state.as_mut() else {
+            let error = self.not_loaded(ctx);
+            return Box::pin(fut::ready(Err(error)));
+        };
+        let (result, changed) = state.check(&msg.code, msg.actions, &self.engine.secret, now_ms());
+        let status = match result {
+            CheckResult::Approved => Some("approved"),
+            CheckResult::Declined if changed.iter().any(|v| v.state == crate::verification::State::Declined) => {
+                Some("declined")
+            }
+            _ => None,
+        };
+        if let Some(status) = status {
+            metrics::counter!(m::VERIFICATIONS, "status" => status).increment(1);
+        }
+        let outcome = CheckOutcome {
+            result,
+            verification: state.current().cloned(),
+        };
+        let commit = self.persist(changed);
+        self.in_flight += 1;
+        Box::pin(
+            async move { commit.await.map(|_| outcome).map_err(EngineError::from) }
+                .into_actor(self)
+                .map(|result, act, _| {
+                    act.in_flight -= 1;
+                    result
+                }),
+        )
+    }
+}

@@ -1,0 +1,88 @@
+//! The HTTP API (actix-web): routes, authentication, and the server function.
+//!
+//! Every `/v3/*` route needs `x-api-key`. Handlers validate input into typed requests, ask the
+//! number's actor, and shape the answer; errors go through [`error::ApiError`].
+pub mod error;
+mod input;
+mod ops;
+mod phone;
+mod sandbox;
+
+use crate::applications::Application;
+use crate::engine::Engine;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use error::ApiError;
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::Arc;
+
+pub use input::MAX_BODY_BYTES;
+
+type EngineData = web::Data<Engine>;
+
+/// The application named by the request's `x-api-key`.
+fn authenticate<'a>(req: &HttpRequest, engine: &'a Engine) -> Result<&'a Application, ApiError> {
+    let key = req
+        .headers()
+        .get("x-api-key")
+        .ok_or_else(|| ApiError::unauthorized("missing x-api-key header"))?
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("x-api-key is not a valid key"))?;
+    engine
+        .applications
+        .authenticate(key)
+        .ok_or_else(|| ApiError::unauthorized("x-api-key is not a valid key"))
+}
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found(format!(
+        "no endpoint {} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is not allowed on {}", req.method(), req.path()),
+    ))
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    let resource = |path: &str, route: actix_web::Route| {
+        web::resource(path.to_owned())
+            .route(route)
+            .default_service(web::to(method_not_allowed))
+    };
+    cfg.service(resource("/v3/phone/send/", web::post().to(phone::send)))
+        .service(resource("/v3/phone/check/", web::post().to(phone::check)))
+        .service(resource("/v3/sandbox/messages/", web::get().to(sandbox::messages)))
+        .service(resource("/healthz", web::get().to(ops::healthz)))
+        .service(resource("/readyz", web::get().to(ops::readyz)))
+        .service(resource("/metrics", web::get().to(ops::metrics)));
+}
+
+/// Builds the HTTP server on an already bound listener (tests bind port 0). The server drains
+/// in-flight requests on SIGTERM / SIGINT before its future resolves.
+pub fn server(
+    listener: std::net::TcpListener,
+    engine: Arc<Engine>,
+    metrics: PrometheusHandle,
+    workers: usize,
+) -> std::io::Result<actix_web::dev::Server> {
+    let engine = web::Data::from(engine);
+    let metrics = web::Data::new(metrics);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(engine.clone())
+            .app_data(metrics.clone())
+            .configure(routes)
+            .default_service(web::to(not_found))
+    })
+    .listen(listener)?
+    .workers(workers)
+    .shutdown_timeout(30)
+    .run();
+    Ok(server)
+}

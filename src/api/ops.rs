@@ -1,0 +1,30 @@
+//! Operations endpoints: liveness, readiness and Prometheus metrics. No key needed.
+use super::EngineData;
+use actix_web::{web, HttpResponse};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::json;
+
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+/// Ready when the store answers a read.
+pub async fn readyz(engine: EngineData) -> HttpResponse {
+    match engine.store.get_setting("readiness-probe").await {
+        Ok(_) => HttpResponse::Ok().json(json!({ "status": "ready" })),
+        Err(e) => HttpResponse::ServiceUnavailable().json(json!({ "status": "not ready", "detail": e.to_string() })),
+    }
+}
+
+pub async fn metrics(handle: web::Data<PrometheusHandle>, engine: EngineData) -> HttpResponse {
+    for carrier in engine.router.carriers() {
+        metrics::gauge!(crate::metrics::CARRIER_UP, "carrier" => carrier.name().to_owned()).set(if carrier.is_up() {
+            1.0
+        } else {
+            0.0
+        });
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(handle.render())
+}

@@ -1,0 +1,202 @@
+//! Standalone verification (Path B): `POST /v3/phone/send/` and `POST /v3/phone/check/`.
+use super::error::ApiError;
+use super::input::{read_object, Object};
+use super::{authenticate, EngineData};
+use crate::actors::{CheckCode, SendCode, SendStatus};
+use crate::code;
+use crate::config::{MAX_CODE_LENGTH, MIN_CODE_LENGTH};
+use crate::number::{self, NumberInfo};
+use crate::number_state::{CheckResult, RiskActions, SendRequest};
+use crate::verification::iso8601;
+use actix_web::{web, HttpRequest, HttpResponse};
+use otpgate_gateway::Channel;
+use serde_json::{json, Value};
+use std::time::Instant;
+
+const MAX_VENDOR_DATA: usize = 1024;
+const MAX_LOCALE: usize = 35;
+
+pub(super) fn phone_number(body: &Object, key: &str) -> Result<NumberInfo, ApiError> {
+    let raw = body.required_str(key)?;
+    number::parse(raw).map_err(|e| {
+        let code = match e {
+            number::NumberError::NotE164 => "invalid_format",
+            number::NumberError::Invalid => "invalid_phone_number",
+        };
+        ApiError::field(body.path(key), code, format!("{} {e}", body.path(key)))
+    })
+}
+
+fn channel(body: &Object, key: &str) -> Result<Option<Channel>, ApiError> {
+    body.optional_str(key)?
+        .map(|raw| {
+            Channel::from_request(raw).map_err(|_| {
+                ApiError::field(
+                    body.path(key),
+                    "invalid_choice",
+                    format!(
+                        "{} must be one of SMS, WHATSAPP, TELEGRAM, RCS, VIBER, CALL, not {raw:?}",
+                        body.path(key)
+                    ),
+                )
+            })
+        })
+        .transpose()
+}
+
+fn vendor_data(body: &Object) -> Result<Option<String>, ApiError> {
+    let value = body.optional_str("vendor_data")?;
+    if value.is_some_and(|v| v.len() > MAX_VENDOR_DATA) {
+        return Err(ApiError::field(
+            "vendor_data",
+            "too_long",
+            format!("vendor_data is longer than {MAX_VENDOR_DATA} bytes"),
+        ));
+    }
+    Ok(value.map(str::to_owned))
+}
+
+fn metadata(body: &Object) -> Result<Option<Value>, ApiError> {
+    match body.optional_value("metadata") {
+        Some(Value::Object(map)) => Ok(Some(Value::Object(map))),
+        None => Ok(None),
+        Some(_) => Err(ApiError::field(
+            "metadata",
+            "invalid_type",
+            "metadata must be an object",
+        )),
+    }
+}
+
+pub async fn send(req: HttpRequest, payload: web::Payload, engine: EngineData) -> Result<HttpResponse, ApiError> {
+    let received = Instant::now();
+    let application = authenticate(&req, &engine)?.name.clone();
+    let body = read_object(payload).await?;
+    let number = phone_number(&body, "phone_number")?;
+    let pinned = channel(&body, "channel")?;
+    let vendor_data = vendor_data(&body)?;
+    let metadata = metadata(&body)?;
+    body.optional_object("signals")?;
+
+    let mut code_length = engine.policy.code_length;
+    let mut locale = "en".to_owned();
+    let mut preferred = None;
+    if let Some(options) = body.optional_object("options")? {
+        if let Some(size) = options.optional_u32("code_size")? {
+            if !(MIN_CODE_LENGTH..=MAX_CODE_LENGTH).contains(&size) {
+                return Err(ApiError::field(
+                    "options.code_size",
+                    "out_of_range",
+                    "options.code_size must be between 4 and 10",
+                ));
+            }
+            code_length = size;
+        }
+        if let Some(l) = options.optional_str("locale")? {
+            if l.is_empty()
+                || l.len() > MAX_LOCALE
+                || !l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(ApiError::field(
+                    "options.locale",
+                    "invalid_value",
+                    "options.locale must be a language tag like en or pt-BR",
+                ));
+            }
+            locale = l.to_owned();
+        }
+        preferred = channel(&options, "preferred_channel")?;
+    }
+
+    let key = (application.clone(), number.full_number.clone());
+    let request = SendRequest {
+        application,
+        number,
+        channel: pinned.or(preferred),
+        vendor_data: vendor_data.clone(),
+        metadata: metadata.clone(),
+        code_length,
+        locale,
+    };
+    let outcome = engine
+        .registry
+        .ask(&engine, &key, SendCode { request, received })
+        .await??;
+    let status = match outcome.status {
+        SendStatus::Success => "Success",
+        SendStatus::Retry => "Retry",
+        SendStatus::Blocked => "Blocked",
+        SendStatus::Undeliverable => "Undeliverable",
+    };
+    Ok(HttpResponse::Ok().json(json!({
+        "request_id": outcome.request_id,
+        "status": status,
+        "reason": outcome.reason,
+        "channel": outcome.channel,
+        "vendor_data": vendor_data,
+        "metadata": metadata,
+    })))
+}
+
+fn decline_action(body: &Object, key: &str) -> Result<bool, ApiError> {
+    match body.optional_str(key)? {
+        None | Some("NO_ACTION") => Ok(false),
+        Some("DECLINE") => Ok(true),
+        Some(other) => Err(ApiError::field(
+            key,
+            "invalid_choice",
+            format!("{key} must be NO_ACTION or DECLINE, not {other:?}"),
+        )),
+    }
+}
+
+pub async fn check(req: HttpRequest, payload: web::Payload, engine: EngineData) -> Result<HttpResponse, ApiError> {
+    let application = authenticate(&req, &engine)?.name.clone();
+    let body = read_object(payload).await?;
+    let number = phone_number(&body, "phone_number")?;
+    let code = body.required_str("code")?;
+    if !code::is_well_formed(code) {
+        return Err(ApiError::field("code", "invalid_format", "code must be 4 to 10 digits"));
+    }
+    let vendor_data = vendor_data(&body)?;
+    let actions = RiskActions {
+        duplicated_decline: decline_action(&body, "duplicated_phone_number_action")?,
+        disposable_decline: decline_action(&body, "disposable_number_action")?,
+        voip_decline: decline_action(&body, "voip_number_action")?,
+    };
+
+    let key = (application, number.full_number);
+    let check = CheckCode {
+        code: code.to_owned(),
+        actions,
+    };
+    let outcome = engine.registry.ask(&engine, &key, check).await??;
+    let (status, message) = match outcome.result {
+        CheckResult::Approved => ("Approved", "The verification code is correct.".to_owned()),
+        CheckResult::Failed { attempts_left } => (
+            "Failed",
+            format!("The verification code is incorrect; {attempts_left} attempt(s) left."),
+        ),
+        CheckResult::Declined => ("Declined", "The verification was declined.".to_owned()),
+        CheckResult::NotFound => (
+            "Expired or Not Found",
+            "No pending verification for this phone number, or it has expired.".to_owned(),
+        ),
+    };
+    let v = outcome
+        .verification
+        .as_ref()
+        .filter(|_| outcome.result != CheckResult::NotFound);
+    let phone = v
+        .filter(|_| matches!(outcome.result, CheckResult::Approved | CheckResult::Declined))
+        .map(|v| v.report());
+    Ok(HttpResponse::Ok().json(json!({
+        "request_id": v.map(|v| &v.request_id),
+        "status": status,
+        "message": message,
+        "phone": phone,
+        "vendor_data": vendor_data.or_else(|| v.and_then(|v| v.vendor_data.clone())),
+        "metadata": v.and_then(|v| v.metadata.as_ref()),
+        "created_at": v.map(|v| iso8601(v.created_at_ms)),
+    })))
+}

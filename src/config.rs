@@ -1,0 +1,465 @@
+//! Configuration: the TOML file of the contract (§2), parsed strictly and validated once.
+//!
+//! Parsing goes through [`RawConfig`] (every section `deny_unknown_fields`, every key defaulted
+//! except secrets), then [`RawConfig::build_and_validate`] turns it into the immutable
+//! [`Config`] the engine runs on, or into a list of every problem found.
+use otpgate_gateway::Channel;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Problems found in a config file, each one line naming the key.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.join("\n"))]
+pub struct ConfigError(pub Vec<String>);
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    pub server: RawServer,
+    pub store: RawStore,
+    pub applications: Vec<RawApplication>,
+    pub verification: RawVerification,
+    pub sandbox: RawSandbox,
+    pub carriers: Vec<RawCarrier>,
+    pub routing: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawServer {
+    pub listen: String,
+    pub public_url: String,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawStore {
+    pub url: String,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://data/otpgate.db".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApplication {
+    pub name: String,
+    pub api_key: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawVerification {
+    pub code_length: u32,
+    pub code_validity_seconds: u64,
+    pub max_code_attempts: u32,
+    pub max_resend_requests_per_24h: u32,
+    pub fallback_after_seconds: u64,
+}
+
+impl Default for RawVerification {
+    fn default() -> Self {
+        Self {
+            code_length: 6,
+            code_validity_seconds: 300,
+            max_code_attempts: 2,
+            max_resend_requests_per_24h: 2,
+            fallback_after_seconds: 20,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSandbox {
+    /// `None` means "on exactly when no carrier is configured".
+    pub enabled: Option<bool>,
+}
+
+/// One `[[carriers]]` entry. Keys of every protocol are accepted here; which ones a protocol
+/// needs is checked in validation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCarrier {
+    pub name: String,
+    pub protocol: String,
+    pub address: Option<String>,
+    pub system_id: Option<String>,
+    pub password: Option<String>,
+    pub system_type: Option<String>,
+    pub source_addr: Option<String>,
+    pub binds: Option<u32>,
+    pub window: Option<u32>,
+    pub max_tps: Option<u32>,
+    pub tls: Option<bool>,
+    pub enquire_link_seconds: Option<u64>,
+    pub countries: Option<Vec<String>>,
+    pub fee_usd: Option<BTreeMap<String, f64>>,
+    pub from: Option<String>,
+    pub base_url: Option<String>,
+    pub phone_number_id: Option<String>,
+    pub access_token: Option<String>,
+    pub template: Option<String>,
+    pub language: Option<String>,
+    pub token: Option<String>,
+    pub agent_id: Option<String>,
+}
+
+/// The validated, immutable configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub public_url: String,
+    pub store: StoreLocation,
+    pub applications: Vec<ApplicationConfig>,
+    pub verification: VerificationPolicy,
+    pub sandbox_enabled: bool,
+    pub routing: RoutingTable,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    Sqlite { path: PathBuf },
+}
+
+impl StoreLocation {
+    /// Where the engine keeps its own files (the code-hashing secret) beside the database.
+    pub fn data_dir(&self) -> PathBuf {
+        match self {
+            StoreLocation::Sqlite { path } => match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => PathBuf::from("."),
+            },
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct ApplicationConfig {
+    pub name: String,
+    pub api_key: String,
+}
+
+impl std::fmt::Debug for ApplicationConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApplicationConfig")
+            .field("name", &self.name)
+            .field("api_key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Limits applied to every verification (a workflow may later override each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerificationPolicy {
+    pub code_length: u32,
+    pub code_validity_ms: i64,
+    pub max_code_attempts: u32,
+    pub max_resend_requests_per_24h: u32,
+    pub fallback_after_seconds: u64,
+}
+
+impl Default for VerificationPolicy {
+    fn default() -> Self {
+        let raw = RawVerification::default();
+        Self {
+            code_length: raw.code_length,
+            code_validity_ms: raw.code_validity_seconds as i64 * 1000,
+            max_code_attempts: raw.max_code_attempts,
+            max_resend_requests_per_24h: raw.max_resend_requests_per_24h,
+            fallback_after_seconds: raw.fallback_after_seconds,
+        }
+    }
+}
+
+/// Channel order per country; `"*"` is the default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutingTable {
+    pub by_country: BTreeMap<String, Vec<Channel>>,
+}
+
+impl RoutingTable {
+    pub fn order_for(&self, country: &str) -> &[Channel] {
+        self.by_country
+            .get(country)
+            .or_else(|| self.by_country.get("*"))
+            .map(Vec::as_slice)
+            .unwrap_or(&Channel::ALL)
+    }
+}
+
+impl Default for RoutingTable {
+    /// The seed's defaults: SMS first where it is cheapest, WhatsApp first where it leads.
+    fn default() -> Self {
+        use Channel::*;
+        let mut by_country = BTreeMap::new();
+        by_country.insert("*".to_owned(), vec![Sms, Whatsapp, Telegram, Rcs, Viber, Call]);
+        for country in ["BR", "IN", "MX"] {
+            by_country.insert(country.to_owned(), vec![Whatsapp, Sms, Telegram, Rcs, Viber, Call]);
+        }
+        Self { by_country }
+    }
+}
+
+pub const MIN_CODE_LENGTH: u32 = 4;
+pub const MAX_CODE_LENGTH: u32 = 10;
+
+impl RawConfig {
+    /// Parses TOML text. Errors name the key, line and column (toml's own messages).
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError(vec![e.to_string().trim_end().to_owned()]))
+    }
+
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(vec![format!("cannot read config {}: {e}", path.display())]))?;
+        Self::parse(&text).map_err(|ConfigError(lines)| {
+            ConfigError(lines.into_iter().map(|l| format!("{}: {l}", path.display())).collect())
+        })
+    }
+
+    pub fn build_and_validate(self) -> Result<Config, ConfigError> {
+        let mut problems = Vec::new();
+
+        let listen = self
+            .server
+            .listen
+            .parse::<SocketAddr>()
+            .map_err(|_| {
+                problems.push(format!(
+                    "server.listen: {:?} is not an address like 127.0.0.1:8080",
+                    self.server.listen
+                ))
+            })
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let public_url = self.server.public_url.trim_end_matches('/').to_owned();
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            problems.push(format!(
+                "server.public_url: {:?} must start with http:// or https://",
+                self.server.public_url
+            ));
+        }
+
+        let store = match self.store.url.strip_prefix("sqlite://") {
+            Some(path) if !path.is_empty() => StoreLocation::Sqlite {
+                path: PathBuf::from(path),
+            },
+            _ if self.store.url.starts_with("postgres://") || self.store.url.starts_with("postgresql://") => {
+                problems.push(
+                    "store.url: the PostgreSQL store is not available in this build yet; use sqlite://PATH".into(),
+                );
+                StoreLocation::Sqlite {
+                    path: PathBuf::from("data/otpgate.db"),
+                }
+            }
+            _ => {
+                problems.push(format!("store.url: {:?} is not sqlite://PATH", self.store.url));
+                StoreLocation::Sqlite {
+                    path: PathBuf::from("data/otpgate.db"),
+                }
+            }
+        };
+
+        let mut applications = Vec::new();
+        for (i, app) in self.applications.into_iter().enumerate() {
+            let at = format!("applications[{i}]");
+            if app.name.trim().is_empty() || app.name.len() > 64 {
+                problems.push(format!("{at}.name: must be 1 to 64 characters"));
+            }
+            if app.api_key.len() < 16 {
+                problems.push(format!("{at}.api_key: must be at least 16 characters"));
+            }
+            if applications.iter().any(|a: &ApplicationConfig| a.name == app.name) {
+                problems.push(format!("{at}.name: {:?} is used twice", app.name));
+            }
+            if applications
+                .iter()
+                .any(|a: &ApplicationConfig| a.api_key == app.api_key)
+            {
+                problems.push(format!("{at}.api_key: the same key is used by two applications"));
+            }
+            applications.push(ApplicationConfig {
+                name: app.name,
+                api_key: app.api_key,
+            });
+        }
+
+        let v = &self.verification;
+        if !(MIN_CODE_LENGTH..=MAX_CODE_LENGTH).contains(&v.code_length) {
+            problems.push(format!("verification.code_length: {} is outside 4..10", v.code_length));
+        }
+        if !(30..=86_400).contains(&v.code_validity_seconds) {
+            problems.push(format!(
+                "verification.code_validity_seconds: {} is outside 30..86400",
+                v.code_validity_seconds
+            ));
+        }
+        if !(1..=10).contains(&v.max_code_attempts) {
+            problems.push(format!(
+                "verification.max_code_attempts: {} is outside 1..10",
+                v.max_code_attempts
+            ));
+        }
+        if v.max_resend_requests_per_24h > 10 {
+            problems.push(format!(
+                "verification.max_resend_requests_per_24h: {} is above 10",
+                v.max_resend_requests_per_24h
+            ));
+        }
+        if !(1..=600).contains(&v.fallback_after_seconds) {
+            problems.push(format!(
+                "verification.fallback_after_seconds: {} is outside 1..600",
+                v.fallback_after_seconds
+            ));
+        }
+        let verification = VerificationPolicy {
+            code_length: v.code_length,
+            code_validity_ms: v.code_validity_seconds as i64 * 1000,
+            max_code_attempts: v.max_code_attempts,
+            max_resend_requests_per_24h: v.max_resend_requests_per_24h,
+            fallback_after_seconds: v.fallback_after_seconds,
+        };
+
+        // Carrier gateways arrive with their own issues (SMPP, SIP, HTTP platforms); until then a
+        // configured carrier is refused rather than silently ignored.
+        for (i, carrier) in self.carriers.iter().enumerate() {
+            const KNOWN: [&str; 6] = ["smpp", "sip", "whatsapp", "telegram", "viber", "rcs"];
+            if KNOWN.contains(&carrier.protocol.as_str()) {
+                problems.push(format!(
+                    "carriers[{i}] ({}): protocol {:?} is not available in this build yet; only the sandbox channel is",
+                    carrier.name, carrier.protocol
+                ));
+            } else {
+                problems.push(format!(
+                    "carriers[{i}] ({}).protocol: {:?} is not one of smpp, sip, whatsapp, telegram, viber, rcs",
+                    carrier.name, carrier.protocol
+                ));
+            }
+        }
+        let sandbox_enabled = self.sandbox.enabled.unwrap_or(self.carriers.is_empty());
+
+        let mut routing = RoutingTable::default();
+        for (country, channels) in self.routing {
+            if country != "*" && !(country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase())) {
+                problems.push(format!(
+                    "routing.{country}: key must be \"*\" or an ISO 3166-1 alpha-2 code like BR"
+                ));
+                continue;
+            }
+            let mut parsed = Vec::new();
+            for name in &channels {
+                match name.parse::<Channel>() {
+                    Ok(c) if parsed.contains(&c) => {
+                        problems.push(format!("routing.{country}: {name:?} is listed twice"))
+                    }
+                    Ok(c) => parsed.push(c),
+                    Err(_) => problems.push(format!(
+                        "routing.{country}: {name:?} is not one of sms, whatsapp, telegram, rcs, viber, call"
+                    )),
+                }
+            }
+            if channels.is_empty() {
+                problems.push(format!("routing.{country}: needs at least one channel"));
+            }
+            routing.by_country.insert(country, parsed);
+        }
+
+        if problems.is_empty() {
+            Ok(Config {
+                listen,
+                public_url,
+                store,
+                applications,
+                verification,
+                sandbox_enabled,
+                routing,
+            })
+        } else {
+            Err(ConfigError(problems))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_the_embedded_defaults() {
+        let config = RawConfig::parse("").unwrap().build_and_validate().unwrap();
+        assert_eq!(config.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(
+            config.store,
+            StoreLocation::Sqlite {
+                path: "data/otpgate.db".into()
+            }
+        );
+        assert_eq!(config.store.data_dir(), PathBuf::from("data"));
+        assert!(config.sandbox_enabled);
+        assert_eq!(config.verification, VerificationPolicy::default());
+        assert_eq!(config.routing.order_for("US")[0], Channel::Sms);
+        assert_eq!(config.routing.order_for("BR")[0], Channel::Whatsapp);
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let err = RawConfig::parse("[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `lisen`"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = "[verification]\ncode_length = 3\nmax_code_attempts = 0\n[routing]\nBR = [\"pigeon\"]\n";
+        let err = RawConfig::parse(text).unwrap().build_and_validate().unwrap_err();
+        assert_eq!(err.0.len(), 3, "{err}");
+        assert!(err.to_string().contains("verification.code_length"));
+        assert!(err.to_string().contains("\"pigeon\""));
+    }
+
+    #[test]
+    fn routing_overrides_one_country_and_keeps_the_rest() {
+        let text = "[routing]\nDE = [\"telegram\", \"sms\"]\n";
+        let config = RawConfig::parse(text).unwrap().build_and_validate().unwrap();
+        assert_eq!(config.routing.order_for("DE"), [Channel::Telegram, Channel::Sms]);
+        assert_eq!(config.routing.order_for("FR")[0], Channel::Sms);
+    }
+
+    #[test]
+    fn carriers_not_yet_built_are_refused_not_ignored() {
+        let text = "[[carriers]]\nname = \"smsc-a\"\nprotocol = \"smpp\"\naddress = \"127.0.0.1:2775\"\n";
+        let err = RawConfig::parse(text)
+            .unwrap()
+            .build_and_validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("smsc-a") && err.contains("not available"), "{err}");
+    }
+
+    #[test]
+    fn api_keys_are_not_printed_by_debug() {
+        let app = ApplicationConfig {
+            name: "acme".into(),
+            api_key: "super-secret-key-123".into(),
+        };
+        assert!(!format!("{app:?}").contains("super-secret"));
+    }
+}

@@ -1,0 +1,63 @@
+//! The engine's shared parts, wired once at start-up and handed to the API and the actors.
+use crate::actors::Registry;
+use crate::applications::Applications;
+use crate::code::CodeSecret;
+use crate::config::VerificationPolicy;
+use crate::routing::Router;
+use crate::store::{Store, StoreError};
+use otpgate_gateway::sandbox::Inbox;
+use std::sync::Arc;
+
+pub struct Engine {
+    pub policy: VerificationPolicy,
+    pub store: Arc<dyn Store>,
+    pub secret: CodeSecret,
+    pub router: Router,
+    pub registry: Registry,
+    pub applications: Applications,
+    /// Present when the sandbox channel is enabled.
+    pub inbox: Option<Inbox>,
+}
+
+/// Failures of the engine itself (not of a verification), mapped to HTTP in `api::error`.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("every carrier that could deliver to this number is down")]
+    ProvidersUnavailable,
+    #[error("the number's actor stopped while handling the request; retry")]
+    ActorGone,
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Engine {
+    pub fn new(
+        policy: VerificationPolicy,
+        store: Arc<dyn Store>,
+        secret: CodeSecret,
+        router: Router,
+        applications: Applications,
+        inbox: Option<Inbox>,
+    ) -> Arc<Self> {
+        for carrier in router.carriers() {
+            metrics::gauge!(crate::metrics::CARRIER_UP, "carrier" => carrier.name().to_owned())
+                .set(if carrier.is_up() { 1.0 } else { 0.0 });
+        }
+        Arc::new(Self {
+            policy,
+            store,
+            secret,
+            router,
+            registry: Registry::default(),
+            applications,
+            inbox,
+        })
+    }
+}

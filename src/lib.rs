@@ -1,0 +1,36 @@
+//! otpgate: a self-hostable phone-verification engine.
+//!
+//! # Layout
+//! - [`config`]: the TOML config, parsed strictly and validated into an immutable [`config::Config`].
+//! - [`serve`]: start-up wiring and the drain on shutdown.
+//! - [`api`]: the HTTP API (actix-web): routes, input validation, the error-to-HTTP mapping.
+//! - [`applications`]: tenants and their hashed API keys.
+//! - [`engine`]: the shared parts handed to the API and the actors.
+//! - [`actors`]: one actor per active (application, number) and the registry that finds it.
+//! - [`number_state`]: the rules of one number (limits, expiry, resends, attempts, single use).
+//! - [`verification`]: the stored verification record and the report built from it.
+//! - [`code`]: code generation (CSPRNG) and the keyed hash codes are stored as.
+//! - [`number`]: E.164 parsing and classification (libphonenumber metadata), sandbox numbers.
+//! - [`routing`]: which channel and carrier to try, in which order.
+//! - [`templates`]: message texts per locale.
+//! - [`store`]: the `Store` trait and the embedded SQLite store with group commit.
+//! - [`metrics`]: Prometheus metric names and registration.
+//!
+//! Channels are implemented outside this crate, under `gateways/`, behind the
+//! `otpgate_gateway::Gateway` trait.
+#![forbid(unsafe_code)]
+
+pub mod actors;
+pub mod api;
+pub mod applications;
+pub mod code;
+pub mod config;
+pub mod engine;
+pub mod metrics;
+pub mod number;
+pub mod number_state;
+pub mod routing;
+pub mod serve;
+pub mod store;
+pub mod templates;
+pub mod verification;

@@ -1,0 +1,49 @@
+//! Prometheus metrics. Names are part of the public contract (§7); labels stay low-cardinality
+//! (never a number, code or id).
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+pub const MESSAGES_SENT: &str = "otpgate_messages_sent_total";
+pub const MESSAGES_DELIVERED: &str = "otpgate_messages_delivered_total";
+pub const MESSAGES_FAILED: &str = "otpgate_messages_failed_total";
+pub const VERIFICATIONS: &str = "otpgate_verifications_total";
+pub const FALLBACKS: &str = "otpgate_fallbacks_total";
+pub const SEND_DURATION: &str = "otpgate_send_duration_seconds";
+pub const CARRIER_UP: &str = "otpgate_carrier_up";
+pub const NUMBER_ACTORS: &str = "otpgate_number_actors";
+pub const STORE_COMMIT_DURATION: &str = "otpgate_store_commit_duration_seconds";
+pub const STORE_BATCH_SIZE: &str = "otpgate_store_batch_size";
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2048.0];
+
+/// Installs the process-wide recorder and returns the handle `/metrics` renders.
+pub fn install() -> anyhow::Result<PrometheusHandle> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(STORE_BATCH_SIZE.into()), BATCH_BUCKETS)?
+        .install_recorder()?;
+    describe();
+    Ok(handle)
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        MESSAGES_SENT,
+        "Messages accepted by a carrier, by channel, carrier and country."
+    );
+    describe_counter!(MESSAGES_DELIVERED, "Messages with a positive delivery outcome.");
+    describe_counter!(
+        MESSAGES_FAILED,
+        "Messages a carrier refused or failed to deliver, by reason."
+    );
+    describe_counter!(VERIFICATIONS, "Verification outcomes by status.");
+    describe_counter!(FALLBACKS, "Moves from one channel to the next.");
+    describe_histogram!(SEND_DURATION, Unit::Seconds, "From send request to carrier acceptance.");
+    describe_gauge!(CARRIER_UP, "1 when the carrier can take messages.");
+    describe_gauge!(NUMBER_ACTORS, "Per-number actors alive.");
+    describe_histogram!(STORE_COMMIT_DURATION, Unit::Seconds, "One group commit of the store.");
+    describe_histogram!(STORE_BATCH_SIZE, "Writes per group commit.");
+}

@@ -1,0 +1,640 @@
+//! The rules of one number: limits, expiry, resends, attempts and single use.
+//!
+//! [`NumberState`] is owned by exactly one [`crate::actors::NumberActor`], so every rule here runs
+//! without locks and in the order requests arrived. It is plain data and functions so the rules
+//! are unit-tested without actors, sockets or a store. Every method returns the verification
+//! records it changed; the actor persists them before answering.
+use crate::code::{self, CodeSecret};
+use crate::config::VerificationPolicy;
+use crate::number::{NumberInfo, SandboxNumber};
+use crate::verification::{LogType, Risk, State, Verification};
+use otpgate_gateway::Channel;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+pub const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// A send as the API validated it.
+#[derive(Debug, Clone)]
+pub struct SendRequest {
+    pub application: String,
+    pub number: NumberInfo,
+    pub channel: Option<Channel>,
+    pub vendor_data: Option<String>,
+    pub metadata: Option<Value>,
+    pub code_length: u32,
+    pub locale: String,
+}
+
+/// Why a send was refused (the API's `reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockReason {
+    RepeatedAttempts,
+    Suspicious,
+    Spam,
+    InBlockList,
+}
+
+/// What to do after [`NumberState::begin_send`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendStart {
+    /// Deliver `code` for `request_id`; `resend` when the verification was already pending.
+    Deliver {
+        request_id: String,
+        code: String,
+        resend: bool,
+    },
+    Blocked {
+        request_id: String,
+        reason: BlockReason,
+    },
+}
+
+/// How the delivery attempt ended, as far as the number's rules care.
+#[derive(Debug, Clone)]
+pub enum SendResult {
+    Accepted {
+        channel: Channel,
+        carrier: String,
+        delivered: bool,
+        fallbacks: Vec<(Channel, Channel)>,
+    },
+    Undeliverable {
+        failures: Vec<(Channel, String, &'static str)>,
+    },
+}
+
+/// `*_action` fields of a check request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RiskActions {
+    pub duplicated_decline: bool,
+    pub disposable_decline: bool,
+    pub voip_decline: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckResult {
+    Approved,
+    /// Wrong code; attempts remain.
+    Failed {
+        attempts_left: u32,
+    },
+    Declined,
+    NotFound,
+}
+
+/// Everything the engine holds about one (application, number).
+#[derive(Debug, Default)]
+pub struct NumberState {
+    current: Option<Verification>,
+    /// Accepted or in-flight sends to this number in the last 24 h, across verifications.
+    sends_ms: Vec<i64>,
+    /// The pending code in clear, memory only, so a resend repeats the same code. Lost on
+    /// restart by design (the store has only its MAC); a resend then issues a fresh code.
+    code: Option<String>,
+}
+
+impl NumberState {
+    /// Rebuilds the state from stored verifications of this number, oldest first.
+    pub fn from_history(history: Vec<Verification>, now_ms: i64) -> Self {
+        let sends_ms = history
+            .iter()
+            .flat_map(|v| v.sends_ms.iter().copied())
+            .filter(|t| *t > now_ms - DAY_MS)
+            .collect();
+        Self {
+            current: history.into_iter().max_by_key(|v| v.created_at_ms),
+            sends_ms,
+            code: None,
+        }
+    }
+
+    pub fn current(&self) -> Option<&Verification> {
+        self.current.as_ref()
+    }
+
+    /// True while a verification could still change state (so the owner must stay alive to hold
+    /// the clear code for resends).
+    pub fn has_pending(&self, now_ms: i64) -> bool {
+        self.current.as_ref().is_some_and(|v| v.is_pending_at(now_ms))
+    }
+
+    fn expire_if_due(&mut self, now_ms: i64, changed: &mut Vec<Verification>) {
+        if let Some(v) = self.current.as_mut() {
+            if v.state == State::Pending && now_ms >= v.expires_at_ms {
+                v.state = State::Expired;
+                v.log("PHONE_VERIFICATION_EXPIRED", v.expires_at_ms, None);
+                self.code = None;
+                changed.push(v.clone());
+            }
+        }
+    }
+
+    /// Applies the send limits and decides what to deliver. The send is counted at once so
+    /// concurrent requests cannot both slip under the limit; [`Self::finish_send`] uncounts it
+    /// if nothing was delivered.
+    pub fn begin_send(
+        &mut self,
+        request: &SendRequest,
+        policy: &VerificationPolicy,
+        secret: &CodeSecret,
+        now_ms: i64,
+    ) -> (SendStart, Vec<Verification>) {
+        let mut changed = Vec::new();
+        self.expire_if_due(now_ms, &mut changed);
+        self.sends_ms.retain(|t| *t > now_ms - DAY_MS);
+
+        let high_risk = match (request.number.sandbox, request.number.is_premium) {
+            (Some(SandboxNumber::HighRisk), _) => Some("sandbox high-risk number"),
+            (_, true) => Some("premium-rate or shared-cost number"),
+            _ => None,
+        };
+        if let Some(why) = high_risk {
+            let mut v = self.new_verification(request, policy, secret, now_ms, "").0;
+            v.state = State::Declined;
+            v.warn(
+                Risk::HighRiskPhoneNumber,
+                LogType::Error,
+                Some(json!({ "reason": why })),
+            );
+            v.log(
+                "PHONE_VERIFICATION_BLOCKED",
+                now_ms,
+                Some(json!({ "reason": "suspicious" })),
+            );
+            let request_id = v.request_id.clone();
+            changed.push(v.clone());
+            self.current = Some(v);
+            self.code = None;
+            return (
+                SendStart::Blocked {
+                    request_id,
+                    reason: BlockReason::Suspicious,
+                },
+                changed,
+            );
+        }
+
+        let max_sends = 1 + policy.max_resend_requests_per_24h as usize;
+        if self.sends_ms.len() >= max_sends {
+            let pending = self.current.as_ref().is_some_and(|v| v.state == State::Pending);
+            let mut v = match self.current.take() {
+                Some(v) if pending => v,
+                previous => {
+                    self.current = previous;
+                    self.new_verification(request, policy, secret, now_ms, "").0
+                }
+            };
+            v.state = State::Declined;
+            let data = json!({ "sends_in_24h": self.sends_ms.len(), "max_sends_in_24h": max_sends });
+            v.warn(Risk::VerificationCodeAttemptsExceeded, LogType::Error, Some(data));
+            v.log(
+                "PHONE_VERIFICATION_BLOCKED",
+                now_ms,
+                Some(json!({ "reason": "repeated_attempts" })),
+            );
+            let request_id = v.request_id.clone();
+            changed.push(v.clone());
+            self.current = Some(v);
+            self.code = None;
+            return (
+                SendStart::Blocked {
+                    request_id,
+                    reason: BlockReason::RepeatedAttempts,
+                },
+                changed,
+            );
+        }
+
+        self.sends_ms.push(now_ms);
+        if let Some(v) = self.current.as_mut().filter(|v| v.state == State::Pending) {
+            // After a restart only the MAC survives: issue a fresh code under the same
+            // request_id; validity is not extended and attempts are not reset.
+            let code = match &self.code {
+                Some(code) => code.clone(),
+                None => {
+                    let code = code::generate(request.code_length);
+                    v.code_mac = secret.mac(&v.request_id, &code);
+                    self.code = Some(code.clone());
+                    code
+                }
+            };
+            return (
+                SendStart::Deliver {
+                    request_id: v.request_id.clone(),
+                    code,
+                    resend: true,
+                },
+                changed,
+            );
+        }
+        let (v, code) = self.new_verification(request, policy, secret, now_ms, "new");
+        let start = SendStart::Deliver {
+            request_id: v.request_id.clone(),
+            code: code.clone(),
+            resend: false,
+        };
+        self.current = Some(v);
+        self.code = Some(code);
+        (start, changed)
+    }
+
+    fn new_verification(
+        &self,
+        request: &SendRequest,
+        policy: &VerificationPolicy,
+        secret: &CodeSecret,
+        now_ms: i64,
+        with_code: &str,
+    ) -> (Verification, String) {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        // A verification refused before any send still gets an unguessable MAC, never a blank.
+        let code = code::generate(if with_code.is_empty() { 10 } else { request.code_length });
+        let v = Verification {
+            code_mac: secret.mac(&request_id, &code),
+            request_id,
+            application: request.application.clone(),
+            number: request.number.clone(),
+            created_at_ms: now_ms,
+            expires_at_ms: now_ms + policy.code_validity_ms,
+            state: State::Pending,
+            attempts: 0,
+            max_attempts: policy.max_code_attempts,
+            sends_ms: Vec::new(),
+            channel: None,
+            verification_method: None,
+            vendor_data: request.vendor_data.clone(),
+            metadata: request.metadata.clone(),
+            verified_at_ms: None,
+            warnings: Vec::new(),
+            lifecycle: Vec::new(),
+        };
+        (v, code)
+    }
+
+    /// Records how delivery went. Returns the changed record, if the verification is still the
+    /// current one.
+    pub fn finish_send(
+        &mut self,
+        request_id: &str,
+        started_ms: i64,
+        result: &SendResult,
+        now_ms: i64,
+    ) -> Option<Verification> {
+        let v = self.current.as_mut().filter(|v| v.request_id == request_id)?;
+        match result {
+            SendResult::Accepted {
+                channel,
+                carrier,
+                delivered,
+                fallbacks,
+            } => {
+                for (from, to) in fallbacks {
+                    v.log(
+                        "PHONE_CHANNEL_FALLBACK",
+                        now_ms,
+                        Some(json!({ "from": from, "to": to })),
+                    );
+                }
+                v.sends_ms.push(started_ms);
+                v.channel = Some(*channel);
+                let details = json!({ "channel": channel, "carrier": carrier, "resend": v.sends_ms.len() > 1 });
+                v.log("PHONE_VERIFICATION_MESSAGE_SENT", now_ms, Some(details));
+                if *delivered {
+                    v.verification_method = Some(*channel);
+                    v.log(
+                        "PHONE_DELIVERY_DELIVERED",
+                        now_ms,
+                        Some(json!({ "channel": channel, "carrier": carrier })),
+                    );
+                }
+            }
+            SendResult::Undeliverable { failures } => {
+                if let Some(i) = self.sends_ms.iter().position(|t| *t == started_ms) {
+                    self.sends_ms.remove(i);
+                }
+                let failures: Vec<_> = failures
+                    .iter()
+                    .map(|(channel, carrier, reason)| json!({ "channel": channel, "carrier": carrier, "reason": reason }))
+                    .collect();
+                v.log("PHONE_DELIVERY_FAILED", now_ms, Some(json!({ "failures": failures })));
+                // A resend that failed leaves the earlier message and its code valid.
+                if v.sends_ms.is_empty() {
+                    v.state = State::Undeliverable;
+                    self.code = None;
+                }
+            }
+        }
+        Some(v.clone())
+    }
+
+    /// Checks a code. Each check of a pending verification uses one attempt; the right code is
+    /// accepted once.
+    pub fn check(
+        &mut self,
+        candidate: &str,
+        actions: RiskActions,
+        secret: &CodeSecret,
+        now_ms: i64,
+    ) -> (CheckResult, Vec<Verification>) {
+        let mut changed = Vec::new();
+        self.expire_if_due(now_ms, &mut changed);
+        let Some(v) = self.current.as_mut() else {
+            return (CheckResult::NotFound, changed);
+        };
+        match v.state {
+            State::Pending => {}
+            // A declined verification keeps answering Declined until it would have expired, so
+            // a late right code cannot turn it around.
+            State::Declined if now_ms < v.expires_at_ms => return (CheckResult::Declined, changed),
+            _ => return (CheckResult::NotFound, changed),
+        }
+        v.attempts += 1;
+        if !secret.verify(&v.request_id, candidate, &v.code_mac) {
+            v.log("INVALID_CODE_ENTERED", now_ms, Some(json!({ "attempt": v.attempts })));
+            let result = if v.attempts >= v.max_attempts {
+                v.state = State::Declined;
+                let data = json!({ "attempts": v.attempts, "max_attempts": v.max_attempts });
+                v.warn(Risk::VerificationCodeAttemptsExceeded, LogType::Error, Some(data));
+                v.log("PHONE_VERIFICATION_DECLINED", now_ms, None);
+                self.code = None;
+                CheckResult::Declined
+            } else {
+                CheckResult::Failed {
+                    attempts_left: v.max_attempts - v.attempts,
+                }
+            };
+            changed.push(v.clone());
+            return (result, changed);
+        }
+        v.log("VALID_CODE_ENTERED", now_ms, None);
+        self.code = None;
+        let mut decline = false;
+        for (present, risk, declines) in [
+            (
+                v.number.is_disposable,
+                Risk::DisposableNumberDetected,
+                actions.disposable_decline,
+            ),
+            (v.number.is_virtual, Risk::VoipNumberDetected, actions.voip_decline),
+        ] {
+            if present {
+                v.warn(risk, if declines { LogType::Error } else { LogType::Information }, None);
+                decline |= declines;
+            }
+        }
+        let result = if decline {
+            v.state = State::Declined;
+            v.log("PHONE_VERIFICATION_DECLINED", now_ms, None);
+            CheckResult::Declined
+        } else {
+            v.state = State::Approved;
+            v.verified_at_ms = Some(now_ms);
+            v.log("PHONE_VERIFICATION_APPROVED", now_ms, None);
+            CheckResult::Approved
+        };
+        changed.push(v.clone());
+        (result, changed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::number;
+
+    const T0: i64 = 1_800_000_000_000;
+
+    fn request(phone: &str) -> SendRequest {
+        SendRequest {
+            application: "default".into(),
+            number: number::parse(phone).unwrap(),
+            channel: None,
+            vendor_data: None,
+            metadata: None,
+            code_length: 6,
+            locale: "en".into(),
+        }
+    }
+
+    fn delivered() -> SendResult {
+        SendResult::Accepted {
+            channel: Channel::Sms,
+            carrier: "sandbox".into(),
+            delivered: true,
+            fallbacks: vec![],
+        }
+    }
+
+    fn sent(state: &mut NumberState, secret: &CodeSecret, phone: &str, at: i64) -> SendStart {
+        let (start, _) = state.begin_send(&request(phone), &VerificationPolicy::default(), secret, at);
+        if let SendStart::Deliver { request_id, .. } = &start {
+            state.finish_send(request_id, at, &delivered(), at).unwrap();
+        }
+        start
+    }
+
+    fn code_of(start: &SendStart) -> String {
+        match start {
+            SendStart::Deliver { code, .. } => code.clone(),
+            other => panic!("not delivered: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn right_code_approves_once() {
+        let secret = CodeSecret::from_bytes(b"s");
+        let mut state = NumberState::default();
+        let code = code_of(&sent(&mut state, &secret, "+12025550123", T0));
+        let (result, changed) = state.check(&code, RiskActions::default(), &secret, T0 + 1);
+        assert_eq!(result, CheckResult::Approved);
+        assert_eq!(changed[0].attempts, 1);
+        assert_eq!(changed[0].verified_at_ms, Some(T0 + 1));
+        assert_eq!(
+            state.check(&code, RiskActions::default(), &secret, T0 + 2).0,
+            CheckResult::NotFound
+        );
+    }
+
+    #[test]
+    fn two_wrong_codes_decline_and_the_right_one_no_longer_works() {
+        let secret = CodeSecret::from_bytes(b"s");
+        let mut state = NumberState::default();
+        let code = code_of(&sent(&mut state, &secret, "+12025550123", T0));
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        assert_eq!(
+            state.check(wrong, RiskActions::default(), &secret, T0).0,
+            CheckResult::Failed { attempts_left: 1 }
+        );
+        let (result, changed) = state.check(wrong, RiskActions::default(), &secret, T0);
+        assert_eq!(result, CheckResult::Declined);
+        assert_eq!(changed[0].warnings[0].risk, Risk::VerificationCodeAttemptsExceeded);
+        assert_eq!(
+            state.check(&code, RiskActions::default(), &secret, T0).0,
+            CheckResult::Declined
+        );
+    }
+
+    #[test]
+    fn resend_repeats_the_code_and_keeps_attempts_and_expiry() {
+        let secret = CodeSecret::from_bytes(b"s");
+        let mut state = NumberState::default();
+        let first = sent(&mut state, &secret, "+12025550123", T0);
+        state.check("000001", RiskActions::default(), &secret, T0 + 5);
+        let second = sent(&mut state, &secret, "+12025550123", T0 + 10);
+        match (&first, &second) {
+            (
+                SendStart::Deliver {
+                    request_id: a,
+                    code: ca,
+                    ..
+                },
+                SendStart::Deliver {
+                    request_id: b,
+                    code: cb,
+                    resend,
+                    ..
+                },
+            ) => {
+                assert_eq!((a, ca), (b, cb));
+                assert!(resend);
+            }
+            other => panic!("{other:?}"),
+        }
+        let v = state.current().unwrap();
+        assert_eq!(v.attempts, 1);
+        assert_eq!(v.expires_at_ms, T0 + 300_000);
+    }
+
+    #[test]
+    fn fourth_send_in_24h_is_blocked_and_declines() {
+        let secret = CodeSecret::from_bytes(b"s");
+        let mut state = NumberState::default();
+        for i in 0..3 {
+            assert!(matches!(
+                sent(&mut state, &secret, "+12025550123", T0 + i),
+                SendStart::Deliver { .. }
+            ));
+        }
+        let blocked = sent(&mut state, &secret, "+12025550123", T0 + 3);
+        assert!(matches!(
+            blocked,
+            SendStart::Blocked {
+                reason: BlockReason::RepeatedAttempts,
+                ..
+            }
+        ));
+        assert_eq!(state.current().unwrap().state, State::Declined);
+        // A day after the first send the window has room again.
+        assert!(matches!(
+            sent(&mut state, &secret, "+12025550123", T0 + DAY_MS + 1),
+            SendStart::Deliver { .. }
+        ));
+    }
+
+    #[test]
+    fn expiry_is_reported_as_not_found() {
+        let secret = CodeSecret::from_bytes(b"s");
+        let mut state = NumberState::default();
+        let code = code_of(&sent(&mut state, &secret, "+12025550123", T0));
+        let (result, changed) = state.check(&code, RiskActions::default(), &secret, T0 + 300_000);
+        assert_eq!(result, CheckResult::NotFound);
+        assert_eq!(changed[0].state, State::Expired);
+    }
+
+    #[test]
+    fn high_risk_number_is_blocked_before_sending() {
+        let secret = CodeSecret::from_bytes(b"s");
+        let mut state = NumberState::default();
+        let start = sent(&mut state, &secret, number::SANDBOX_HIGH_RISK, T0);
+        assert!(matches!(
+            start,
+            SendStart::Blocked {
+                reason: BlockReason::Suspicious,
+                ..
+            }
+        ));
+        let v = state.current().unwrap();
+        assert_eq!(v.warnings[0].risk, Risk::HighRiskPhoneNumber);
+        assert!(v.sends_ms.is_empty());
+    }
+
+    #[test]
+    fn voip_number_declines_only_when_asked() {
+        let secret = CodeSecret::from_bytes(b"s");
+        for (decline, expected, log_type) in [
+            (false, CheckResult::Approved, LogType::Information),
+            (true, CheckResult::Declined, LogType::Error),
+        ] {
+            let mut state = NumberState::default();
+            let code = code_of(&sent(&mut state, &secret, number::SANDBOX_VOIP, T0));
+            let actions = RiskActions {
+                voip_decline: decline,
+                ..Default::default()
+            };
+            let (result, changed) = state.check(&code, actions, &secret, T0 + 1);
+            assert_eq!(result, expected);
+            assert_eq!(changed[0].warnings[0].risk, Risk::VoipNumberDetected);
+            assert_eq!(changed[0].warnings[0].log_type, log_type);
+        }
+    }
+
+    #[test]
+    fn undeliverable_first_send_is_not_counted() {
+        let secret = CodeSecret::from_bytes(b"s");
+        let mut state = NumberState::default();
+        for i in 0..5 {
+            let (start, _) = state.begin_send(
+                &request("+12025550123"),
+                &VerificationPolicy::default(),
+                &secret,
+                T0 + i,
+            );
+            let SendStart::Deliver { request_id, .. } = start else {
+                panic!("blocked after {i} failed sends")
+            };
+            let failed = SendResult::Undeliverable {
+                failures: vec![(Channel::Sms, "x".into(), "refused")],
+            };
+            assert_eq!(
+                state.finish_send(&request_id, T0 + i, &failed, T0 + i).unwrap().state,
+                State::Undeliverable
+            );
+        }
+    }
+
+    #[test]
+    fn history_restores_limits_after_restart() {
+        let secret = CodeSecret::from_bytes(b"s");
+        let mut state = NumberState::default();
+        let mut saved = None;
+        for i in 0..3 {
+            let (start, _) = state.begin_send(
+                &request("+12025550123"),
+                &VerificationPolicy::default(),
+                &secret,
+                T0 + i,
+            );
+            let SendStart::Deliver { request_id, .. } = start else {
+                panic!()
+            };
+            // The store keeps one row per request_id: the latest write wins.
+            saved = state.finish_send(&request_id, T0 + i, &delivered(), T0 + i);
+        }
+        let mut restored = NumberState::from_history(saved.into_iter().collect(), T0 + 10);
+        let (start, _) = restored.begin_send(
+            &request("+12025550123"),
+            &VerificationPolicy::default(),
+            &secret,
+            T0 + 10,
+        );
+        assert!(matches!(
+            start,
+            SendStart::Blocked {
+                reason: BlockReason::RepeatedAttempts,
+                ..
+            }
+        ));
+    }
+}

@@ -1,0 +1,214 @@
+//! Channel and carrier choice for one verification.
+//!
+//! The plan is the country's channel order from `[routing]` (or the pinned channel), each
+//! channel expanded into the carriers that serve the country, cheapest first; carriers that
+//! are down are skipped. The per-number actor walks the plan and falls back step by step.
+//! Sandbox numbers only ever go to the sandbox; other numbers use it only when no carrier is
+//! configured at all (the embedded defaults).
+use crate::config::RoutingTable;
+use crate::number::NumberInfo;
+use otpgate_gateway::{Channel, Gateway};
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct Step {
+    pub channel: Channel,
+    pub gateway: Arc<dyn Gateway>,
+}
+
+pub enum Plan {
+    Route(Vec<Step>),
+    /// Carriers exist for this number but every one of them is down.
+    AllDown,
+    /// No carrier serves this number on any allowed channel.
+    NoRoute,
+}
+
+pub struct Router {
+    table: RoutingTable,
+    carriers: Vec<Arc<dyn Gateway>>,
+    sandbox: Option<Arc<dyn Gateway>>,
+}
+
+impl Router {
+    pub fn new(table: RoutingTable, carriers: Vec<Arc<dyn Gateway>>, sandbox: Option<Arc<dyn Gateway>>) -> Self {
+        Self {
+            table,
+            carriers,
+            sandbox,
+        }
+    }
+
+    pub fn carriers(&self) -> impl Iterator<Item = &Arc<dyn Gateway>> {
+        self.carriers.iter().chain(self.sandbox.iter())
+    }
+
+    pub fn plan(&self, number: &NumberInfo, pinned: Option<Channel>) -> Plan {
+        let country = number.country_code.as_deref().unwrap_or("*");
+        let order = self.table.order_for(country);
+        let first_channel = pinned.unwrap_or_else(|| order.first().copied().unwrap_or(Channel::Sms));
+        let sandbox_step = |gateway: &Arc<dyn Gateway>| {
+            Plan::Route(vec![Step {
+                channel: first_channel,
+                gateway: gateway.clone(),
+            }])
+        };
+
+        if number.sandbox.is_some() {
+            return self.sandbox.as_ref().map_or(Plan::NoRoute, sandbox_step);
+        }
+        if self.carriers.is_empty() {
+            return self.sandbox.as_ref().map_or(Plan::NoRoute, sandbox_step);
+        }
+
+        let channels: &[Channel] = match &pinned {
+            Some(channel) => std::slice::from_ref(channel),
+            None => order,
+        };
+        let mut steps = Vec::new();
+        let mut some_down = false;
+        for &channel in channels {
+            let mut serving: Vec<_> = self
+                .carriers
+                .iter()
+                .filter(|g| g.channels().contains(&channel) && g.serves_country(country))
+                .collect();
+            serving.sort_by_key(|g| g.fee_micros(country));
+            for gateway in serving {
+                if gateway.is_up() {
+                    steps.push(Step {
+                        channel,
+                        gateway: gateway.clone(),
+                    });
+                } else {
+                    some_down = true;
+                }
+            }
+        }
+        match (steps.is_empty(), some_down) {
+            (false, _) => Plan::Route(steps),
+            (true, true) => Plan::AllDown,
+            (true, false) => Plan::NoRoute,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::number;
+    use async_trait::async_trait;
+    use otpgate_gateway::sandbox::{Inbox, SandboxGateway};
+    use otpgate_gateway::{Accepted, GatewayError, OutboundMessage};
+
+    struct Fake {
+        name: &'static str,
+        channels: Vec<Channel>,
+        countries: Vec<&'static str>,
+        fee: u64,
+        up: bool,
+    }
+
+    #[async_trait]
+    impl Gateway for Fake {
+        fn name(&self) -> &str {
+            self.name
+        }
+        fn channels(&self) -> &[Channel] {
+            &self.channels
+        }
+        fn serves_country(&self, country: &str) -> bool {
+            self.countries.contains(&country)
+        }
+        fn fee_micros(&self, _: &str) -> u64 {
+            self.fee
+        }
+        fn is_up(&self) -> bool {
+            self.up
+        }
+        async fn send(&self, _: &OutboundMessage) -> Result<Accepted, GatewayError> {
+            unreachable!("routing never sends")
+        }
+    }
+
+    fn fake(name: &'static str, channel: Channel, fee: u64, up: bool) -> Arc<dyn Gateway> {
+        Arc::new(Fake {
+            name,
+            channels: vec![channel],
+            countries: vec!["ES", "BR"],
+            fee,
+            up,
+        })
+    }
+
+    fn names(plan: Plan) -> Vec<(Channel, String)> {
+        match plan {
+            Plan::Route(steps) => steps
+                .into_iter()
+                .map(|s| (s.channel, s.gateway.name().to_owned()))
+                .collect(),
+            Plan::AllDown => vec![(Channel::Sms, "ALL DOWN".into())],
+            Plan::NoRoute => vec![],
+        }
+    }
+
+    #[test]
+    fn orders_by_channel_then_fee_and_skips_down_carriers() {
+        let router = Router::new(
+            RoutingTable::default(),
+            vec![
+                fake("sms-dear", Channel::Sms, 50, true),
+                fake("sms-cheap", Channel::Sms, 10, true),
+                fake("wa", Channel::Whatsapp, 5, true),
+                fake("sms-down", Channel::Sms, 1, false),
+            ],
+            None,
+        );
+        let es = number::parse("+34612345678").unwrap();
+        assert_eq!(
+            names(router.plan(&es, None)),
+            [
+                (Channel::Sms, "sms-cheap".into()),
+                (Channel::Sms, "sms-dear".into()),
+                (Channel::Whatsapp, "wa".into())
+            ]
+        );
+        let br = number::parse("+5511987654321").unwrap();
+        assert_eq!(names(router.plan(&br, None))[0], (Channel::Whatsapp, "wa".into()));
+        assert_eq!(
+            names(router.plan(&es, Some(Channel::Whatsapp))),
+            [(Channel::Whatsapp, "wa".into())]
+        );
+    }
+
+    #[test]
+    fn all_down_is_told_apart_from_no_route() {
+        let router = Router::new(
+            RoutingTable::default(),
+            vec![fake("sms-down", Channel::Sms, 1, false)],
+            None,
+        );
+        assert!(matches!(
+            router.plan(&number::parse("+34612345678").unwrap(), None),
+            Plan::AllDown
+        ));
+        assert!(matches!(
+            router.plan(&number::parse("+4915123456789").unwrap(), None),
+            Plan::NoRoute
+        ));
+    }
+
+    #[test]
+    fn sandbox_numbers_never_reach_a_carrier() {
+        let sandbox: Arc<dyn Gateway> = Arc::new(SandboxGateway::new(Inbox::new()));
+        let router = Router::new(
+            RoutingTable::default(),
+            vec![fake("sms", Channel::Sms, 1, true)],
+            Some(sandbox),
+        );
+        let plan = names(router.plan(&number::parse("+12025550123").unwrap(), Some(Channel::Call)));
+        assert_eq!(plan, [(Channel::Call, "sandbox".into())]);
+        let without = Router::new(RoutingTable::default(), vec![fake("sms", Channel::Sms, 1, true)], None);
+        assert!(names(without.plan(&number::parse("+12025550123").unwrap(), None)).is_empty());
+    }
+}

@@ -1,0 +1,88 @@
+//! Start-up: from a validated [`Config`] to a running server, and the drain on shutdown.
+use crate::api;
+use crate::applications::{generate_key, key_digest, Applications};
+use crate::code::CodeSecret;
+use crate::config::{Config, StoreLocation};
+use crate::engine::Engine;
+use crate::routing::Router;
+use crate::store::sqlite::SqliteStore;
+use crate::store::Store;
+use anyhow::Context as _;
+use otpgate_gateway::sandbox::{Inbox, SandboxGateway};
+use otpgate_gateway::Gateway;
+use std::sync::Arc;
+
+const DEFAULT_APPLICATION: &str = "default";
+const DEFAULT_KEY_SETTING: &str = "application.default.api_key_sha256";
+
+/// Wires the engine. Returns the API key generated on first start, if one was.
+pub async fn build_engine(config: &Config) -> anyhow::Result<(Arc<Engine>, Option<String>)> {
+    let StoreLocation::Sqlite { path } = &config.store;
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(path).with_context(|| format!("opening store {}", path.display()))?);
+    let data_dir = config.store.data_dir();
+    let secret = CodeSecret::load_or_create(&data_dir)
+        .with_context(|| format!("loading the code secret in {}", data_dir.display()))?;
+    let (applications, generated) = applications(config, store.as_ref()).await?;
+    let inbox = config.sandbox_enabled.then(Inbox::new);
+    let sandbox = inbox
+        .clone()
+        .map(|inbox| Arc::new(SandboxGateway::new(inbox)) as Arc<dyn Gateway>);
+    let router = Router::new(config.routing.clone(), Vec::new(), sandbox);
+    let engine = Engine::new(config.verification, store, secret, router, applications, inbox);
+    Ok((engine, generated))
+}
+
+/// Applications from the config; with none configured, the `default` application whose key is
+/// generated once and kept only as a digest.
+async fn applications(config: &Config, store: &dyn Store) -> anyhow::Result<(Applications, Option<String>)> {
+    if !config.applications.is_empty() {
+        let apps = config
+            .applications
+            .iter()
+            .map(|a| (a.name.clone(), key_digest(&a.api_key)));
+        return Ok((Applications::new(apps), None));
+    }
+    let stored = |hex_digest: &str| -> anyhow::Result<Applications> {
+        let mut digest = [0u8; 32];
+        hex::decode_to_slice(hex_digest, &mut digest).context("stored default API key digest is corrupt")?;
+        Ok(Applications::new([(DEFAULT_APPLICATION.to_owned(), digest)]))
+    };
+    if let Some(existing) = store.get_setting(DEFAULT_KEY_SETTING).await? {
+        return Ok((stored(&existing)?, None));
+    }
+    let key = generate_key();
+    let digest = hex::encode(key_digest(&key));
+    if store.put_setting_if_absent(DEFAULT_KEY_SETTING, &digest).await? {
+        return Ok((stored(&digest)?, Some(key)));
+    }
+    // Another process created it between our read and write: use theirs.
+    let existing = store
+        .get_setting(DEFAULT_KEY_SETTING)
+        .await?
+        .context("default API key vanished")?;
+    Ok((stored(&existing)?, None))
+}
+
+/// Runs the engine until SIGTERM / SIGINT, then drains: stop accepting, finish in-flight
+/// requests, flush the store.
+pub fn run(config: Config) -> anyhow::Result<()> {
+    let metrics = crate::metrics::install()?;
+    actix_web::rt::System::new().block_on(async move {
+        let (engine, generated) = build_engine(&config).await?;
+        let listener = std::net::TcpListener::bind(config.listen)
+            .with_context(|| format!("binding server.listen {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        if let Some(key) = generated {
+            // Printed once, on first start, to stdout only; never logged.
+            println!("otpgate: generated API key for application \"{DEFAULT_APPLICATION}\" (shown once, stored hashed): {key}");
+        }
+        println!("otpgate listening on http://{addr}");
+        tracing::info!(%addr, sandbox = config.sandbox_enabled, "otpgate listening");
+        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        api::server(listener, engine.clone(), metrics, workers)?.await?;
+        engine.store.flush().await?;
+        tracing::info!("drained: in-flight requests finished, store flushed");
+        Ok(())
+    })
+}

@@ -1,0 +1,324 @@
+//! The embedded store: SQLite in WAL mode with group commit.
+//!
+//! One writer thread owns the only write connection. It takes every queued write, applies them
+//! in one transaction, commits with `synchronous = FULL` (the WAL is fsynced before COMMIT
+//! returns) and only then answers each waiter. Under load one fsync covers hundreds of writes,
+//! so durability does not cap throughput; at rest a write waits for one fsync. Reads run on a
+//! small pool of read-only connections, which WAL lets proceed beside the writer.
+//!
+//! rusqlite rather than sqlx's SQLite driver: the writer is a plain thread that must batch many
+//! statements into one transaction with cached prepared statements, which is direct in
+//! rusqlite and would cost an async hop per statement through sqlx's worker. The PostgreSQL
+//! backend uses sqlx.
+use super::{Commit, Store, StoreError};
+use crate::verification::{State, Verification};
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::oneshot;
+
+/// Writes applied per transaction at most; bounds the latency one commit adds.
+const MAX_BATCH: usize = 2048;
+const READERS: usize = 2;
+
+/// Schema versions, applied in order and tracked in SQLite's `user_version`. Append only.
+const MIGRATIONS: &[&str] = &["
+    CREATE TABLE verifications (
+        request_id    TEXT PRIMARY KEY NOT NULL,
+        application   TEXT NOT NULL,
+        phone         TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        state         TEXT NOT NULL,
+        body          TEXT NOT NULL
+    );
+    CREATE INDEX verifications_by_number ON verifications (application, phone, created_at_ms);
+    CREATE TABLE settings (
+        key   TEXT PRIMARY KEY NOT NULL,
+        value TEXT NOT NULL
+    );
+"];
+
+struct Row {
+    request_id: String,
+    application: String,
+    phone: String,
+    created_at_ms: i64,
+    state: &'static str,
+    body: String,
+}
+
+enum Job {
+    Save(Vec<Row>, oneshot::Sender<Result<(), StoreError>>),
+    PutIfAbsent(String, String, oneshot::Sender<Result<bool, StoreError>>),
+    Flush(oneshot::Sender<Result<(), StoreError>>),
+}
+
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: mpsc::Sender<Job>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn state_name(state: State) -> &'static str {
+    match state {
+        State::Pending => "pending",
+        State::Approved => "approved",
+        State::Declined => "declined",
+        State::Expired => "expired",
+        State::Undeliverable => "undeliverable",
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| unavailable(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let mut conn = Connection::open(path).map_err(unavailable)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(unavailable)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(unavailable)?;
+        migrate(&mut conn)?;
+
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let reader =
+                Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                    .map_err(unavailable)?;
+            reader
+                .busy_timeout(std::time::Duration::from_secs(5))
+                .map_err(unavailable)?;
+            readers.push(reader);
+        }
+
+        let (writer, jobs) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("otpgate-store-writer".into())
+            .spawn(move || run_writer(conn, jobs))
+            .map_err(unavailable)?;
+        Ok(Self {
+            path: path.to_owned(),
+            writer,
+            readers: Arc::new(Mutex::new(readers)),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn enqueue(&self, job: Job) -> Result<(), StoreError> {
+        self.writer
+            .send(job)
+            .map_err(|_| StoreError::Unavailable("store writer has stopped".into()))
+    }
+
+    /// Runs `read` on a pooled read-only connection off the async threads.
+    async fn read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let readers = self.readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = readers.lock().pop();
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(unavailable)?,
+            };
+            let result = read(&conn);
+            let mut pool = readers.lock();
+            if pool.len() < READERS {
+                pool.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(unavailable)?
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let version: usize = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(unavailable)?;
+    if version > MIGRATIONS.len() {
+        return Err(StoreError::Unavailable(format!(
+            "database schema version {version} is newer than this build knows ({}); refusing to touch it",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.transaction().map_err(unavailable)?;
+        tx.execute_batch(sql).map_err(unavailable)?;
+        tx.pragma_update(None, "user_version", i + 1).map_err(unavailable)?;
+        tx.commit().map_err(unavailable)?;
+        tracing::info!(version = i + 1, "store migrated");
+    }
+    Ok(())
+}
+
+enum Output {
+    Saved,
+    Put(bool),
+}
+
+fn run_writer(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Ok(first) = jobs.recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let started = Instant::now();
+        let result = write_batch(&mut conn, &batch);
+        metrics::histogram!(crate::metrics::STORE_COMMIT_DURATION).record(started.elapsed().as_secs_f64());
+        metrics::histogram!(crate::metrics::STORE_BATCH_SIZE).record(batch.len() as f64);
+        if let Err(e) = &result {
+            tracing::error!(error = %e, writes = batch.len(), "store commit failed");
+        }
+        for (i, job) in batch.drain(..).enumerate() {
+            let output = result.as_ref().map(|outputs| &outputs[i]).map_err(Clone::clone);
+            match job {
+                Job::Save(_, reply) | Job::Flush(reply) => {
+                    let _ = reply.send(output.map(|_| ()));
+                }
+                Job::PutIfAbsent(_, _, reply) => {
+                    let _ = reply.send(output.map(|o| matches!(o, Output::Put(true))));
+                }
+            }
+        }
+    }
+}
+
+fn write_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Output>, StoreError> {
+    let tx = conn.transaction().map_err(unavailable)?;
+    let mut outputs = Vec::with_capacity(batch.len());
+    {
+        let mut upsert = tx
+            .prepare_cached(
+                "INSERT INTO verifications (request_id, application, phone, created_at_ms, state, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (request_id) DO UPDATE SET state = excluded.state, body = excluded.body",
+            )
+            .map_err(unavailable)?;
+        let mut put = tx
+            .prepare_cached("INSERT OR IGNORE INTO settings (key, value) VALUES (?1, ?2)")
+            .map_err(unavailable)?;
+        for job in batch {
+            outputs.push(match job {
+                Job::Save(rows, _) => {
+                    for r in rows {
+                        upsert
+                            .execute(params![
+                                r.request_id,
+                                r.application,
+                                r.phone,
+                                r.created_at_ms,
+                                r.state,
+                                r.body
+                            ])
+                            .map_err(unavailable)?;
+                    }
+                    Output::Saved
+                }
+                Job::PutIfAbsent(key, value, _) => {
+                    Output::Put(put.execute(params![key, value]).map_err(unavailable)? == 1)
+                }
+                Job::Flush(_) => Output::Saved,
+            });
+        }
+    }
+    tx.commit().map_err(unavailable)?;
+    Ok(outputs)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn load_number(
+        &self,
+        application: &str,
+        phone: &str,
+        since_ms: i64,
+    ) -> Result<Vec<Verification>, StoreError> {
+        let (application, phone) = (application.to_owned(), phone.to_owned());
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT body FROM verifications WHERE application = ?1 AND phone = ?2 AND created_at_ms >= ?3
+                     ORDER BY created_at_ms",
+                )
+                .map_err(unavailable)?;
+            let bodies = stmt
+                .query_map(params![application, phone, since_ms], |r| r.get::<_, String>(0))
+                .map_err(unavailable)?;
+            bodies
+                .map(|body| {
+                    let body = body.map_err(unavailable)?;
+                    serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(e.to_string()))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    fn save(&self, records: Vec<Verification>) -> Commit {
+        let rows: Result<Vec<Row>, StoreError> = records
+            .into_iter()
+            .map(|v| {
+                Ok(Row {
+                    body: serde_json::to_string(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    state: state_name(v.state),
+                    request_id: v.request_id,
+                    application: v.application,
+                    phone: v.number.full_number,
+                    created_at_ms: v.created_at_ms,
+                })
+            })
+            .collect();
+        let (reply, done) = oneshot::channel();
+        let queued = rows.and_then(|rows| self.enqueue(Job::Save(rows, reply)));
+        Box::pin(async move {
+            queued?;
+            done.await
+                .map_err(|_| StoreError::Unavailable("store writer has stopped".into()))?
+        })
+    }
+
+    async fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let key = key.to_owned();
+        self.read(move |conn| {
+            conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
+                .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn put_setting_if_absent(&self, key: &str, value: &str) -> Result<bool, StoreError> {
+        let (reply, done) = oneshot::channel();
+        self.enqueue(Job::PutIfAbsent(key.to_owned(), value.to_owned(), reply))?;
+        done.await
+            .map_err(|_| StoreError::Unavailable("store writer has stopped".into()))?
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        let (reply, done) = oneshot::channel();
+        self.enqueue(Job::Flush(reply))?;
+        done.await
+            .map_err(|_| StoreError::Unavailable("store writer has stopped".into()))?
+    }
+}

@@ -1,0 +1,29 @@
+//! Message texts per locale. The code is the only variable part a recipient must read, so the
+//! texts are short and put it last.
+
+/// Renders the OTP text for `locale` (`es`, `pt-BR`, `ar_EG`...); unknown locales get English.
+pub fn render(locale: &str, brand: &str, code: &str) -> String {
+    let language = locale.split(['-', '_']).next().unwrap_or("").to_ascii_lowercase();
+    match language.as_str() {
+        "es" => format!("Tu código de verificación de {brand} es {code}"),
+        "pt" => format!("Seu código de verificação {brand} é {code}"),
+        "ar" => format!("رمز التحقق الخاص بك في {brand} هو {code}"),
+        "fr" => format!("Votre code de vérification {brand} est {code}"),
+        "de" => format!("Ihr {brand}-Bestätigungscode lautet {code}"),
+        _ => format!("Your {brand} verification code is {code}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::render;
+
+    #[test]
+    fn picks_the_language_and_falls_back_to_english() {
+        assert_eq!(render("en", "Acme", "123456"), "Your Acme verification code is 123456");
+        assert!(render("pt-BR", "Acme", "1234").starts_with("Seu código"));
+        assert!(render("es_MX", "Acme", "1234").starts_with("Tu código"));
+        assert!(render("ar", "Acme", "1234").ends_with("1234"));
+        assert!(render("xx", "Acme", "1234").starts_with("Your"));
+    }
+}
