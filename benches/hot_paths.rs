@@ -1,0 +1,86 @@
+//! criterion benches for the functions on every verification's path.
+//!
+//! Run: `cargo bench --bench hot_paths` (HTML reports are off; figures print to the terminal).
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use otpgate::code::{self, CodeSecret};
+use otpgate::config::VerificationPolicy;
+use otpgate::number;
+use otpgate::number_state::{NumberState, RiskActions, SendRequest, SendResult, SendStart};
+use otpgate_gateway::Channel;
+
+fn codes(c: &mut Criterion) {
+    let secret = CodeSecret::from_bytes(&[7u8; 32]);
+    c.bench_function("code/generate_6_and_mac", |b| {
+        b.iter(|| {
+            let code = code::generate(6);
+            black_box(secret.mac(black_box("7d1e2c1a-3f0e-4b51-9a51-1f1c2b3d4e5f"), &code))
+        })
+    });
+    let mac = secret.mac("req", "123456");
+    c.bench_function("code/verify", |b| {
+        b.iter(|| black_box(secret.verify("req", black_box("123457"), &mac)))
+    });
+}
+
+fn numbers(c: &mut Criterion) {
+    // First use loads libphonenumber's metadata; keep that out of the measurement.
+    number::parse("+34612345678").unwrap();
+    c.bench_function("number/parse_es_mobile", |b| {
+        b.iter(|| number::parse(black_box("+34612345678")).unwrap())
+    });
+    c.bench_function("number/parse_us_sandbox", |b| {
+        b.iter(|| number::parse(black_box("+12025550123")).unwrap())
+    });
+    c.bench_function("number/reject_not_e164", |b| {
+        b.iter(|| number::parse(black_box("2025550123")).unwrap_err())
+    });
+}
+
+/// One full verification through the number rules, without actors, HTTP or disk.
+fn rules(c: &mut Criterion) {
+    let secret = CodeSecret::from_bytes(&[7u8; 32]);
+    let policy = VerificationPolicy::default();
+    let request = SendRequest {
+        application: "default".into(),
+        number: number::parse("+12025550123").unwrap(),
+        channel: None,
+        vendor_data: None,
+        metadata: None,
+        code_length: 6,
+        locale: "en".into(),
+    };
+    let accepted = SendResult::Accepted {
+        channel: Channel::Sms,
+        carrier: "sandbox".into(),
+        delivered: true,
+        fallbacks: vec![],
+    };
+    c.bench_function("rules/send_then_check", |b| {
+        b.iter(|| {
+            let mut state = NumberState::default();
+            let (start, _) = state.begin_send(&request, &policy, &secret, 1_800_000_000_000);
+            let SendStart::Deliver { request_id, code, .. } = start else {
+                unreachable!()
+            };
+            state.finish_send(&request_id, 1_800_000_000_000, &accepted, 1_800_000_000_001);
+            black_box(state.check(&code, RiskActions::default(), &secret, 1_800_000_000_002))
+        })
+    });
+    let mut state = NumberState::default();
+    let (start, _) = state.begin_send(&request, &policy, &secret, 1_800_000_000_000);
+    let SendStart::Deliver { request_id, .. } = start else {
+        unreachable!()
+    };
+    let stored = state
+        .finish_send(&request_id, 1_800_000_000_000, &accepted, 1_800_000_000_001)
+        .unwrap();
+    c.bench_function("rules/serialize_record", |b| {
+        b.iter(|| serde_json::to_string(black_box(&stored)).unwrap())
+    });
+    c.bench_function("rules/serialize_report", |b| {
+        b.iter(|| serde_json::to_string(&black_box(&stored).report()).unwrap())
+    });
+}
+
+criterion_group!(benches, codes, numbers, rules);
+criterion_main!(benches);
