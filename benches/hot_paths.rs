@@ -25,7 +25,10 @@ fn codes(c: &mut Criterion) {
 fn numbers(c: &mut Criterion) {
     // First use loads libphonenumber's metadata; keep that out of the measurement.
     number::parse("+34612345678").unwrap();
-    c.bench_function("number/parse_es_mobile", |b| {
+    c.bench_function("number/parse_uncached_es_mobile", |b| {
+        b.iter(|| number::parse_uncached(black_box("+34612345678")).unwrap())
+    });
+    c.bench_function("number/parse_cached_es_mobile", |b| {
         b.iter(|| number::parse(black_box("+34612345678")).unwrap())
     });
     c.bench_function("number/parse_us_sandbox", |b| {

@@ -6,12 +6,35 @@ use crate::actors::{CheckCode, SendCode, SendStatus};
 use crate::code;
 use crate::config::{MAX_CODE_LENGTH, MIN_CODE_LENGTH};
 use crate::number::{self, NumberInfo};
+use crate::number_state::BlockReason;
 use crate::number_state::{CheckResult, RiskActions, SendRequest};
-use crate::verification::iso8601;
+use crate::verification::{iso8601, PhoneReport};
 use actix_web::{web, HttpRequest, HttpResponse};
 use otpgate_gateway::Channel;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 use std::time::Instant;
+
+#[derive(Serialize)]
+struct SendResponse<'a> {
+    request_id: &'a str,
+    status: &'static str,
+    reason: Option<BlockReason>,
+    channel: Option<Channel>,
+    vendor_data: Option<&'a str>,
+    metadata: Option<&'a Value>,
+}
+
+#[derive(Serialize)]
+struct CheckResponse<'a> {
+    request_id: Option<&'a str>,
+    status: &'static str,
+    message: String,
+    phone: Option<PhoneReport<'a>>,
+    vendor_data: Option<&'a str>,
+    metadata: Option<&'a Value>,
+    created_at: Option<String>,
+}
 
 const MAX_VENDOR_DATA: usize = 1024;
 const MAX_LOCALE: usize = 35;
@@ -128,14 +151,14 @@ pub async fn send(req: HttpRequest, payload: web::Payload, engine: EngineData) -
         SendStatus::Blocked => "Blocked",
         SendStatus::Undeliverable => "Undeliverable",
     };
-    Ok(HttpResponse::Ok().json(json!({
-        "request_id": outcome.request_id,
-        "status": status,
-        "reason": outcome.reason,
-        "channel": outcome.channel,
-        "vendor_data": vendor_data,
-        "metadata": metadata,
-    })))
+    Ok(HttpResponse::Ok().json(SendResponse {
+        request_id: &outcome.request_id,
+        status,
+        reason: outcome.reason,
+        channel: outcome.channel,
+        vendor_data: vendor_data.as_deref(),
+        metadata: metadata.as_ref(),
+    }))
 }
 
 fn decline_action(body: &Object, key: &str) -> Result<bool, ApiError> {
@@ -190,13 +213,15 @@ pub async fn check(req: HttpRequest, payload: web::Payload, engine: EngineData) 
     let phone = v
         .filter(|_| matches!(outcome.result, CheckResult::Approved | CheckResult::Declined))
         .map(|v| v.report());
-    Ok(HttpResponse::Ok().json(json!({
-        "request_id": v.map(|v| &v.request_id),
-        "status": status,
-        "message": message,
-        "phone": phone,
-        "vendor_data": vendor_data.or_else(|| v.and_then(|v| v.vendor_data.clone())),
-        "metadata": v.and_then(|v| v.metadata.as_ref()),
-        "created_at": v.map(|v| iso8601(v.created_at_ms)),
-    })))
+    Ok(HttpResponse::Ok().json(CheckResponse {
+        request_id: v.map(|v| v.request_id.as_str()),
+        status,
+        message,
+        phone,
+        vendor_data: vendor_data
+            .as_deref()
+            .or_else(|| v.and_then(|v| v.vendor_data.as_deref())),
+        metadata: v.and_then(|v| v.metadata.as_ref()),
+        created_at: v.map(|v| iso8601(v.created_at_ms)),
+    }))
 }
