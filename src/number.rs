@@ -109,20 +109,31 @@ pub fn parse(input: &str) -> Result<NumberInfo, NumberError> {
 pub fn parse_uncached(input: &str) -> Result<NumberInfo, NumberError> {
     let parsed = phonenumber::parse(None, input).map_err(|_| NumberError::Invalid)?;
     let sandbox = sandbox_kind(input);
+    // Region detection is the expensive part (for +1 it tries every NANP region's patterns),
+    // and `is_valid()`, `number_type()` and `country().id()` each redo it. libphonenumber's
+    // validity is exactly "the type is not Unknown", so one metadata lookup and one type
+    // match answer all three.
+    let database = &phonenumber::metadata::DATABASE;
+    let number_type = parsed.number_type(database);
     // Sandbox numbers are fictional on purpose; libphonenumber may not call them valid.
-    if sandbox.is_none() && !parsed.is_valid() {
+    if sandbox.is_none() && number_type == Type::Unknown {
         return Err(NumberError::Invalid);
     }
     let full_number = parsed.format().mode(Mode::E164).to_string();
     let prefix = format!("+{}", parsed.code().value());
     let subscriber = full_number[prefix.len()..].to_owned();
-    let country_code = parsed.country().id().map(|id| id.as_ref().to_owned());
+    // Non-geographic numbers (satellite, global services) have the region "001": no country.
+    let country_code = parsed
+        .metadata(database)
+        .map(|m| m.id())
+        .filter(|id| id.len() == 2 && id.bytes().all(|b| b.is_ascii_uppercase()))
+        .map(str::to_owned);
     let country_name = country_code
         .as_deref()
         .and_then(|c| isocountry::CountryCode::for_alpha2(c).ok())
         .map(|c| c.name().to_owned());
 
-    let (line_type, is_virtual, is_premium) = match parsed.number_type(&phonenumber::metadata::DATABASE) {
+    let (line_type, is_virtual, is_premium) = match number_type {
         Type::Mobile => (LineType::Mobile, false, false),
         Type::FixedLine => (LineType::Landline, false, false),
         Type::Voip => (LineType::Voip, true, false),
@@ -145,6 +156,13 @@ pub fn parse_uncached(input: &str) -> Result<NumberInfo, NumberError> {
         sandbox,
     };
     if let Some(kind) = sandbox {
+        // Fictional NANP numbers in unassigned area codes have no region in the metadata.
+        if info.country_code.is_none() {
+            info.country_code = Some("US".into());
+            info.country_name = isocountry::CountryCode::for_alpha2("US")
+                .ok()
+                .map(|c| c.name().to_owned());
+        }
         info.carrier_name = Some("Sandbox Mobile".into());
         info.line_type = LineType::Mobile;
         info.is_virtual = false;
@@ -203,6 +221,9 @@ mod tests {
         assert_eq!(voip.line_type, LineType::Voip);
         assert!(parse(SANDBOX_DISPOSABLE).unwrap().is_disposable);
         assert_eq!(sandbox_kind("+12025550200"), None);
+        let unassigned_area = parse("+12005550100").unwrap();
+        assert_eq!(unassigned_area.country_code.as_deref(), Some("US"));
+        assert_eq!(unassigned_area.prefix, "+1");
         assert_eq!(sandbox_kind("+11025550123"), None, "N must be 2..9");
     }
 

@@ -248,7 +248,7 @@ impl NumberState {
         now_ms: i64,
         with_code: &str,
     ) -> (Verification, String) {
-        let request_id = uuid::Uuid::new_v4().to_string();
+        let request_id = uuid::Uuid::now_v7().to_string();
         // A verification refused before any send still gets an unguessable MAC, never a blank.
         let code = code::generate(if with_code.is_empty() { 10 } else { request.code_length });
         let v = Verification {
