@@ -151,60 +151,33 @@ impl NumberState {
             _ => None,
         };
         if let Some(why) = high_risk {
-            let mut v = self.new_verification(request, policy, secret, now_ms, "").0;
-            v.state = State::Declined;
-            v.warn(
+            let v = self.new_verification(request, policy, secret, now_ms, false).0;
+            let data = json!({ "reason": why });
+            let start = self.block(
+                v,
                 Risk::HighRiskPhoneNumber,
-                LogType::Error,
-                Some(json!({ "reason": why })),
-            );
-            v.log(
-                "PHONE_VERIFICATION_BLOCKED",
+                data,
+                BlockReason::Suspicious,
                 now_ms,
-                Some(json!({ "reason": "suspicious" })),
+                &mut changed,
             );
-            let request_id = v.request_id.clone();
-            changed.push(v.clone());
-            self.current = Some(v);
-            self.code = None;
-            return (
-                SendStart::Blocked {
-                    request_id,
-                    reason: BlockReason::Suspicious,
-                },
-                changed,
-            );
+            return (start, changed);
         }
 
         let max_sends = 1 + policy.max_resend_requests_per_24h as usize;
         if self.sends_ms.len() >= max_sends {
             let pending = self.current.as_ref().is_some_and(|v| v.state == State::Pending);
-            let mut v = match self.current.take() {
+            let v = match self.current.take() {
                 Some(v) if pending => v,
                 previous => {
                     self.current = previous;
-                    self.new_verification(request, policy, secret, now_ms, "").0
+                    self.new_verification(request, policy, secret, now_ms, false).0
                 }
             };
-            v.state = State::Declined;
             let data = json!({ "sends_in_24h": self.sends_ms.len(), "max_sends_in_24h": max_sends });
-            v.warn(Risk::VerificationCodeAttemptsExceeded, LogType::Error, Some(data));
-            v.log(
-                "PHONE_VERIFICATION_BLOCKED",
-                now_ms,
-                Some(json!({ "reason": "repeated_attempts" })),
-            );
-            let request_id = v.request_id.clone();
-            changed.push(v.clone());
-            self.current = Some(v);
-            self.code = None;
-            return (
-                SendStart::Blocked {
-                    request_id,
-                    reason: BlockReason::RepeatedAttempts,
-                },
-                changed,
-            );
+            let risk = Risk::VerificationCodeAttemptsExceeded;
+            let start = self.block(v, risk, data, BlockReason::RepeatedAttempts, now_ms, &mut changed);
+            return (start, changed);
         }
 
         self.sends_ms.push(now_ms);
@@ -229,7 +202,7 @@ impl NumberState {
                 changed,
             );
         }
-        let (v, code) = self.new_verification(request, policy, secret, now_ms, "new");
+        let (v, code) = self.new_verification(request, policy, secret, now_ms, true);
         let start = SendStart::Deliver {
             request_id: v.request_id.clone(),
             code: code.clone(),
@@ -246,11 +219,11 @@ impl NumberState {
         policy: &VerificationPolicy,
         secret: &CodeSecret,
         now_ms: i64,
-        with_code: &str,
+        will_send: bool,
     ) -> (Verification, String) {
         let request_id = uuid::Uuid::now_v7().to_string();
         // A verification refused before any send still gets an unguessable MAC, never a blank.
-        let code = code::generate(if with_code.is_empty() { 10 } else { request.code_length });
+        let code = code::generate(if will_send { request.code_length } else { 10 });
         let v = Verification {
             code_mac: secret.mac(&request_id, &code),
             request_id,
@@ -271,6 +244,27 @@ impl NumberState {
             lifecycle: Vec::new(),
         };
         (v, code)
+    }
+
+    /// Declines `v` with `risk` as a refused send: it becomes the current verification, the
+    /// clear code is dropped, and the caller is told why.
+    fn block(
+        &mut self,
+        mut v: Verification,
+        risk: Risk,
+        data: Value,
+        reason: BlockReason,
+        now_ms: i64,
+        changed: &mut Vec<Verification>,
+    ) -> SendStart {
+        v.state = State::Declined;
+        v.warn(risk, LogType::Error, Some(data));
+        v.log("PHONE_VERIFICATION_BLOCKED", now_ms, Some(json!({ "reason": reason })));
+        let request_id = v.request_id.clone();
+        changed.push(v.clone());
+        self.current = Some(v);
+        self.code = None;
+        SendStart::Blocked { request_id, reason }
     }
 
     /// Records how delivery went. Returns the changed record, if the verification is still the
