@@ -421,6 +421,13 @@ mod tests {
         }
     }
 
+    /// Starts a send to the default sandbox number under the default policy.
+    fn begin(state: &mut NumberState, secret: &CodeSecret, at: i64) -> SendStart {
+        state
+            .begin_send(&request("+12025550123"), &VerificationPolicy::default(), secret, at)
+            .0
+    }
+
     fn sent(state: &mut NumberState, secret: &CodeSecret, phone: &str, at: i64) -> SendStart {
         let (start, _) = state.begin_send(&request(phone), &VerificationPolicy::default(), secret, at);
         if let SendStart::Deliver { request_id, .. } = &start {
@@ -579,12 +586,7 @@ mod tests {
         let secret = CodeSecret::from_bytes(b"s");
         let mut state = NumberState::default();
         for i in 0..5 {
-            let (start, _) = state.begin_send(
-                &request("+12025550123"),
-                &VerificationPolicy::default(),
-                &secret,
-                T0 + i,
-            );
+            let start = begin(&mut state, &secret, T0 + i);
             let SendStart::Deliver { request_id, .. } = start else {
                 panic!("blocked after {i} failed sends")
             };
@@ -604,12 +606,7 @@ mod tests {
         let mut state = NumberState::default();
         let mut saved = None;
         for i in 0..3 {
-            let (start, _) = state.begin_send(
-                &request("+12025550123"),
-                &VerificationPolicy::default(),
-                &secret,
-                T0 + i,
-            );
+            let start = begin(&mut state, &secret, T0 + i);
             let SendStart::Deliver { request_id, .. } = start else {
                 panic!()
             };
@@ -617,12 +614,7 @@ mod tests {
             saved = state.finish_send(&request_id, T0 + i, &delivered(), T0 + i);
         }
         let mut restored = NumberState::from_history(saved.into_iter().collect(), T0 + 10);
-        let (start, _) = restored.begin_send(
-            &request("+12025550123"),
-            &VerificationPolicy::default(),
-            &secret,
-            T0 + 10,
-        );
+        let start = begin(&mut restored, &secret, T0 + 10);
         assert!(matches!(
             start,
             SendStart::Blocked {
