@@ -3,7 +3,10 @@
 //! # Layout
 //! - [`Channel`]: the six channels a code can travel on, with their wire spellings.
 //! - [`Gateway`]: what a carrier connection (SMPP bind, SIP trunk, HTTP platform) implements.
+//! - [`Coverage`]: the countries a carrier serves and its fee in each.
 //! - [`GatewayError`]: classified failures; routing and fallback branch only on [`ErrorKind`].
+//! - [`DeliveryReport`]: a receipt that arrived after the carrier took a message, sent to the
+//!   engine through a [`ReportSender`] each gateway is built with.
 //! - [`sandbox`]: the sandbox channel, which "delivers" into an in-memory inbox.
 //!
 //! Protocol crates (SMPP, SIP, the HTTP platforms) live beside this one under `gateways/` and
@@ -11,10 +14,12 @@
 #![forbid(unsafe_code)]
 
 mod channel;
+mod coverage;
 mod error;
 pub mod sandbox;
 
 pub use channel::{Channel, ParseChannelError};
+pub use coverage::Coverage;
 pub use error::{ErrorKind, GatewayError};
 
 use async_trait::async_trait;
@@ -53,8 +58,11 @@ impl std::fmt::Debug for OutboundMessage {
 /// What a carrier said when it took the message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
-    /// The carrier's id for the message, used to match later delivery receipts.
+    /// The carrier's id for the message (the first part's, for a long SMS sent in parts), used
+    /// to match later delivery receipts.
     pub carrier_message_id: String,
+    /// How many messages the carrier took: parts of a concatenated SMS count one each.
+    pub parts: u32,
     /// Set when the channel knows the outcome at once (the sandbox does); otherwise a receipt
     /// arrives later through the engine's receipt path.
     pub delivery: Option<Delivery>,
@@ -65,6 +73,33 @@ pub struct Accepted {
 pub enum Delivery {
     Delivered,
     Failed,
+}
+
+/// A receipt the carrier sent after it took a message: the message reached the handset, or
+/// definitely will not. Gateways match it to the message and send it to the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryReport {
+    pub request_id: String,
+    pub application: String,
+    /// E.164 with the leading `+`, as in [`OutboundMessage::to`].
+    pub to: String,
+    pub carrier: String,
+    pub channel: Channel,
+    pub carrier_message_id: String,
+    pub delivery: Delivery,
+    /// The carrier's own word for the outcome (`DELIVRD`, `UNDELIV`, `read`, ...), for the report.
+    pub status: String,
+    /// The carrier's error code, when it gave one.
+    pub error: Option<String>,
+}
+
+/// Where gateways send [`DeliveryReport`]s; the engine holds the receiving end.
+pub type ReportSender = tokio::sync::mpsc::UnboundedSender<DeliveryReport>;
+pub type ReportReceiver = tokio::sync::mpsc::UnboundedReceiver<DeliveryReport>;
+
+/// A connected pair for [`ReportSender`] / [`ReportReceiver`].
+pub fn report_channel() -> (ReportSender, ReportReceiver) {
+    tokio::sync::mpsc::unbounded_channel()
 }
 
 /// A carrier connection that can carry one-time codes on one or more channels.
@@ -82,4 +117,7 @@ pub trait Gateway: Send + Sync + 'static {
     fn is_up(&self) -> bool;
     /// Hand one message to the carrier. Returns once the carrier accepted or refused it.
     async fn send(&self, message: &OutboundMessage) -> Result<Accepted, GatewayError>;
+    /// Leaves the carrier cleanly (SMPP unbind, SIP de-registration) once in-flight sends are
+    /// done. Called once, on shutdown.
+    async fn shutdown(&self) {}
 }

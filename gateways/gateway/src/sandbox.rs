@@ -152,6 +152,7 @@ impl Gateway for SandboxGateway {
         );
         Ok(Accepted {
             carrier_message_id: id,
+            parts: 1,
             delivery: Some(Delivery::Delivered),
         })
     }

@@ -1,0 +1,216 @@
+//! Delivery receipts: the deliver_sm (esm_class 0x04) an SMSC sends back once a message reaches
+//! its final state, with the conventional text body and, unless disabled, the
+//! `receipted_message_id` and `message_state` TLVs.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusmpp::pdus::DeliverSm;
+use rusmpp::tlvs::MessageDeliveryRequestTlvValue;
+use rusmpp::types::{COctetString, OctetString};
+use rusmpp::values::{DataCoding, EsmClass, MessageState, Npi, Ton};
+
+use crate::rules::FinalState;
+
+/// How a numeric message id is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IdFormat {
+    #[default]
+    Decimal,
+    /// Lowercase hexadecimal, no prefix.
+    Hex,
+}
+
+impl IdFormat {
+    pub fn format(self, id: u64) -> String {
+        match self {
+            IdFormat::Decimal => id.to_string(),
+            IdFormat::Hex => format!("{id:x}"),
+        }
+    }
+}
+
+impl std::str::FromStr for IdFormat {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "decimal" => Ok(IdFormat::Decimal),
+            "hex" => Ok(IdFormat::Hex),
+            other => Err(format!("{other:?} is not hex or decimal")),
+        }
+    }
+}
+
+/// An SMPP address: TON, NPI and the digits (as received, so no copy).
+#[derive(Debug, Clone, Default)]
+pub struct Address {
+    pub ton: Ton,
+    pub npi: Npi,
+    pub addr: COctetString<1, 21>,
+}
+
+/// Everything needed to write one receipt, captured when the submit_sm was answered.
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    /// The connection that submitted the message; receipts go back there while it lives.
+    pub origin_connection: u64,
+    /// The bind's system_id, for re-routing to another bind of the same ESME.
+    pub system_id: std::sync::Arc<str>,
+    /// The message_id exactly as returned in submit_sm_resp.
+    pub message_id: String,
+    /// The id as written in the receipt text (may differ in base from `message_id`).
+    pub text_id: String,
+    /// The original destination, now the receipt's source.
+    pub from: Address,
+    /// The original source, now the receipt's destination.
+    pub to: Address,
+    pub state: FinalState,
+    pub err: u16,
+    pub submitted_at_secs: u64,
+    /// The first 20 characters of the message, ASCII only.
+    pub text: String,
+}
+
+impl Receipt {
+    /// The conventional receipt body (SMPP 3.4 Appendix B).
+    pub fn body(&self, done_at_secs: u64) -> String {
+        let delivered = if self.state.is_success() { 1 } else { 0 };
+        format!(
+            "id:{} sub:001 dlvrd:{:03} submit date:{} done date:{} stat:{} err:{:03} text:{}",
+            self.text_id,
+            delivered,
+            smpp_date(self.submitted_at_secs),
+            smpp_date(done_at_secs),
+            self.state.stat(),
+            self.err,
+            self.text,
+        )
+    }
+
+    pub fn to_deliver_sm(&self, done_at_secs: u64, with_tlvs: bool) -> DeliverSm {
+        let body = self.body(done_at_secs);
+        let short_message = OctetString::from_vec(body.into_bytes()).unwrap_or_else(|_| OctetString::empty());
+        let mut tlvs = Vec::new();
+        if with_tlvs {
+            if let Ok(id) = COctetString::from_string(self.message_id.clone()) {
+                tlvs.push(MessageDeliveryRequestTlvValue::ReceiptedMessageId(id));
+            }
+            tlvs.push(MessageDeliveryRequestTlvValue::MessageState(MessageState::from(
+                self.state.message_state(),
+            )));
+        }
+        DeliverSm::builder()
+            .source_addr_ton(self.from.ton)
+            .source_addr_npi(self.from.npi)
+            .source_addr(self.from.addr.clone())
+            .dest_addr_ton(self.to.ton)
+            .dest_addr_npi(self.to.npi)
+            .destination_addr(self.to.addr.clone())
+            .esm_class(EsmClass::from(0x04))
+            .data_coding(DataCoding::McSpecific)
+            .short_message(short_message)
+            .tlvs(tlvs)
+            .build()
+    }
+}
+
+/// The first 20 characters of `text` for the receipt's `text:` field. The receipt goes out as
+/// data_coding 0 (GSM 03.38) but is written as ASCII bytes, so only characters whose byte is
+/// the same in both alphabets survive: letters, digits, space and the punctuation GSM puts at
+/// its ASCII positions. Everything else (`$ @ _ { } [ ] ~ ^ | \ \``, accents, non-Latin) is '?'.
+/// Found by running the npm `smpp` client against the simulator.
+pub fn receipt_excerpt(text: &str) -> String {
+    const SAME_IN_GSM: &str = " !\"#%&'()*+,-./:;<=>?";
+    text.chars()
+        .take(20)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || SAME_IN_GSM.contains(c) {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
+
+pub fn unix_now() -> std::time::Duration {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
+}
+
+/// `YYMMDDhhmm` in UTC.
+pub fn smpp_date(unix_secs: u64) -> String {
+    let days = (unix_secs / 86_400) as i64;
+    let seconds_of_day = unix_secs % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{:02}{:02}{:02}{:02}{:02}",
+        year.rem_euclid(100),
+        month,
+        day,
+        seconds_of_day / 3600,
+        seconds_of_day % 3600 / 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_utc_yymmddhhmm() {
+        assert_eq!(smpp_date(0), "7001010000");
+        // 2024-02-29 23:59:59 UTC
+        assert_eq!(smpp_date(1_709_251_199), "2402292359");
+        // 2031-12-31 08:05:00 UTC
+        assert_eq!(smpp_date(1_956_470_700), "3112310805");
+    }
+
+    #[test]
+    fn id_formats() {
+        assert_eq!(IdFormat::Decimal.format(26), "26");
+        assert_eq!(IdFormat::Hex.format(26), "1a");
+        assert_eq!("hex".parse::<IdFormat>(), Ok(IdFormat::Hex));
+        assert!("octal".parse::<IdFormat>().is_err());
+    }
+
+    #[test]
+    fn body_matches_the_conventional_format() {
+        let receipt = Receipt {
+            origin_connection: 1,
+            system_id: "otpgate".into(),
+            message_id: "26".into(),
+            text_id: "1a".into(),
+            from: Address::default(),
+            to: Address::default(),
+            state: FinalState::Undeliverable,
+            err: 1,
+            submitted_at_secs: 1_709_251_199,
+            text: receipt_excerpt("Your code is 123456. Do not share it"),
+        };
+        assert_eq!(
+            receipt.body(1_709_251_260),
+            "id:1a sub:001 dlvrd:000 submit date:2402292359 done date:2403010001 \
+             stat:UNDELIV err:001 text:Your code is 123456."
+        );
+    }
+
+    #[test]
+    fn excerpt_is_ascii() {
+        assert_eq!(receipt_excerpt("Код: 42"), "???: 42");
+        assert_eq!(receipt_excerpt("Code $@_ {x} #1"), "Code ??? ?x? #1");
+    }
+}
