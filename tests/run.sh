@@ -1,12 +1,40 @@
 #!/usr/bin/env bash
 # The test command (README): does its own set-up, then runs every test in the workspace.
 #
-# The suite starts the real otpgate binary on loopback (port 0, plus 8080 for the
-# embedded-defaults test) and needs nothing else yet. Third-party peers (npm `smpp`, sipp)
-# are installed here as their gateways arrive.
+# Set-up: the npm `smpp` package (pinned in tests/peers/smpp/package-lock.json), a third-party
+# SMPP peer that tests run against our SMPP code (needs node and npm; installed with `npm ci`,
+# skipped when node_modules already matches the lock), then every binary of the workspace, which
+# the integration tests spawn (the otpgate server on loopback, port 0 plus 8080 for the
+# embedded-defaults test; the otpgate-smsc-sim SMSC simulator). sipp is installed here when the
+# voice gateway arrives.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 command -v cargo >/dev/null || { echo "tests/run.sh: cargo not found; install Rust (rustup.rs)" >&2; exit 1; }
+for tool in node npm; do
+  command -v "$tool" >/dev/null || {
+    echo "tests/run.sh: $tool not found; install Node.js 18 or later with npm (the SMPP interoperability tests run the npm smpp package)" >&2
+    exit 1
+  }
+done
 
+peer=tests/peers/smpp
+# node_modules/.package-lock.json is npm's record of what it installed; it matches the lock's
+# package entries (all but the root "") exactly when the install is current.
+if ! node -e '
+  const fs = require("fs");
+  const sorted = (v) => v && typeof v === "object" && !Array.isArray(v)
+    ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sorted(v[k])])) : v;
+  const read = (f) => JSON.parse(fs.readFileSync(process.argv[1] + f, "utf8")).packages;
+  try {
+    const want = read("/package-lock.json"); delete want[""];
+    const have = read("/node_modules/.package-lock.json");
+    process.exit(JSON.stringify(sorted(want)) === JSON.stringify(sorted(have)) ? 0 : 1);
+  } catch (e) { process.exit(1); }
+' "$peer"; then
+  echo "tests/run.sh: installing npm packages in $peer (npm ci)" >&2
+  npm ci --prefix "$peer" --no-audit --no-fund --loglevel=error
+fi
+
+cargo build --workspace --bins --locked
 cargo test --workspace --locked "$@"
