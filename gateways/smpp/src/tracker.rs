@@ -1,0 +1,220 @@
+//! Matches receipts to the messages they are about, across every bind of one carrier (an SMSC
+//! may send a receipt on any bind), and reports each message's outcome to the engine once.
+use crate::receipt::{self, Receipt};
+use dashmap::DashMap;
+use otpgate_gateway::{Channel, Delivery, DeliveryReport, OutboundMessage, ReportSender};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A receipt may overtake its own submit_sm_resp when it comes back on another bind; it waits
+/// this long for the message to be registered.
+const ORPHAN_WAIT: Duration = Duration::from_secs(60);
+/// Unmatched receipts kept at most (they are usually for messages sent before a restart).
+const MAX_ORPHANS: usize = 10_000;
+
+/// One message (all its parts) waiting for receipts.
+pub struct Tracked {
+    request_id: String,
+    application: String,
+    to: String,
+    parts: u32,
+    delivered_parts: AtomicU32,
+    reported: AtomicBool,
+    /// When tracking started, for expiry.
+    since: Instant,
+}
+
+impl Tracked {
+    pub fn new(message: &OutboundMessage, parts: u32) -> Arc<Self> {
+        Arc::new(Self {
+            request_id: message.request_id.clone(),
+            application: message.application.clone(),
+            to: message.to.clone(),
+            parts,
+            delivered_parts: AtomicU32::new(0),
+            reported: AtomicBool::new(false),
+            since: Instant::now(),
+        })
+    }
+
+    fn handset_digits(&self) -> &str {
+        self.to.strip_prefix('+').unwrap_or(&self.to)
+    }
+}
+
+pub struct Tracker {
+    carrier: String,
+    reports: ReportSender,
+    by_id: DashMap<String, Arc<Tracked>>,
+    orphans: DashMap<String, (Receipt, Instant)>,
+}
+
+impl Tracker {
+    pub fn new(carrier: String, reports: ReportSender) -> Self {
+        Self {
+            carrier,
+            reports,
+            by_id: DashMap::new(),
+            orphans: DashMap::new(),
+        }
+    }
+
+    /// Registers a part the SMSC accepted under `message_id`. Called by the bind before it
+    /// reads the next PDU, so a receipt on the same bind always finds it.
+    pub fn track(&self, message_id: &str, tracked: Arc<Tracked>) {
+        let forms = receipt::id_forms(message_id);
+        for form in &forms {
+            self.by_id.insert(form.clone(), tracked.clone());
+        }
+        if !self.orphans.is_empty() {
+            if let Some((_, (early, _))) = forms.iter().find_map(|f| self.orphans.remove(f)) {
+                self.apply(early, None);
+            }
+        }
+    }
+
+    /// Applies a receipt. `handset` is the receipt's source_addr, used to refuse a match that
+    /// only a hex/decimal reinterpretation produced for some other number.
+    pub fn on_receipt(&self, receipt: Receipt, handset: Option<&str>) {
+        self.apply(receipt, handset);
+    }
+
+    fn apply(&self, receipt: Receipt, handset: Option<&str>) {
+        let forms = receipt::id_forms(&receipt.message_id);
+        let plausible =
+            |t: &Tracked| handset.is_none_or(|h| h.is_empty() || h.trim_start_matches('+') == t.handset_digits());
+        let found = forms.iter().find_map(|form| {
+            self.by_id
+                .get(form)
+                .filter(|t| plausible(t))
+                .map(|t| (form.clone(), t.clone()))
+        });
+        let Some((_, tracked)) = found else {
+            if receipt.outcome.is_some() && self.orphans.len() < MAX_ORPHANS {
+                self.orphans
+                    .insert(receipt::canonical(&receipt.message_id), (receipt, Instant::now()));
+            }
+            return;
+        };
+        let Some(outcome) = receipt.outcome else {
+            return; // intermediate (ENROUTE, ACCEPTD): keep waiting
+        };
+        for form in &forms {
+            self.by_id.remove_if(form, |_, t| Arc::ptr_eq(t, &tracked));
+        }
+        let report = match outcome {
+            Delivery::Delivered => tracked.delivered_parts.fetch_add(1, Ordering::AcqRel) + 1 == tracked.parts,
+            Delivery::Failed => true,
+        };
+        if report && !tracked.reported.swap(true, Ordering::AcqRel) {
+            let _ = self.reports.send(DeliveryReport {
+                request_id: tracked.request_id.clone(),
+                application: tracked.application.clone(),
+                to: tracked.to.clone(),
+                carrier: self.carrier.clone(),
+                channel: Channel::Sms,
+                carrier_message_id: receipt.message_id,
+                delivery: outcome,
+                status: receipt.stat,
+                error: receipt.error,
+            });
+        }
+    }
+
+    /// Forgets messages that never got a receipt within `ttl`, and stale orphans.
+    pub fn sweep(&self, ttl: Duration) {
+        let now = Instant::now();
+        self.by_id.retain(|_, t| now.duration_since(t.since) < ttl);
+        self.orphans.retain(|_, (_, at)| now.duration_since(*at) < ORPHAN_WAIT);
+    }
+
+    pub fn tracked(&self) -> usize {
+        self.by_id.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use otpgate_gateway::report_channel;
+
+    fn message(to: &str) -> OutboundMessage {
+        OutboundMessage {
+            request_id: "req-1".into(),
+            application: "app".into(),
+            to: to.into(),
+            channel: Channel::Sms,
+            code: "123456".into(),
+            text: "t".into(),
+            locale: "en".into(),
+        }
+    }
+
+    fn receipt(id: &str, stat: &str) -> Receipt {
+        Receipt {
+            message_id: id.into(),
+            stat: stat.into(),
+            outcome: receipt::outcome_of(stat),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_receipt_in_the_other_base_is_reported_once() {
+        let (tx, mut rx) = report_channel();
+        let tracker = Tracker::new("smsc-a".into(), tx);
+        tracker.track("26", Tracked::new(&message("+14155550100"), 1));
+        tracker.on_receipt(receipt("1A", "DELIVRD"), Some("14155550100"));
+        tracker.on_receipt(receipt("1A", "DELIVRD"), Some("14155550100"));
+        let report = rx.try_recv().unwrap();
+        assert_eq!(
+            (report.request_id.as_str(), report.delivery),
+            ("req-1", Delivery::Delivered)
+        );
+        assert!(rx.try_recv().is_err());
+        assert_eq!(tracker.tracked(), 0);
+    }
+
+    #[test]
+    fn a_long_message_is_delivered_when_every_part_is_and_failed_at_the_first_failure() {
+        let (tx, mut rx) = report_channel();
+        let tracker = Tracker::new("smsc-a".into(), tx);
+        let tracked = Tracked::new(&message("+14155550100"), 2);
+        tracker.track("10", tracked.clone());
+        tracker.track("11", tracked);
+        tracker.on_receipt(receipt("10", "DELIVRD"), None);
+        assert!(rx.try_recv().is_err());
+        tracker.on_receipt(receipt("11", "DELIVRD"), None);
+        assert_eq!(rx.try_recv().unwrap().delivery, Delivery::Delivered);
+
+        let failed = Tracked::new(&message("+14155550100"), 2);
+        tracker.track("20", failed.clone());
+        tracker.track("21", failed);
+        tracker.on_receipt(receipt("21", "UNDELIV"), None);
+        assert_eq!(rx.try_recv().unwrap().delivery, Delivery::Failed);
+        tracker.on_receipt(receipt("20", "DELIVRD"), None);
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_receipt_that_overtakes_its_resp_waits_for_it() {
+        let (tx, mut rx) = report_channel();
+        let tracker = Tracker::new("smsc-a".into(), tx);
+        tracker.on_receipt(receipt("77", "UNDELIV"), None);
+        assert!(rx.try_recv().is_err());
+        tracker.track("77", Tracked::new(&message("+14155550100"), 1));
+        assert_eq!(rx.try_recv().unwrap().status, "UNDELIV");
+    }
+
+    #[test]
+    fn an_intermediate_state_keeps_waiting_and_a_wrong_handset_does_not_match() {
+        let (tx, mut rx) = report_channel();
+        let tracker = Tracker::new("smsc-a".into(), tx);
+        tracker.track("5", Tracked::new(&message("+14155550100"), 1));
+        tracker.on_receipt(receipt("5", "ENROUTE"), None);
+        tracker.on_receipt(receipt("5", "DELIVRD"), Some("447700900123"));
+        assert!(rx.try_recv().is_err());
+        assert_eq!(tracker.tracked(), 1);
+    }
+}
