@@ -3,6 +3,7 @@
 //! Parsing goes through [`RawConfig`] (every section `deny_unknown_fields`, every key defaulted
 //! except secrets), then [`RawConfig::build_and_validate`] turns it into the immutable
 //! [`Config`] the engine runs on, or into a list of every problem found.
+use crate::carriers::{self, CarrierConfig};
 use otpgate_gateway::Channel;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -108,7 +109,11 @@ pub struct RawCarrier {
     pub window: Option<u32>,
     pub max_tps: Option<u32>,
     pub tls: Option<bool>,
+    /// Extension: a PEM file of extra CA certificates for `tls = true` (a carrier's private CA).
+    pub tls_ca_file: Option<String>,
     pub enquire_link_seconds: Option<u64>,
+    /// Extension: how long an SMPP request may go unanswered (default 10).
+    pub response_timeout_seconds: Option<u64>,
     pub countries: Option<Vec<String>>,
     pub fee_usd: Option<BTreeMap<String, f64>>,
     pub from: Option<String>,
@@ -121,6 +126,37 @@ pub struct RawCarrier {
     pub agent_id: Option<String>,
 }
 
+impl RawCarrier {
+    /// The optional keys this entry sets, for the per-protocol key check.
+    pub fn keys_set(&self) -> Vec<&'static str> {
+        let keys = [
+            ("address", self.address.is_some()),
+            ("system_id", self.system_id.is_some()),
+            ("password", self.password.is_some()),
+            ("system_type", self.system_type.is_some()),
+            ("source_addr", self.source_addr.is_some()),
+            ("binds", self.binds.is_some()),
+            ("window", self.window.is_some()),
+            ("max_tps", self.max_tps.is_some()),
+            ("tls", self.tls.is_some()),
+            ("tls_ca_file", self.tls_ca_file.is_some()),
+            ("enquire_link_seconds", self.enquire_link_seconds.is_some()),
+            ("response_timeout_seconds", self.response_timeout_seconds.is_some()),
+            ("countries", self.countries.is_some()),
+            ("fee_usd", self.fee_usd.is_some()),
+            ("from", self.from.is_some()),
+            ("base_url", self.base_url.is_some()),
+            ("phone_number_id", self.phone_number_id.is_some()),
+            ("access_token", self.access_token.is_some()),
+            ("template", self.template.is_some()),
+            ("language", self.language.is_some()),
+            ("token", self.token.is_some()),
+            ("agent_id", self.agent_id.is_some()),
+        ];
+        keys.into_iter().filter(|(_, set)| *set).map(|(k, _)| k).collect()
+    }
+}
+
 /// The validated, immutable configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -130,6 +166,7 @@ pub struct Config {
     pub applications: Vec<ApplicationConfig>,
     pub verification: VerificationPolicy,
     pub sandbox_enabled: bool,
+    pub carriers: Vec<CarrierConfig>,
     pub routing: RoutingTable,
 }
 
@@ -336,20 +373,13 @@ impl RawConfig {
             fallback_after_seconds: v.fallback_after_seconds,
         };
 
-        // Carrier gateways arrive with their own issues (SMPP, SIP, HTTP platforms); until then a
-        // configured carrier is refused rather than silently ignored.
-        for (i, carrier) in self.carriers.iter().enumerate() {
-            const KNOWN: [&str; 6] = ["smpp", "sip", "whatsapp", "telegram", "viber", "rcs"];
-            if KNOWN.contains(&carrier.protocol.as_str()) {
-                problems.push(format!(
-                    "carriers[{i}] ({}): protocol {:?} is not available in this build yet; only the sandbox channel is",
-                    carrier.name, carrier.protocol
-                ));
-            } else {
-                problems.push(format!(
-                    "carriers[{i}] ({}).protocol: {:?} is not one of smpp, sip, whatsapp, telegram, viber, rcs",
-                    carrier.name, carrier.protocol
-                ));
+        let mut carriers: Vec<CarrierConfig> = Vec::new();
+        for (i, raw) in self.carriers.iter().enumerate() {
+            if let Some(carrier) = carriers::validate(i, raw, &mut problems) {
+                if carriers.iter().any(|c| c.name() == carrier.name()) {
+                    problems.push(format!("carriers[{i}].name: {:?} is used twice", raw.name));
+                }
+                carriers.push(carrier);
             }
         }
         let sandbox_enabled = self.sandbox.enabled.unwrap_or(self.carriers.is_empty());
@@ -388,6 +418,7 @@ impl RawConfig {
                 applications,
                 verification,
                 sandbox_enabled,
+                carriers,
                 routing,
             })
         } else {
@@ -445,13 +476,57 @@ mod tests {
 
     #[test]
     fn carriers_not_yet_built_are_refused_not_ignored() {
-        let text = "[[carriers]]\nname = \"smsc-a\"\nprotocol = \"smpp\"\naddress = \"127.0.0.1:2775\"\n";
+        let text = "[[carriers]]\nname = \"wa\"\nprotocol = \"whatsapp\"\nbase_url = \"http://127.0.0.1:1\"\n";
         let err = RawConfig::parse(text)
             .unwrap()
             .build_and_validate()
             .unwrap_err()
             .to_string();
-        assert!(err.contains("smsc-a") && err.contains("not available"), "{err}");
+        assert!(err.contains("(wa)") && err.contains("not available"), "{err}");
+    }
+
+    #[test]
+    fn an_smpp_carrier_takes_the_contract_defaults() {
+        let text = "[[carriers]]\nname = \"smsc-a\"\nprotocol = \"smpp\"\naddress = \"127.0.0.1:2775\"\n\
+                    system_id = \"otpgate\"\npassword = \"secret\"\nfee_usd = { default = 0.0, US = 0.0079 }\n";
+        let config = RawConfig::parse(text).unwrap().build_and_validate().unwrap();
+        assert!(
+            !config.sandbox_enabled,
+            "sandbox is off by default once a carrier exists"
+        );
+        let CarrierConfig::Smpp(smpp) = &config.carriers[0];
+        assert_eq!((smpp.binds, smpp.window, smpp.max_tps), (1, 10, 100));
+        assert_eq!(smpp.enquire_link, std::time::Duration::from_secs(30));
+        assert_eq!(smpp.coverage.fee_micros("US"), 7_900);
+        assert!(smpp.coverage.serves("BR"));
+        assert!(!format!("{smpp:?}").contains("secret"), "password leaks through Debug");
+    }
+
+    #[test]
+    fn smpp_carrier_problems_name_each_key() {
+        let text = "[[carriers]]\nname = \"smsc-a\"\nprotocol = \"smpp\"\naddress = \"nowhere\"\n\
+                    system_id = \"otpgate\"\npassword = \"much-too-long\"\nwindow = 0\n\
+                    base_url = \"http://x\"\nfee_usd = { default = -1.0 }\ncountries = [\"usa\"]\n";
+        let err = RawConfig::parse(text).unwrap().build_and_validate().unwrap_err();
+        let text = err.to_string();
+        for key in [
+            "address",
+            "password",
+            "window",
+            "base_url",
+            "fee_usd.default",
+            "countries",
+        ] {
+            assert!(text.contains(&format!("(smsc-a).{key}")), "{key} not named in:\n{text}");
+        }
+        let missing = RawConfig::parse("[[carriers]]\nname = \"b\"\nprotocol = \"smpp\"\n")
+            .unwrap()
+            .build_and_validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            missing.contains("(b).address") && missing.contains("(b).system_id") && missing.contains("(b).password")
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`config`]: the TOML config, parsed strictly and validated into an immutable [`config::Config`].
+//! - [`carriers`]: `[[carriers]]` entries validated per protocol, and their gateways started.
 //! - [`serve`]: start-up wiring and the drain on shutdown.
 //! - [`api`]: the HTTP API (actix-web): routes, input validation, the error-to-HTTP mapping.
 //! - [`applications`]: tenants and their hashed API keys.
@@ -12,6 +13,7 @@
 //! - [`code`]: code generation (CSPRNG) and the keyed hash codes are stored as.
 //! - [`number`]: E.164 parsing and classification (libphonenumber metadata), sandbox numbers.
 //! - [`routing`]: which channel and carrier to try, in which order.
+//! - [`receipts`]: delivery reports from the gateways, handed to the number's actor.
 //! - [`templates`]: message texts per locale.
 //! - [`store`]: the `Store` trait and the embedded SQLite store with group commit.
 //! - [`metrics`]: Prometheus metric names and registration.
@@ -23,12 +25,14 @@
 pub mod actors;
 pub mod api;
 pub mod applications;
+pub mod carriers;
 pub mod code;
 pub mod config;
 pub mod engine;
 pub mod metrics;
 pub mod number;
 pub mod number_state;
+pub mod receipts;
 pub mod routing;
 pub mod serve;
 pub mod store;

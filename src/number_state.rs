@@ -8,7 +8,7 @@ use crate::code::{self, CodeSecret};
 use crate::config::VerificationPolicy;
 use crate::number::{NumberInfo, SandboxNumber};
 use crate::verification::{LogType, Risk, State, Verification};
-use otpgate_gateway::Channel;
+use otpgate_gateway::{Channel, Delivery, DeliveryReport};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -319,6 +319,26 @@ impl NumberState {
                     self.code = None;
                 }
             }
+        }
+        Some(v.clone())
+    }
+
+    /// Records a delivery receipt for `request_id`. Returns the changed record, if that
+    /// verification is still the current one (a receipt for an older one changes nothing).
+    pub fn on_delivery(&mut self, request_id: &str, report: &DeliveryReport, now_ms: i64) -> Option<Verification> {
+        let v = self.current.as_mut().filter(|v| v.request_id == request_id)?;
+        let details = json!({
+            "channel": report.channel,
+            "carrier": report.carrier,
+            "status": report.status,
+            "error": report.error,
+        });
+        match report.delivery {
+            Delivery::Delivered => {
+                v.verification_method.get_or_insert(report.channel);
+                v.log("PHONE_DELIVERY_DELIVERED", now_ms, Some(details));
+            }
+            Delivery::Failed => v.log("PHONE_DELIVERY_FAILED", now_ms, Some(details)),
         }
         Some(v.clone())
     }

@@ -43,6 +43,11 @@ impl Router {
         self.carriers.iter().chain(self.sandbox.iter())
     }
 
+    /// `None` without configured carriers (sandbox only); otherwise whether any is up.
+    pub fn any_carrier_up(&self) -> Option<bool> {
+        (!self.carriers.is_empty()).then(|| self.carriers.iter().any(|c| c.is_up()))
+    }
+
     pub fn plan(&self, number: &NumberInfo, pinned: Option<Channel>) -> Plan {
         let country = number.country_code.as_deref().unwrap_or("*");
         let order = self.table.order_for(country);

@@ -9,13 +9,15 @@ use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 use anyhow::Context as _;
 use otpgate_gateway::sandbox::{Inbox, SandboxGateway};
-use otpgate_gateway::Gateway;
+use otpgate_gateway::{report_channel, Gateway};
 use std::sync::Arc;
 
 const DEFAULT_APPLICATION: &str = "default";
 const DEFAULT_KEY_SETTING: &str = "application.default.api_key_sha256";
 
-/// Wires the engine. Returns the API key generated on first start, if one was.
+/// Wires the engine and starts the carrier gateways (their binds connect in the background)
+/// and the receipt dispatcher. Returns the API key generated on first start, if one was.
+/// Needs a running actix system.
 pub async fn build_engine(config: &Config) -> anyhow::Result<(Arc<Engine>, Option<String>)> {
     let StoreLocation::Sqlite { path } = &config.store;
     let store: Arc<dyn Store> =
@@ -28,8 +30,12 @@ pub async fn build_engine(config: &Config) -> anyhow::Result<(Arc<Engine>, Optio
     let sandbox = inbox
         .clone()
         .map(|inbox| Arc::new(SandboxGateway::new(inbox)) as Arc<dyn Gateway>);
-    let router = Router::new(config.routing.clone(), Vec::new(), sandbox);
+    let (reports, receipts) = report_channel();
+    let carriers = config.carriers.iter().map(|c| c.start(reports.clone())).collect();
+    drop(reports);
+    let router = Router::new(config.routing.clone(), carriers, sandbox);
     let engine = Engine::new(config.verification, store, secret, router, applications, inbox);
+    actix::spawn(crate::receipts::dispatch(engine.clone(), receipts));
     Ok((engine, generated))
 }
 
@@ -65,11 +71,12 @@ async fn applications(config: &Config, store: &dyn Store) -> anyhow::Result<(App
 }
 
 /// Runs the engine until SIGTERM / SIGINT, then drains: stop accepting, finish in-flight
-/// requests, flush the store.
+/// requests, unbind from the carriers, flush the store.
 pub fn run(config: Config) -> anyhow::Result<()> {
     let metrics = crate::metrics::install()?;
     actix_web::rt::System::new().block_on(async move {
         let (engine, generated) = build_engine(&config).await?;
+        wait_for_carriers(&engine).await;
         let listener = std::net::TcpListener::bind(config.listen)
             .with_context(|| format!("binding server.listen {}", config.listen))?;
         let addr = listener.local_addr()?;
@@ -80,9 +87,48 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         println!("otpgate listening on http://{addr}");
         tracing::info!(%addr, sandbox = config.sandbox_enabled, "otpgate listening");
         let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        api::server(listener, engine.clone(), metrics, workers)?.await?;
+        let server = api::server(listener, engine.clone(), metrics, workers)?;
+        let handle = server.handle();
+        actix::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutdown signal: draining in-flight requests");
+            handle.stop(true).await;
+        });
+        server.await?;
+        for carrier in engine.router.carriers() {
+            carrier.shutdown().await;
+        }
         engine.store.flush().await?;
-        tracing::info!("drained: in-flight requests finished, store flushed");
+        tracing::info!("drained: in-flight requests finished, carriers unbound, store flushed");
         Ok(())
     })
+}
+
+/// Gives carrier binds a moment to come up before the first request, so a fresh start does
+/// not answer 502 for its first seconds. Serving starts regardless; /readyz tells the truth.
+async fn wait_for_carriers(engine: &Engine) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while engine.router.any_carrier_up() == Some(false) && std::time::Instant::now() < until {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    if engine.router.any_carrier_up() == Some(false) {
+        tracing::warn!("no carrier is up yet; sends answer 502 until one binds (see /readyz)");
+    }
+}
+
+/// SIGTERM or SIGINT (Ctrl-C).
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops the server");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }

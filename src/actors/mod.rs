@@ -1,7 +1,7 @@
 //! Actors. One [`NumberActor`] per active (application, number) owns that number's state; the
-//! [`Registry`] finds or starts it. Carrier connection actors arrive with their gateways.
+//! [`Registry`] finds or starts it. Carrier connection actors live in their gateway crates.
 mod number_actor;
 mod registry;
 
-pub use number_actor::{CheckCode, CheckOutcome, NumberActor, SendCode, SendOutcome, SendStatus};
+pub use number_actor::{CheckCode, CheckOutcome, DeliveryReceipt, NumberActor, SendCode, SendOutcome, SendStatus};
 pub use registry::{NumberKey, Registry};

@@ -15,7 +15,7 @@ use crate::store::StoreError;
 use crate::templates;
 use crate::verification::Verification;
 use actix::prelude::*;
-use otpgate_gateway::{Channel, Delivery, OutboundMessage};
+use otpgate_gateway::{Channel, Delivery, DeliveryReport, OutboundMessage};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -53,6 +53,11 @@ pub struct CheckCode {
     pub code: String,
     pub actions: RiskActions,
 }
+
+/// A carrier's receipt for one of this number's messages.
+#[derive(Message, Clone)]
+#[rtype(result = "Result<(), EngineError>")]
+pub struct DeliveryReceipt(pub DeliveryReport);
 
 #[derive(Debug, Clone)]
 pub struct CheckOutcome {
@@ -316,5 +321,33 @@ impl Handler<CheckCode> for NumberActor {
                     result
                 }),
         )
+    }
+}
+
+impl Handler<DeliveryReceipt> for NumberActor {
+    type Result = ResponseFuture<Result<(), EngineError>>;
+
+    fn handle(&mut self, msg: DeliveryReceipt, ctx: &mut Context<Self>) -> Self::Result {
+        self.last_active = Instant::now();
+        let Some(state) = self.state.as_mut() else {
+            let error = self.not_loaded(ctx);
+            return Box::pin(async move { Err(error) });
+        };
+        let report = msg.0;
+        let changed = state.on_delivery(&report.request_id, &report, now_ms());
+        if let Some(v) = &changed {
+            let country = v.number.country_code.clone().unwrap_or_else(|| "unknown".into());
+            let channel = report.channel.as_str();
+            match report.delivery {
+                Delivery::Delivered => metrics::counter!(m::MESSAGES_DELIVERED, "channel" => channel,
+                    "carrier" => report.carrier.clone(), "country" => country)
+                .increment(1),
+                Delivery::Failed => metrics::counter!(m::MESSAGES_FAILED, "channel" => channel,
+                    "carrier" => report.carrier.clone(), "reason" => report.status.to_ascii_lowercase())
+                .increment(1),
+            }
+        }
+        let commit = self.persist(changed.into_iter().collect());
+        Box::pin(async move { commit.await.map_err(EngineError::from) })
     }
 }

@@ -63,8 +63,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/metrics", web::get().to(ops::metrics)));
 }
 
-/// Builds the HTTP server on an already bound listener (tests bind port 0). The server drains
-/// in-flight requests on SIGTERM / SIGINT before its future resolves.
+/// Builds the HTTP server on an already bound listener (tests bind port 0). Signals are left to
+/// the caller (`serve::run`): actix-server's own handler would stop the whole actix system on
+/// SIGTERM, taking the carrier binds down before they could unbind. `ServerHandle::stop(true)`
+/// drains in-flight requests before the server's future resolves.
 pub fn server(
     listener: std::net::TcpListener,
     engine: Arc<Engine>,
@@ -83,6 +85,7 @@ pub fn server(
     .listen(listener)?
     .workers(workers)
     .shutdown_timeout(30)
+    .disable_signals()
     .run();
     Ok(server)
 }

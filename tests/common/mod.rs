@@ -2,6 +2,8 @@
 //! HTTP, the way a user does.
 #![allow(dead_code)]
 
+pub mod smsc;
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

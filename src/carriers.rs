@@ -1,0 +1,209 @@
+//! `[[carriers]]`: validating each entry for its protocol, and starting its gateway.
+//!
+//! Each protocol has its own keys; a key that belongs to another protocol is an error, not
+//! silently ignored. Protocols whose gateway is not built yet are refused by name.
+use crate::config::RawCarrier;
+use otpgate_gateway::{Coverage, Gateway, ReportSender};
+use otpgate_smpp::{SmppConfig, SmppGateway, Source, Tls};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A validated carrier, ready to start.
+#[derive(Debug, Clone)]
+pub enum CarrierConfig {
+    Smpp(SmppConfig),
+}
+
+impl CarrierConfig {
+    pub fn name(&self) -> &str {
+        match self {
+            CarrierConfig::Smpp(c) => &c.name,
+        }
+    }
+
+    /// Starts the gateway (SMPP binds connect in the background). Needs a running actix system.
+    pub fn start(&self, reports: ReportSender) -> Arc<dyn Gateway> {
+        match self {
+            CarrierConfig::Smpp(c) => SmppGateway::start(c.clone(), reports),
+        }
+    }
+}
+
+const PROTOCOLS: [&str; 6] = ["smpp", "sip", "whatsapp", "telegram", "viber", "rcs"];
+const SMPP_KEYS: &[&str] = &[
+    "address",
+    "system_id",
+    "password",
+    "system_type",
+    "source_addr",
+    "binds",
+    "window",
+    "max_tps",
+    "tls",
+    "tls_ca_file",
+    "enquire_link_seconds",
+    "response_timeout_seconds",
+    "countries",
+    "fee_usd",
+];
+
+/// Validates entry `i`, pushing one line per problem. `None` when it cannot be used.
+pub fn validate(i: usize, raw: &RawCarrier, problems: &mut Vec<String>) -> Option<CarrierConfig> {
+    let at = format!("carriers[{i}] ({})", raw.name);
+    let before = problems.len();
+    if raw.name.trim().is_empty() || raw.name.len() > 64 || raw.name.contains(char::is_whitespace) {
+        problems.push(format!("{at}.name: must be 1 to 64 characters without spaces"));
+    }
+    match raw.protocol.as_str() {
+        "smpp" => {}
+        p if PROTOCOLS.contains(&p) => {
+            problems.push(format!(
+                "{at}: protocol {p:?} is not available in this build yet; smpp and the sandbox channel are"
+            ));
+            return None;
+        }
+        p => {
+            problems.push(format!(
+                "{at}.protocol: {p:?} is not one of smpp, sip, whatsapp, telegram, viber, rcs"
+            ));
+            return None;
+        }
+    }
+    for key in raw.keys_set() {
+        if !SMPP_KEYS.contains(&key) {
+            problems.push(format!("{at}.{key}: not a key of protocol \"smpp\""));
+        }
+    }
+    let coverage = coverage(&at, raw, problems);
+
+    let address = match raw.address.as_deref() {
+        Some(a)
+            if a.rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()) =>
+        {
+            a.to_owned()
+        }
+        Some(a) => {
+            problems.push(format!("{at}.address: {a:?} is not host:port"));
+            String::new()
+        }
+        None => {
+            problems.push(format!("{at}.address: required for protocol \"smpp\" (host:port)"));
+            String::new()
+        }
+    };
+    let c_string = |key: &str, value: &str, max: usize, problems: &mut Vec<String>| {
+        if value.len() > max || !value.is_ascii() {
+            problems.push(format!("{at}.{key}: at most {max} ASCII characters (SMPP limit)"));
+            return None;
+        }
+        Some(value.to_owned())
+    };
+    let system_id = match raw.system_id.as_deref() {
+        Some(s) if !s.is_empty() => c_string("system_id", s, 15, problems),
+        _ => {
+            problems.push(format!("{at}.system_id: required for protocol \"smpp\""));
+            None
+        }
+    };
+    let password = match raw.password.as_deref() {
+        Some(s) => c_string("password", s, 8, problems),
+        None => {
+            problems.push(format!(
+                "{at}.password: required for protocol \"smpp\" (a secret: no default)"
+            ));
+            None
+        }
+    };
+    let system_type = c_string("system_type", raw.system_type.as_deref().unwrap_or(""), 12, problems);
+    let source = Source::parse(raw.source_addr.as_deref().unwrap_or("OTPGATE"))
+        .map_err(|e| problems.push(format!("{at}.{e}")))
+        .ok();
+    let binds = raw.binds.unwrap_or(1);
+    if !(1..=64).contains(&binds) {
+        problems.push(format!("{at}.binds: {binds} is outside 1..64"));
+    }
+    let window = raw.window.unwrap_or(10);
+    if !(1..=1024).contains(&window) {
+        problems.push(format!("{at}.window: {window} is outside 1..1024"));
+    }
+    // 0 means no limit (a benchmark, or a carrier that enforces its own).
+    let max_tps = raw.max_tps.unwrap_or(100);
+    let enquire_link_seconds = raw.enquire_link_seconds.unwrap_or(30);
+    if !(1..=3600).contains(&enquire_link_seconds) {
+        problems.push(format!(
+            "{at}.enquire_link_seconds: {enquire_link_seconds} is outside 1..3600"
+        ));
+    }
+    let response_timeout_seconds = raw.response_timeout_seconds.unwrap_or(10);
+    if !(1..=300).contains(&response_timeout_seconds) {
+        problems.push(format!(
+            "{at}.response_timeout_seconds: {response_timeout_seconds} is outside 1..300"
+        ));
+    }
+    if raw.tls_ca_file.is_some() && raw.tls != Some(true) {
+        problems.push(format!("{at}.tls_ca_file: only used with tls = true"));
+    }
+    let tls = match raw.tls.unwrap_or(false) {
+        true if !address.is_empty() => Tls::new(&address, raw.tls_ca_file.as_deref().map(Path::new))
+            .map_err(|e| problems.push(format!("{at}.tls: {e}")))
+            .ok(),
+        _ => None,
+    };
+
+    if problems.len() > before {
+        return None;
+    }
+    Some(CarrierConfig::Smpp(SmppConfig {
+        name: raw.name.clone(),
+        address,
+        system_id: system_id?.parse().ok()?,
+        password: password?.parse().ok()?,
+        system_type: system_type?.parse().ok()?,
+        source: source?,
+        binds,
+        window,
+        max_tps,
+        tls,
+        enquire_link: Duration::from_secs(enquire_link_seconds),
+        response_timeout: Duration::from_secs(response_timeout_seconds),
+        coverage: coverage?,
+    }))
+}
+
+fn coverage(at: &str, raw: &RawCarrier, problems: &mut Vec<String>) -> Option<Coverage> {
+    let countries = raw.countries.clone().unwrap_or_else(|| vec!["*".into()]);
+    let before = problems.len();
+    let country_ok = |c: &str| c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase());
+    for c in &countries {
+        if c != "*" && !country_ok(c) {
+            problems.push(format!(
+                "{at}.countries: {c:?} is not \"*\" or an ISO 3166-1 alpha-2 code like US"
+            ));
+        }
+    }
+    let mut default_fee = 0;
+    let mut fees = HashMap::new();
+    for (key, usd) in raw.fee_usd.clone().unwrap_or_default() {
+        // Money is kept in integer micro-dollars; the config's decimal is read once, here.
+        let micros = usd * 1_000_000.0;
+        if !usd.is_finite() || !(0.0..=10.0).contains(&usd) || (micros - micros.round()).abs() > 1e-6 {
+            problems.push(format!(
+                "{at}.fee_usd.{key}: {usd} must be between 0 and 10 USD with at most 6 decimals"
+            ));
+            continue;
+        }
+        match key.as_str() {
+            "default" => default_fee = micros.round() as u64,
+            c if country_ok(c) => {
+                fees.insert(key, micros.round() as u64);
+            }
+            _ => problems.push(format!(
+                "{at}.fee_usd: key {key:?} is not \"default\" or a country code like US"
+            )),
+        }
+    }
+    (problems.len() == before).then(|| Coverage::new(countries, default_fee, fees))
+}

@@ -1,0 +1,216 @@
+//! The SMSC simulator (`otpgate-smsc-sim`, a binary of this workspace) as a child process, and
+//! the npm `smpp` SMSC (tests/peers/smpp/smsc.js) for the third-party check.
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The workspace's binaries sit beside the otpgate binary; tests/run.sh builds them first.
+fn workspace_bin(name: &str) -> PathBuf {
+    let path = Path::new(super::BIN).with_file_name(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `bash tests/run.sh` (it builds the workspace binaries first) or `cargo build --workspace --bins`",
+        path.display()
+    );
+    path
+}
+
+pub struct Smsc {
+    child: Child,
+    pub smpp: String,
+    pub control: String,
+}
+
+impl Smsc {
+    /// Starts the simulator with `args` (rules file, formats...) on free ports.
+    pub fn start(dir: &Path, args: &[&str]) -> Smsc {
+        let stderr = std::fs::File::create(dir.join("smsc-sim.log")).unwrap();
+        let mut child = Command::new(workspace_bin("otpgate-smsc-sim"))
+            .args(["--listen", "127.0.0.1:0", "--control", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("start otpgate-smsc-sim");
+        let line = first_line(&mut child, Duration::from_secs(10)).expect("smsc-sim printed no ready line");
+        // smsc-sim smpp=127.0.0.1:PORT control=http://127.0.0.1:PORT
+        let field = |name: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(name))
+                .unwrap_or_else(|| panic!("ready line without {name}: {line}"))
+                .to_owned()
+        };
+        Smsc {
+            smpp: field("smpp="),
+            control: field("control="),
+            child,
+        }
+    }
+
+    /// Writes `rules` (TOML `[[rules]]` tables) to a file and starts with it.
+    pub fn with_rules(dir: &Path, rules: &str, args: &[&str]) -> Smsc {
+        let path = dir.join("rules.toml");
+        std::fs::write(&path, rules).unwrap();
+        let mut all = vec!["--rules", path.to_str().unwrap()];
+        all.extend_from_slice(args);
+        Smsc::start(dir, &all)
+    }
+
+    fn get(&self, path: &str) -> Value {
+        ureq::get(&format!("{}{path}", self.control))
+            .call()
+            .unwrap_or_else(|e| panic!("smsc-sim GET {path}: {e}"))
+            .into_json()
+            .unwrap()
+    }
+
+    /// Every submit_sm received for `destination` (digits, no `+`), in arrival order.
+    pub fn messages_to(&self, destination: &str) -> Vec<Value> {
+        self.get(&format!("/messages?destination={destination}"))
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    pub fn stats(&self) -> Value {
+        self.get("/stats")
+    }
+
+    pub fn stat(&self, name: &str) -> u64 {
+        self.stats()[name].as_u64().unwrap_or_else(|| panic!("no stat {name}"))
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Smsc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn first_line(child: &mut Child, timeout: Duration) -> Option<String> {
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        if let Some(Ok(line)) = lines.next() {
+            let _ = tx.send(line);
+        }
+        for _ in lines {} // keep draining so the child never blocks on a full pipe
+    });
+    rx.recv_timeout(timeout).ok()
+}
+
+/// The npm `smpp` package run as an SMSC (tests/peers/smpp/smsc.js); its events are JSON lines.
+pub struct NpmSmsc {
+    child: Child,
+    pub port: u16,
+    events: mpsc::Receiver<Value>,
+    seen: Vec<Value>,
+}
+
+impl NpmSmsc {
+    pub fn start(args: &[&str]) -> NpmSmsc {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let script = root.join("tests/peers/smpp/smsc.js");
+        assert!(
+            root.join("tests/peers/smpp/node_modules/smpp").exists(),
+            "npm `smpp` is not installed: run `bash tests/run.sh` (it runs npm ci in tests/peers/smpp)"
+        );
+        let mut child = Command::new("node")
+            .arg(&script)
+            .args(["--port", "0", "--system-id", "otpgate", "--password", "secret"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start node tests/peers/smpp/smsc.js");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, events) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    let _ = tx.send(v);
+                }
+            }
+        });
+        let first = events
+            .recv_timeout(Duration::from_secs(15))
+            .expect("npm smpp SMSC did not start");
+        assert_eq!(first["event"], "listening", "{first}");
+        NpmSmsc {
+            port: first["port"].as_u64().unwrap() as u16,
+            child,
+            events,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for an event named `name` (remembering the others).
+    pub fn wait_for(&mut self, name: &str, timeout: Duration) -> Value {
+        if let Some(i) = self.seen.iter().position(|e| e["event"] == name) {
+            return self.seen.remove(i);
+        }
+        let until = Instant::now() + timeout;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok(e) if e["event"] == name => return e,
+                Ok(e) => self.seen.push(e),
+                Err(_) => panic!(
+                    "npm smpp SMSC: no {name:?} event within {timeout:?}; saw {:?}",
+                    self.seen
+                ),
+            }
+        }
+    }
+}
+
+impl Drop for NpmSmsc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The config of one SMPP carrier pointing at `address`, plus `extra` keys.
+pub fn smpp_carrier(address: &str, extra: &str) -> String {
+    format!(
+        "[[carriers]]\nname = \"smsc-a\"\nprotocol = \"smpp\"\naddress = \"{address}\"\nsystem_id = \"otpgate\"\n\
+         password = \"secret\"\nsource_addr = \"OTPGATE\"\n{extra}\n"
+    )
+}
+
+/// The value of one Prometheus sample whose line starts with `prefix` (name and labels), or 0.
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+        .filter(|l| {
+            let (series, _) = l.rsplit_once(' ').unwrap();
+            series.split(['{', '}']).next() == Some(name)
+                && labels.iter().all(|(k, v)| series.contains(&format!("{k}=\"{v}\"")))
+        })
+        .map(|l| l.rsplit_once(' ').unwrap().1.parse::<f64>().unwrap())
+        .sum()
+}
+
+/// Polls `probe` every 25 ms until it returns true or `timeout` passes.
+pub fn eventually(timeout: Duration, mut probe: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + timeout;
+    loop {
+        if probe() {
+            return true;
+        }
+        if Instant::now() >= until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
