@@ -530,6 +530,24 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_is_valid_with_and_without_its_carrier() {
+        let example = include_str!("../config/otpgate.example.toml");
+        RawConfig::parse(example).unwrap().build_and_validate().unwrap();
+        // Uncomment the [[carriers]] block: every key it documents must be accepted.
+        let start = example.find("# [[carriers]]").unwrap();
+        let end = example[start..].find("\n\n").unwrap() + start;
+        let block: String = example[start..end]
+            .lines()
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .map(|l| if l.starts_with("tls_ca_file") { "" } else { l })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let text = format!("{}{block}\n{}", &example[..start], &example[end..]);
+        let config = RawConfig::parse(&text).unwrap().build_and_validate().unwrap();
+        assert_eq!(config.carriers.len(), 1);
+    }
+
+    #[test]
     fn api_keys_are_not_printed_by_debug() {
         let app = ApplicationConfig {
             name: "acme".into(),
