@@ -26,6 +26,7 @@ pub async fn metrics(handle: web::Data<PrometheusHandle>, engine: EngineData) ->
         } else {
             0.0
         });
+        carrier.refresh_metrics();
     }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")

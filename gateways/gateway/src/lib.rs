@@ -117,6 +117,9 @@ pub trait Gateway: Send + Sync + 'static {
     fn is_up(&self) -> bool;
     /// Hand one message to the carrier. Returns once the carrier accepted or refused it.
     async fn send(&self, message: &OutboundMessage) -> Result<Accepted, GatewayError>;
+    /// Brings gauges that are cheaper to read than to maintain per message up to date; called
+    /// when metrics are scraped.
+    fn refresh_metrics(&self) {}
     /// Leaves the carrier cleanly (SMPP unbind, SIP de-registration) once in-flight sends are
     /// done. Called once, on shutdown.
     async fn shutdown(&self) {}

@@ -44,27 +44,9 @@ pub struct BindState {
 }
 
 /// A window slot: held from the moment a submit is handed to a bind until its answer (or
-/// timeout, or the connection's loss).
-pub struct Slot {
-    _permit: OwnedSemaphorePermit,
-    in_use: metrics::Gauge,
-}
-
-impl Slot {
-    pub fn new(permit: OwnedSemaphorePermit, in_use: metrics::Gauge) -> Self {
-        in_use.increment(1.0);
-        Self {
-            _permit: permit,
-            in_use,
-        }
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.in_use.decrement(1.0);
-    }
-}
+/// timeout, or the connection's loss). `otpgate_smpp_window_in_use` is read off the semaphores
+/// when metrics are scraped, not counted per message.
+pub type Slot = OwnedSemaphorePermit;
 
 /// Who waits for a submit_sm's answer.
 pub struct Waiter {

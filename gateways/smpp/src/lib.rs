@@ -205,7 +205,7 @@ impl SmppGateway {
                     continue;
                 }
                 if let Ok(permit) = bind.state.window.clone().try_acquire_owned() {
-                    return Ok((bind, Slot::new(permit, self.window_in_use.clone())));
+                    return Ok((bind, permit));
                 }
                 bound.get_or_insert(bind);
             }
@@ -216,7 +216,7 @@ impl SmppGateway {
                     let acquire = bind.state.window.clone().acquire_owned();
                     match tokio::time::timeout(deadline.saturating_duration_since(now), acquire).await {
                         Ok(Ok(permit)) if bind.state.up.load(Ordering::Acquire) => {
-                            return Ok((bind, Slot::new(permit, self.window_in_use.clone())))
+                            return Ok((bind, permit))
                         }
                         Ok(_) => continue,
                         Err(_) => return Err(GatewayError::transient("window_full", "no window slot freed in time")),
@@ -310,6 +310,16 @@ impl Gateway for SmppGateway {
             parts,
             delivery: None,
         })
+    }
+
+    fn refresh_metrics(&self) {
+        let window = self.config.window.max(1) as usize;
+        let in_use: usize = self
+            .binds
+            .iter()
+            .map(|b| window.saturating_sub(b.state.window.available_permits()))
+            .sum();
+        self.window_in_use.set(in_use as f64);
     }
 
     async fn shutdown(&self) {

@@ -62,16 +62,19 @@ impl Tracker {
 
     /// Registers a part the SMSC accepted under `message_id`. Called by the bind before it
     /// reads the next PDU, so a receipt on the same bind always finds it.
+    /// Only the canonical spelling is stored; a receipt is looked up under every spelling of its
+    /// own id, which covers an SMSC that answers in one base and receipts in the other.
     pub fn track(&self, message_id: &str, tracked: Arc<Tracked>) {
-        let forms = receipt::id_forms(message_id);
-        for form in &forms {
-            self.by_id.insert(form.clone(), tracked.clone());
-        }
+        let id = receipt::canonical(message_id);
         if !self.orphans.is_empty() {
-            if let Some((_, (early, _))) = forms.iter().find_map(|f| self.orphans.remove(f)) {
+            let early = receipt::id_forms(&id).iter().find_map(|f| self.orphans.remove(f));
+            if let Some((_, (early, _))) = early {
+                self.by_id.insert(id, tracked);
                 self.apply(early, None);
+                return;
             }
         }
+        self.by_id.insert(id, tracked);
     }
 
     /// Applies a receipt. `handset` is the receipt's source_addr, used to refuse a match that
@@ -81,28 +84,26 @@ impl Tracker {
     }
 
     fn apply(&self, receipt: Receipt, handset: Option<&str>) {
-        let forms = receipt::id_forms(&receipt.message_id);
-        let plausible =
-            |t: &Tracked| handset.is_none_or(|h| h.is_empty() || h.trim_start_matches('+') == t.handset_digits());
-        let found = forms.iter().find_map(|form| {
-            self.by_id
-                .get(form)
-                .filter(|t| plausible(t))
-                .map(|t| (form.clone(), t.clone()))
+        let plausible = |t: &Tracked| handset.is_none_or(|h| h.is_empty() || h.trim_start_matches('+') == t.handset_digits());
+        let find = |form: &str| self.by_id.get(form).filter(|t| plausible(t)).map(|t| t.clone());
+        // The spelling of the submit_sm_resp first; the other base only when that misses.
+        let canonical = receipt::canonical(&receipt.message_id);
+        let found = find(&canonical).map(|t| (canonical.clone(), t)).or_else(|| {
+            receipt::id_forms(&canonical)
+                .into_iter()
+                .skip(1)
+                .find_map(|form| find(&form).map(|t| (form, t)))
         });
-        let Some((_, tracked)) = found else {
+        let Some((key, tracked)) = found else {
             if receipt.outcome.is_some() && self.orphans.len() < MAX_ORPHANS {
-                self.orphans
-                    .insert(receipt::canonical(&receipt.message_id), (receipt, Instant::now()));
+                self.orphans.insert(canonical, (receipt, Instant::now()));
             }
             return;
         };
         let Some(outcome) = receipt.outcome else {
             return; // intermediate (ENROUTE, ACCEPTD): keep waiting
         };
-        for form in &forms {
-            self.by_id.remove_if(form, |_, t| Arc::ptr_eq(t, &tracked));
-        }
+        self.by_id.remove_if(&key, |_, t| Arc::ptr_eq(t, &tracked));
         let report = match outcome {
             Delivery::Delivered => tracked.delivered_parts.fetch_add(1, Ordering::AcqRel) + 1 == tracked.parts,
             Delivery::Failed => true,
