@@ -215,9 +215,7 @@ impl SmppGateway {
                 Some(bind) => {
                     let acquire = bind.state.window.clone().acquire_owned();
                     match tokio::time::timeout(deadline.saturating_duration_since(now), acquire).await {
-                        Ok(Ok(permit)) if bind.state.up.load(Ordering::Acquire) => {
-                            return Ok((bind, permit))
-                        }
+                        Ok(Ok(permit)) if bind.state.up.load(Ordering::Acquire) => return Ok((bind, permit)),
                         Ok(_) => continue,
                         Err(_) => return Err(GatewayError::transient("window_full", "no window slot freed in time")),
                     }

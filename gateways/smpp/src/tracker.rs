@@ -84,7 +84,8 @@ impl Tracker {
     }
 
     fn apply(&self, receipt: Receipt, handset: Option<&str>) {
-        let plausible = |t: &Tracked| handset.is_none_or(|h| h.is_empty() || h.trim_start_matches('+') == t.handset_digits());
+        let plausible =
+            |t: &Tracked| handset.is_none_or(|h| h.is_empty() || h.trim_start_matches('+') == t.handset_digits());
         let find = |form: &str| self.by_id.get(form).filter(|t| plausible(t)).map(|t| t.clone());
         // The spelling of the submit_sm_resp first; the other base only when that misses.
         let canonical = receipt::canonical(&receipt.message_id);
