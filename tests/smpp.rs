@@ -301,6 +301,13 @@ fn wrong_credentials_keep_the_carrier_down_without_a_rebind_storm() {
         "{attempts} bind attempts in ~5 s: a refused bind must back off"
     );
     assert!(!server.stderr().contains("secret"), "password in the logs");
+    // Shutting down does not wait out the reconnect back-off of a bind that never came up.
+    let mut server = server;
+    sigterm(server.child.id());
+    assert!(
+        eventually(Duration::from_secs(5), || server.child.try_wait().unwrap().is_some()),
+        "SIGTERM took longer than 5 s with the carrier down"
+    );
 }
 
 #[test]

@@ -324,11 +324,19 @@ impl Gateway for SmppGateway {
         let mut done = Vec::new();
         for bind in &self.binds {
             let (tx, rx) = oneshot::channel();
+            let bound = bind.state.up.load(Ordering::Acquire);
             bind.addr.do_send(Unbind(tx));
-            done.push(rx);
+            // A bind that is not bound has nothing to unbind; it may be sleeping through a
+            // reconnect back-off and would read its mailbox only afterwards.
+            if bound {
+                done.push(rx);
+            }
         }
+        let patience = self.config.response_timeout + Duration::from_secs(1);
         for rx in done {
-            let _ = rx.await;
+            if tokio::time::timeout(patience, rx).await.is_err() {
+                tracing::warn!(carrier = %self.config.name, "a bind did not unbind in time");
+            }
         }
     }
 }
