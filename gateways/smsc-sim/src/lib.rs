@@ -28,6 +28,7 @@
 //! - [`records`] and [`stats`]: what arrived, and the counters.
 //! - `control`: the HTTP control endpoint.
 //! - `server`: shared state and the accept loop.
+//! - `tls`: rustls settings from PEM files and the handshake in front of a session.
 
 #![forbid(unsafe_code)]
 
@@ -40,9 +41,11 @@ mod server;
 mod session;
 pub mod stats;
 pub mod text;
+mod tls;
 mod wire;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -80,6 +83,11 @@ pub struct SimConfig {
     pub receipt_text_id_format: Option<IdFormat>,
     /// Add `receipted_message_id` and `message_state` TLVs to receipts.
     pub receipt_tlvs: bool,
+    /// PEM certificate chain (leaf first) for SMPP over TLS; needs `tls_key` too. With both,
+    /// every SMPP connection must start with a TLS handshake.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for SimConfig {
@@ -96,6 +104,8 @@ impl Default for SimConfig {
             message_id_format: IdFormat::Decimal,
             receipt_text_id_format: None,
             receipt_tlvs: true,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -110,8 +120,10 @@ impl SimConfig {
     }
 }
 
-/// Binds both listeners and starts serving on the current tokio runtime.
+/// Binds both listeners and starts serving on the current tokio runtime. Fails on unreadable
+/// TLS files, or on only one of `tls_cert` and `tls_key`.
 pub async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
+    let tls = tls::acceptor(config.tls_cert.as_deref(), config.tls_key.as_deref())?;
     let settings = Settings {
         system_id: config.system_id,
         password: config.password,
@@ -128,7 +140,10 @@ pub async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
     let shutdown = CancellationToken::new();
     let shared = Shared::new(settings, config.rules, config.max_records, shutdown.clone())?;
     let control = ControlServer::start(config.control_listen, shared.clone())?;
-    tokio::spawn(server::accept_loop(listener, shared.clone()));
+    if tls.is_some() {
+        tracing::info!(%smpp_addr, "SMPP over TLS");
+    }
+    tokio::spawn(server::accept_loop(listener, tls, shared.clone()));
     Ok(SimHandle {
         smpp_addr,
         shared,

@@ -46,6 +46,12 @@ struct Cli {
     /// Leave receipted_message_id and message_state TLVs out of receipts.
     #[arg(long)]
     no_receipt_tlvs: bool,
+    /// PEM certificate chain (leaf first): SMPP over TLS. Needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -74,6 +80,8 @@ fn main() -> anyhow::Result<()> {
         message_id_format: cli.message_id_format,
         receipt_text_id_format: cli.receipt_text_id,
         receipt_tlvs: !cli.no_receipt_tlvs,
+        tls_cert: cli.tls_cert,
+        tls_key: cli.tls_key,
     };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

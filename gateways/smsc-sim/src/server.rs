@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::dispatch::Router;
@@ -111,8 +112,8 @@ impl Shared {
     }
 }
 
-/// Accepts connections until shutdown, one task each.
-pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+/// Accepts connections until shutdown, one task each; with `tls`, each does its handshake first.
+pub(crate) async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, shared: Arc<Shared>) {
     loop {
         let accepted = tokio::select! {
             _ = shared.shutdown.cancelled() => return,
@@ -121,7 +122,14 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         match accepted {
             Ok((stream, peer)) => {
                 tracing::debug!(%peer, "connection accepted");
-                tokio::spawn(crate::session::serve(stream, shared.clone()));
+                // Small PDUs must not wait for a delayed ACK; set before any TLS record goes out.
+                if let Err(error) = stream.set_nodelay(true) {
+                    tracing::warn!(%peer, %error, "TCP_NODELAY not set");
+                }
+                match &tls {
+                    None => tokio::spawn(crate::session::serve(stream, shared.clone())),
+                    Some(acceptor) => tokio::spawn(crate::tls::serve(acceptor.clone(), stream, shared.clone())),
+                };
             }
             Err(error) => {
                 // Out of file descriptors and the like: back off instead of spinning.

@@ -4,6 +4,10 @@
 //! write buffer, and writes that buffer with one syscall when the read side runs dry (or the
 //! batch grows large): under a pipelined load hundreds of responses leave per write. All PDU
 //! handling is synchronous; the only awaits are the socket write and waiting for input.
+//!
+//! Reading and writing never overlap, so the task keeps the stream whole instead of splitting
+//! it: the same code serves a `TcpStream` and a TLS stream, monomorphised, with no lock between
+//! two halves.
 
 use std::future::poll_fn;
 use std::sync::Arc;
@@ -16,9 +20,7 @@ use rusmpp::tlvs::TlvValue;
 use rusmpp::types::COctetString;
 use rusmpp::values::InterfaceVersion;
 use rusmpp::{Command, CommandStatus, Pdu};
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_util::bytes::BytesMut;
 use tokio_util::codec::FramedRead;
@@ -37,6 +39,8 @@ const READ_CAPACITY: usize = 64 * 1024;
 /// The system_id this SMSC announces in bind responses.
 const SMSC_SYSTEM_ID: &[u8] = b"smsc-sim\0";
 const UDHI: u8 = 0x40;
+/// How long closing may wait for the peer to take a TLS close_notify.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Flow {
@@ -67,23 +71,24 @@ struct Bound {
     kind: BindKind,
 }
 
-/// Runs one accepted connection to its end.
-pub(crate) async fn serve(stream: TcpStream, shared: Arc<Shared>) {
+/// Runs one accepted connection (plain TCP, or TLS after its handshake) to its end.
+pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, shared: Arc<Shared>) {
     let connection_id = shared.next_connection_id();
-    if let Err(error) = stream.set_nodelay(true) {
-        tracing::warn!(connection_id, %error, "TCP_NODELAY not set");
-    }
     shared.stats.connection_opened();
-    let (read, mut write) = stream.into_split();
-    let mut reader = FramedRead::with_capacity(read, FrameDecoder::default(), READ_CAPACITY);
+    let mut reader = FramedRead::with_capacity(stream, FrameDecoder::default(), READ_CAPACITY);
     let (outbox, mut inbox) = mpsc::unbounded_channel();
     let mut session = Session::new(connection_id, shared.clone(), outbox);
-    if let Err(error) = session.run(&mut reader, &mut write, &mut inbox).await {
-        tracing::debug!(connection_id, %error, "connection ended by a write error");
-    }
+    let ended = session.run(&mut reader, &mut inbox).await;
     shared.router.unregister(connection_id);
     session.commit();
     shared.stats.connection_closed();
+    match ended {
+        // FIN (and TLS close_notify) only now, so a client that sees the close finds it counted.
+        Ok(()) => {
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, reader.get_mut().shutdown()).await;
+        }
+        Err(error) => tracing::debug!(connection_id, %error, "connection ended by a write error"),
+    }
     tracing::debug!(connection_id, "connection closed");
 }
 
@@ -121,10 +126,9 @@ impl Session {
         }
     }
 
-    async fn run(
+    async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
-        reader: &mut FramedRead<OwnedReadHalf, FrameDecoder>,
-        write: &mut OwnedWriteHalf,
+        reader: &mut FramedRead<S, FrameDecoder>,
         inbox: &mut mpsc::UnboundedReceiver<Receipt>,
     ) -> std::io::Result<()> {
         let shutdown = self.shared.shutdown.clone();
@@ -143,7 +147,10 @@ impl Session {
             // Count and record before the client can see the answers.
             self.commit();
             if !self.out.is_empty() {
-                write.write_all(&self.out).await?;
+                let stream = reader.get_mut();
+                stream.write_all(&self.out).await?;
+                // A no-op on TCP; TLS may hold the tail of a record until flushed.
+                stream.flush().await?;
                 self.out.clear();
             }
             if flow == Flow::Close {
@@ -153,10 +160,10 @@ impl Session {
     }
 
     /// Handles every frame that can be decoded without waiting; pending only if there was none.
-    fn drain_readable(
+    fn drain_readable<S: AsyncRead + Unpin>(
         &mut self,
         cx: &mut Context<'_>,
-        reader: &mut FramedRead<OwnedReadHalf, FrameDecoder>,
+        reader: &mut FramedRead<S, FrameDecoder>,
     ) -> Poll<Flow> {
         let mut handled = false;
         loop {

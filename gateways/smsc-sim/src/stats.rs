@@ -72,6 +72,8 @@ counters! {
     generic_nack,
     /// Receipts that found no live receiver or transceiver bind of their system_id.
     receipts_undeliverable,
+    /// TLS connections closed because the handshake failed or did not finish in time.
+    tls_handshake_failed,
 }
 
 impl Stats {
@@ -86,6 +88,10 @@ impl Stats {
 
     pub fn receipt_undeliverable(&self) {
         self.receipts_undeliverable.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn tls_handshake_failed(&self) {
+        self.tls_handshake_failed.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -134,6 +140,7 @@ mod tests {
             "deliver_sm_sent",
             "deliver_sm_resp",
             "dropped_connections",
+            "tls_handshake_failed",
         ] {
             assert_eq!(json[key], 0, "{key}");
         }

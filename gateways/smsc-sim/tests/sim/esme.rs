@@ -1,5 +1,5 @@
-//! A bare ESME for the tests: rusmpp's `CommandCodec` over a TcpStream, no session logic, so
-//! every test sees exactly the PDUs the simulator sends.
+//! A bare ESME for the tests: rusmpp's `CommandCodec` over a TcpStream (or a TLS stream), no
+//! session logic, so every test sees exactly the PDUs the simulator sends.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -11,6 +11,7 @@ use rusmpp::tokio_codec::CommandCodec;
 use rusmpp::types::{COctetString, OctetString};
 use rusmpp::values::{DataCoding, EsmClass, InterfaceVersion, MessageState, Npi, RegisteredDelivery, Ton};
 use rusmpp::{Command, CommandId, CommandStatus, Pdu};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
@@ -24,17 +25,24 @@ pub enum Bind {
     Transceiver,
 }
 
+/// What an ESME can speak over: plain TCP or TLS.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
 pub struct Esme {
-    framed: Framed<TcpStream, CommandCodec>,
+    framed: Framed<Box<dyn Io>, CommandCodec>,
     sequence: u32,
 }
 
 impl Esme {
     pub async fn connect(addr: SocketAddr) -> Esme {
-        let stream = TcpStream::connect(addr).await.expect("connect to the simulator");
-        stream.set_nodelay(true).unwrap();
+        Esme::over(tcp(addr).await)
+    }
+
+    /// An ESME on an already open stream.
+    pub fn over(stream: impl Io + 'static) -> Esme {
         Esme {
-            framed: Framed::new(stream, CommandCodec::new()),
+            framed: Framed::new(Box::new(stream), CommandCodec::new()),
             sequence: 0,
         }
     }
@@ -88,8 +96,8 @@ impl Esme {
         self.sequence
     }
 
-    /// The socket itself, for bytes rusmpp would refuse to encode.
-    pub fn stream(&mut self) -> &mut TcpStream {
+    /// The stream itself, for bytes rusmpp would refuse to encode.
+    pub fn stream(&mut self) -> &mut Box<dyn Io> {
         self.framed.get_mut()
     }
 
@@ -151,6 +159,13 @@ impl Esme {
         self.send_raw(ack).await;
         deliver
     }
+}
+
+/// A TCP connection to the simulator, TCP_NODELAY set.
+pub async fn tcp(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).await.expect("connect to the simulator");
+    stream.set_nodelay(true).unwrap();
+    stream
 }
 
 /// A GSM 7-bit (unpacked) submit_sm from "otpgate" to `destination` asking for a receipt.

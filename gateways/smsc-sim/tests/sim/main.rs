@@ -6,6 +6,7 @@ mod binary;
 mod control;
 mod esme;
 mod records;
+mod tls;
 
 use otpgate_smsc_sim::{start, SimConfig, SimHandle};
 use serde_json::Value;
