@@ -6,9 +6,11 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::verify::Phone;
+use crate::numbers::Numbers;
+use crate::smsc::SmscReport;
 
-/// The three HTTP calls one verification is made of.
+/// The HTTP calls a unit of work is made of: a verification is all three, a
+/// send-only unit is `Send`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
     Send,
@@ -36,7 +38,7 @@ pub enum FailKind {
     Transport,
 }
 
-/// Why one verification did not end in "Approved". `detail` groups failures
+/// Why one unit did not end as expected ("Approved", "Success", accepted). `detail` groups failures
 /// in the report, so it should stay low-cardinality (no ids, no numbers).
 #[derive(Debug)]
 pub struct Failure {
@@ -53,18 +55,20 @@ fn histogram() -> Histogram<u64> {
 }
 
 pub struct Stats {
-    // Measured window only (verifications started after the warmup).
+    numbers: Numbers,
+    // Measured window only (units started after the warmup).
     pub total: Histogram<u64>,
     steps: [Histogram<u64>; 3],
     pub completed: u64,
-    pub approved: u64,
+    /// Verifications approved, or sends accepted.
+    pub succeeded: u64,
     pub http_requests: u64,
     pub fail_http: u64,
     pub fail_status: u64,
     pub fail_transport: u64,
     pub failures: FailureCounts,
     pub behind_schedule: u64,
-    /// When the last measured verification finished, relative to the start.
+    /// When the last measured unit finished, relative to the start.
     pub last_end: Duration,
     // Warmup, reported separately so a broken setup still shows up.
     pub warmup_completed: u64,
@@ -76,12 +80,13 @@ pub struct Stats {
 }
 
 impl Stats {
-    pub fn new() -> Self {
+    pub fn new(numbers: Numbers) -> Self {
         Stats {
+            numbers,
             total: histogram(),
             steps: [histogram(), histogram(), histogram()],
             completed: 0,
-            approved: 0,
+            succeeded: 0,
             http_requests: 0,
             fail_http: 0,
             fail_status: 0,
@@ -105,7 +110,7 @@ impl Stats {
         }
     }
 
-    pub fn record_verification(
+    pub fn record_unit(
         &mut self,
         measured: bool,
         number: u64,
@@ -122,7 +127,7 @@ impl Stats {
             self.warmup_completed += 1;
             if let Err(f) = result {
                 self.warmup_failed += 1;
-                tally(&mut self.warmup_failures, f.detail, number);
+                tally(&mut self.warmup_failures, f.detail, self.numbers, number);
             }
             return;
         }
@@ -130,7 +135,7 @@ impl Stats {
         self.last_end = self.last_end.max(ended_at);
         match result {
             Ok(()) => {
-                self.approved += 1;
+                self.succeeded += 1;
                 self.total.saturating_record(micros(latency));
             }
             Err(f) => {
@@ -139,7 +144,7 @@ impl Stats {
                     FailKind::Status => self.fail_status += 1,
                     FailKind::Transport => self.fail_transport += 1,
                 }
-                tally(&mut self.failures, f.detail, number);
+                tally(&mut self.failures, f.detail, self.numbers, number);
             }
         }
     }
@@ -159,11 +164,11 @@ pub struct FailureCount {
     pub first_number: String,
 }
 
-fn tally(map: &mut FailureCounts, detail: String, number: u64) {
+fn tally(map: &mut FailureCounts, detail: String, numbers: Numbers, number: u64) {
     map.entry(detail)
         .or_insert_with(|| FailureCount {
             count: 0,
-            first_number: Phone::new(number).as_str().to_string(),
+            first_number: numbers.phone(number).as_str().to_string(),
         })
         .count += 1;
 }
@@ -196,12 +201,14 @@ impl Percentiles {
     }
 }
 
-#[derive(Serialize)]
-pub struct Latencies {
-    pub verification: Percentiles,
-    pub send: Percentiles,
-    pub inbox: Percentiles,
-    pub check: Percentiles,
+/// Latency percentiles by name, in the order the table prints them (a JSON
+/// object, so readers index them by name).
+pub struct Latencies(Vec<(&'static str, Percentiles)>);
+
+impl Serialize for Latencies {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(name, p)| (name, p)))
+    }
 }
 
 #[derive(Serialize)]
@@ -224,13 +231,23 @@ pub struct WarmupReport {
 #[derive(Serialize)]
 pub struct Report {
     pub url: String,
+    /// `otpgate` or `kannel`.
+    pub target: &'static str,
+    /// What one unit of work is: `verification` (send + inbox + check) or `send`.
+    pub unit: &'static str,
+    /// `open` or `closed` loop.
     pub mode: &'static str,
     pub target_rate: Option<f64>,
     pub concurrency: u32,
     pub measured_seconds: f64,
     pub warmup: WarmupReport,
     pub completed: u64,
-    pub approved: u64,
+    /// Verifications approved, or sends accepted ("Success" from otpgate, "0: Accepted" from
+    /// Kannel).
+    pub succeeded: u64,
+    /// Verification runs only: the same as `succeeded`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approved: Option<u64>,
     pub failed: u64,
     pub failures: FailureReport,
     /// Open loop only: started after their scheduled time because every
@@ -241,21 +258,32 @@ pub struct Report {
     /// Still running when the hard deadline hit; counted nowhere else.
     pub abandoned: u64,
     pub http_requests: u64,
-    pub verifications_per_s: f64,
+    /// Units completed per second (successful or not).
+    pub units_per_s: f64,
+    /// Verification runs only: the same as `units_per_s`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verifications_per_s: Option<f64>,
     pub http_requests_per_s: f64,
+    /// `verification`, `send`, `inbox`, `check` for verifications; `message` (the unit, from
+    /// its scheduled start in open loop) and `send` (the HTTP exchange) for send-only runs.
     pub latency_ms: Latencies,
+    /// With `--smsc-control`: what reached the SMSC simulator.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smsc: Option<SmscReport>,
     pub numbers_used: [u64; 2],
     pub next_start: u64,
 }
 
 impl Report {
-    pub fn latencies(s: &Stats) -> Latencies {
-        Latencies {
-            verification: Percentiles::of(&s.total),
-            send: Percentiles::of(&s.steps[Step::Send as usize]),
-            inbox: Percentiles::of(&s.steps[Step::Inbox as usize]),
-            check: Percentiles::of(&s.steps[Step::Check as usize]),
-        }
+    /// The unit's own histogram under `unit_name`, then the steps it is made of.
+    pub fn latencies(s: &Stats, unit_name: &'static str, steps: &[Step]) -> Latencies {
+        let mut all = vec![(unit_name, Percentiles::of(&s.total))];
+        all.extend(
+            steps
+                .iter()
+                .map(|&st| (st.name(), Percentiles::of(&s.steps[st as usize]))),
+        );
+        Latencies(all)
     }
 
     pub fn print_table(&self) {
@@ -263,29 +291,39 @@ impl Report {
             Some(r) => format!("open loop at {r}/s"),
             None => "closed loop".to_string(),
         };
+        let (units, ok) = match self.unit {
+            "verification" => ("verifications", "approved"),
+            _ => ("sends", "accepted"),
+        };
         println!(
-            "otpgate-load {} — {rate}, concurrency {}, {:.1} s measured after {:.1} s warmup",
-            self.url, self.concurrency, self.measured_seconds, self.warmup.seconds
+            "otpgate-load {} ({}) — {rate}, concurrency {}, {:.1} s measured after {:.1} s warmup",
+            self.url, self.target, self.concurrency, self.measured_seconds, self.warmup.seconds
         );
         println!(
-            "verifications  {} completed, {} approved, {} failed",
-            self.completed, self.approved, self.failed
+            "{units:<15}{} completed, {} {ok}, {} failed",
+            self.completed, self.succeeded, self.failed
         );
         println!(
-            "throughput     {:.1} verifications/s, {:.1} HTTP requests/s ({} requests)",
-            self.verifications_per_s, self.http_requests_per_s, self.http_requests
+            "throughput     {:.1} {units}/s, {:.1} HTTP requests/s ({} requests)",
+            self.units_per_s, self.http_requests_per_s, self.http_requests
         );
+        if let Some(m) = &self.smsc {
+            println!(
+                "at the SMSC    {:.1} submit_sm/s over {:.1} s; {} submit_sm for {} {ok} in the run, \
+                 {:.2} s after the last answer{}",
+                m.submit_sm_per_s,
+                m.measured_seconds,
+                m.submit_sm_total,
+                m.accepted_total,
+                m.drain_seconds,
+                if m.drained { "" } else { " (not all arrived)" }
+            );
+        }
         println!(
             "\n{:<14}{:>9}{:>10}{:>10}{:>10}{:>10}{:>10}",
             "latency (ms)", "count", "p50", "p90", "p99", "p99.9", "max"
         );
-        let l = &self.latency_ms;
-        for (name, p) in [
-            ("verification", &l.verification),
-            ("send", &l.send),
-            ("inbox", &l.inbox),
-            ("check", &l.check),
-        ] {
+        for (name, p) in &self.latency_ms.0 {
             println!(
                 "{name:<14}{:>9}{:>10.2}{:>10.2}{:>10.2}{:>10.2}{:>10.2}",
                 p.count, p.p50, p.p90, p.p99, p.p99_9, p.max
@@ -301,7 +339,7 @@ impl Report {
         }
         if self.warmup.failed > 0 {
             println!(
-                "\nwarmup: {} of {} verifications failed",
+                "\nwarmup: {} of {} {units} failed",
                 self.warmup.failed, self.warmup.completed
             );
             print_failures(&self.warmup.failures);
@@ -314,10 +352,7 @@ impl Report {
             );
         }
         if self.abandoned > 0 {
-            println!(
-                "\n{} verifications were still running at the hard deadline",
-                self.abandoned
-            );
+            println!("\n{} {units} were still running at the hard deadline", self.abandoned);
         }
         println!(
             "\nnumbers used   {}..{} (next run: --start {})",
