@@ -343,6 +343,57 @@ impl NumberState {
         Some(v.clone())
     }
 
+    /// Records a fallback: the message on `from` (channel, carrier) was not delivered
+    /// (`reason`), and the same code went out on the next step, or nothing could take it.
+    /// A fallback is not a resend: it does not count against the resend limit.
+    pub fn on_fallback(
+        &mut self,
+        request_id: &str,
+        from: (Channel, &str, &str),
+        result: &SendResult,
+        now_ms: i64,
+    ) -> Option<Verification> {
+        let v = self.current.as_mut().filter(|v| v.request_id == request_id)?;
+        let (from_channel, from_carrier, reason) = from;
+        match result {
+            SendResult::Accepted {
+                channel,
+                carrier,
+                delivered,
+                ..
+            } => {
+                v.log(
+                    "PHONE_CHANNEL_FALLBACK",
+                    now_ms,
+                    Some(json!({
+                        "from": from_channel, "from_carrier": from_carrier,
+                        "to": channel, "to_carrier": carrier, "reason": reason,
+                    })),
+                );
+                v.channel = Some(*channel);
+                let details = json!({ "channel": channel, "carrier": carrier, "resend": false, "fallback": true });
+                v.log("PHONE_VERIFICATION_MESSAGE_SENT", now_ms, Some(details));
+                if *delivered {
+                    v.verification_method.get_or_insert(*channel);
+                    v.log(
+                        "PHONE_DELIVERY_DELIVERED",
+                        now_ms,
+                        Some(json!({ "channel": channel, "carrier": carrier })),
+                    );
+                }
+            }
+            SendResult::Undeliverable { failures } => {
+                let failures: Vec<_> = failures
+                    .iter()
+                    .map(|(channel, carrier, reason)| json!({ "channel": channel, "carrier": carrier, "reason": reason }))
+                    .collect();
+                let details = json!({ "from": from_channel, "from_carrier": from_carrier, "reason": reason, "failures": failures });
+                v.log("PHONE_FALLBACK_EXHAUSTED", now_ms, Some(details));
+            }
+        }
+        Some(v.clone())
+    }
+
     /// Checks a code. Each check of a pending verification uses one attempt; the right code is
     /// accepted once.
     pub fn check(

@@ -73,6 +73,20 @@ pub struct NumberActor {
     state: Option<NumberState>,
     in_flight: usize,
     last_active: Instant,
+    /// The rest of the current verification's plan, tried if its message is not delivered.
+    fallback: Option<Fallback>,
+}
+
+/// A message a carrier accepted but has not confirmed: if a negative receipt arrives, or no
+/// positive one within `fallback_after_seconds`, the same code goes out on the next step.
+struct Fallback {
+    request_id: String,
+    channel: Channel,
+    carrier: String,
+    remaining: Vec<Step>,
+    message: OutboundMessage,
+    country: String,
+    timer: SpawnHandle,
 }
 
 impl NumberActor {
@@ -83,6 +97,7 @@ impl NumberActor {
             state: None,
             in_flight: 0,
             last_active: Instant::now(),
+            fallback: None,
         }
     }
 
@@ -103,6 +118,94 @@ impl NumberActor {
                 None => Ok(()),
             }
         }
+    }
+
+    /// Remembers what to try next for `request_id` and starts the no-receipt timer. A newer
+    /// send for the number replaces an older fallback.
+    #[allow(clippy::too_many_arguments)]
+    fn arm_fallback(
+        &mut self,
+        ctx: &mut Context<Self>,
+        request_id: &str,
+        channel: Channel,
+        carrier: &str,
+        remaining: Vec<Step>,
+        message: OutboundMessage,
+        country: String,
+    ) {
+        if let Some(old) = self.fallback.take() {
+            ctx.cancel_future(old.timer);
+        }
+        if remaining.is_empty() {
+            return;
+        }
+        let wait = Duration::from_secs(self.engine.policy.fallback_after_seconds);
+        let timer = ctx.run_later(wait, |act, ctx| act.fall_back(ctx, "no_receipt"));
+        self.fallback = Some(Fallback {
+            request_id: request_id.to_owned(),
+            channel,
+            carrier: carrier.to_owned(),
+            remaining,
+            message,
+            country,
+            timer,
+        });
+    }
+
+    /// Sends the same code on the next step of the plan, if the verification is still pending.
+    fn fall_back(&mut self, ctx: &mut Context<Self>, reason: &'static str) {
+        let Some(fallback) = self.fallback.take() else {
+            return;
+        };
+        ctx.cancel_future(fallback.timer);
+        let pending = self
+            .state
+            .as_ref()
+            .and_then(|s| s.current())
+            .is_some_and(|v| v.request_id == fallback.request_id && v.is_pending_at(now_ms()));
+        if !pending {
+            return;
+        }
+        let Fallback {
+            request_id,
+            channel: from,
+            carrier: from_carrier,
+            remaining,
+            message,
+            country,
+            ..
+        } = fallback;
+        tracing::info!(%request_id, carrier = %from_carrier, reason, "falling back to the next step");
+        self.in_flight += 1;
+        let started = Instant::now();
+        ctx.spawn(
+            deliver(remaining, message.clone(), country.clone(), started)
+                .into_actor(self)
+                .then(move |(result, remaining), act, ctx| {
+                    let state = act.state.as_mut().expect("loaded before any send");
+                    if let SendResult::Accepted { channel, .. } = &result {
+                        metrics::counter!(m::FALLBACKS, "from" => from.as_str(), "to" => channel.as_str()).increment(1);
+                    }
+                    let changed = state.on_fallback(&request_id, (from, &from_carrier, reason), &result, now_ms());
+                    if let SendResult::Accepted {
+                        channel,
+                        carrier,
+                        delivered: false,
+                        ..
+                    } = &result
+                    {
+                        act.arm_fallback(ctx, &request_id, *channel, carrier, remaining, message, country);
+                    }
+                    let commit = act.persist(changed.into_iter().collect());
+                    async move {
+                        if let Err(e) = commit.await {
+                            tracing::error!(error = %e, "could not store a fallback");
+                        }
+                    }
+                    .into_actor(act)
+                    .map(|_, act, _| act.in_flight -= 1)
+                }),
+        );
     }
 
     fn not_loaded(&mut self, ctx: &mut Context<Self>) -> EngineError {
@@ -133,12 +236,19 @@ impl Actor for NumberActor {
     }
 }
 
-/// Walks the plan until a carrier accepts, recording metrics per attempt.
-async fn deliver(steps: Vec<Step>, mut message: OutboundMessage, country: String, received: Instant) -> SendResult {
+/// Walks the plan until a carrier accepts, recording metrics per attempt. Returns the steps
+/// after the one that accepted (the fallback if its message is never delivered).
+async fn deliver(
+    steps: Vec<Step>,
+    mut message: OutboundMessage,
+    country: String,
+    received: Instant,
+) -> (SendResult, Vec<Step>) {
     let mut failures = Vec::new();
     let mut fallbacks = Vec::new();
     let mut previous: Option<Channel> = None;
-    for step in steps {
+    let mut steps = steps.into_iter();
+    while let Some(step) = steps.next() {
         if let Some(from) = previous.filter(|from| *from != step.channel) {
             metrics::counter!(m::FALLBACKS, "from" => from.as_str(), "to" => step.channel.as_str()).increment(1);
             fallbacks.push((from, step.channel));
@@ -158,12 +268,13 @@ async fn deliver(steps: Vec<Step>, mut message: OutboundMessage, country: String
                 if delivered {
                     metrics::counter!(m::MESSAGES_DELIVERED, &labels).increment(1);
                 }
-                return SendResult::Accepted {
+                let result = SendResult::Accepted {
                     channel: step.channel,
                     carrier,
                     delivered,
                     fallbacks,
                 };
+                return (result, steps.collect());
             }
             Err(e) => {
                 tracing::warn!(carrier = %carrier, channel = %step.channel, error = %e, "carrier refused message");
@@ -178,7 +289,7 @@ async fn deliver(steps: Vec<Step>, mut message: OutboundMessage, country: String
             }
         }
     }
-    SendResult::Undeliverable { failures }
+    (SendResult::Undeliverable { failures }, Vec::new())
 }
 
 impl Handler<SendCode> for NumberActor {
@@ -238,17 +349,26 @@ impl Handler<SendCode> for NumberActor {
         };
         let country = request.number.country_code.clone().unwrap_or_else(|| "unknown".into());
         self.in_flight += 1;
-        let delivery = deliver(steps, message, country, msg.received);
+        let delivery = deliver(steps, message.clone(), country.clone(), msg.received);
         Box::pin(
             async move {
                 earlier.await?;
                 Ok::<_, EngineError>(delivery.await)
             }
             .into_actor(self)
-            .then(move |delivered, act, _| {
-                let finished = delivered.map(|result| {
+            .then(move |delivered, act, ctx| {
+                let finished = delivered.map(|(result, remaining)| {
                     let state = act.state.as_mut().expect("loaded before any send");
                     let changed = state.finish_send(&request_id, started_ms, &result, now_ms());
+                    if let SendResult::Accepted {
+                        channel,
+                        carrier,
+                        delivered: false,
+                        ..
+                    } = &result
+                    {
+                        act.arm_fallback(ctx, &request_id, *channel, carrier, remaining, message, country);
+                    }
                     (result, act.persist(changed.into_iter().collect()))
                 });
                 async move {
@@ -335,6 +455,20 @@ impl Handler<DeliveryReceipt> for NumberActor {
         };
         let report = msg.0;
         let changed = state.on_delivery(&report.request_id, &report, now_ms());
+        let waiting = self
+            .fallback
+            .as_ref()
+            .is_some_and(|f| f.request_id == report.request_id && f.carrier == report.carrier);
+        if waiting {
+            match report.delivery {
+                Delivery::Delivered => {
+                    if let Some(done) = self.fallback.take() {
+                        ctx.cancel_future(done.timer);
+                    }
+                }
+                Delivery::Failed => self.fall_back(ctx, "negative_receipt"),
+            }
+        }
         if let Some(v) = &changed {
             let country = v.number.country_code.clone().unwrap_or_else(|| "unknown".into());
             let channel = report.channel.as_str();
