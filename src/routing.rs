@@ -5,10 +5,44 @@
 //! are down are skipped. The per-number actor walks the plan and falls back step by step.
 //! Sandbox numbers only ever go to the sandbox; other numbers use it only when no carrier is
 //! configured at all (the embedded defaults).
+//!
+//! Carriers of one channel with the same fee are ordered by measured deliverability: a decayed
+//! delivered / sent ratio per (carrier, country), fed by receipts and by fallbacks for want of
+//! one. The router is a shared struct rather than an actor: every send reads it, and a mailbox
+//! hop per send would cost more than the few atomic reads it needs.
 use crate::config::RoutingTable;
 use crate::number::NumberInfo;
+use dashmap::DashMap;
 use otpgate_gateway::{Channel, Gateway};
 use std::sync::Arc;
+
+/// Weight of the newest outcome in the decayed ratio: about the last 20 messages count.
+const DECAY: f64 = 0.05;
+/// What a (carrier, country) is assumed to deliver before any receipt says otherwise.
+const PRIOR: f64 = 0.9;
+
+/// Decayed delivered / sent ratios per (carrier, country).
+#[derive(Default)]
+pub struct Deliverability {
+    ratios: DashMap<(String, String), f64>,
+}
+
+impl Deliverability {
+    pub fn record(&self, carrier: &str, country: &str, delivered: bool) {
+        let outcome = if delivered { 1.0 } else { 0.0 };
+        let mut ratio = self
+            .ratios
+            .entry((carrier.to_owned(), country.to_owned()))
+            .or_insert(PRIOR);
+        *ratio += DECAY * (outcome - *ratio);
+    }
+
+    pub fn ratio(&self, carrier: &str, country: &str) -> f64 {
+        self.ratios
+            .get(&(carrier.to_owned(), country.to_owned()))
+            .map_or(PRIOR, |r| *r)
+    }
+}
 
 #[derive(Clone)]
 pub struct Step {
@@ -28,6 +62,7 @@ pub struct Router {
     table: RoutingTable,
     carriers: Vec<Arc<dyn Gateway>>,
     sandbox: Option<Arc<dyn Gateway>>,
+    pub deliverability: Deliverability,
 }
 
 impl Router {
@@ -36,6 +71,7 @@ impl Router {
             table,
             carriers,
             sandbox,
+            deliverability: Deliverability::default(),
         }
     }
 
@@ -78,7 +114,13 @@ impl Router {
                 .iter()
                 .filter(|g| g.channels().contains(&channel) && g.serves_country(country))
                 .collect();
-            serving.sort_by_key(|g| g.fee_micros(country));
+            // Cheapest first; among equal fees, the one that has been delivering best.
+            let ratio = |g: &Arc<dyn Gateway>| self.deliverability.ratio(g.name(), country);
+            serving.sort_by(|a, b| {
+                a.fee_micros(country)
+                    .cmp(&b.fee_micros(country))
+                    .then(ratio(b).total_cmp(&ratio(a)))
+            });
             for gateway in serving {
                 if gateway.is_up() {
                     steps.push(Step {
@@ -184,6 +226,45 @@ mod tests {
             names(router.plan(&es, Some(Channel::Whatsapp))),
             [(Channel::Whatsapp, "wa".into())]
         );
+    }
+
+    #[test]
+    fn equal_fees_are_ordered_by_measured_deliverability_per_country() {
+        let router = Router::new(
+            RoutingTable::default(),
+            vec![
+                fake("sms-a", Channel::Sms, 10, true),
+                fake("sms-b", Channel::Sms, 10, true),
+            ],
+            None,
+        );
+        let es = number::parse("+34612345678").unwrap();
+        let first = |r: &Router, n| names(r.plan(n, None))[0].1.clone();
+        let before = first(&router, &es);
+        for _ in 0..5 {
+            router.deliverability.record(&before, "ES", false);
+        }
+        let after = first(&router, &es);
+        assert_ne!(
+            before, after,
+            "a carrier that stopped delivering in ES should drop behind"
+        );
+        // Only in that country.
+        let br = number::parse("+5511987654321").unwrap();
+        assert_eq!(first(&router, &br), before);
+        // A cheaper carrier still wins whatever its record: fee first.
+        let cheap = Router::new(
+            RoutingTable::default(),
+            vec![
+                fake("sms-a", Channel::Sms, 5, true),
+                fake("sms-b", Channel::Sms, 10, true),
+            ],
+            None,
+        );
+        for _ in 0..20 {
+            cheap.deliverability.record("sms-a", "ES", false);
+        }
+        assert_eq!(first(&cheap, &es), "sms-a");
     }
 
     #[test]

@@ -176,6 +176,10 @@ impl NumberActor {
             ..
         } = fallback;
         tracing::info!(%request_id, carrier = %from_carrier, reason, "falling back to the next step");
+        if reason == "no_receipt" {
+            // A negative receipt was already counted when it arrived; silence counts here.
+            self.engine.router.deliverability.record(&from_carrier, &country, false);
+        }
         self.in_flight += 1;
         let started = Instant::now();
         ctx.spawn(
@@ -471,6 +475,11 @@ impl Handler<DeliveryReceipt> for NumberActor {
         }
         if let Some(v) = &changed {
             let country = v.number.country_code.clone().unwrap_or_else(|| "unknown".into());
+            let delivered = report.delivery == Delivery::Delivered;
+            self.engine
+                .router
+                .deliverability
+                .record(&report.carrier, &country, delivered);
             let channel = report.channel.as_str();
             match report.delivery {
                 Delivery::Delivered => metrics::counter!(m::MESSAGES_DELIVERED, "channel" => channel,
