@@ -105,10 +105,12 @@ pub fn run(config: Config) -> anyhow::Result<()> {
 }
 
 /// Gives carrier binds a moment to come up before the first request, so a fresh start does
-/// not answer 502 for its first seconds. Serving starts regardless; /readyz tells the truth.
+/// not answer 502, or plan without a fallback carrier, for its first seconds. Serving starts
+/// regardless; /readyz tells the truth.
 async fn wait_for_carriers(engine: &Engine) {
     let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
-    while engine.router.any_carrier_up() == Some(false) && std::time::Instant::now() < until {
+    let all_up = || engine.router.carriers().all(|c| c.is_up());
+    while !all_up() && std::time::Instant::now() < until {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     if engine.router.any_carrier_up() == Some(false) {

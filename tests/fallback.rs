@@ -22,6 +22,17 @@ fn two_carriers(a: &Smsc, b: &Smsc, extra: &str) -> String {
     )
 }
 
+/// Both carriers bound: a plan made before the second one binds has no step to fall back to.
+fn both_up(server: &Server) {
+    let up = || {
+        let text = server.metrics();
+        ["smsc-a", "smsc-b"]
+            .iter()
+            .all(|c| metric(&text, "otpgate_carrier_up", &[("carrier", c)]) == 1.0)
+    };
+    assert!(eventually(Duration::from_secs(10), up), "carriers did not both bind");
+}
+
 fn texts(smsc: &Smsc, to: &str) -> Vec<String> {
     smsc.messages_to(to)
         .iter()
@@ -49,6 +60,7 @@ fn an_undeliv_receipt_sends_the_same_code_through_the_next_carrier() {
     std::fs::create_dir(&b_dir).unwrap();
     let b = Smsc::start(&b_dir, &[]);
     let server = Server::with_config(dir.path(), &two_carriers(&a, &b, ""));
+    both_up(&server);
 
     let sent = server.send("+14155552671");
     assert_eq!(sent["status"], "Success", "{sent}");
@@ -101,6 +113,7 @@ fn no_receipt_within_fallback_after_seconds_moves_on() {
         dir.path(),
         &two_carriers(&a, &b, "[verification]\nfallback_after_seconds = 1"),
     );
+    both_up(&server);
     server.send("+14155552671");
     std::thread::sleep(Duration::from_millis(500));
     assert!(
@@ -130,6 +143,7 @@ fn when_every_carrier_fails_the_fallback_stops_and_says_so() {
     std::fs::create_dir(&b_dir).unwrap();
     let b = Smsc::with_rules(&b_dir, rules, &[]);
     let server = Server::with_config(dir.path(), &two_carriers(&a, &b, ""));
+    both_up(&server);
     server.send("+14155552671");
     assert!(eventually(Duration::from_secs(5), || {
         metric(
