@@ -75,6 +75,9 @@ pub struct NumberActor {
     last_active: Instant,
     /// The rest of the current verification's plan, tried if its message is not delivered.
     fallback: Option<Fallback>,
+    /// Outcomes that arrived while their send was still being answered (a fast SMSC sends the
+    /// receipt right behind submit_sm_resp): (request id, carrier, outcome).
+    early: Vec<(String, String, Delivery)>,
 }
 
 /// A message a carrier accepted but has not confirmed: if a negative receipt arrives, or no
@@ -98,6 +101,7 @@ impl NumberActor {
             in_flight: 0,
             last_active: Instant::now(),
             fallback: None,
+            early: Vec::new(),
         }
     }
 
@@ -136,7 +140,12 @@ impl NumberActor {
         if let Some(old) = self.fallback.take() {
             ctx.cancel_future(old.timer);
         }
-        if remaining.is_empty() {
+        let early = self
+            .early
+            .iter()
+            .position(|(r, c, _)| r == request_id && c == carrier)
+            .map(|i| self.early.swap_remove(i).2);
+        if remaining.is_empty() || early == Some(Delivery::Delivered) {
             return;
         }
         let wait = Duration::from_secs(self.engine.policy.fallback_after_seconds);
@@ -150,6 +159,9 @@ impl NumberActor {
             country,
             timer,
         });
+        if early == Some(Delivery::Failed) {
+            self.fall_back(ctx, "negative_receipt");
+        }
     }
 
     /// Sends the same code on the next step of the plan, if the verification is still pending.
@@ -463,6 +475,13 @@ impl Handler<DeliveryReceipt> for NumberActor {
             .fallback
             .as_ref()
             .is_some_and(|f| f.request_id == report.request_id && f.carrier == report.carrier);
+        let in_flight = self.in_flight > 0 && changed.as_ref().is_some_and(|v| v.is_pending_at(now_ms()));
+        if !waiting && in_flight {
+            // Its send has not been answered yet; arm_fallback will look here.
+            self.early.truncate(16);
+            self.early
+                .push((report.request_id.clone(), report.carrier.clone(), report.delivery));
+        }
         if waiting {
             match report.delivery {
                 Delivery::Delivered => {
