@@ -3,8 +3,11 @@
 //! Each protocol has its own keys; a key that belongs to another protocol is an error, not
 //! silently ignored. Protocols whose gateway is not built yet are refused by name.
 use crate::config::RawCarrier;
+use crate::webhooks;
 use otpgate_gateway::{Coverage, Gateway, ReportSender};
 use otpgate_smpp::{SmppConfig, SmppGateway, Source, Tls};
+use otpgate_telegram::{ReportError, TelegramConfig, TelegramGateway};
+use otpgate_whatsapp::{WebhookError, WhatsAppConfig, WhatsAppGateway};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -14,20 +17,60 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub enum CarrierConfig {
     Smpp(SmppConfig),
+    Telegram(TelegramConfig),
+    Whatsapp(WhatsAppConfig),
 }
 
 impl CarrierConfig {
     pub fn name(&self) -> &str {
         match self {
             CarrierConfig::Smpp(c) => &c.name,
+            CarrierConfig::Telegram(c) => &c.name,
+            CarrierConfig::Whatsapp(c) => &c.name,
         }
     }
 
-    /// Starts the gateway (SMPP binds connect in the background). Needs a running actix system.
-    pub fn start(&self, reports: ReportSender) -> Arc<dyn Gateway> {
+    /// Starts the gateway (SMPP binds connect in the background), and returns the handler for
+    /// its platform's callbacks if it has any. Needs a running actix system.
+    pub fn start(&self, reports: ReportSender) -> (Arc<dyn Gateway>, Option<webhooks::Handler>) {
         match self {
-            CarrierConfig::Smpp(c) => SmppGateway::start(c.clone(), reports),
+            CarrierConfig::Smpp(c) => (SmppGateway::start(c.clone(), reports), None),
+            CarrierConfig::Telegram(c) => {
+                let gateway = TelegramGateway::new(c.clone(), reports);
+                let receiver = gateway.clone();
+                let handler: webhooks::Handler = Arc::new(move |headers, body| {
+                    let timestamp = headers(otpgate_telegram::TIMESTAMP_HEADER);
+                    let signature = headers(otpgate_telegram::SIGNATURE_HEADER);
+                    receiver
+                        .handle_report(timestamp.as_deref(), signature.as_deref(), body)
+                        .map_err(|e| match e {
+                            ReportError::BadSignature => webhooks::Rejection::BadSignature,
+                            ReportError::Stale => webhooks::Rejection::Stale,
+                            ReportError::Malformed(why) => webhooks::Rejection::Malformed(why),
+                        })
+                });
+                (gateway, Some(handler))
+            }
+            CarrierConfig::Whatsapp(c) => {
+                let gateway = WhatsAppGateway::new(c.clone(), reports);
+                let receiver = gateway.clone();
+                let handler: webhooks::Handler = Arc::new(move |headers, body| {
+                    let signature = headers("x-hub-signature-256");
+                    receiver
+                        .handle_webhook(signature.as_deref(), body)
+                        .map_err(|e| match e {
+                            WebhookError::BadSignature => webhooks::Rejection::BadSignature,
+                            WebhookError::Malformed(why) => webhooks::Rejection::Malformed(why),
+                        })
+                });
+                (gateway, Some(handler))
+            }
         }
+    }
+
+    /// Where the platform posts its callbacks for carrier `name`.
+    pub fn callback_url(public_url: &str, name: &str) -> String {
+        format!("{public_url}/v3/channels/{name}/webhook/")
     }
 }
 
@@ -49,8 +92,21 @@ const SMPP_KEYS: &[&str] = &[
     "fee_usd",
 ];
 
+const WHATSAPP_KEYS: &[&str] = &[
+    "base_url",
+    "phone_number_id",
+    "access_token",
+    "template",
+    "language",
+    "app_secret",
+    "countries",
+    "fee_usd",
+];
+const TELEGRAM_KEYS: &[&str] = &["base_url", "token", "ttl_seconds", "countries", "fee_usd"];
+
 /// Validates entry `i`, pushing one line per problem. `None` when it cannot be used.
-pub fn validate(i: usize, raw: &RawCarrier, problems: &mut Vec<String>) -> Option<CarrierConfig> {
+/// `public_url` is where platforms that call back reach this engine.
+pub fn validate(i: usize, raw: &RawCarrier, public_url: &str, problems: &mut Vec<String>) -> Option<CarrierConfig> {
     let at = format!("carriers[{i}] ({})", raw.name);
     let before = problems.len();
     if raw.name.trim().is_empty() || raw.name.len() > 64 || raw.name.contains(char::is_whitespace) {
@@ -58,9 +114,11 @@ pub fn validate(i: usize, raw: &RawCarrier, problems: &mut Vec<String>) -> Optio
     }
     match raw.protocol.as_str() {
         "smpp" => {}
+        "telegram" => return telegram(&at, raw, public_url, problems),
+        "whatsapp" => return whatsapp(&at, raw, problems),
         p if PROTOCOLS.contains(&p) => {
             problems.push(format!(
-                "{at}: protocol {p:?} is not available in this build yet; smpp and the sandbox channel are"
+                "{at}: protocol {p:?} is not available in this build yet; smpp, whatsapp, telegram and the sandbox channel are"
             ));
             return None;
         }
@@ -206,4 +264,105 @@ fn coverage(at: &str, raw: &RawCarrier, problems: &mut Vec<String>) -> Option<Co
         }
     }
     (problems.len() == before).then(|| Coverage::new(countries, default_fee, fees))
+}
+
+fn telegram(at: &str, raw: &RawCarrier, public_url: &str, problems: &mut Vec<String>) -> Option<CarrierConfig> {
+    let before = problems.len();
+    for key in raw.keys_set() {
+        if !TELEGRAM_KEYS.contains(&key) {
+            problems.push(format!("{at}.{key}: not a key of protocol \"telegram\""));
+        }
+    }
+    let coverage = coverage(at, raw, problems);
+    let base_url = raw
+        .base_url
+        .clone()
+        .unwrap_or_else(|| "https://gatewayapi.telegram.org".into())
+        .trim_end_matches('/')
+        .to_owned();
+    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+        problems.push(format!(
+            "{at}.base_url: {base_url:?} must start with http:// or https://"
+        ));
+    }
+    let token = match raw.token.as_deref() {
+        Some(t) if !t.trim().is_empty() => t.to_owned(),
+        _ => {
+            problems.push(format!(
+                "{at}.token: required for protocol \"telegram\" (a secret: no default)"
+            ));
+            String::new()
+        }
+    };
+    let ttl_seconds = raw.ttl_seconds.unwrap_or(300);
+    if !(30..=3600).contains(&ttl_seconds) {
+        problems.push(format!("{at}.ttl_seconds: {ttl_seconds} is outside 30..3600"));
+    }
+    if problems.len() > before {
+        return None;
+    }
+    Some(CarrierConfig::Telegram(TelegramConfig {
+        name: raw.name.clone(),
+        base_url,
+        token,
+        callback_url: Some(CarrierConfig::callback_url(public_url, &raw.name)),
+        ttl_seconds,
+        coverage: coverage?,
+        timeout: Duration::from_secs(10),
+    }))
+}
+
+/// A required string key: pushes a problem when missing or blank.
+fn required(at: &str, protocol: &str, key: &str, value: Option<&String>, problems: &mut Vec<String>) -> String {
+    match value {
+        Some(v) if !v.trim().is_empty() => v.clone(),
+        _ => {
+            problems.push(format!("{at}.{key}: required for protocol \"{protocol}\""));
+            String::new()
+        }
+    }
+}
+
+fn whatsapp(at: &str, raw: &RawCarrier, problems: &mut Vec<String>) -> Option<CarrierConfig> {
+    let before = problems.len();
+    for key in raw.keys_set() {
+        if !WHATSAPP_KEYS.contains(&key) {
+            problems.push(format!("{at}.{key}: not a key of protocol \"whatsapp\""));
+        }
+    }
+    let coverage = coverage(at, raw, problems);
+    let base_url = raw
+        .base_url
+        .clone()
+        .unwrap_or_else(|| "https://graph.facebook.com/v21.0".into())
+        .trim_end_matches('/')
+        .to_owned();
+    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+        problems.push(format!(
+            "{at}.base_url: {base_url:?} must start with http:// or https://"
+        ));
+    }
+    let phone_number_id = required(
+        at,
+        "whatsapp",
+        "phone_number_id",
+        raw.phone_number_id.as_ref(),
+        problems,
+    );
+    let access_token = required(at, "whatsapp", "access_token", raw.access_token.as_ref(), problems);
+    let app_secret = required(at, "whatsapp", "app_secret", raw.app_secret.as_ref(), problems);
+    if problems.len() > before {
+        return None;
+    }
+    Some(CarrierConfig::Whatsapp(WhatsAppConfig {
+        name: raw.name.clone(),
+        base_url,
+        phone_number_id,
+        access_token,
+        template: raw.template.clone().unwrap_or_else(|| "otp_code".into()),
+        language: raw.language.clone().unwrap_or_else(|| "en_US".into()),
+        app_secret,
+        coverage: coverage?,
+        timeout: Duration::from_secs(10),
+    }))
 }

@@ -124,6 +124,10 @@ pub struct RawCarrier {
     pub language: Option<String>,
     pub token: Option<String>,
     pub agent_id: Option<String>,
+    /// Extension (telegram): how long Telegram keeps the code valid (default 300).
+    pub ttl_seconds: Option<u32>,
+    /// Extension (whatsapp): the Meta app secret that signs status webhooks.
+    pub app_secret: Option<String>,
 }
 
 impl RawCarrier {
@@ -152,6 +156,8 @@ impl RawCarrier {
             ("language", self.language.is_some()),
             ("token", self.token.is_some()),
             ("agent_id", self.agent_id.is_some()),
+            ("ttl_seconds", self.ttl_seconds.is_some()),
+            ("app_secret", self.app_secret.is_some()),
         ];
         keys.into_iter().filter(|(_, set)| *set).map(|(k, _)| k).collect()
     }
@@ -375,7 +381,7 @@ impl RawConfig {
 
         let mut carriers: Vec<CarrierConfig> = Vec::new();
         for (i, raw) in self.carriers.iter().enumerate() {
-            if let Some(carrier) = carriers::validate(i, raw, &mut problems) {
+            if let Some(carrier) = carriers::validate(i, raw, &public_url, &mut problems) {
                 if carriers.iter().any(|c| c.name() == carrier.name()) {
                     problems.push(format!("carriers[{i}].name: {:?} is used twice", raw.name));
                 }
@@ -476,7 +482,7 @@ mod tests {
 
     #[test]
     fn carriers_not_yet_built_are_refused_not_ignored() {
-        let text = "[[carriers]]\nname = \"wa\"\nprotocol = \"whatsapp\"\nbase_url = \"http://127.0.0.1:1\"\n";
+        let text = "[[carriers]]\nname = \"wa\"\nprotocol = \"viber\"\nbase_url = \"http://127.0.0.1:1\"\n";
         let err = RawConfig::parse(text)
             .unwrap()
             .build_and_validate()
@@ -494,7 +500,9 @@ mod tests {
             !config.sandbox_enabled,
             "sandbox is off by default once a carrier exists"
         );
-        let CarrierConfig::Smpp(smpp) = &config.carriers[0];
+        let CarrierConfig::Smpp(smpp) = &config.carriers[0] else {
+            panic!("not smpp")
+        };
         assert_eq!((smpp.binds, smpp.window, smpp.max_tps), (1, 10, 100));
         assert_eq!(smpp.enquire_link, std::time::Duration::from_secs(30));
         assert_eq!(smpp.coverage.fee_micros("US"), 7_900);

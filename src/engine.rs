@@ -5,6 +5,7 @@ use crate::code::CodeSecret;
 use crate::config::VerificationPolicy;
 use crate::routing::Router;
 use crate::store::{Store, StoreError};
+use crate::webhooks::Webhooks;
 use otpgate_gateway::sandbox::Inbox;
 use std::sync::Arc;
 
@@ -17,6 +18,8 @@ pub struct Engine {
     pub applications: Applications,
     /// Present when the sandbox channel is enabled.
     pub inbox: Option<Inbox>,
+    /// Callback handlers of carriers whose platforms call back (WhatsApp, Telegram).
+    pub webhooks: Webhooks,
 }
 
 /// Failures of the engine itself (not of a verification), mapped to HTTP in `api::error`.
@@ -45,6 +48,7 @@ impl Engine {
         router: Router,
         applications: Applications,
         inbox: Option<Inbox>,
+        webhooks: Webhooks,
     ) -> Arc<Self> {
         for carrier in router.carriers() {
             metrics::gauge!(crate::metrics::CARRIER_UP, "carrier" => carrier.name().to_owned())
@@ -58,6 +62,7 @@ impl Engine {
             registry: Registry::default(),
             applications,
             inbox,
+            webhooks,
         })
     }
 }

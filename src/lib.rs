@@ -16,6 +16,7 @@
 //! - [`receipts`]: delivery reports from the gateways, handed to the number's actor.
 //! - [`templates`]: message texts per locale.
 //! - [`store`]: the `Store` trait and the embedded SQLite store with group commit.
+//! - [`webhooks`]: signed callbacks from channel platforms, per carrier.
 //! - [`metrics`]: Prometheus metric names and registration.
 //!
 //! Channels are implemented outside this crate, under `gateways/`, behind the
@@ -38,3 +39,4 @@ pub mod serve;
 pub mod store;
 pub mod templates;
 pub mod verification;
+pub mod webhooks;

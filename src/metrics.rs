@@ -12,6 +12,7 @@ pub const CARRIER_UP: &str = "otpgate_carrier_up";
 pub const NUMBER_ACTORS: &str = "otpgate_number_actors";
 pub const STORE_COMMIT_DURATION: &str = "otpgate_store_commit_duration_seconds";
 pub const STORE_BATCH_SIZE: &str = "otpgate_store_batch_size";
+pub const WEBHOOKS_REJECTED: &str = "otpgate_webhooks_rejected_total";
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -41,6 +42,10 @@ fn describe() {
     );
     describe_counter!(VERIFICATIONS, "Verification outcomes by status.");
     describe_counter!(FALLBACKS, "Moves from one channel to the next.");
+    describe_counter!(
+        WEBHOOKS_REJECTED,
+        "Platform callbacks refused (bad or missing signature, stale, malformed), by carrier."
+    );
     describe_histogram!(SEND_DURATION, Unit::Seconds, "From send request to carrier acceptance.");
     describe_gauge!(CARRIER_UP, "1 when the carrier can take messages.");
     describe_gauge!(NUMBER_ACTORS, "Per-number actors alive.");

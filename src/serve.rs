@@ -7,6 +7,7 @@ use crate::engine::Engine;
 use crate::routing::Router;
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
+use crate::webhooks::Webhooks;
 use anyhow::Context as _;
 use otpgate_gateway::sandbox::{Inbox, SandboxGateway};
 use otpgate_gateway::{report_channel, Gateway};
@@ -31,10 +32,26 @@ pub async fn build_engine(config: &Config) -> anyhow::Result<(Arc<Engine>, Optio
         .clone()
         .map(|inbox| Arc::new(SandboxGateway::new(inbox)) as Arc<dyn Gateway>);
     let (reports, receipts) = report_channel();
-    let carriers = config.carriers.iter().map(|c| c.start(reports.clone())).collect();
+    let mut carriers = Vec::new();
+    let mut webhooks = Webhooks::default();
+    for carrier in &config.carriers {
+        let (gateway, callbacks) = carrier.start(reports.clone());
+        if let Some(handler) = callbacks {
+            webhooks.insert(carrier.name(), handler);
+        }
+        carriers.push(gateway);
+    }
     drop(reports);
     let router = Router::new(config.routing.clone(), carriers, sandbox);
-    let engine = Engine::new(config.verification, store, secret, router, applications, inbox);
+    let engine = Engine::new(
+        config.verification,
+        store,
+        secret,
+        router,
+        applications,
+        inbox,
+        webhooks,
+    );
     actix::spawn(crate::receipts::dispatch(engine.clone(), receipts));
     Ok((engine, generated))
 }

@@ -2,6 +2,7 @@
 //!
 //! Every `/v3/*` route needs `x-api-key`. Handlers validate input into typed requests, ask the
 //! number's actor, and shape the answer; errors go through [`error::ApiError`].
+mod channels;
 pub mod error;
 mod input;
 mod ops;
@@ -58,6 +59,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/v3/phone/send/", web::post().to(phone::send)))
         .service(resource("/v3/phone/check/", web::post().to(phone::check)))
         .service(resource("/v3/sandbox/messages/", web::get().to(sandbox::messages)))
+        .service(resource(
+            "/v3/channels/{carrier}/webhook/",
+            web::post().to(channels::webhook),
+        ))
         .service(resource("/healthz", web::get().to(ops::healthz)))
         .service(resource("/readyz", web::get().to(ops::readyz)))
         .service(resource("/metrics", web::get().to(ops::metrics)));

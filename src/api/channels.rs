@@ -1,0 +1,35 @@
+//! `POST /v3/channels/{carrier}/webhook/`: callbacks from channel platforms (WhatsApp status
+//! webhooks, Telegram delivery reports). No API key: each platform signs its callbacks, and an
+//! unsigned or forged one is refused with 401 before anything changes.
+use super::error::ApiError;
+use super::EngineData;
+use crate::webhooks::Rejection;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::json;
+
+pub async fn webhook(
+    req: HttpRequest,
+    carrier: web::Path<String>,
+    body: web::Bytes,
+    engine: EngineData,
+) -> Result<HttpResponse, ApiError> {
+    let handler = engine
+        .webhooks
+        .get(&carrier)
+        .ok_or_else(|| ApiError::not_found(format!("no carrier {carrier:?} takes callbacks")))?;
+    let headers = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    match handler(&headers, &body) {
+        Ok(applied) => Ok(HttpResponse::Ok().json(json!({ "applied": applied }))),
+        Err(rejection) => {
+            metrics::counter!(crate::metrics::WEBHOOKS_REJECTED, "carrier" => carrier.clone()).increment(1);
+            tracing::warn!(carrier = %carrier, %rejection, "callback refused");
+            Err(match rejection {
+                Rejection::BadSignature | Rejection::Stale => {
+                    ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", rejection.to_string())
+                }
+                Rejection::Malformed(_) => ApiError::bad_request("invalid_callback", rejection.to_string()),
+            })
+        }
+    }
+}

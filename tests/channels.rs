@@ -1,0 +1,255 @@
+//! WhatsApp and Telegram through the engine, against the platform fakes shipped in
+//! gateways/whatsapp and gateways/telegram (real HTTP both ways: the engine calls the fake, the
+//! fake calls the engine's signed webhook endpoint back), and channel fallback from SMS.
+mod common;
+
+use common::smsc::{eventually, metric, Smsc};
+use common::{Server, BIN};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const WA_TOKEN: &str = "wa-access-token";
+const WA_SECRET: &str = "wa-app-secret";
+const TG_TOKEN: &str = "tg-gateway-token";
+
+/// A fake platform binary of the workspace, killed on drop.
+struct Fake {
+    child: Child,
+    url: String,
+}
+
+impl Fake {
+    fn start(name: &str, args: &[&str]) -> Fake {
+        let bin = Path::new(BIN).with_file_name(name);
+        assert!(bin.exists(), "{} missing: run bash tests/run.sh", bin.display());
+        let mut child = Command::new(bin)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("http="))
+            .unwrap_or_else(|| panic!("no ready line from {name}: {line:?}"))
+            .to_owned();
+        Fake { child, url }
+    }
+
+    fn messages(&self) -> Vec<Value> {
+        ureq::get(&format!("{}/_control/messages", self.url))
+            .call()
+            .unwrap()
+            .into_json::<Value>()
+            .map(|v| {
+                v.as_array()
+                    .cloned()
+                    .or_else(|| v["messages"].as_array().cloned())
+                    .unwrap_or_default()
+            })
+            .unwrap()
+    }
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free loopback port, so the engine's public_url is known before it starts (the fakes call
+/// it back).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn engine(dir: &Path, port: u16, carriers: &str) -> Server {
+    let path = dir.join("otpgate.toml");
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n\
+         [store]\nurl = \"sqlite://{}/data/otpgate.db\"\n{carriers}",
+        dir.display()
+    );
+    std::fs::write(&path, text).unwrap();
+    Server::start(dir, &["serve", "--config", path.to_str().unwrap()], None)
+}
+
+fn whatsapp_carrier(base_url: &str) -> String {
+    format!(
+        "[[carriers]]\nname = \"wa\"\nprotocol = \"whatsapp\"\nbase_url = \"{base_url}\"\nphone_number_id = \"1234\"\n\
+         access_token = \"{WA_TOKEN}\"\napp_secret = \"{WA_SECRET}\"\ntemplate = \"otp_code\"\nlanguage = \"en_US\"\n"
+    )
+}
+
+fn whatsapp_fake(port: u16, rules: &str, dir: &Path) -> Fake {
+    let webhook = format!("http://127.0.0.1:{port}/v3/channels/wa/webhook/");
+    let rules_path = dir.join("wa-rules.toml");
+    std::fs::write(&rules_path, rules).unwrap();
+    Fake::start(
+        "otpgate-fake-whatsapp",
+        &[
+            "--access-token",
+            WA_TOKEN,
+            "--app-secret",
+            WA_SECRET,
+            "--webhook-url",
+            &webhook,
+            "--rules",
+            rules_path.to_str().unwrap(),
+        ],
+    )
+}
+
+fn delivered(server: &Server, carrier: &str) -> f64 {
+    metric(
+        &server.metrics(),
+        "otpgate_messages_delivered_total",
+        &[("carrier", carrier)],
+    )
+}
+
+#[test]
+fn brazil_goes_whatsapp_first_and_the_signed_status_webhook_marks_it_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let fake = whatsapp_fake(
+        port,
+        "[[rules]]\nprefix = \"55\"\naction = \"accept\"\nstatuses = [\"read\", \"delivered\"]\n",
+        dir.path(),
+    );
+    let server = engine(dir.path(), port, &whatsapp_carrier(&fake.url));
+
+    let sent = server.send("+5511987654321");
+    assert_eq!(
+        (sent["status"].as_str(), sent["channel"].as_str()),
+        (Some("Success"), Some("whatsapp")),
+        "{sent}"
+    );
+    let messages = fake.messages();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let code = messages[0]["body_code"].as_str().unwrap().to_owned();
+    assert_eq!(
+        messages[0]["button_code"],
+        code.as_str(),
+        "the URL button carries the code too"
+    );
+
+    assert!(
+        eventually(Duration::from_secs(5), || delivered(&server, "wa") == 1.0),
+        "webhook not applied once"
+    );
+    let checked = server.check("+5511987654321", &code);
+    assert_eq!(checked["status"], "Approved", "{checked}");
+    assert_eq!(checked["phone"]["verification_method"], "whatsapp");
+}
+
+#[test]
+fn a_forged_webhook_is_refused_with_401_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // `fail` would send a failed status: it must not arrive through a forged request.
+    let fake = whatsapp_fake(port, "", dir.path());
+    let server = engine(dir.path(), port, &whatsapp_carrier(&fake.url));
+    let before = delivered(&server, "wa");
+    let body = json!({"object": "whatsapp_business_account", "entry": [{"changes": [{"value": {"statuses": [
+        {"id": "wamid.forged", "status": "delivered", "recipient_id": "5511987654321"}]}}]}]})
+    .to_string();
+    for signature in [None, Some("sha256=00"), Some("sha256=deadbeef")] {
+        let mut req = ureq::post(&format!("{}/v3/channels/wa/webhook/", server.base));
+        if let Some(s) = signature {
+            req = req.set("x-hub-signature-256", s);
+        }
+        match req.send_string(&body) {
+            Err(ureq::Error::Status(401, r)) => {
+                let err: Value = r.into_json().unwrap();
+                assert_eq!(err["code"], "invalid_signature", "{err}");
+            }
+            other => panic!("forged webhook not refused: {other:?}"),
+        }
+    }
+    let metrics = server.metrics();
+    assert_eq!(
+        metric(&metrics, "otpgate_webhooks_rejected_total", &[("carrier", "wa")]),
+        3.0
+    );
+    assert_eq!(delivered(&server, "wa"), before);
+    let (status, _) = server.request("POST", "/v3/channels/nope/webhook/", None, Some("{}"));
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn sms_refused_falls_back_to_whatsapp_and_the_report_says_whatsapp() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let smsc = Smsc::with_rules(
+        dir.path(),
+        "[[rules]]\npattern = \"1415\"\naction = \"refuse\"\nstatus = 11\n",
+        &[],
+    );
+    let fake = whatsapp_fake(port, "", dir.path());
+    let carriers = format!(
+        "{}[[carriers]]\nname = \"smsc-a\"\nprotocol = \"smpp\"\naddress = \"{}\"\nsystem_id = \"otpgate\"\npassword = \"secret\"\n",
+        whatsapp_carrier(&fake.url),
+        smsc.smpp
+    );
+    let server = engine(dir.path(), port, &carriers);
+    // US: SMS first by default; the SMSC refuses the destination.
+    let sent = server.send("+14155552671");
+    assert_eq!(sent["channel"], "whatsapp", "{sent}");
+    assert_eq!(smsc.messages_to("14155552671").len(), 1, "SMS was tried first");
+    let code = fake.messages()[0]["body_code"].as_str().unwrap().to_owned();
+    assert!(eventually(Duration::from_secs(5), || delivered(&server, "wa") == 1.0));
+    let checked = server.check("+14155552671", &code);
+    assert_eq!(checked["phone"]["verification_method"], "whatsapp", "{checked}");
+    let metrics = server.metrics();
+    assert_eq!(
+        metric(
+            &metrics,
+            "otpgate_fallbacks_total",
+            &[("from", "sms"), ("to", "whatsapp")]
+        ),
+        1.0
+    );
+}
+
+#[test]
+fn telegram_pinned_by_the_request_delivers_through_a_signed_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let fake = Fake::start("otpgate-fake-telegram", &["--token", TG_TOKEN]);
+    let carrier = format!(
+        "[[carriers]]\nname = \"tg\"\nprotocol = \"telegram\"\nbase_url = \"{}\"\ntoken = \"{TG_TOKEN}\"\n",
+        fake.url
+    );
+    let server = engine(dir.path(), port, &carrier);
+    let (status, sent) = server.post(
+        "/v3/phone/send/",
+        &json!({ "phone_number": "+447911123456", "channel": "TELEGRAM" }),
+    );
+    assert_eq!((status, sent["channel"].as_str()), (200, Some("telegram")), "{sent}");
+    let messages = fake.messages();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let code = messages[0]["code"].as_str().unwrap().to_owned();
+    assert!(
+        eventually(Duration::from_secs(5), || delivered(&server, "tg") == 1.0),
+        "report not applied"
+    );
+    let checked = server.check("+447911123456", &code);
+    assert_eq!(checked["phone"]["verification_method"], "telegram", "{checked}");
+    // A report signed with the wrong key is refused.
+    let (status, body) = server.request("POST", "/v3/channels/tg/webhook/", None, Some("{}"));
+    assert_eq!(status, 401, "{body}");
+}
