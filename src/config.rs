@@ -538,21 +538,27 @@ mod tests {
     }
 
     #[test]
-    fn the_example_config_is_valid_with_and_without_its_carrier() {
+    fn the_example_config_is_valid_with_and_without_its_carriers() {
         let example = include_str!("../config/otpgate.example.toml");
         RawConfig::parse(example).unwrap().build_and_validate().unwrap();
-        // Uncomment the [[carriers]] block: every key it documents must be accepted.
-        let start = example.find("# [[carriers]]").unwrap();
-        let end = example[start..].find("\n\n").unwrap() + start;
-        let block: String = example[start..end]
-            .lines()
-            .map(|l| l.strip_prefix("# ").unwrap_or(l))
-            .map(|l| if l.starts_with("tls_ca_file") { "" } else { l })
-            .collect::<Vec<_>>()
-            .join("\n");
-        let text = format!("{}{block}\n{}", &example[..start], &example[end..]);
+        // Uncomment every [[carriers]] block: every key they document must be accepted.
+        let mut text = String::new();
+        let mut in_block = false;
+        for line in example.lines() {
+            in_block = (in_block || line == "# [[carriers]]") && !line.is_empty();
+            let line = if in_block {
+                line.strip_prefix("# ").unwrap_or(line)
+            } else {
+                line
+            };
+            if !line.starts_with("tls_ca_file") {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
         let config = RawConfig::parse(&text).unwrap().build_and_validate().unwrap();
-        assert_eq!(config.carriers.len(), 1);
+        let names: Vec<_> = config.carriers.iter().map(|c| c.name().to_owned()).collect();
+        assert_eq!(names, ["smsc-a", "wa", "tg"]);
     }
 
     #[test]
