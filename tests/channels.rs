@@ -253,3 +253,45 @@ fn telegram_pinned_by_the_request_delivers_through_a_signed_report() {
     let (status, body) = server.request("POST", "/v3/channels/tg/webhook/", None, Some("{}"));
     assert_eq!(status, 401, "{body}");
 }
+
+#[test]
+fn when_every_channel_refuses_the_send_is_undeliverable_and_nothing_is_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let smsc = Smsc::with_rules(
+        dir.path(),
+        "[[rules]]\npattern = \"1415\"\naction = \"refuse\"\nstatus = 11\n",
+        &[],
+    );
+    let fake = whatsapp_fake(
+        port,
+        "[[rules]]\nprefix = \"1415\"\naction = \"refuse\"\ncode = 131026\n",
+        dir.path(),
+    );
+    let carriers = format!(
+        "{}[[carriers]]\nname = \"smsc-a\"\nprotocol = \"smpp\"\naddress = \"{}\"\nsystem_id = \"otpgate\"\npassword = \"secret\"\n",
+        whatsapp_carrier(&fake.url),
+        smsc.smpp
+    );
+    let server = engine(dir.path(), port, &carriers);
+    let sent = server.send("+14155552671");
+    assert_eq!(
+        (sent["status"].as_str(), &sent["channel"]),
+        (Some("Undeliverable"), &Value::Null),
+        "{sent}"
+    );
+    assert_eq!(smsc.messages_to("14155552671").len(), 1);
+    let metrics = server.metrics();
+    assert_eq!(
+        metric(&metrics, "otpgate_messages_sent_total", &[]),
+        0.0,
+        "nothing was sent"
+    );
+    assert_eq!(
+        metric(&metrics, "otpgate_verifications_total", &[("status", "undeliverable")]),
+        1.0
+    );
+    // Nothing is pending: any code is "Expired or Not Found".
+    let checked = server.check("+14155552671", "123456");
+    assert_eq!(checked["status"], "Expired or Not Found", "{checked}");
+}
