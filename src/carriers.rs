@@ -5,8 +5,10 @@
 use crate::config::RawCarrier;
 use crate::webhooks;
 use otpgate_gateway::{Coverage, Gateway, ReportSender};
+use otpgate_rcs::{RcsConfig, RcsGateway};
 use otpgate_smpp::{SmppConfig, SmppGateway, Source, Tls};
 use otpgate_telegram::{ReportError, TelegramConfig, TelegramGateway};
+use otpgate_viber::{ViberConfig, ViberGateway};
 use otpgate_whatsapp::{WebhookError, WhatsAppConfig, WhatsAppGateway};
 use std::collections::HashMap;
 use std::path::Path;
@@ -19,6 +21,8 @@ pub enum CarrierConfig {
     Smpp(SmppConfig),
     Telegram(TelegramConfig),
     Whatsapp(WhatsAppConfig),
+    Viber(ViberConfig),
+    Rcs(RcsConfig),
 }
 
 impl CarrierConfig {
@@ -27,6 +31,8 @@ impl CarrierConfig {
             CarrierConfig::Smpp(c) => &c.name,
             CarrierConfig::Telegram(c) => &c.name,
             CarrierConfig::Whatsapp(c) => &c.name,
+            CarrierConfig::Viber(c) => &c.name,
+            CarrierConfig::Rcs(c) => &c.name,
         }
     }
 
@@ -61,6 +67,34 @@ impl CarrierConfig {
                         .map_err(|e| match e {
                             WebhookError::BadSignature => webhooks::Rejection::BadSignature,
                             WebhookError::Malformed(why) => webhooks::Rejection::Malformed(why),
+                        })
+                });
+                (gateway, Some(handler))
+            }
+            CarrierConfig::Viber(c) => {
+                let gateway = ViberGateway::new(c.clone(), reports);
+                let receiver = gateway.clone();
+                let handler: webhooks::Handler = Arc::new(move |headers, body| {
+                    let signature = headers(otpgate_viber::SIGNATURE_HEADER);
+                    receiver
+                        .handle_callback(signature.as_deref(), body)
+                        .map_err(|e| match e {
+                            otpgate_viber::CallbackError::BadSignature => webhooks::Rejection::BadSignature,
+                            otpgate_viber::CallbackError::Malformed(why) => webhooks::Rejection::Malformed(why),
+                        })
+                });
+                (gateway, Some(handler))
+            }
+            CarrierConfig::Rcs(c) => {
+                let gateway = RcsGateway::new(c.clone(), reports);
+                let receiver = gateway.clone();
+                let handler: webhooks::Handler = Arc::new(move |headers, body| {
+                    let signature = headers(otpgate_rcs::SIGNATURE_HEADER);
+                    receiver
+                        .handle_callback(signature.as_deref(), body)
+                        .map_err(|e| match e {
+                            otpgate_rcs::CallbackError::BadSignature => webhooks::Rejection::BadSignature,
+                            otpgate_rcs::CallbackError::Malformed(why) => webhooks::Rejection::Malformed(why),
                         })
                 });
                 (gateway, Some(handler))
@@ -102,6 +136,8 @@ const WHATSAPP_KEYS: &[&str] = &[
     "countries",
     "fee_usd",
 ];
+const VIBER_KEYS: &[&str] = &["base_url", "token", "countries", "fee_usd"];
+const RCS_KEYS: &[&str] = &["base_url", "agent_id", "token", "webhook_token", "countries", "fee_usd"];
 const TELEGRAM_KEYS: &[&str] = &["base_url", "token", "ttl_seconds", "countries", "fee_usd"];
 
 /// Validates entry `i`, pushing one line per problem. `None` when it cannot be used.
@@ -116,9 +152,11 @@ pub fn validate(i: usize, raw: &RawCarrier, public_url: &str, problems: &mut Vec
         "smpp" => {}
         "telegram" => return telegram(&at, raw, public_url, problems),
         "whatsapp" => return whatsapp(&at, raw, problems),
+        "viber" => return viber(&at, raw, problems),
+        "rcs" => return rcs(&at, raw, problems),
         p if PROTOCOLS.contains(&p) => {
             problems.push(format!(
-                "{at}: protocol {p:?} is not available in this build yet; smpp, whatsapp, telegram and the sandbox channel are"
+                "{at}: protocol {p:?} is not available in this build yet; smpp, whatsapp, telegram, viber, rcs and the sandbox channel are"
             ));
             return None;
         }
@@ -268,23 +306,14 @@ fn coverage(at: &str, raw: &RawCarrier, problems: &mut Vec<String>) -> Option<Co
 
 fn telegram(at: &str, raw: &RawCarrier, public_url: &str, problems: &mut Vec<String>) -> Option<CarrierConfig> {
     let before = problems.len();
-    for key in raw.keys_set() {
-        if !TELEGRAM_KEYS.contains(&key) {
-            problems.push(format!("{at}.{key}: not a key of protocol \"telegram\""));
-        }
-    }
-    let coverage = coverage(at, raw, problems);
-    let base_url = raw
-        .base_url
-        .clone()
-        .unwrap_or_else(|| "https://gatewayapi.telegram.org".into())
-        .trim_end_matches('/')
-        .to_owned();
-    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-        problems.push(format!(
-            "{at}.base_url: {base_url:?} must start with http:// or https://"
-        ));
-    }
+    let (coverage, base_url) = http_common(
+        at,
+        "telegram",
+        raw,
+        TELEGRAM_KEYS,
+        "https://gatewayapi.telegram.org",
+        problems,
+    );
     let token = match raw.token.as_deref() {
         Some(t) if !t.trim().is_empty() => t.to_owned(),
         _ => {
@@ -325,23 +354,14 @@ fn required(at: &str, protocol: &str, key: &str, value: Option<&String>, problem
 
 fn whatsapp(at: &str, raw: &RawCarrier, problems: &mut Vec<String>) -> Option<CarrierConfig> {
     let before = problems.len();
-    for key in raw.keys_set() {
-        if !WHATSAPP_KEYS.contains(&key) {
-            problems.push(format!("{at}.{key}: not a key of protocol \"whatsapp\""));
-        }
-    }
-    let coverage = coverage(at, raw, problems);
-    let base_url = raw
-        .base_url
-        .clone()
-        .unwrap_or_else(|| "https://graph.facebook.com/v21.0".into())
-        .trim_end_matches('/')
-        .to_owned();
-    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-        problems.push(format!(
-            "{at}.base_url: {base_url:?} must start with http:// or https://"
-        ));
-    }
+    let (coverage, base_url) = http_common(
+        at,
+        "whatsapp",
+        raw,
+        WHATSAPP_KEYS,
+        "https://graph.facebook.com/v21.0",
+        problems,
+    );
     let phone_number_id = required(
         at,
         "whatsapp",
@@ -362,6 +382,78 @@ fn whatsapp(at: &str, raw: &RawCarrier, problems: &mut Vec<String>) -> Option<Ca
         template: raw.template.clone().unwrap_or_else(|| "otp_code".into()),
         language: raw.language.clone().unwrap_or_else(|| "en_US".into()),
         app_secret,
+        coverage: coverage?,
+        timeout: Duration::from_secs(10),
+    }))
+}
+
+/// Keys of `protocol` only, the shared coverage keys, and an http(s) base URL.
+fn http_common(
+    at: &str,
+    protocol: &str,
+    raw: &RawCarrier,
+    allowed: &[&str],
+    default_base: &str,
+    problems: &mut Vec<String>,
+) -> (Option<Coverage>, String) {
+    for key in raw.keys_set() {
+        if !allowed.contains(&key) {
+            problems.push(format!("{at}.{key}: not a key of protocol \"{protocol}\""));
+        }
+    }
+    let coverage = coverage(at, raw, problems);
+    let base_url = raw
+        .base_url
+        .clone()
+        .unwrap_or_else(|| default_base.into())
+        .trim_end_matches('/')
+        .to_owned();
+    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+        problems.push(format!(
+            "{at}.base_url: {base_url:?} must start with http:// or https://"
+        ));
+    }
+    (coverage, base_url)
+}
+
+fn viber(at: &str, raw: &RawCarrier, problems: &mut Vec<String>) -> Option<CarrierConfig> {
+    let before = problems.len();
+    let (coverage, base_url) = http_common(at, "viber", raw, VIBER_KEYS, "https://chatapi.viber.com/pa", problems);
+    let token = required(at, "viber", "token", raw.token.as_ref(), problems);
+    if problems.len() > before {
+        return None;
+    }
+    Some(CarrierConfig::Viber(ViberConfig {
+        name: raw.name.clone(),
+        base_url,
+        token,
+        coverage: coverage?,
+        timeout: Duration::from_secs(10),
+    }))
+}
+
+fn rcs(at: &str, raw: &RawCarrier, problems: &mut Vec<String>) -> Option<CarrierConfig> {
+    let before = problems.len();
+    let (coverage, base_url) = http_common(
+        at,
+        "rcs",
+        raw,
+        RCS_KEYS,
+        "https://rcsbusinessmessaging.googleapis.com",
+        problems,
+    );
+    let agent_id = required(at, "rcs", "agent_id", raw.agent_id.as_ref(), problems);
+    let token = required(at, "rcs", "token", raw.token.as_ref(), problems);
+    let webhook_token = required(at, "rcs", "webhook_token", raw.webhook_token.as_ref(), problems);
+    if problems.len() > before {
+        return None;
+    }
+    Some(CarrierConfig::Rcs(RcsConfig {
+        name: raw.name.clone(),
+        base_url,
+        agent_id,
+        token,
+        webhook_token,
         coverage: coverage?,
         timeout: Duration::from_secs(10),
     }))

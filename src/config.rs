@@ -128,6 +128,8 @@ pub struct RawCarrier {
     pub ttl_seconds: Option<u32>,
     /// Extension (whatsapp): the Meta app secret that signs status webhooks.
     pub app_secret: Option<String>,
+    /// Extension (rcs): the client token that signs RBM event callbacks.
+    pub webhook_token: Option<String>,
 }
 
 impl RawCarrier {
@@ -158,6 +160,7 @@ impl RawCarrier {
             ("agent_id", self.agent_id.is_some()),
             ("ttl_seconds", self.ttl_seconds.is_some()),
             ("app_secret", self.app_secret.is_some()),
+            ("webhook_token", self.webhook_token.is_some()),
         ];
         keys.into_iter().filter(|(_, set)| *set).map(|(k, _)| k).collect()
     }
@@ -482,7 +485,7 @@ mod tests {
 
     #[test]
     fn carriers_not_yet_built_are_refused_not_ignored() {
-        let text = "[[carriers]]\nname = \"wa\"\nprotocol = \"viber\"\nbase_url = \"http://127.0.0.1:1\"\n";
+        let text = "[[carriers]]\nname = \"wa\"\nprotocol = \"sip\"\nbase_url = \"http://127.0.0.1:1\"\n";
         let err = RawConfig::parse(text)
             .unwrap()
             .build_and_validate()
@@ -558,7 +561,7 @@ mod tests {
         }
         let config = RawConfig::parse(&text).unwrap().build_and_validate().unwrap();
         let names: Vec<_> = config.carriers.iter().map(|c| c.name().to_owned()).collect();
-        assert_eq!(names, ["smsc-a", "wa", "tg"]);
+        assert_eq!(names, ["smsc-a", "wa", "tg", "vb", "rbm"]);
     }
 
     #[test]

@@ -295,3 +295,78 @@ fn when_every_channel_refuses_the_send_is_undeliverable_and_nothing_is_pending()
     let checked = server.check("+14155552671", "123456");
     assert_eq!(checked["status"], "Expired or Not Found", "{checked}");
 }
+
+#[test]
+fn viber_pinned_by_the_request_delivers_through_a_signed_callback() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let callback = format!("http://127.0.0.1:{port}/v3/channels/vb/webhook/");
+    let fake = Fake::start(
+        "otpgate-fake-viber",
+        &["--token", "vb-token", "--callback-url", &callback],
+    );
+    let carrier = format!(
+        "[[carriers]]\nname = \"vb\"\nprotocol = \"viber\"\nbase_url = \"{}\"\ntoken = \"vb-token\"\n",
+        fake.url
+    );
+    let server = engine(dir.path(), port, &carrier);
+    let (status, sent) = server.post(
+        "/v3/phone/send/",
+        &json!({ "phone_number": "+447911123456", "options": { "preferred_channel": "VIBER" } }),
+    );
+    assert_eq!((status, sent["channel"].as_str()), (200, Some("viber")), "{sent}");
+    let code = fake.messages()[0]["code"].as_str().unwrap().to_owned();
+    assert!(
+        eventually(Duration::from_secs(5), || delivered(&server, "vb") == 1.0),
+        "callback not applied"
+    );
+    let checked = server.check("+447911123456", &code);
+    assert_eq!(checked["phone"]["verification_method"], "viber", "{checked}");
+    let (status, body) = server.request("POST", "/v3/channels/vb/webhook/", None, Some("{}"));
+    assert_eq!(status, 401, "{body}");
+}
+
+#[test]
+fn a_number_without_rcs_falls_back_to_sms_and_an_rcs_capable_one_gets_rcs() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let callback = format!("http://127.0.0.1:{port}/v3/channels/rbm/webhook/");
+    let rules = dir.path().join("rcs-rules.toml");
+    std::fs::write(&rules, "[[rules]]\nprefix = \"4479111\"\naction = \"not_capable\"\n").unwrap();
+    let fake = Fake::start(
+        "otpgate-fake-rcs",
+        &[
+            "--token",
+            "rbm-token",
+            "--webhook-token",
+            "rbm-client-token",
+            "--callback-url",
+            &callback,
+            "--rules",
+            rules.to_str().unwrap(),
+        ],
+    );
+    let smsc = Smsc::start(dir.path(), &[]);
+    let carriers = format!(
+        "[routing]\n\"*\" = [\"rcs\", \"sms\"]\n\
+         [[carriers]]\nname = \"rbm\"\nprotocol = \"rcs\"\nbase_url = \"{}\"\nagent_id = \"otp-agent\"\n\
+         token = \"rbm-token\"\nwebhook_token = \"rbm-client-token\"\n\
+         [[carriers]]\nname = \"smsc-a\"\nprotocol = \"smpp\"\naddress = \"{}\"\nsystem_id = \"otpgate\"\npassword = \"secret\"\n",
+        fake.url, smsc.smpp
+    );
+    let server = engine(dir.path(), port, &carriers);
+
+    let sent = server.send("+447911123456");
+    assert_eq!(sent["channel"], "sms", "404 from RBM means not RCS-capable: {sent}");
+    assert_eq!(smsc.messages_to("447911123456").len(), 1);
+
+    let sent = server.send("+447922123456");
+    assert_eq!(sent["channel"], "rcs", "{sent}");
+    let text = fake.messages()[0]["text"].as_str().unwrap().to_owned();
+    assert!(
+        eventually(Duration::from_secs(5), || delivered(&server, "rbm") == 1.0),
+        "RBM event not applied"
+    );
+    let checked = server.check("+447922123456", text.rsplit(' ').next().unwrap());
+    assert_eq!(checked["phone"]["verification_method"], "rcs", "{checked}");
+}
