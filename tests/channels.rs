@@ -370,3 +370,45 @@ fn a_number_without_rcs_falls_back_to_sms_and_an_rcs_capable_one_gets_rcs() {
     let checked = server.check("+447922123456", text.rsplit(' ').next().unwrap());
     assert_eq!(checked["phone"]["verification_method"], "rcs", "{checked}");
 }
+
+#[test]
+fn an_sms_undeliv_receipt_moves_the_same_code_to_whatsapp() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let smsc = Smsc::with_rules(
+        dir.path(),
+        "[[rules]]\npattern = \"1415\"\naction = \"undeliver\"\n",
+        &[],
+    );
+    let fake = whatsapp_fake(port, "", dir.path());
+    let carriers = format!(
+        "{}[[carriers]]\nname = \"smsc-a\"\nprotocol = \"smpp\"\naddress = \"{}\"\nsystem_id = \"otpgate\"\npassword = \"secret\"\n",
+        whatsapp_carrier(&fake.url),
+        smsc.smpp
+    );
+    let server = engine(dir.path(), port, &carriers);
+    let sent = server.send("+14155552671");
+    assert_eq!(sent["channel"], "sms", "SMS first in the US: {sent}");
+    assert!(
+        eventually(Duration::from_secs(5), || fake.messages().len() == 1),
+        "no WhatsApp message after UNDELIV"
+    );
+    let sms_text = smsc.messages_to("14155552671")[0]["text"].as_str().unwrap().to_owned();
+    let code = fake.messages()[0]["body_code"].as_str().unwrap().to_owned();
+    assert!(
+        sms_text.ends_with(&code),
+        "the fallback reuses the code: {sms_text} vs {code}"
+    );
+    assert!(eventually(Duration::from_secs(5), || delivered(&server, "wa") == 1.0));
+    let checked = server.check("+14155552671", &code);
+    assert_eq!(checked["phone"]["verification_method"], "whatsapp", "{checked}");
+    let metrics = server.metrics();
+    assert_eq!(
+        metric(
+            &metrics,
+            "otpgate_fallbacks_total",
+            &[("from", "sms"), ("to", "whatsapp")]
+        ),
+        1.0
+    );
+}
