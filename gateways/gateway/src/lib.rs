@@ -7,12 +7,14 @@
 //! - [`GatewayError`]: classified failures; routing and fallback branch only on [`ErrorKind`].
 //! - [`DeliveryReport`]: a receipt that arrived after the carrier took a message, sent to the
 //!   engine through a [`ReportSender`] each gateway is built with.
+//! - [`callbacks`]: the receipt tracker the HTTP channel gateways share.
 //! - [`sandbox`]: the sandbox channel, which "delivers" into an in-memory inbox.
 //!
 //! Protocol crates (SMPP, SIP, the HTTP platforms) live beside this one under `gateways/` and
 //! depend on it; the engine depends on them only through `Arc<dyn Gateway>`.
 #![forbid(unsafe_code)]
 
+pub mod callbacks;
 mod channel;
 mod coverage;
 mod error;

@@ -1,16 +1,12 @@
 //! Matches delivery reports to the messages they are about and reports each outcome once.
-use dashmap::DashMap;
-use otpgate_gateway::{Channel, Delivery, DeliveryReport, OutboundMessage, ReportSender};
-use parking_lot::Mutex;
-use std::time::{Duration, Instant};
-
-/// How long a message waits for its report before it is forgotten.
-pub const REPORT_WAIT: Duration = Duration::from_secs(3600);
-/// A report may overtake the answer to its own send; it waits this long for the send to
-/// register the message.
-const ORPHAN_WAIT: Duration = Duration::from_secs(60);
-const MAX_ORPHANS: usize = 10_000;
-const SWEEP_EVERY: Duration = Duration::from_secs(60);
+//! The matching itself is [`otpgate_gateway::callbacks::CallbackTracker`], shared with the other
+//! HTTP channels; this module says which Rcs states are final.
+use otpgate_gateway::callbacks::CallbackTracker;
+#[cfg(test)]
+pub use otpgate_gateway::callbacks::REPORT_WAIT;
+use otpgate_gateway::{Channel, Delivery, OutboundMessage, ReportSender};
+#[cfg(test)]
+use std::time::Instant;
 
 /// The outcome an event's `eventType` means; `None` for `IS_TYPING` and anything unknown.
 /// `FAILED` is not an RBM event type; we accept it (and the fake sends it) for failures.
@@ -22,115 +18,33 @@ pub fn outcome_of(event_type: &str) -> Option<Delivery> {
     }
 }
 
-struct Tracked {
-    request_id: String,
-    application: String,
-    to: String,
-    since: Instant,
-}
-
-/// A final report that arrived before its message was registered.
-struct Orphan {
-    status: String,
-    outcome: Delivery,
-    at: Instant,
-}
-
-pub struct Tracker {
-    carrier: String,
-    reports: ReportSender,
-    by_id: DashMap<String, Tracked>,
-    orphans: DashMap<String, Orphan>,
-    last_sweep: Mutex<Instant>,
-}
+pub struct Tracker(CallbackTracker);
 
 impl Tracker {
     pub fn new(carrier: String, reports: ReportSender) -> Self {
-        Self {
-            carrier,
-            reports,
-            by_id: DashMap::new(),
-            orphans: DashMap::new(),
-            last_sweep: Mutex::new(Instant::now()),
-        }
+        Self(CallbackTracker::new(carrier, Channel::Rcs, reports))
     }
 
-    /// Registers a message RBM accepted under `message_id`.
+    /// Registers a message the platform accepted as `message_id`.
     pub fn track(&self, message_id: &str, message: &OutboundMessage) {
-        self.sweep_now_and_then();
-        let tracked = Tracked {
-            request_id: message.request_id.clone(),
-            application: message.application.clone(),
-            to: message.to.clone(),
-            since: Instant::now(),
-        };
-        if let Some((_, early)) = self.orphans.remove(message_id) {
-            self.report(message_id, tracked, early.status, early.outcome);
-        } else {
-            self.by_id.insert(message_id.to_owned(), tracked);
-        }
+        self.0.track(message_id, message);
     }
 
-    /// Applies an event type for `message_id`; true when it produced a report.
+    /// Applies a callback's `status` for `message_id`; true when it produced a report.
     pub fn apply(&self, message_id: &str, status: &str) -> bool {
-        self.sweep_now_and_then();
-        let Some(outcome) = outcome_of(status) else {
-            return false; // `IS_TYPING` and the like: keep waiting
-        };
-        // Removing first makes the report happen at most once, however many copies arrive.
-        match self.by_id.remove(message_id) {
-            Some((_, tracked)) => {
-                self.report(message_id, tracked, status.to_owned(), outcome);
-                true
-            }
-            None => {
-                if self.orphans.len() < MAX_ORPHANS {
-                    let orphan = Orphan {
-                        status: status.to_owned(),
-                        outcome,
-                        at: Instant::now(),
-                    };
-                    self.orphans.entry(message_id.to_owned()).or_insert(orphan);
-                }
-                false
-            }
+        match outcome_of(status) {
+            Some(outcome) => self.0.apply(message_id, outcome, status, None),
+            None => false,
         }
     }
 
-    fn report(&self, message_id: &str, tracked: Tracked, status: String, delivery: Delivery) {
-        let _ = self.reports.send(DeliveryReport {
-            request_id: tracked.request_id,
-            application: tracked.application,
-            to: tracked.to,
-            carrier: self.carrier.clone(),
-            channel: Channel::Rcs,
-            carrier_message_id: message_id.to_owned(),
-            delivery,
-            status,
-            error: None,
-        });
-    }
-
-    fn sweep_now_and_then(&self) {
-        let now = Instant::now();
-        {
-            let mut last = self.last_sweep.lock();
-            if now.duration_since(*last) < SWEEP_EVERY {
-                return;
-            }
-            *last = now;
-        }
-        self.sweep(now);
-    }
-
-    /// Forgets messages that never got a report within [`REPORT_WAIT`], and stale orphans.
+    #[cfg(test)]
     pub fn sweep(&self, now: Instant) {
-        self.by_id.retain(|_, t| now.duration_since(t.since) < REPORT_WAIT);
-        self.orphans.retain(|_, o| now.duration_since(o.at) < ORPHAN_WAIT);
+        self.0.sweep(now);
     }
 
     pub fn tracked(&self) -> usize {
-        self.by_id.len()
+        self.0.tracked()
     }
 }
 

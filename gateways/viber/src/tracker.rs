@@ -1,16 +1,12 @@
 //! Matches delivery callbacks to the messages they are about and reports each outcome once.
-use dashmap::DashMap;
-use otpgate_gateway::{Channel, Delivery, DeliveryReport, OutboundMessage, ReportSender};
-use parking_lot::Mutex;
-use std::time::{Duration, Instant};
-
-/// How long a message waits for its callback before it is forgotten.
-pub const REPORT_WAIT: Duration = Duration::from_secs(3600);
-/// A callback may overtake the answer to its own send; it waits this long for the send to
-/// register the message.
-const ORPHAN_WAIT: Duration = Duration::from_secs(60);
-const MAX_ORPHANS: usize = 10_000;
-const SWEEP_EVERY: Duration = Duration::from_secs(60);
+//! The matching itself is [`otpgate_gateway::callbacks::CallbackTracker`], shared with the other
+//! HTTP channels; this module says which Viber states are final.
+use otpgate_gateway::callbacks::CallbackTracker;
+#[cfg(test)]
+pub use otpgate_gateway::callbacks::REPORT_WAIT;
+use otpgate_gateway::{Channel, Delivery, OutboundMessage, ReportSender};
+#[cfg(test)]
+use std::time::Instant;
 
 /// The outcome a callback `event` means; `None` for events about anything else.
 pub fn outcome_of(event: &str) -> Option<Delivery> {
@@ -21,124 +17,33 @@ pub fn outcome_of(event: &str) -> Option<Delivery> {
     }
 }
 
-struct Tracked {
-    request_id: String,
-    application: String,
-    to: String,
-    since: Instant,
-}
-
-/// A final callback that arrived before its message was registered.
-struct Orphan {
-    event: String,
-    outcome: Delivery,
-    desc: Option<String>,
-    at: Instant,
-}
-
-pub struct Tracker {
-    carrier: String,
-    reports: ReportSender,
-    by_token: DashMap<String, Tracked>,
-    orphans: DashMap<String, Orphan>,
-    last_sweep: Mutex<Instant>,
-}
+pub struct Tracker(CallbackTracker);
 
 impl Tracker {
     pub fn new(carrier: String, reports: ReportSender) -> Self {
-        Self {
-            carrier,
-            reports,
-            by_token: DashMap::new(),
-            orphans: DashMap::new(),
-            last_sweep: Mutex::new(Instant::now()),
-        }
+        Self(CallbackTracker::new(carrier, Channel::Viber, reports))
     }
 
     /// Registers a message the platform accepted as `message_token`.
     pub fn track(&self, message_token: &str, message: &OutboundMessage) {
-        self.sweep_now_and_then();
-        let tracked = Tracked {
-            request_id: message.request_id.clone(),
-            application: message.application.clone(),
-            to: message.to.clone(),
-            since: Instant::now(),
-        };
-        if let Some((_, early)) = self.orphans.remove(message_token) {
-            self.report(message_token, tracked, early.event, early.outcome, early.desc);
-        } else {
-            self.by_token.insert(message_token.to_owned(), tracked);
-        }
+        self.0.track(message_token, message);
     }
 
-    /// Applies a callback `event` for `message_token`; true when it produced a report.
+    /// Applies a callback's `event` for `message_token`; true when it produced a report.
     pub fn apply(&self, message_token: &str, event: &str, desc: Option<&str>) -> bool {
-        self.sweep_now_and_then();
-        let Some(outcome) = outcome_of(event) else {
-            return false;
-        };
-        // Removing first makes the report happen at most once, however many callbacks arrive
-        // (`seen` after `delivered`, retries).
-        match self.by_token.remove(message_token) {
-            Some((_, tracked)) => {
-                self.report(
-                    message_token,
-                    tracked,
-                    event.to_owned(),
-                    outcome,
-                    desc.map(str::to_owned),
-                );
-                true
-            }
-            None => {
-                if self.orphans.len() < MAX_ORPHANS {
-                    let orphan = Orphan {
-                        event: event.to_owned(),
-                        outcome,
-                        desc: desc.map(str::to_owned),
-                        at: Instant::now(),
-                    };
-                    self.orphans.entry(message_token.to_owned()).or_insert(orphan);
-                }
-                false
-            }
+        match outcome_of(event) {
+            Some(outcome) => self.0.apply(message_token, outcome, event, desc),
+            None => false,
         }
     }
 
-    fn report(&self, message_token: &str, tracked: Tracked, event: String, delivery: Delivery, desc: Option<String>) {
-        let _ = self.reports.send(DeliveryReport {
-            request_id: tracked.request_id,
-            application: tracked.application,
-            to: tracked.to,
-            carrier: self.carrier.clone(),
-            channel: Channel::Viber,
-            carrier_message_id: message_token.to_owned(),
-            delivery,
-            status: event,
-            error: desc,
-        });
-    }
-
-    fn sweep_now_and_then(&self) {
-        let now = Instant::now();
-        {
-            let mut last = self.last_sweep.lock();
-            if now.duration_since(*last) < SWEEP_EVERY {
-                return;
-            }
-            *last = now;
-        }
-        self.sweep(now);
-    }
-
-    /// Forgets messages that never got a callback within [`REPORT_WAIT`], and stale orphans.
+    #[cfg(test)]
     pub fn sweep(&self, now: Instant) {
-        self.by_token.retain(|_, t| now.duration_since(t.since) < REPORT_WAIT);
-        self.orphans.retain(|_, o| now.duration_since(o.at) < ORPHAN_WAIT);
+        self.0.sweep(now);
     }
 
     pub fn tracked(&self) -> usize {
-        self.by_token.len()
+        self.0.tracked()
     }
 }
 

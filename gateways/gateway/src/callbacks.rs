@@ -1,0 +1,192 @@
+//! Matching platform callbacks to the messages they are about, shared by the HTTP channel
+//! gateways (Telegram, Viber, RCS): each registers what the platform accepted, hands over the
+//! final outcomes its callbacks carry, and the tracker reports each message once — also when a
+//! callback overtakes the answer to its own send, which it holds for a minute.
+use crate::{Channel, Delivery, DeliveryReport, OutboundMessage, ReportSender};
+use dashmap::DashMap;
+use parking_lot::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long a message waits for its callback before it is forgotten.
+pub const REPORT_WAIT: Duration = Duration::from_secs(3600);
+/// A callback may overtake the answer to its own send; it waits this long for the send to
+/// register the message.
+const ORPHAN_WAIT: Duration = Duration::from_secs(60);
+const MAX_ORPHANS: usize = 10_000;
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+struct Tracked {
+    request_id: String,
+    application: String,
+    to: String,
+    since: Instant,
+}
+
+/// A final callback that arrived before its message was registered.
+struct Orphan {
+    event: String,
+    outcome: Delivery,
+    desc: Option<String>,
+    at: Instant,
+}
+
+pub struct CallbackTracker {
+    carrier: String,
+    channel: Channel,
+    reports: ReportSender,
+    by_id: DashMap<String, Tracked>,
+    orphans: DashMap<String, Orphan>,
+    last_sweep: Mutex<Instant>,
+}
+
+impl CallbackTracker {
+    pub fn new(carrier: String, channel: Channel, reports: ReportSender) -> Self {
+        Self {
+            carrier,
+            channel,
+            reports,
+            by_id: DashMap::new(),
+            orphans: DashMap::new(),
+            last_sweep: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Registers a message the platform accepted under `carrier_id`.
+    pub fn track(&self, carrier_id: &str, message: &OutboundMessage) {
+        self.sweep_now_and_then();
+        let tracked = Tracked {
+            request_id: message.request_id.clone(),
+            application: message.application.clone(),
+            to: message.to.clone(),
+            since: Instant::now(),
+        };
+        if let Some((_, early)) = self.orphans.remove(carrier_id) {
+            self.report(carrier_id, tracked, early.event, early.outcome, early.desc);
+        } else {
+            self.by_id.insert(carrier_id.to_owned(), tracked);
+        }
+    }
+
+    /// Applies a final outcome for `carrier_id` (`event` is the platform's word for it, `desc`
+    /// its error, if any); true when it produced a report. Intermediate states never get here.
+    pub fn apply(&self, carrier_id: &str, outcome: Delivery, event: &str, desc: Option<&str>) -> bool {
+        self.sweep_now_and_then();
+        // Removing first makes the report happen at most once, however many callbacks arrive
+        // (`seen` after `delivered`, retries).
+        match self.by_id.remove(carrier_id) {
+            Some((_, tracked)) => {
+                self.report(carrier_id, tracked, event.to_owned(), outcome, desc.map(str::to_owned));
+                true
+            }
+            None => {
+                if self.orphans.len() < MAX_ORPHANS {
+                    let orphan = Orphan {
+                        event: event.to_owned(),
+                        outcome,
+                        desc: desc.map(str::to_owned),
+                        at: Instant::now(),
+                    };
+                    self.orphans.entry(carrier_id.to_owned()).or_insert(orphan);
+                }
+                false
+            }
+        }
+    }
+
+    fn report(&self, carrier_id: &str, tracked: Tracked, event: String, delivery: Delivery, desc: Option<String>) {
+        let _ = self.reports.send(DeliveryReport {
+            request_id: tracked.request_id,
+            application: tracked.application,
+            to: tracked.to,
+            carrier: self.carrier.clone(),
+            channel: self.channel,
+            carrier_message_id: carrier_id.to_owned(),
+            delivery,
+            status: event,
+            error: desc,
+        });
+    }
+
+    fn sweep_now_and_then(&self) {
+        let now = Instant::now();
+        {
+            let mut last = self.last_sweep.lock();
+            if now.duration_since(*last) < SWEEP_EVERY {
+                return;
+            }
+            *last = now;
+        }
+        self.sweep(now);
+    }
+
+    /// Forgets messages that never got a callback within [`REPORT_WAIT`], and stale orphans.
+    pub fn sweep(&self, now: Instant) {
+        self.by_id.retain(|_, t| now.duration_since(t.since) < REPORT_WAIT);
+        self.orphans.retain(|_, o| now.duration_since(o.at) < ORPHAN_WAIT);
+    }
+
+    pub fn tracked(&self) -> usize {
+        self.by_id.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report_channel;
+
+    fn message() -> OutboundMessage {
+        OutboundMessage {
+            request_id: "req-1".into(),
+            application: "app".into(),
+            to: "+14155550100".into(),
+            channel: Channel::Viber,
+            code: "123456".into(),
+            text: "t".into(),
+            locale: "en".into(),
+        }
+    }
+
+    #[test]
+    fn a_message_is_reported_once_whatever_follows() {
+        let (tx, mut rx) = report_channel();
+        let tracker = CallbackTracker::new("vb".into(), Channel::Viber, tx);
+        tracker.track("1", &message());
+        assert!(tracker.apply("1", Delivery::Delivered, "delivered", None));
+        assert!(!tracker.apply("1", Delivery::Delivered, "seen", None));
+        let report = rx.try_recv().unwrap();
+        assert_eq!(
+            (report.request_id.as_str(), report.delivery),
+            ("req-1", Delivery::Delivered)
+        );
+        assert_eq!((report.channel, report.status.as_str()), (Channel::Viber, "delivered"));
+        assert!(rx.try_recv().is_err());
+        assert_eq!(tracker.tracked(), 0);
+    }
+
+    #[test]
+    fn a_callback_that_overtakes_its_send_waits_for_it() {
+        let (tx, mut rx) = report_channel();
+        let tracker = CallbackTracker::new("vb".into(), Channel::Viber, tx);
+        assert!(!tracker.apply("2", Delivery::Failed, "failed", Some("blocked")));
+        assert!(rx.try_recv().is_err());
+        tracker.track("2", &message());
+        let report = rx.try_recv().unwrap();
+        assert_eq!(
+            (report.delivery, report.error.as_deref()),
+            (Delivery::Failed, Some("blocked"))
+        );
+        assert_eq!(tracker.tracked(), 0);
+    }
+
+    #[test]
+    fn entries_expire() {
+        let (tx, mut rx) = report_channel();
+        let tracker = CallbackTracker::new("vb".into(), Channel::Viber, tx);
+        tracker.track("3", &message());
+        tracker.sweep(Instant::now() + REPORT_WAIT);
+        assert_eq!(tracker.tracked(), 0);
+        assert!(!tracker.apply("3", Delivery::Delivered, "delivered", None));
+        assert!(rx.try_recv().is_err());
+    }
+}
