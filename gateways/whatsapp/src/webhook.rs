@@ -7,20 +7,12 @@
 //! final status for a wamid not yet tracked waits briefly for it (`ORPHAN_WAIT`).
 use crate::wire::{Status, WebhookPayload};
 use hmac::{Hmac, Mac};
-use otpgate_gateway::{Channel, Delivery, DeliveryReport, OutboundMessage, ReportSender};
+use otpgate_gateway::callbacks::CallbackTracker;
+use otpgate_gateway::{Channel, Delivery, OutboundMessage, ReportSender};
 use sha2::Sha256;
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
-/// How long a sent message waits for its final status before it is forgotten.
-pub const TRACK_TTL: Duration = Duration::from_secs(3600);
-/// How long a final status for an unknown wamid waits for the send answer that names it.
-const ORPHAN_WAIT: Duration = Duration::from_secs(60);
-/// Unmatched final statuses kept at most (most are for messages sent before a restart).
-const MAX_ORPHANS: usize = 10_000;
-/// Expired entries are swept at most this often, from the calls that touch the maps.
-const SWEEP_EVERY: Duration = Duration::from_secs(30);
+/// How long a message waits for its final status.
+pub const TRACK_TTL: std::time::Duration = otpgate_gateway::callbacks::REPORT_WAIT;
 
 /// Why a webhook was refused. The engine answers 401 to `BadSignature` and 400 to `Malformed`,
 /// and changes nothing in either case.
@@ -57,121 +49,41 @@ pub fn parse(body: &[u8]) -> Result<Vec<Status>, WebhookError> {
     Ok(payload.statuses().collect())
 }
 
-struct Tracked {
-    request_id: String,
-    application: String,
-    to: String,
-    since: Instant,
-}
-
-#[derive(Default)]
-struct Maps {
-    by_wamid: HashMap<String, Tracked>,
-    orphans: HashMap<String, (Status, Instant)>,
-    last_sweep: Option<Instant>,
-}
-
-pub struct Tracker {
-    carrier: String,
-    reports: ReportSender,
-    maps: Mutex<Maps>,
-}
+/// Registers accepted messages and turns statuses into reports; the matching itself (report
+/// once, hold a status that overtakes its send, forget after an hour) is the tracker the HTTP
+/// channels share.
+pub struct Tracker(CallbackTracker);
 
 impl Tracker {
     pub fn new(carrier: String, reports: ReportSender) -> Self {
-        Self {
-            carrier,
-            reports,
-            maps: Mutex::new(Maps::default()),
-        }
+        Self(CallbackTracker::new(carrier, Channel::Whatsapp, reports))
     }
 
     /// Registers a message the platform accepted under `wamid`.
     pub fn track(&self, wamid: &str, message: &OutboundMessage) {
-        let tracked = Tracked {
-            request_id: message.request_id.clone(),
-            application: message.application.clone(),
-            to: message.to.clone(),
-            since: Instant::now(),
-        };
-        let mut maps = self.lock();
-        maps.sweep();
-        match maps.orphans.remove(wamid) {
-            Some((early, _)) => {
-                self.report(tracked, early);
-            }
-            None => {
-                maps.by_wamid.insert(wamid.to_owned(), tracked);
-            }
-        }
+        self.0.track(wamid, message);
     }
 
     /// Applies statuses; returns how many produced a report.
     pub fn apply(&self, statuses: Vec<Status>) -> usize {
-        let mut maps = self.lock();
-        maps.sweep();
         let mut applied = 0;
         for status in statuses {
-            if outcome_of(&status.status).is_none() {
-                continue; // `sent` and unknown states: keep waiting
-            }
-            match maps.by_wamid.remove(&status.id) {
-                Some(tracked) => {
-                    self.report(tracked, status);
-                    applied += 1;
-                }
-                None if maps.orphans.len() < MAX_ORPHANS => {
-                    let id = status.id.clone();
-                    maps.orphans.entry(id).or_insert((status, Instant::now()));
-                }
-                None => {}
-            }
+            // `sent` and unknown states: keep waiting.
+            let Some(outcome) = outcome_of(&status.status) else {
+                continue;
+            };
+            let error = match outcome {
+                Delivery::Failed => status.errors.first().map(|e| e.code.to_string()),
+                Delivery::Delivered => None,
+            };
+            applied += usize::from(self.0.apply(&status.id, outcome, &status.status, error.as_deref()));
         }
         applied
     }
 
-    fn report(&self, tracked: Tracked, status: Status) {
-        let Some(delivery) = outcome_of(&status.status) else {
-            return;
-        };
-        let error = match delivery {
-            Delivery::Failed => status.errors.first().map(|e| e.code.to_string()),
-            Delivery::Delivered => None,
-        };
-        let _ = self.reports.send(DeliveryReport {
-            request_id: tracked.request_id,
-            application: tracked.application,
-            to: tracked.to,
-            carrier: self.carrier.clone(),
-            channel: Channel::Whatsapp,
-            carrier_message_id: status.id,
-            delivery,
-            status: status.status,
-            error,
-        });
-    }
-
     /// Messages still waiting for a final status.
     pub fn tracked(&self) -> usize {
-        self.lock().by_wamid.len()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Maps> {
-        // A panic while holding the lock leaves the maps consistent (every change is one insert
-        // or remove), so a poisoned lock is still safe to use.
-        self.maps.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-impl Maps {
-    fn sweep(&mut self) {
-        let now = Instant::now();
-        if self.last_sweep.is_some_and(|at| now.duration_since(at) < SWEEP_EVERY) {
-            return;
-        }
-        self.last_sweep = Some(now);
-        self.by_wamid.retain(|_, t| now.duration_since(t.since) < TRACK_TTL);
-        self.orphans.retain(|_, (_, at)| now.duration_since(*at) < ORPHAN_WAIT);
+        self.0.tracked()
     }
 }
 
