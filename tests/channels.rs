@@ -369,6 +369,8 @@ fn a_number_without_rcs_falls_back_to_sms_and_an_rcs_capable_one_gets_rcs() {
     );
     let checked = server.check("+447922123456", text.rsplit(' ').next().unwrap());
     assert_eq!(checked["phone"]["verification_method"], "rcs", "{checked}");
+    let (status, body) = server.request("POST", "/v3/channels/rbm/webhook/", None, Some("{}"));
+    assert_eq!(status, 401, "an unsigned RBM event must be refused: {body}");
 }
 
 #[test]
