@@ -36,6 +36,20 @@ impl CarrierConfig {
         }
     }
 
+    /// The check a platform makes when its webhook is registered, if this carrier's does.
+    pub fn verifier(&self) -> Option<webhooks::Verifier> {
+        let CarrierConfig::Whatsapp(c) = self else {
+            return None;
+        };
+        let expected = c.verify_token.clone()?;
+        Some(Arc::new(move |query| {
+            let mode = query.get("hub.mode").map(String::as_str);
+            let token = query.get("hub.verify_token").map(String::as_bytes).unwrap_or_default();
+            let matches: bool = subtle::ConstantTimeEq::ct_eq(token, expected.as_bytes()).into();
+            (mode == Some("subscribe") && matches).then(|| query.get("hub.challenge").cloned().unwrap_or_default())
+        }))
+    }
+
     /// Starts the gateway (SMPP binds connect in the background), and returns the handler for
     /// its platform's callbacks if it has any. Needs a running actix system.
     pub fn start(&self, reports: ReportSender) -> (Arc<dyn Gateway>, Option<webhooks::Handler>) {
@@ -133,6 +147,7 @@ const WHATSAPP_KEYS: &[&str] = &[
     "template",
     "language",
     "app_secret",
+    "verify_token",
     "countries",
     "fee_usd",
 ];
@@ -382,6 +397,7 @@ fn whatsapp(at: &str, raw: &RawCarrier, problems: &mut Vec<String>) -> Option<Ca
         template: raw.template.clone().unwrap_or_else(|| "otp_code".into()),
         language: raw.language.clone().unwrap_or_else(|| "en_US".into()),
         app_secret,
+        verify_token: raw.verify_token.clone(),
         coverage: coverage?,
         timeout: Duration::from_secs(10),
     }))

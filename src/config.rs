@@ -130,6 +130,8 @@ pub struct RawCarrier {
     pub app_secret: Option<String>,
     /// Extension (rcs): the client token that signs RBM event callbacks.
     pub webhook_token: Option<String>,
+    /// Extension (whatsapp): the token Meta's webhook registration check must present.
+    pub verify_token: Option<String>,
 }
 
 impl RawCarrier {
@@ -161,6 +163,7 @@ impl RawCarrier {
             ("ttl_seconds", self.ttl_seconds.is_some()),
             ("app_secret", self.app_secret.is_some()),
             ("webhook_token", self.webhook_token.is_some()),
+            ("verify_token", self.verify_token.is_some()),
         ];
         keys.into_iter().filter(|(_, set)| *set).map(|(k, _)| k).collect()
     }

@@ -39,6 +39,9 @@ pub async fn build_engine(config: &Config) -> anyhow::Result<(Arc<Engine>, Optio
         if let Some(handler) = callbacks {
             webhooks.insert(carrier.name(), handler);
         }
+        if let Some(verifier) = carrier.verifier() {
+            webhooks.insert_verifier(carrier.name(), verifier);
+        }
         carriers.push(gateway);
     }
     drop(reports);

@@ -21,10 +21,16 @@ pub type Headers<'a> = &'a dyn Fn(&str) -> Option<String>;
 /// Verifies one callback and applies it; returns how many statuses it applied.
 pub type Handler = Arc<dyn Fn(Headers<'_>, &[u8]) -> Result<usize, Rejection> + Send + Sync>;
 
-/// Carrier name → its callback handler (only carriers whose platform calls back).
+/// Answers a platform's subscription check (a GET with query parameters): the body to echo
+/// back, or `None` to refuse. WhatsApp's `hub.mode=subscribe&hub.verify_token=..&hub.challenge=..`.
+pub type Verifier = Arc<dyn Fn(&HashMap<String, String>) -> Option<String> + Send + Sync>;
+
+/// Carrier name → its callback handler (only carriers whose platform calls back), and the
+/// subscription check of platforms that make one.
 #[derive(Default, Clone)]
 pub struct Webhooks {
     by_carrier: HashMap<String, Handler>,
+    verifiers: HashMap<String, Verifier>,
 }
 
 impl Webhooks {
@@ -34,5 +40,13 @@ impl Webhooks {
 
     pub fn get(&self, carrier: &str) -> Option<&Handler> {
         self.by_carrier.get(carrier)
+    }
+
+    pub fn insert_verifier(&mut self, carrier: &str, verifier: Verifier) {
+        self.verifiers.insert(carrier.to_owned(), verifier);
+    }
+
+    pub fn verifier(&self, carrier: &str) -> Option<&Verifier> {
+        self.verifiers.get(carrier)
     }
 }

@@ -90,7 +90,8 @@ fn engine(dir: &Path, port: u16, carriers: &str) -> Server {
 fn whatsapp_carrier(base_url: &str) -> String {
     format!(
         "[[carriers]]\nname = \"wa\"\nprotocol = \"whatsapp\"\nbase_url = \"{base_url}\"\nphone_number_id = \"1234\"\n\
-         access_token = \"{WA_TOKEN}\"\napp_secret = \"{WA_SECRET}\"\ntemplate = \"otp_code\"\nlanguage = \"en_US\"\n"
+         access_token = \"{WA_TOKEN}\"\napp_secret = \"{WA_SECRET}\"\ntemplate = \"otp_code\"\nlanguage = \"en_US\"\n\
+         verify_token = \"meta-verify\"\n"
     )
 }
 
@@ -188,6 +189,13 @@ fn a_forged_webhook_is_refused_with_401_and_changes_nothing() {
     assert_eq!(delivered(&server, "wa"), before);
     let (status, _) = server.request("POST", "/v3/channels/nope/webhook/", None, Some("{}"));
     assert_eq!(status, 404);
+
+    // Meta's registration check: the challenge comes back only with the right verify token.
+    let path = "/v3/channels/wa/webhook/?hub.mode=subscribe&hub.challenge=1158201444";
+    let (status, body) = server.request("GET", &format!("{path}&hub.verify_token=meta-verify"), None, None);
+    assert_eq!((status, body), (200, Value::from(1158201444)));
+    let (status, body) = server.request("GET", &format!("{path}&hub.verify_token=guess"), None, None);
+    assert_eq!((status, body["code"].as_str()), (403, Some("invalid_verify_token")));
 }
 
 #[test]

@@ -7,6 +7,28 @@ use crate::webhooks::Rejection;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
+use std::collections::HashMap;
+
+/// `GET /v3/channels/{carrier}/webhook/`: the platform's subscription check (WhatsApp sends
+/// `hub.mode`, `hub.verify_token`, `hub.challenge` when the webhook is registered).
+pub async fn verify(
+    carrier: web::Path<String>,
+    query: web::Query<HashMap<String, String>>,
+    engine: EngineData,
+) -> Result<HttpResponse, ApiError> {
+    let verifier = engine
+        .webhooks
+        .verifier(&carrier)
+        .ok_or_else(|| ApiError::not_found(format!("no carrier {carrier:?} takes subscription checks")))?;
+    match verifier(&query) {
+        Some(challenge) => Ok(HttpResponse::Ok().content_type("text/plain").body(challenge)),
+        None => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "invalid_verify_token",
+            "hub.mode is not subscribe or hub.verify_token does not match",
+        )),
+    }
+}
 
 pub async fn webhook(
     req: HttpRequest,

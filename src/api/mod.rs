@@ -59,10 +59,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/v3/phone/send/", web::post().to(phone::send)))
         .service(resource("/v3/phone/check/", web::post().to(phone::check)))
         .service(resource("/v3/sandbox/messages/", web::get().to(sandbox::messages)))
-        .service(resource(
-            "/v3/channels/{carrier}/webhook/",
-            web::post().to(channels::webhook),
-        ))
+        .service(
+            web::resource("/v3/channels/{carrier}/webhook/")
+                .route(web::post().to(channels::webhook))
+                .route(web::get().to(channels::verify))
+                .default_service(web::to(method_not_allowed)),
+        )
         .service(resource("/healthz", web::get().to(ops::healthz)))
         .service(resource("/readyz", web::get().to(ops::readyz)))
         .service(resource("/metrics", web::get().to(ops::metrics)));

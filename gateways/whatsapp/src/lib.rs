@@ -52,6 +52,9 @@ pub struct WhatsAppConfig {
     /// The Meta app secret that signs status webhooks (`X-Hub-Signature-256`). An extension
     /// key, not in the contract's carrier table.
     pub app_secret: String,
+    /// The token Meta echoes when the webhook is registered (`hub.verify_token`); the engine
+    /// answers that check. An extension key.
+    pub verify_token: Option<String>,
     pub coverage: Coverage,
     /// Whole-request timeout for one send.
     pub timeout: Duration,
@@ -67,6 +70,7 @@ impl std::fmt::Debug for WhatsAppConfig {
             .field("template", &self.template)
             .field("language", &self.language)
             .field("app_secret", &"<redacted>")
+            .field("verify_token", &self.verify_token.as_ref().map(|_| "<redacted>"))
             .field("coverage", &self.coverage)
             .field("timeout", &self.timeout)
             .finish()
@@ -235,6 +239,7 @@ mod tests {
             template: "otp_code".into(),
             language: "en_US".into(),
             app_secret: "app-secret".into(),
+            verify_token: None,
             coverage: Coverage::default(),
             timeout: Duration::from_secs(2),
         }

@@ -21,6 +21,7 @@ pub fn config(base_url: &str) -> WhatsAppConfig {
         template: "otp_code".into(),
         language: "pt_BR".into(),
         app_secret: APP_SECRET.into(),
+        verify_token: None,
         coverage: Coverage::new(vec!["BR".into()], 0, Default::default()),
         timeout: Duration::from_secs(5),
     }
