@@ -1,0 +1,102 @@
+//! What the callee does with an INVITE: the `--mode` and the per-called-user TOML rules.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+/// One callee behaviour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// 100, 180, then 200 OK with an SDP answer; records the RTP until BYE.
+    Answer,
+    /// 486 Busy Here.
+    Busy,
+    /// The given final status code (4xx–6xx).
+    Reject(u16),
+    /// 180 and nothing more; CANCEL ends it with 487.
+    RingForever,
+    /// 401 with a digest challenge; a correct re-INVITE is answered, a wrong one gets 403.
+    Challenge,
+}
+
+impl FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "answer" => Ok(Mode::Answer),
+            "busy" => Ok(Mode::Busy),
+            "ring-forever" => Ok(Mode::RingForever),
+            "challenge" => Ok(Mode::Challenge),
+            other => {
+                let code = other
+                    .strip_prefix("reject:")
+                    .ok_or_else(|| format!("unknown mode {other:?}: answer|busy|reject:CODE|ring-forever|challenge"))?;
+                match code.parse::<u16>() {
+                    Ok(code @ 400..=699) => Ok(Mode::Reject(code)),
+                    _ => Err(format!("reject code must be 400..=699, got {code:?}")),
+                }
+            }
+        }
+    }
+}
+
+/// The rules file as written: `default = "answer"` and a `[users]` table of user → mode.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesFile {
+    default: Option<String>,
+    #[serde(default)]
+    users: HashMap<String, String>,
+}
+
+/// The validated mode per called user (the user part of the Request-URI), with a default.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    default: Mode,
+    users: HashMap<String, Mode>,
+}
+
+impl Rules {
+    pub fn single(mode: Mode) -> Self {
+        Rules {
+            default: mode,
+            users: HashMap::new(),
+        }
+    }
+
+    /// Parses a rules file; its `default` overrides `fallback` (the `--mode`).
+    pub fn parse_toml(text: &str, fallback: Mode) -> Result<Self, String> {
+        let file: RulesFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        let default = file.default.as_deref().map(str::parse).transpose()?.unwrap_or(fallback);
+        let users = file
+            .users
+            .into_iter()
+            .map(|(user, mode)| Ok((user, mode.parse()?)))
+            .collect::<Result<_, String>>()?;
+        Ok(Rules { default, users })
+    }
+
+    pub fn mode_for(&self, user: Option<&str>) -> Mode {
+        user.and_then(|u| self.users.get(u)).copied().unwrap_or(self.default)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_modes_and_rules() {
+        assert_eq!("reject:503".parse(), Ok(Mode::Reject(503)));
+        assert!("reject:200".parse::<Mode>().is_err());
+        assert!("ring".parse::<Mode>().is_err());
+        let rules = Rules::parse_toml(
+            "[users]\nbob = \"busy\"\n\"+15550001\" = \"reject:603\"\n",
+            Mode::Answer,
+        )
+        .unwrap();
+        assert_eq!(rules.mode_for(Some("bob")), Mode::Busy);
+        assert_eq!(rules.mode_for(Some("+15550001")), Mode::Reject(603));
+        assert_eq!(rules.mode_for(Some("carol")), Mode::Answer);
+        assert!(Rules::parse_toml("typo = 1", Mode::Answer).is_err());
+    }
+}

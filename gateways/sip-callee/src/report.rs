@@ -1,0 +1,60 @@
+//! What the callee writes down: the per-call JSON report next to the WAV, and one JSON line per
+//! call outcome in the `--report-file` log.
+
+use serde::Serialize;
+use std::io::Write;
+use std::path::Path;
+
+/// `DIR/<call-id>.json` for an answered call, finalised on BYE.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallReport {
+    pub call_id: String,
+    pub from: String,
+    pub to: String,
+    pub codec: crate::sdp::Codec,
+    pub packets: u64,
+    pub duration_ms: u64,
+    pub first_marker_bit: Option<bool>,
+    pub sequence_gaps: u64,
+    pub ssrc_changes: u64,
+    pub bye_received: bool,
+}
+
+/// One line of the `--report-file` log.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub call_id: String,
+    pub from: String,
+    pub to: String,
+    /// answered | rejected | cancelled | auth_failed | unsupported_media
+    pub outcome: &'static str,
+    /// The final status code sent to the INVITE.
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<CallReport>,
+}
+
+/// Appends one JSON line to `path`.
+pub fn append_line(path: &Path, outcome: &Outcome) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(outcome)?;
+    line.push(b'\n');
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?
+        .write_all(&line)
+}
+
+/// A Call-ID made safe to use as a file name.
+pub fn file_stem(call_id: &str) -> String {
+    call_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.@".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
