@@ -1,11 +1,12 @@
 //! `[[carriers]]`: validating each entry for its protocol, and starting its gateway.
 //!
 //! Each protocol has its own keys; a key that belongs to another protocol is an error, not
-//! silently ignored. Protocols whose gateway is not built yet are refused by name.
+//! silently ignored.
 use crate::config::RawCarrier;
 use crate::webhooks;
 use otpgate_gateway::{Coverage, Gateway, ReportSender};
 use otpgate_rcs::{RcsConfig, RcsGateway};
+use otpgate_sip::{SipConfig, SipGateway};
 use otpgate_smpp::{SmppConfig, SmppGateway, Source, Tls};
 use otpgate_telegram::{ReportError, TelegramConfig, TelegramGateway};
 use otpgate_viber::{ViberConfig, ViberGateway};
@@ -23,6 +24,7 @@ pub enum CarrierConfig {
     Whatsapp(WhatsAppConfig),
     Viber(ViberConfig),
     Rcs(RcsConfig),
+    Sip(SipConfig),
 }
 
 impl CarrierConfig {
@@ -33,6 +35,7 @@ impl CarrierConfig {
             CarrierConfig::Whatsapp(c) => &c.name,
             CarrierConfig::Viber(c) => &c.name,
             CarrierConfig::Rcs(c) => &c.name,
+            CarrierConfig::Sip(c) => &c.name,
         }
     }
 
@@ -85,6 +88,7 @@ impl CarrierConfig {
                 });
                 (gateway, Some(handler))
             }
+            CarrierConfig::Sip(c) => (SipGateway::new(c.clone()), None),
             CarrierConfig::Viber(c) => {
                 let gateway = ViberGateway::new(c.clone(), reports);
                 let receiver = gateway.clone();
@@ -122,7 +126,6 @@ impl CarrierConfig {
     }
 }
 
-const PROTOCOLS: [&str; 6] = ["smpp", "sip", "whatsapp", "telegram", "viber", "rcs"];
 const SMPP_KEYS: &[&str] = &[
     "address",
     "system_id",
@@ -151,6 +154,15 @@ const WHATSAPP_KEYS: &[&str] = &[
     "countries",
     "fee_usd",
 ];
+const SIP_KEYS: &[&str] = &[
+    "address",
+    "from",
+    "username",
+    "password",
+    "ring_timeout_seconds",
+    "countries",
+    "fee_usd",
+];
 const VIBER_KEYS: &[&str] = &["base_url", "token", "countries", "fee_usd"];
 const RCS_KEYS: &[&str] = &["base_url", "agent_id", "token", "webhook_token", "countries", "fee_usd"];
 const TELEGRAM_KEYS: &[&str] = &["base_url", "token", "ttl_seconds", "countries", "fee_usd"];
@@ -169,12 +181,7 @@ pub fn validate(i: usize, raw: &RawCarrier, public_url: &str, problems: &mut Vec
         "whatsapp" => return whatsapp(&at, raw, problems),
         "viber" => return viber(&at, raw, problems),
         "rcs" => return rcs(&at, raw, problems),
-        p if PROTOCOLS.contains(&p) => {
-            problems.push(format!(
-                "{at}: protocol {p:?} is not available in this build yet; smpp, whatsapp, telegram, viber, rcs and the sandbox channel are"
-            ));
-            return None;
-        }
+        "sip" => return sip(&at, raw, problems),
         p => {
             problems.push(format!(
                 "{at}.protocol: {p:?} is not one of smpp, sip, whatsapp, telegram, viber, rcs"
@@ -472,5 +479,48 @@ fn rcs(at: &str, raw: &RawCarrier, problems: &mut Vec<String>) -> Option<Carrier
         webhook_token,
         coverage: coverage?,
         timeout: Duration::from_secs(10),
+    }))
+}
+
+fn sip(at: &str, raw: &RawCarrier, problems: &mut Vec<String>) -> Option<CarrierConfig> {
+    let before = problems.len();
+    for key in raw.keys_set() {
+        if !SIP_KEYS.contains(&key) {
+            problems.push(format!("{at}.{key}: not a key of protocol \"sip\""));
+        }
+    }
+    let coverage = coverage(at, raw, problems);
+    let address = required(at, "sip", "address", raw.address.as_ref(), problems);
+    if !address.is_empty()
+        && address
+            .rsplit_once(':')
+            .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
+    {
+        problems.push(format!("{at}.address: {address:?} is not host:port"));
+    }
+    let from = raw.from.clone().unwrap_or_else(|| "sip:otp@otpgate.invalid".into());
+    if !from.starts_with("sip:") {
+        problems.push(format!("{at}.from: {from:?} must be a sip: URI"));
+    }
+    if raw.username.is_some() != raw.password.is_some() {
+        problems.push(format!(
+            "{at}.username: username and password go together (digest auth)"
+        ));
+    }
+    let ring = raw.ring_timeout_seconds.unwrap_or(30);
+    if !(1..=120).contains(&ring) {
+        problems.push(format!("{at}.ring_timeout_seconds: {ring} is outside 1..120"));
+    }
+    if problems.len() > before {
+        return None;
+    }
+    Some(CarrierConfig::Sip(SipConfig {
+        name: raw.name.clone(),
+        address,
+        from,
+        username: raw.username.clone(),
+        password: raw.password.clone(),
+        ring_timeout: Duration::from_secs(ring),
+        coverage: coverage?,
     }))
 }

@@ -132,6 +132,9 @@ pub struct RawCarrier {
     pub webhook_token: Option<String>,
     /// Extension (whatsapp): the token Meta's webhook registration check must present.
     pub verify_token: Option<String>,
+    /// Extension (sip): digest credentials for the trunk, and how long a callee may ring.
+    pub username: Option<String>,
+    pub ring_timeout_seconds: Option<u64>,
 }
 
 impl RawCarrier {
@@ -164,6 +167,8 @@ impl RawCarrier {
             ("app_secret", self.app_secret.is_some()),
             ("webhook_token", self.webhook_token.is_some()),
             ("verify_token", self.verify_token.is_some()),
+            ("username", self.username.is_some()),
+            ("ring_timeout_seconds", self.ring_timeout_seconds.is_some()),
         ];
         keys.into_iter().filter(|(_, set)| *set).map(|(k, _)| k).collect()
     }
@@ -487,14 +492,17 @@ mod tests {
     }
 
     #[test]
-    fn carriers_not_yet_built_are_refused_not_ignored() {
-        let text = "[[carriers]]\nname = \"wa\"\nprotocol = \"sip\"\nbase_url = \"http://127.0.0.1:1\"\n";
+    fn an_unknown_protocol_is_refused_not_ignored() {
+        let text = "[[carriers]]\nname = \"wa\"\nprotocol = \"carrier-pigeon\"\nbase_url = \"http://127.0.0.1:1\"\n";
         let err = RawConfig::parse(text)
             .unwrap()
             .build_and_validate()
             .unwrap_err()
             .to_string();
-        assert!(err.contains("(wa)") && err.contains("not available"), "{err}");
+        assert!(
+            err.contains("(wa).protocol") && err.contains("is not one of smpp, sip"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -564,7 +572,7 @@ mod tests {
         }
         let config = RawConfig::parse(&text).unwrap().build_and_validate().unwrap();
         let names: Vec<_> = config.carriers.iter().map(|c| c.name().to_owned()).collect();
-        assert_eq!(names, ["smsc-a", "wa", "tg", "vb", "rbm"]);
+        assert_eq!(names, ["smsc-a", "wa", "tg", "vb", "rbm", "voice-trunk"]);
     }
 
     #[test]

@@ -23,6 +23,11 @@ struct Fake {
 
 impl Fake {
     fn start(name: &str, args: &[&str]) -> Fake {
+        Fake::start_ready(name, args, "http=")
+    }
+
+    /// Starts a workspace binary and reads the address after `field` from its ready line.
+    fn start_ready(name: &str, args: &[&str], field: &str) -> Fake {
         let bin = Path::new(BIN).with_file_name(name);
         assert!(bin.exists(), "{} missing: run bash tests/run.sh", bin.display());
         let mut child = Command::new(bin)
@@ -38,7 +43,7 @@ impl Fake {
             .unwrap();
         let url = line
             .split_whitespace()
-            .find_map(|w| w.strip_prefix("http="))
+            .find_map(|w| w.strip_prefix(field))
             .unwrap_or_else(|| panic!("no ready line from {name}: {line:?}"))
             .to_owned();
         Fake { child, url }
@@ -420,5 +425,43 @@ fn an_sms_undeliv_receipt_moves_the_same_code_to_whatsapp() {
             &[("from", "sms"), ("to", "whatsapp")]
         ),
         1.0
+    );
+}
+
+#[test]
+fn a_call_pinned_by_the_request_plays_the_code_and_reports_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let record = dir.path().join("calls");
+    std::fs::create_dir(&record).unwrap();
+    let callee = Fake::start_ready(
+        "otpgate-sip-callee",
+        &["--mode", "answer", "--record-dir", record.to_str().unwrap()],
+        "sip=",
+    );
+    let carrier = format!(
+        "[[carriers]]\nname = \"voice\"\nprotocol = \"sip\"\naddress = \"{}\"\nfrom = \"sip:otp@otpgate.invalid\"\n",
+        callee.url
+    );
+    let server = engine(dir.path(), port, &carrier);
+    let (status, sent) = server.post(
+        "/v3/phone/send/",
+        &json!({ "phone_number": "+447911123456", "channel": "CALL" }),
+    );
+    assert_eq!((status, sent["channel"].as_str()), (200, Some("call")), "{sent}");
+    // The callee wrote its report when the call ended: the whole prompt arrived.
+    let report: Value = std::fs::read_dir(&record)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .find(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .map(|e| serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap())
+        .expect("no call report");
+    assert!(report["packets"].as_u64().unwrap() >= 50, "{report}");
+    assert_eq!(report["sequence_gaps"], 0, "{report}");
+    assert_eq!(report["bye_received"], true, "{report}");
+    assert_eq!(
+        delivered(&server, "voice"),
+        1.0,
+        "a call that played the whole prompt counts as delivered"
     );
 }
