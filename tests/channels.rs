@@ -464,4 +464,51 @@ fn a_call_pinned_by_the_request_plays_the_code_and_reports_call() {
         1.0,
         "a call that played the whole prompt counts as delivered"
     );
+    let metrics = server.metrics();
+    assert_eq!(
+        metric(&metrics, "otpgate_calls_placed_total", &[("carrier", "voice")]),
+        1.0
+    );
+    assert_eq!(
+        metric(&metrics, "otpgate_calls_answered_total", &[("carrier", "voice")]),
+        1.0
+    );
+    assert_eq!(
+        metric(&metrics, "otpgate_call_duration_seconds_count", &[("carrier", "voice")]),
+        1.0
+    );
+}
+
+#[test]
+fn a_busy_callee_is_counted_by_reason_and_the_send_is_undeliverable() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let callee = Fake::start_ready("otpgate-sip-callee", &["--mode", "busy"], "sip=");
+    let carrier = format!(
+        "[[carriers]]\nname = \"voice\"\nprotocol = \"sip\"\naddress = \"{}\"\n",
+        callee.url
+    );
+    let server = engine(dir.path(), port, &carrier);
+    let (status, sent) = server.post(
+        "/v3/phone/send/",
+        &json!({ "phone_number": "+447911123456", "channel": "CALL" }),
+    );
+    assert_eq!(
+        (status, sent["status"].as_str()),
+        (200, Some("Undeliverable")),
+        "{sent}"
+    );
+    let metrics = server.metrics();
+    assert_eq!(
+        metric(
+            &metrics,
+            "otpgate_calls_failed_total",
+            &[("carrier", "voice"), ("reason", "busy")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(&metrics, "otpgate_calls_answered_total", &[("carrier", "voice")]),
+        0.0
+    );
 }

@@ -27,6 +27,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Metric names: calls placed, answered (the whole prompt played), failed by reason (`busy`,
+/// `unavailable`, `declined`, `no_answer`, `auth_failed`, `call_failed_4xx|5xx|6xx`, `timeout`,
+/// ...), and the duration of answered calls from INVITE to BYE.
+pub const CALLS_PLACED: &str = "otpgate_calls_placed_total";
+pub const CALLS_ANSWERED: &str = "otpgate_calls_answered_total";
+pub const CALLS_FAILED: &str = "otpgate_calls_failed_total";
+pub const CALL_DURATION: &str = "otpgate_call_duration_seconds";
+
 /// One SIP trunk (the engine maps a `protocol = "sip"` carrier to this).
 #[derive(Clone)]
 pub struct SipConfig {
@@ -126,8 +134,13 @@ impl Gateway for SipGateway {
             ring_timeout: self.config.ring_timeout,
             frames: prompt::frames(&message.code),
         };
+        let labels = [("carrier", self.config.name.clone())];
+        metrics::counter!(CALLS_PLACED, &labels).increment(1);
+        let started = std::time::Instant::now();
         match call::place(plan).await {
             Ok(call_id) => {
+                metrics::counter!(CALLS_ANSWERED, &labels).increment(1);
+                metrics::histogram!(CALL_DURATION, &labels).record(started.elapsed().as_secs_f64());
                 tracing::debug!(carrier = %self.config.name, request_id = %message.request_id, %call_id, "call played");
                 Ok(Accepted {
                     carrier_message_id: call_id,
@@ -136,6 +149,8 @@ impl Gateway for SipGateway {
                 })
             }
             Err(error) => {
+                let reason = error.reason();
+                metrics::counter!(CALLS_FAILED, "carrier" => self.config.name.clone(), "reason" => reason).increment(1);
                 tracing::debug!(carrier = %self.config.name, request_id = %message.request_id, %error, "call failed");
                 Err(error)
             }
