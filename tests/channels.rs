@@ -3,7 +3,7 @@
 //! fake calls the engine's signed webhook endpoint back), and channel fallback from SMS.
 mod common;
 
-use common::smsc::{eventually, metric, Smsc};
+use common::smsc::{eventually, metric, smpp_carrier, Smsc};
 use common::{Server, BIN};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -213,11 +213,7 @@ fn sms_refused_falls_back_to_whatsapp_and_the_report_says_whatsapp() {
         &[],
     );
     let fake = whatsapp_fake(port, "", dir.path());
-    let carriers = format!(
-        "{}[[carriers]]\nname = \"smsc-a\"\nprotocol = \"smpp\"\naddress = \"{}\"\nsystem_id = \"otpgate\"\npassword = \"secret\"\n",
-        whatsapp_carrier(&fake.url),
-        smsc.smpp
-    );
+    let carriers = format!("{}{}", whatsapp_carrier(&fake.url), smpp_carrier(&smsc.smpp, ""));
     let server = engine(dir.path(), port, &carriers);
     // US: SMS first by default; the SMSC refuses the destination.
     let sent = server.send("+14155552671");
@@ -281,11 +277,7 @@ fn when_every_channel_refuses_the_send_is_undeliverable_and_nothing_is_pending()
         "[[rules]]\nprefix = \"1415\"\naction = \"refuse\"\ncode = 131026\n",
         dir.path(),
     );
-    let carriers = format!(
-        "{}[[carriers]]\nname = \"smsc-a\"\nprotocol = \"smpp\"\naddress = \"{}\"\nsystem_id = \"otpgate\"\npassword = \"secret\"\n",
-        whatsapp_carrier(&fake.url),
-        smsc.smpp
-    );
+    let carriers = format!("{}{}", whatsapp_carrier(&fake.url), smpp_carrier(&smsc.smpp, ""));
     let server = engine(dir.path(), port, &carriers);
     let sent = server.send("+14155552671");
     assert_eq!(
@@ -363,9 +355,9 @@ fn a_number_without_rcs_falls_back_to_sms_and_an_rcs_capable_one_gets_rcs() {
     let carriers = format!(
         "[routing]\n\"*\" = [\"rcs\", \"sms\"]\n\
          [[carriers]]\nname = \"rbm\"\nprotocol = \"rcs\"\nbase_url = \"{}\"\nagent_id = \"otp-agent\"\n\
-         token = \"rbm-token\"\nwebhook_token = \"rbm-client-token\"\n\
-         [[carriers]]\nname = \"smsc-a\"\nprotocol = \"smpp\"\naddress = \"{}\"\nsystem_id = \"otpgate\"\npassword = \"secret\"\n",
-        fake.url, smsc.smpp
+         token = \"rbm-token\"\nwebhook_token = \"rbm-client-token\"\n{}",
+        fake.url,
+        smpp_carrier(&smsc.smpp, "")
     );
     let server = engine(dir.path(), port, &carriers);
 
@@ -396,11 +388,7 @@ fn an_sms_undeliv_receipt_moves_the_same_code_to_whatsapp() {
         &[],
     );
     let fake = whatsapp_fake(port, "", dir.path());
-    let carriers = format!(
-        "{}[[carriers]]\nname = \"smsc-a\"\nprotocol = \"smpp\"\naddress = \"{}\"\nsystem_id = \"otpgate\"\npassword = \"secret\"\n",
-        whatsapp_carrier(&fake.url),
-        smsc.smpp
-    );
+    let carriers = format!("{}{}", whatsapp_carrier(&fake.url), smpp_carrier(&smsc.smpp, ""));
     let server = engine(dir.path(), port, &carriers);
     let sent = server.send("+14155552671");
     assert_eq!(sent["channel"], "sms", "SMS first in the US: {sent}");
