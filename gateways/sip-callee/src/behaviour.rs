@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::time::Duration;
 
 /// One callee behaviour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,7 +17,17 @@ pub enum Mode {
     RingForever,
     /// 401 with a digest challenge; a correct re-INVITE is answered, a wrong one gets 403.
     Challenge,
+    /// Answers like [`Mode::Answer`], then hangs up itself (BYE) this long after the ACK of its
+    /// 200 OK: RFC 3261 §15 forbids the callee's BYE before that ACK, and timing from the ACK keeps
+    /// that rule without a second timer.
+    HangupAfter(Duration),
 }
+
+/// The `--mode` syntax, for error messages.
+const MODES: &str = "answer|busy|reject:CODE|ring-forever|challenge|hangup-after:MS";
+
+/// The longest `hangup-after` accepted: a day. Beyond that it is a typo, not a test.
+const MAX_HANGUP_MS: u64 = 86_400_000;
 
 impl FromStr for Mode {
     type Err = String;
@@ -27,9 +38,17 @@ impl FromStr for Mode {
             "ring-forever" => Ok(Mode::RingForever),
             "challenge" => Ok(Mode::Challenge),
             other => {
+                if let Some(ms) = other.strip_prefix("hangup-after:") {
+                    return match ms.parse::<u64>() {
+                        Ok(ms @ 0..=MAX_HANGUP_MS) => Ok(Mode::HangupAfter(Duration::from_millis(ms))),
+                        _ => Err(format!(
+                            "hangup-after needs milliseconds 0..={MAX_HANGUP_MS}, got {ms:?}"
+                        )),
+                    };
+                }
                 let code = other
                     .strip_prefix("reject:")
-                    .ok_or_else(|| format!("unknown mode {other:?}: answer|busy|reject:CODE|ring-forever|challenge"))?;
+                    .ok_or_else(|| format!("unknown mode {other:?}: {MODES}"))?;
                 match code.parse::<u16>() {
                     Ok(code @ 400..=699) => Ok(Mode::Reject(code)),
                     _ => Err(format!("reject code must be 400..=699, got {code:?}")),
@@ -98,5 +117,34 @@ mod tests {
         assert_eq!(rules.mode_for(Some("+15550001")), Mode::Reject(603));
         assert_eq!(rules.mode_for(Some("carol")), Mode::Answer);
         assert!(Rules::parse_toml("typo = 1", Mode::Answer).is_err());
+    }
+
+    #[test]
+    fn parses_hangup_after() {
+        assert_eq!(
+            "hangup-after:300".parse(),
+            Ok(Mode::HangupAfter(Duration::from_millis(300)))
+        );
+        for bad in [
+            "hangup-after:",
+            "hangup-after:abc",
+            "hangup-after:-5",
+            "hangup-after:1.5",
+            "hangup-after:86400001",
+        ] {
+            assert!(bad.parse::<Mode>().is_err(), "{bad}");
+        }
+        let rules = Rules::parse_toml(
+            "default = \"answer\"\n[users]\nquitter = \"hangup-after:300\"\n",
+            Mode::Busy,
+        )
+        .unwrap();
+        assert_eq!(
+            rules.mode_for(Some("quitter")),
+            Mode::HangupAfter(Duration::from_millis(300))
+        );
+        assert_eq!(rules.mode_for(Some("other")), Mode::Answer);
+        let error = Rules::parse_toml("[users]\nquitter = \"hangup-after:soon\"\n", Mode::Answer).unwrap_err();
+        assert!(error.contains("hangup-after"), "{error}");
     }
 }

@@ -1,7 +1,8 @@
 //! SIP callee simulator: the far end otpgate's SIP voice gateway is tested against.
 //!
 //! # Layout
-//! - [`behaviour`] — `--mode` (answer, busy, reject:CODE, ring-forever, challenge) and per-user rules.
+//! - [`behaviour`] — `--mode` (answer, busy, reject:CODE, ring-forever, challenge, hangup-after:MS)
+//!   and per-user rules.
 //! - [`server`] — the UDP SIP user agent server (rsip messages) and the call table.
 //! - [`sdp`] — codec choice from the offer and the SDP answer.
 //! - [`rtp`] — RTP header parsing and the per-call recorder (packets, gaps, SSRC changes, duration).

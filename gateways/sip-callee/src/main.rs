@@ -12,7 +12,8 @@ struct Args {
     /// UDP address for SIP.
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: std::net::SocketAddr,
-    /// answer | busy | reject:CODE | ring-forever | challenge
+    /// answer | busy | reject:CODE | ring-forever | challenge | hangup-after:MS
+    /// (hangup-after:MS answers, then sends its own BYE MS milliseconds after the ACK)
     #[arg(long, default_value = "answer")]
     mode: Mode,
     /// TOML file: `default = "answer"` and a `[users]` table mapping called user to mode.

@@ -5,7 +5,8 @@ use serde::Serialize;
 use std::io::Write;
 use std::path::Path;
 
-/// `DIR/<call-id>.json` for an answered call, finalised on BYE.
+/// `DIR/<call-id>.json` for an answered call, finalised on the caller's BYE or, in
+/// `hangup-after` mode, just before the callee sends its own BYE.
 #[derive(Debug, Clone, Serialize)]
 pub struct CallReport {
     pub call_id: String,
@@ -17,7 +18,10 @@ pub struct CallReport {
     pub first_marker_bit: Option<bool>,
     pub sequence_gaps: u64,
     pub ssrc_changes: u64,
+    /// The caller ended the call with a BYE (false when the callee hung up first).
     pub bye_received: bool,
+    /// The callee ended the call with its own BYE (`hangup-after` mode); the recording stops there.
+    pub hung_up_by_callee: bool,
 }
 
 /// One line of the `--report-file` log.
@@ -26,7 +30,8 @@ pub struct Outcome {
     pub call_id: String,
     pub from: String,
     pub to: String,
-    /// answered | rejected | cancelled | auth_failed | unsupported_media
+    /// answered | hung_up | rejected | cancelled | auth_failed | unsupported_media
+    /// (`hung_up`: answered, then ended by the callee's own BYE)
     pub outcome: &'static str,
     /// The final status code sent to the INVITE.
     pub status: u16,

@@ -3,6 +3,11 @@
 //!
 //! Only what a callee under test needs: INVITE retransmissions (same Via branch) get the stored
 //! response again; the 200 OK is not retransmitted until ACK (loopback does not lose datagrams).
+//!
+//! The one request the callee sends itself is the BYE of `hangup-after` mode. Its client
+//! transaction is the RFC 3261 §17.1.2 one for UDP (retransmit from T1 doubling up to T2, give up
+//! after 64·T1), and responses arriving on the SIP socket are matched to it by Call-ID, CSeq method
+//! and Via branch; any other response is stray and dropped.
 
 use crate::behaviour::{Mode, Rules};
 use crate::digest::{self, Algorithm};
@@ -16,9 +21,17 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::UdpSocket;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// RFC 3261 timers for the BYE client transaction: first retransmission interval, its cap, and
+/// Timer F (64·T1), after which the callee stops waiting for a final response.
+const T1: Duration = Duration::from_millis(500);
+const T2: Duration = Duration::from_secs(4);
+const TIMER_F: Duration = Duration::from_secs(32);
 
 /// Everything the callee needs besides its socket.
 #[derive(Debug, Clone)]
@@ -52,6 +65,15 @@ struct Media {
     codec: Codec,
 }
 
+/// hangup-after: when and where the callee's own BYE goes once the timer is armed.
+struct Hangup {
+    after: Duration,
+    /// The BYE's Request-URI: the caller's Contact, else the INVITE's source address.
+    target: rsip::Uri,
+    /// Where the INVITE came from, and so where the BYE is sent.
+    peer: SocketAddr,
+}
+
 enum CallState {
     /// ring-forever: waiting for a CANCEL of this INVITE.
     Ringing {
@@ -60,6 +82,14 @@ enum CallState {
     },
     Established {
         media: Media,
+        /// Taken by the first ACK, which arms the timer, so a repeated ACK cannot arm a second one.
+        hangup: Option<Hangup>,
+    },
+    /// Our BYE is out (recording already finalised): waiting for its final response, which stops
+    /// the retransmissions. A BYE from the caller crossing ours is just answered 200.
+    HangingUp {
+        branch: String,
+        answered: oneshot::Sender<()>,
     },
     Ended,
 }
@@ -79,11 +109,15 @@ struct Server {
     invite_responses: HashMap<String, Vec<u8>>,
     calls: HashMap<String, Call>,
     nonces: HashSet<String>,
+    /// Hang-up timers report here when due, so the state change happens on the loop, in order
+    /// with the caller's own BYE.
+    hangups: mpsc::UnboundedSender<(String, Hangup)>,
 }
 
 /// Serves SIP on `socket` until `shutdown` resolves.
 pub async fn run(socket: UdpSocket, config: Config, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
     let local = socket.local_addr()?;
+    let (hangups, mut due) = mpsc::unbounded_channel();
     let mut server = Server {
         socket: Arc::new(socket),
         config: Arc::new(config),
@@ -91,20 +125,30 @@ pub async fn run(socket: UdpSocket, config: Config, shutdown: impl Future<Output
         invite_responses: HashMap::new(),
         calls: HashMap::new(),
         nonces: HashSet::new(),
+        hangups,
     };
     let mut buf = vec![0u8; 65_535];
     tokio::pin!(shutdown);
     loop {
         let (len, peer) = tokio::select! {
             received = server.socket.recv_from(&mut buf) => received?,
+            // The server holds a sender, so the channel never closes.
+            Some((call_id, hangup)) = due.recv() => {
+                server.hang_up(call_id, hangup);
+                continue;
+            }
             () = &mut shutdown => return Ok(()),
         };
-        // Keep-alive CRLFs and garbage are dropped; a simulator should not die on them.
-        let Ok(SipMessage::Request(request)) = SipMessage::try_from(&buf[..len]) else {
-            continue;
-        };
-        if let Err(error) = server.handle(request, peer).await {
-            eprintln!("sip-callee: {error}");
+        match SipMessage::try_from(&buf[..len]) {
+            Ok(SipMessage::Request(request)) => {
+                if let Err(error) = server.handle(request, peer).await {
+                    eprintln!("sip-callee: {error}");
+                }
+            }
+            // The callee's only requests are its BYEs: a response is for one of them or stray.
+            Ok(SipMessage::Response(response)) => server.on_response(&response),
+            // Keep-alive CRLFs and garbage are dropped; a simulator should not die on them.
+            Err(_) => {}
         }
     }
 }
@@ -120,11 +164,57 @@ fn branch_of(request: &Request) -> String {
         .call_id_header()
         .map(|c| c.value().to_string())
         .unwrap_or_default();
-    let via = request.via_header().map(|v| v.value().to_string()).unwrap_or_default();
+    match top_branch(request) {
+        Some(branch) => format!("{call_id} {branch}"),
+        None => call_id,
+    }
+}
+
+/// The branch parameter of the top Via, of a request or of a response.
+fn top_branch(message: &impl HeadersExt) -> Option<String> {
+    let via = message.via_header().ok()?.value();
     via.split(';')
         .find_map(|p| p.trim().strip_prefix("branch="))
-        .map(|b| format!("{call_id} {}", b.split(',').next().unwrap_or(b).trim()))
-        .unwrap_or(call_id)
+        .map(|b| b.split(',').next().unwrap_or(b).trim().to_string())
+}
+
+/// Where an in-dialog request to the caller goes (RFC 3261 §12.1.1): its Contact URI; without a
+/// usable one, the address the INVITE came from.
+fn remote_target(invite: &Request, peer: SocketAddr) -> rsip::Uri {
+    invite
+        .contact_header()
+        .and_then(|contact| contact.uri())
+        .unwrap_or_else(|_| rsip::Uri {
+            scheme: Some(rsip::Scheme::Sip),
+            ..peer.into()
+        })
+}
+
+/// The callee's BYE inside the dialog (RFC 3261 §15.1.1): From and To are the INVITE's To (with our
+/// tag) and From, the Call-ID is the dialog's, and the CSeq is in the callee's own, so far unused,
+/// sequence space.
+fn bye_request(local: SocketAddr, call: &Call, call_id: &str, branch: &str, target: rsip::Uri) -> Request {
+    let from = if call.to.contains(";tag=") {
+        call.to.clone()
+    } else {
+        format!("{};tag={}", call.to, call.to_tag)
+    };
+    let mut headers = rsip::Headers::default();
+    headers.push(rsip::headers::Via::new(format!("SIP/2.0/UDP {local};branch={branch};rport")).into());
+    headers.push(rsip::headers::MaxForwards::new("70").into());
+    headers.push(rsip::headers::From::new(from).into());
+    headers.push(rsip::headers::To::new(call.from.clone()).into());
+    headers.push(rsip::headers::CallId::new(call_id).into());
+    headers.push(rsip::headers::CSeq::new("1 BYE").into());
+    headers.push(rsip::headers::UserAgent::new("otpgate-sip-callee").into());
+    headers.push(rsip::headers::ContentLength::new("0").into());
+    Request {
+        method: Method::Bye,
+        uri: target,
+        version: rsip::Version::V2,
+        headers,
+        body: vec![],
+    }
 }
 
 fn header_value(request: &Request, pick: impl Fn(&Header) -> Option<String>) -> String {
@@ -137,7 +227,7 @@ impl Server {
         match request.method {
             Method::Invite => self.on_invite(request, call_id, peer).await,
             Method::Ack => {
-                // The ACK of a 2xx confirms the dialog; the ACK of a failure just ends the transaction.
+                self.on_ack(&call_id);
                 Ok(())
             }
             Method::Bye => self.on_bye(request, call_id, peer).await,
@@ -241,8 +331,20 @@ impl Server {
         };
         match mode {
             Mode::Answer => {
-                self.answer(request, call_id.clone(), from.clone(), to.clone(), to_tag, peer)
+                self.answer(request, call_id.clone(), from.clone(), to.clone(), to_tag, peer, None)
                     .await
+            }
+            Mode::HangupAfter(after) => {
+                self.answer(
+                    request,
+                    call_id.clone(),
+                    from.clone(),
+                    to.clone(),
+                    to_tag,
+                    peer,
+                    Some(after),
+                )
+                .await
             }
             Mode::Busy | Mode::Reject(_) => {
                 let code = if let Mode::Reject(code) = mode { code } else { 486 };
@@ -294,7 +396,7 @@ impl Server {
                     |nonce| self.nonces.contains(nonce),
                 );
                 if accepted {
-                    self.answer(request, call_id.clone(), from.clone(), to.clone(), to_tag, peer)
+                    self.answer(request, call_id.clone(), from.clone(), to.clone(), to_tag, peer, None)
                         .await
                 } else {
                     let response = self.response(&request, 403, Some(&to_tag), vec![], vec![]);
@@ -306,6 +408,11 @@ impl Server {
         }
     }
 
+    /// Answers with 200 OK and starts recording; `hangup_after` is the `hangup-after` delay.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the INVITE's parts already extracted by on_invite; a struct would only repackage them"
+    )]
     async fn answer(
         &mut self,
         request: Request,
@@ -314,6 +421,7 @@ impl Server {
         to: String,
         to_tag: String,
         peer: SocketAddr,
+        hangup_after: Option<Duration>,
     ) -> Result<(), rsip::Error> {
         let branch = branch_of(&request);
         let offer = String::from_utf8_lossy(&request.body).into_owned();
@@ -348,8 +456,14 @@ impl Server {
         let content_type = rsip::headers::ContentType::new("application/sdp").into();
         let ok = self.response(&request, 200, Some(&to_tag), vec![content_type], body);
         self.reply_invite(&branch, ok, peer).await?;
+        let hangup = hangup_after.map(|after| Hangup {
+            after,
+            target: remote_target(&request, peer),
+            peer,
+        });
         let state = CallState::Established {
             media: Media { stop, task, codec },
+            hangup,
         };
         self.calls.insert(
             call_id,
@@ -374,51 +488,94 @@ impl Server {
             return Ok(());
         };
         let CallState::Established { .. } = call.state else {
-            // A retransmitted BYE (or BYE of an unanswered call) is simply acknowledged.
+            // A retransmitted BYE, a BYE crossing our own (the call is already finalised, once), or
+            // the BYE of an unanswered call is simply acknowledged.
             return self.send(&ok, peer).await;
         };
-        let CallState::Established { media } = std::mem::replace(&mut call.state, CallState::Ended) else {
+        let CallState::Established { media, .. } = std::mem::replace(&mut call.state, CallState::Ended) else {
             unreachable!("checked above")
         };
         let (from, to) = (call.from.clone(), call.to.clone());
         let (socket, config) = (self.socket.clone(), self.config.clone());
         // Finalise off the loop, and only then say 200 OK, so the files exist when the caller sees it.
         tokio::spawn(async move {
-            let _ = media.stop.send(());
-            let recorder = media.task.await.unwrap_or_default();
-            let report = CallReport {
-                call_id: call_id.clone(),
-                from: from.clone(),
-                to: to.clone(),
-                codec: media.codec,
-                packets: recorder.packets,
-                duration_ms: recorder.duration_ms(),
-                first_marker_bit: recorder.first_marker_bit,
-                sequence_gaps: recorder.sequence_gaps,
-                ssrc_changes: recorder.ssrc_changes,
-                bye_received: true,
-            };
-            if let Some(dir) = &config.record_dir {
-                if let Err(error) = write_recording(dir, &report, &recorder.samples) {
-                    eprintln!("sip-callee: cannot write recording in {}: {error}", dir.display());
-                }
-            }
-            if let Some(path) = &config.report_file {
-                let line = Outcome {
-                    call_id,
-                    from,
-                    to,
-                    outcome: "answered",
-                    status: 200,
-                    report: Some(report),
-                };
-                if let Err(error) = report::append_line(path, &line) {
-                    eprintln!("sip-callee: cannot write {}: {error}", path.display());
-                }
-            }
+            finish_call(&config, call_id, from, to, media, false).await;
             let _ = socket.send_to(ok.to_string().as_bytes(), peer).await;
         });
         Ok(())
+    }
+
+    /// The ACK of our 2xx confirms the dialog (the ACK of a failure just ends the transaction). In
+    /// hangup-after mode it arms the timer: RFC 3261 §15 lets the callee send BYE only after it.
+    fn on_ack(&mut self, call_id: &str) {
+        let Some(Call {
+            state: CallState::Established { hangup, .. },
+            ..
+        }) = self.calls.get_mut(call_id)
+        else {
+            return;
+        };
+        let Some(hangup) = hangup.take() else {
+            return;
+        };
+        let (due, call_id) = (self.hangups.clone(), call_id.to_string());
+        tokio::spawn(async move {
+            tokio::time::sleep(hangup.after).await;
+            let _ = due.send((call_id, hangup));
+        });
+    }
+
+    /// The hangup-after timer is due: stop recording, write the files, then send our BYE.
+    fn hang_up(&mut self, call_id: String, hangup: Hangup) {
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        // The caller's BYE came first: that call is already finalised.
+        let CallState::Established { .. } = call.state else {
+            return;
+        };
+        let branch = format!("z9hG4bK{}", random_hex(8));
+        let bye = bye_request(self.local, call, &call_id, &branch, hangup.target);
+        let (answered, answer) = oneshot::channel();
+        let hanging_up = CallState::HangingUp { branch, answered };
+        let CallState::Established { media, .. } = std::mem::replace(&mut call.state, hanging_up) else {
+            unreachable!("checked above")
+        };
+        let (from, to) = (call.from.clone(), call.to.clone());
+        let (socket, config) = (self.socket.clone(), self.config.clone());
+        // As for the caller's BYE, the files are written before the caller sees our BYE.
+        tokio::spawn(async move {
+            finish_call(&config, call_id.clone(), from, to, media, true).await;
+            send_bye(&socket, &bye, hangup.peer, answer, &call_id).await;
+        });
+    }
+
+    /// A response on the SIP socket: a final one to our BYE ends its retransmissions.
+    fn on_response(&mut self, response: &Response) {
+        let (Ok(call_id), Ok(cseq)) = (response.call_id_header(), response.cseq_header()) else {
+            return;
+        };
+        // 1xx to a non-INVITE only says the caller is working on it; keep retransmitting (capped).
+        if cseq.method().ok() != Some(Method::Bye) || response.status_code.code() < 200 {
+            return;
+        }
+        let call_id = call_id.value().to_string();
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        let ours = top_branch(response);
+        if !matches!(&call.state, CallState::HangingUp { branch, .. } if Some(branch) == ours.as_ref()) {
+            return;
+        }
+        let CallState::HangingUp { answered, .. } = std::mem::replace(&mut call.state, CallState::Ended) else {
+            unreachable!("matched above")
+        };
+        let code = response.status_code.code();
+        if code >= 300 {
+            // 481 and the like: the caller had already forgotten the dialog. Worth a note, not a retry.
+            eprintln!("sip-callee: BYE of {call_id} answered {code}");
+        }
+        let _ = answered.send(());
     }
 
     async fn on_cancel(&mut self, request: Request, call_id: String, peer: SocketAddr) -> Result<(), rsip::Error> {
@@ -448,6 +605,81 @@ impl Server {
             report: None,
         });
         Ok(())
+    }
+}
+
+/// Stops the call's recorder and writes what it got: `<call-id>.wav` and `.json` in the record
+/// directory, and the outcome line (`answered`, or `hung_up` when the callee sent the BYE).
+async fn finish_call(
+    config: &Config,
+    call_id: String,
+    from: String,
+    to: String,
+    media: Media,
+    hung_up_by_callee: bool,
+) {
+    let _ = media.stop.send(());
+    let recorder = media.task.await.unwrap_or_default();
+    let report = CallReport {
+        call_id: call_id.clone(),
+        from: from.clone(),
+        to: to.clone(),
+        codec: media.codec,
+        packets: recorder.packets,
+        duration_ms: recorder.duration_ms(),
+        first_marker_bit: recorder.first_marker_bit,
+        sequence_gaps: recorder.sequence_gaps,
+        ssrc_changes: recorder.ssrc_changes,
+        bye_received: !hung_up_by_callee,
+        hung_up_by_callee,
+    };
+    if let Some(dir) = &config.record_dir {
+        if let Err(error) = write_recording(dir, &report, &recorder.samples) {
+            eprintln!("sip-callee: cannot write recording in {}: {error}", dir.display());
+        }
+    }
+    if let Some(path) = &config.report_file {
+        let line = Outcome {
+            call_id,
+            from,
+            to,
+            outcome: if hung_up_by_callee { "hung_up" } else { "answered" },
+            status: 200,
+            report: Some(report),
+        };
+        if let Err(error) = report::append_line(path, &line) {
+            eprintln!("sip-callee: cannot write {}: {error}", path.display());
+        }
+    }
+}
+
+/// The BYE's client transaction over UDP (RFC 3261 §17.1.2.2): send, resend after T1, 2·T1, … capped
+/// at T2, until `answered` (a final response) or Timer F.
+async fn send_bye(
+    socket: &UdpSocket,
+    bye: &Request,
+    peer: SocketAddr,
+    mut answered: oneshot::Receiver<()>,
+    call_id: &str,
+) {
+    let bytes = bye.to_string().into_bytes();
+    let give_up = Instant::now() + TIMER_F;
+    let mut wait = T1;
+    loop {
+        if let Err(error) = socket.send_to(&bytes, peer).await {
+            eprintln!("sip-callee: cannot send BYE of {call_id} to {peer}: {error}");
+        }
+        let next = (Instant::now() + wait).min(give_up);
+        tokio::select! {
+            // A dropped sender (the server is gone) ends the transaction too.
+            _ = &mut answered => return,
+            () = tokio::time::sleep_until(next) => {}
+        }
+        if next >= give_up {
+            eprintln!("sip-callee: no final response to the BYE of {call_id} after {TIMER_F:?}");
+            return;
+        }
+        wait = (wait * 2).min(T2);
     }
 }
 

@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 struct Callee {
     child: Child,
@@ -118,6 +118,45 @@ impl Uac {
         response
     }
 
+    /// The next SIP message from anyone within `timeout`, with its source; None on timeout.
+    fn recv_message(&self, timeout: Duration) -> Option<(SipMessage, SocketAddr)> {
+        self.socket.set_read_timeout(Some(timeout)).unwrap();
+        let mut buf = [0u8; 65_535];
+        let received = self.socket.recv_from(&mut buf);
+        self.socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let (len, source) = received.ok()?;
+        Some((SipMessage::try_from(&buf[..len]).unwrap(), source))
+    }
+
+    /// The next request sent to the UAC (the callee's BYE) within `timeout`.
+    fn recv_request(&self, timeout: Duration) -> Option<(Request, SocketAddr)> {
+        match self.recv_message(timeout)? {
+            (SipMessage::Request(request), source) => Some((request, source)),
+            (SipMessage::Response(response), _) => panic!("expected a request, got {response}"),
+        }
+    }
+
+    /// Answers a request from the callee the way a UAS would: Via/From/To/Call-ID/CSeq copied.
+    fn reply(&self, request: &Request, code: u16, to: SocketAddr) {
+        let mut headers: rsip::Headers = Default::default();
+        for header in request.headers.iter() {
+            if matches!(
+                header,
+                Header::Via(_) | Header::From(_) | Header::To(_) | Header::CallId(_) | Header::CSeq(_)
+            ) {
+                headers.push(header.clone());
+            }
+        }
+        headers.push(rsip::headers::ContentLength::new("0").into());
+        let response = Response {
+            status_code: code.into(),
+            version: rsip::Version::V2,
+            headers,
+            body: vec![],
+        };
+        self.socket.send_to(response.to_string().as_bytes(), to).unwrap();
+    }
+
     /// Receives responses until a final one, returning the provisional codes seen and the final.
     fn recv_final(&mut self) -> (Vec<u16>, Response) {
         let mut provisional = Vec::new();
@@ -139,6 +178,36 @@ fn rtp_packet(seq: u16, timestamp: u32, marker: bool) -> Vec<u8> {
     packet.extend_from_slice(&0x1234_5678u32.to_be_bytes());
     packet.extend((0..160).map(|i| if i % 2 == 0 { 0x00 } else { 0xff }));
     packet
+}
+
+/// The RTP port of the callee's SDP answer.
+fn rtp_port_of(ok: &Response) -> u16 {
+    let sdp = String::from_utf8(ok.body.clone()).unwrap();
+    sdp.lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// INVITE → 100, 180, 200 → ACK; returns the RTP port and when the ACK left.
+fn answered_call(uac: &mut Uac, user: &str) -> (u16, Instant) {
+    uac.send(&uac.request(Method::Invite, user, "inv1", 1, vec![], OFFER));
+    let (provisional, ok) = uac.recv_final();
+    assert_eq!(provisional, vec![100, 180]);
+    assert_eq!(ok.status_code.code(), 200);
+    uac.send(&uac.request(Method::Ack, user, "ack1", 1, vec![], ""));
+    (rtp_port_of(&ok), Instant::now())
+}
+
+fn header_text(request: &Request, name: &str) -> String {
+    let prefix = format!("{name}: ");
+    request
+        .headers
+        .iter()
+        .find_map(|h| h.to_string().strip_prefix(&prefix).map(str::to_string))
+        .unwrap_or_else(|| panic!("no {name} in {request}"))
 }
 
 fn read_json(path: &Path) -> serde_json::Value {
@@ -195,6 +264,7 @@ fn answered_call_records_rtp_and_reports_on_bye() {
     assert_eq!(report["sequence_gaps"], 0);
     assert_eq!(report["ssrc_changes"], 0);
     assert_eq!(report["bye_received"], true);
+    assert_eq!(report["hung_up_by_callee"], false);
     let wav = std::fs::read(dir.path().join("answer-1.wav")).unwrap();
     assert_eq!(&wav[..4], b"RIFF");
     assert_eq!(u32::from_le_bytes(wav[24..28].try_into().unwrap()), 8000);
@@ -207,6 +277,126 @@ fn answered_call_records_rtp_and_reports_on_bye() {
     let line: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
     assert_eq!(line["outcome"], "answered");
     assert_eq!(line["report"]["packets"], 50);
+}
+
+#[test]
+fn hangup_after_sends_bye_retransmits_until_answered_and_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let report_file = dir.path().join("calls.jsonl");
+    let callee = Callee::start(&[
+        "--mode",
+        "hangup-after:300",
+        "--record-dir",
+        dir.path().to_str().unwrap(),
+        "--report-file",
+        report_file.to_str().unwrap(),
+    ]);
+    let mut uac = Uac::new(callee.sip, "hangup-1");
+    let (rtp_port, acked) = answered_call(&mut uac, "erin");
+    let to_tag = uac.to_tag.clone().expect("To tag in the 200");
+    let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..20u16 {
+        rtp.send_to(
+            &rtp_packet(1000 + i, 160 * u32::from(i), i == 0),
+            ("127.0.0.1", rtp_port),
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+
+    let (bye, source) = uac.recv_request(Duration::from_secs(3)).expect("the callee's BYE");
+    let first_bye = Instant::now();
+    let elapsed = first_bye - acked;
+    assert!(
+        (Duration::from_millis(250)..Duration::from_secs(2)).contains(&elapsed),
+        "BYE after {elapsed:?}"
+    );
+    assert_eq!(source, callee.sip, "sent from the SIP socket");
+    let local = uac.socket.local_addr().unwrap();
+    assert_eq!(bye.method, Method::Bye);
+    assert_eq!(bye.uri.to_string(), format!("sip:otp@{local}"), "the caller's Contact");
+    assert_eq!(
+        header_text(&bye, "From"),
+        format!("<sip:erin@{}>;tag={to_tag}", callee.sip)
+    );
+    assert_eq!(header_text(&bye, "To"), format!("<sip:otp@{local}>;tag=uac1"));
+    assert_eq!(header_text(&bye, "Call-ID"), "hangup-1");
+    assert_eq!(header_text(&bye, "CSeq"), "1 BYE");
+    assert_eq!(header_text(&bye, "Max-Forwards"), "70");
+    assert_eq!(header_text(&bye, "Content-Length"), "0");
+    let via = header_text(&bye, "Via");
+    assert!(
+        via.starts_with(&format!("SIP/2.0/UDP {};branch=z9hG4bK", callee.sip)),
+        "{via}"
+    );
+    assert!(bye.body.is_empty());
+
+    // The files are written before the BYE leaves, with what arrived until then.
+    let report = read_json(&dir.path().join("hangup-1.json"));
+    assert_eq!(report["hung_up_by_callee"], true);
+    assert_eq!(report["bye_received"], false);
+    assert_eq!(report["packets"], 20);
+    assert_eq!(report["duration_ms"], 400);
+    assert!(dir.path().join("hangup-1.wav").exists());
+
+    // Unanswered, the BYE comes again after T1 (500 ms), same transaction.
+    let (again, _) = uac.recv_request(Duration::from_secs(3)).expect("a retransmitted BYE");
+    let interval = first_bye.elapsed();
+    assert!(
+        (Duration::from_millis(400)..Duration::from_millis(1500)).contains(&interval),
+        "retransmitted after {interval:?}"
+    );
+    assert_eq!(again.to_string(), bye.to_string());
+    uac.reply(&again, 200, source);
+    // The next retransmission would have come 1 s later: nothing may arrive now.
+    if let Some((message, _)) = uac.recv_message(Duration::from_secs(2)) {
+        panic!("nothing expected after the 200 OK, got {message}");
+    }
+
+    let log = std::fs::read_to_string(&report_file).unwrap();
+    assert_eq!(log.lines().count(), 1, "{log}");
+    let line: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert_eq!(line["outcome"], "hung_up");
+    assert_eq!(line["status"], 200);
+    assert_eq!(line["report"]["hung_up_by_callee"], true);
+    assert_eq!(line["report"]["packets"], 20);
+}
+
+#[test]
+fn caller_bye_crossing_the_callee_bye_gets_200_and_one_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let report_file = dir.path().join("calls.jsonl");
+    let callee = Callee::start(&[
+        "--mode",
+        "hangup-after:50",
+        "--record-dir",
+        dir.path().to_str().unwrap(),
+        "--report-file",
+        report_file.to_str().unwrap(),
+    ]);
+    let mut uac = Uac::new(callee.sip, "crossing-1");
+    answered_call(&mut uac, "frank");
+    let (bye, source) = uac.recv_request(Duration::from_secs(3)).expect("the callee's BYE");
+    // The caller hung up too, before it read ours: its BYE gets the usual 200.
+    uac.send(&uac.request(Method::Bye, "frank", "bye1", 2, vec![], ""));
+    uac.reply(&bye, 200, source);
+    let response = loop {
+        match uac.recv_message(Duration::from_secs(3)).expect("the 200 to our BYE") {
+            (SipMessage::Response(response), _) => break response,
+            // A retransmission of the callee's BYE that crossed our 200.
+            (SipMessage::Request(request), _) => assert_eq!(request.method, Method::Bye),
+        }
+    };
+    assert_eq!(response.status_code.code(), 200);
+    assert_eq!(response.cseq_header().unwrap().value(), "2 BYE");
+    std::thread::sleep(Duration::from_millis(200));
+    let log = std::fs::read_to_string(&report_file).unwrap();
+    assert_eq!(log.lines().count(), 1, "one call, one line: {log}");
+    assert!(log.contains("\"outcome\":\"hung_up\""), "{log}");
+    assert_eq!(
+        read_json(&dir.path().join("crossing-1.json"))["hung_up_by_callee"],
+        true
+    );
 }
 
 #[test]
@@ -326,9 +516,8 @@ fn challenge_sha256() {
 }
 
 /// Third-party check: SIPp's built-in `uac` scenario (INVITE, ACK, BYE) against the callee.
-/// Needs `sipp` on PATH (Debian: `apt-get install -y sip-tester`); run with `--ignored`.
+/// Needs `sipp` on PATH (Debian: `apt-get install -y sip-tester`; tests/run.sh installs it).
 #[test]
-#[ignore = "needs the sipp binary (Debian package sip-tester)"]
 fn sipp_builtin_uac_call_is_answered() {
     let dir = tempfile::tempdir().unwrap();
     let report_file = dir.path().join("calls.jsonl");
