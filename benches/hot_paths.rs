@@ -47,6 +47,7 @@ fn rules(c: &mut Criterion) {
         application: "default".into(),
         number: number::parse("+12025550123").unwrap(),
         channel: None,
+        preferred: None,
         vendor_data: None,
         metadata: None,
         code_length: 6,

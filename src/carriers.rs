@@ -88,7 +88,7 @@ impl CarrierConfig {
                 });
                 (gateway, Some(handler))
             }
-            CarrierConfig::Sip(c) => (SipGateway::new(c.clone()), None),
+            CarrierConfig::Sip(c) => (SipGateway::new(c.clone(), reports), None),
             CarrierConfig::Viber(c) => {
                 let gateway = ViberGateway::new(c.clone(), reports);
                 let receiver = gateway.clone();

@@ -19,7 +19,10 @@ pub const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 pub struct SendRequest {
     pub application: String,
     pub number: NumberInfo,
+    /// `channel`: only this channel, no fallback to others.
     pub channel: Option<Channel>,
+    /// `options.preferred_channel`: this channel first, then the country's order.
+    pub preferred: Option<Channel>,
     pub vendor_data: Option<String>,
     pub metadata: Option<Value>,
     pub code_length: u32,
@@ -476,6 +479,7 @@ mod tests {
             application: "default".into(),
             number: number::parse(phone).unwrap(),
             channel: None,
+            preferred: None,
             vendor_data: None,
             metadata: None,
             code_length: 6,

@@ -84,10 +84,14 @@ impl Router {
         (!self.carriers.is_empty()).then(|| self.carriers.iter().any(|c| c.is_up()))
     }
 
-    pub fn plan(&self, number: &NumberInfo, pinned: Option<Channel>) -> Plan {
+    /// The steps for a send to `number`: only the `pinned` channel when there is one; else the
+    /// `preferred` channel first, then the rest of the country's channel order.
+    pub fn plan(&self, number: &NumberInfo, pinned: Option<Channel>, preferred: Option<Channel>) -> Plan {
         let country = number.country_code.as_deref().unwrap_or("*");
         let order = self.table.order_for(country);
-        let first_channel = pinned.unwrap_or_else(|| order.first().copied().unwrap_or(Channel::Sms));
+        let first_channel = pinned
+            .or(preferred)
+            .unwrap_or_else(|| order.first().copied().unwrap_or(Channel::Sms));
         let sandbox_step = |gateway: &Arc<dyn Gateway>| {
             Plan::Route(vec![Step {
                 channel: first_channel,
@@ -102,13 +106,16 @@ impl Router {
             return self.sandbox.as_ref().map_or(Plan::NoRoute, sandbox_step);
         }
 
-        let channels: &[Channel] = match &pinned {
-            Some(channel) => std::slice::from_ref(channel),
-            None => order,
+        let channels: Vec<Channel> = match (pinned, preferred) {
+            (Some(channel), _) => vec![channel],
+            (None, Some(first)) => std::iter::once(first)
+                .chain(order.iter().copied().filter(|&c| c != first))
+                .collect(),
+            (None, None) => order.to_vec(),
         };
         let mut steps = Vec::new();
         let mut some_down = false;
-        for &channel in channels {
+        for channel in channels {
             let mut serving: Vec<_> = self
                 .carriers
                 .iter()
@@ -213,7 +220,7 @@ mod tests {
         );
         let es = number::parse("+34612345678").unwrap();
         assert_eq!(
-            names(router.plan(&es, None)),
+            names(router.plan(&es, None, None)),
             [
                 (Channel::Sms, "sms-cheap".into()),
                 (Channel::Sms, "sms-dear".into()),
@@ -221,10 +228,23 @@ mod tests {
             ]
         );
         let br = number::parse("+5511987654321").unwrap();
-        assert_eq!(names(router.plan(&br, None))[0], (Channel::Whatsapp, "wa".into()));
+        assert_eq!(names(router.plan(&br, None, None))[0], (Channel::Whatsapp, "wa".into()));
         assert_eq!(
-            names(router.plan(&es, Some(Channel::Whatsapp))),
+            names(router.plan(&es, Some(Channel::Whatsapp), None)),
             [(Channel::Whatsapp, "wa".into())]
+        );
+        // Preferred: first, then the country's order without it; pinned wins over preferred.
+        assert_eq!(
+            names(router.plan(&es, None, Some(Channel::Whatsapp))),
+            [
+                (Channel::Whatsapp, "wa".into()),
+                (Channel::Sms, "sms-cheap".into()),
+                (Channel::Sms, "sms-dear".into())
+            ]
+        );
+        assert_eq!(
+            names(router.plan(&es, Some(Channel::Sms), Some(Channel::Whatsapp))).len(),
+            2
         );
     }
 
@@ -239,7 +259,7 @@ mod tests {
             None,
         );
         let es = number::parse("+34612345678").unwrap();
-        let first = |r: &Router, n| names(r.plan(n, None))[0].1.clone();
+        let first = |r: &Router, n| names(r.plan(n, None, None))[0].1.clone();
         let before = first(&router, &es);
         for _ in 0..5 {
             router.deliverability.record(&before, "ES", false);
@@ -275,11 +295,11 @@ mod tests {
             None,
         );
         assert!(matches!(
-            router.plan(&number::parse("+34612345678").unwrap(), None),
+            router.plan(&number::parse("+34612345678").unwrap(), None, None),
             Plan::AllDown
         ));
         assert!(matches!(
-            router.plan(&number::parse("+4915123456789").unwrap(), None),
+            router.plan(&number::parse("+4915123456789").unwrap(), None, None),
             Plan::NoRoute
         ));
     }
@@ -292,9 +312,9 @@ mod tests {
             vec![fake("sms", Channel::Sms, 1, true)],
             Some(sandbox),
         );
-        let plan = names(router.plan(&number::parse("+12025550123").unwrap(), Some(Channel::Call)));
+        let plan = names(router.plan(&number::parse("+12025550123").unwrap(), Some(Channel::Call), None));
         assert_eq!(plan, [(Channel::Call, "sandbox".into())]);
         let without = Router::new(RoutingTable::default(), vec![fake("sms", Channel::Sms, 1, true)], None);
-        assert!(names(without.plan(&number::parse("+12025550123").unwrap(), None)).is_empty());
+        assert!(names(without.plan(&number::parse("+12025550123").unwrap(), None, None)).is_empty());
     }
 }

@@ -416,8 +416,21 @@ fn an_sms_undeliv_receipt_moves_the_same_code_to_whatsapp() {
     );
 }
 
+/// The audio of the one call the callee recorded in `dir`, once the call has ended.
+fn recorded_call(dir: &Path) -> Option<(Value, Vec<i16>)> {
+    let json = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))?;
+    let report: Value = serde_json::from_slice(&std::fs::read(&json).ok()?).ok()?;
+    let wav = std::fs::read(json.with_extension("wav")).ok()?;
+    let samples = wav[44..].chunks(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+    Some((report, samples))
+}
+
 #[test]
-fn a_call_pinned_by_the_request_plays_the_code_and_reports_call() {
+fn a_call_pinned_by_the_request_speaks_the_code_that_then_checks() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let record = dir.path().join("calls");
@@ -434,35 +447,95 @@ fn a_call_pinned_by_the_request_plays_the_code_and_reports_call() {
     let server = engine(dir.path(), port, &carrier);
     let (status, sent) = server.post(
         "/v3/phone/send/",
-        &json!({ "phone_number": "+447911123456", "channel": "CALL" }),
+        &json!({ "phone_number": "+447911123456", "channel": "CALL", "options": { "locale": "es-ES" } }),
     );
+    // The send answers once the callee picked up; the prompt plays on.
     assert_eq!((status, sent["channel"].as_str()), (200, Some("call")), "{sent}");
-    // The callee wrote its report when the call ended: the whole prompt arrived.
-    let report: Value = std::fs::read_dir(&record)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .find(|e| e.path().extension().is_some_and(|x| x == "json"))
-        .map(|e| serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap())
-        .expect("no call report");
-    assert!(report["packets"].as_u64().unwrap() >= 50, "{report}");
+    assert_eq!(sent["status"], "Success", "{sent}");
+    assert!(
+        eventually(Duration::from_secs(40), || delivered(&server, "voice") == 1.0),
+        "the played prompt was never reported delivered"
+    );
+    let (report, samples) = recorded_call(&record).expect("the callee recorded the call");
     assert_eq!(report["sequence_gaps"], 0, "{report}");
     assert_eq!(report["bye_received"], true, "{report}");
-    assert_eq!(
-        delivered(&server, "voice"),
-        1.0,
-        "a call that played the whole prompt counts as delivered"
+    // What the phone heard, read back word by word, is a code the engine accepts.
+    let code = otpgate_sip::prompt::read_back(&samples, otpgate_sip::prompt::Language::Spanish)
+        .expect("the recording is the Spanish prompt of a code, said twice");
+    let checked = server.check("+447911123456", &code);
+    assert_eq!(checked["status"], "Approved", "{checked}");
+    assert_eq!(checked["phone"]["verification_method"], "call", "{checked}");
+
+    let metrics = server.metrics();
+    for name in [
+        "otpgate_calls_placed_total",
+        "otpgate_calls_answered_total",
+        "otpgate_calls_completed_total",
+        "otpgate_call_duration_seconds_count",
+    ] {
+        assert_eq!(metric(&metrics, name, &[("carrier", "voice")]), 1.0, "{name}");
+    }
+}
+
+#[test]
+fn a_callee_hanging_up_mid_prompt_falls_back_to_sms_with_the_same_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let smsc_dir = dir.path().join("smsc");
+    std::fs::create_dir(&smsc_dir).unwrap();
+    let smsc = Smsc::start(&smsc_dir, &[]);
+    let record = dir.path().join("calls");
+    std::fs::create_dir(&record).unwrap();
+    let callee = Fake::start_ready(
+        "otpgate-sip-callee",
+        &["--mode", "hangup-after:1500", "--record-dir", record.to_str().unwrap()],
+        "sip=",
     );
+    let carriers = format!(
+        "[[carriers]]\nname = \"voice\"\nprotocol = \"sip\"\naddress = \"{}\"\n\n{}",
+        callee.url,
+        smpp_carrier(&smsc.smpp, "")
+    );
+    let server = engine(dir.path(), port, &carriers);
+    let (status, sent) = server.post(
+        "/v3/phone/send/",
+        &json!({ "phone_number": "+447911123456", "options": { "preferred_channel": "CALL" } }),
+    );
+    assert_eq!((status, sent["channel"].as_str()), (200, Some("call")), "{sent}");
+    assert!(
+        eventually(Duration::from_secs(20), || !smsc.messages_to("447911123456").is_empty()),
+        "no SMS after the callee hung up"
+    );
+    let sms = smsc.messages_to("447911123456");
+    let text = sms[0]["text"].as_str().unwrap();
+    let code: String = text.chars().filter(char::is_ascii_digit).collect();
+    let (report, _) = recorded_call(&record).expect("the callee recorded the call");
+    assert_eq!(report["hung_up_by_callee"], true, "{report}");
+    assert!(
+        eventually(Duration::from_secs(10), || delivered(&server, "smsc-a") == 1.0),
+        "the SMS was never delivered"
+    );
+    let checked = server.check("+447911123456", &code);
+    assert_eq!(checked["status"], "Approved", "{checked}");
+    assert_eq!(checked["phone"]["verification_method"], "sms", "{checked}");
+    let entries = checked["phone"]["lifecycle"].as_array().unwrap();
+    let fallback = entries
+        .iter()
+        .find(|e| e["type"] == "PHONE_CHANNEL_FALLBACK")
+        .unwrap_or_else(|| panic!("no fallback entry: {entries:?}"));
+    assert_eq!(fallback["details"]["reason"], "negative_receipt", "{fallback}");
+    assert_eq!(fallback["details"]["from_carrier"], "voice", "{fallback}");
     let metrics = server.metrics();
     assert_eq!(
-        metric(&metrics, "otpgate_calls_placed_total", &[("carrier", "voice")]),
+        metric(
+            &metrics,
+            "otpgate_calls_failed_total",
+            &[("carrier", "voice"), ("reason", "hung_up"), ("status_class", "none")]
+        ),
         1.0
     );
     assert_eq!(
-        metric(&metrics, "otpgate_calls_answered_total", &[("carrier", "voice")]),
-        1.0
-    );
-    assert_eq!(
-        metric(&metrics, "otpgate_call_duration_seconds_count", &[("carrier", "voice")]),
+        metric(&metrics, "otpgate_fallbacks_total", &[("from", "call"), ("to", "sms")]),
         1.0
     );
 }
@@ -491,7 +564,7 @@ fn a_busy_callee_is_counted_by_reason_and_the_send_is_undeliverable() {
         metric(
             &metrics,
             "otpgate_calls_failed_total",
-            &[("carrier", "voice"), ("reason", "busy")]
+            &[("carrier", "voice"), ("reason", "busy"), ("status_class", "4xx")]
         ),
         1.0
     );

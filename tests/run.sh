@@ -5,8 +5,9 @@
 # SMPP peer that tests run against our SMPP code (needs node and npm; installed with `npm ci`,
 # skipped when node_modules already matches the lock), then every binary of the workspace, which
 # the integration tests spawn (the otpgate server on loopback, port 0 plus 8080 for the
-# embedded-defaults test; the otpgate-smsc-sim SMSC simulator). sipp is installed here when the
-# voice gateway arrives.
+# embedded-defaults test; the otpgate-smsc-sim SMSC simulator), and SIPp (Debian's sip-tester),
+# the third-party SIP user agent the voice gateway is tested against (installed with apt-get when
+# missing and run as root; otherwise install it yourself).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +35,18 @@ if ! node -e '
 ' "$peer"; then
   echo "tests/run.sh: installing npm packages in $peer (npm ci)" >&2
   npm ci --prefix "$peer" --no-audit --no-fund --loglevel=error
+fi
+
+if ! command -v sipp >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "tests/run.sh: installing SIPp (apt-get install sip-tester)" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q --no-install-recommends sip-tester >/dev/null ||
+      { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends sip-tester >/dev/null; }
+  else
+    echo "tests/run.sh: sipp not found; install SIPp (Debian/Ubuntu: apt-get install sip-tester)" >&2
+    exit 1
+  fi
 fi
 
 cargo build --workspace --bins --locked

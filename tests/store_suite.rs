@@ -16,6 +16,7 @@ pub fn verification(app: &str, phone: &str, at_ms: i64) -> Verification {
         application: app.into(),
         number: number::parse(phone).unwrap(),
         channel: None,
+        preferred: None,
         vendor_data: Some("user-1".into()),
         metadata: None,
         code_length: 6,

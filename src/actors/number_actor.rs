@@ -148,7 +148,15 @@ impl NumberActor {
         if remaining.is_empty() || early == Some(Delivery::Delivered) {
             return;
         }
-        let wait = Duration::from_secs(self.engine.policy.fallback_after_seconds);
+        // A call reports only after its prompt played: never fall back while it is still speaking.
+        let outcome_within = self
+            .engine
+            .router
+            .carriers()
+            .find(|gateway| gateway.name() == carrier)
+            .and_then(|gateway| gateway.outcome_within(&message));
+        let wait =
+            Duration::from_secs(self.engine.policy.fallback_after_seconds).max(outcome_within.unwrap_or_default());
         let timer = ctx.run_later(wait, |act, ctx| act.fall_back(ctx, "no_receipt"));
         self.fallback = Some(Fallback {
             request_id: request_id.to_owned(),
@@ -348,7 +356,7 @@ impl Handler<SendCode> for NumberActor {
         };
 
         let request = &msg.request;
-        let plan = engine.router.plan(&request.number, request.channel);
+        let plan = engine.router.plan(&request.number, request.channel, request.preferred);
         let all_down = matches!(plan, Plan::AllDown);
         let steps = match plan {
             Plan::Route(steps) => steps,

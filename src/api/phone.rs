@@ -135,7 +135,8 @@ pub async fn send(req: HttpRequest, payload: web::Payload, engine: EngineData) -
     let request = SendRequest {
         application,
         number,
-        channel: pinned.or(preferred),
+        channel: pinned,
+        preferred,
         vendor_data: vendor_data.clone(),
         metadata: metadata.clone(),
         code_length,

@@ -119,6 +119,13 @@ pub trait Gateway: Send + Sync + 'static {
     fn is_up(&self) -> bool;
     /// Hand one message to the carrier. Returns once the carrier accepted or refused it.
     async fn send(&self, message: &OutboundMessage) -> Result<Accepted, GatewayError>;
+    /// How long after `send` accepted `message` its outcome may take to arrive as a
+    /// [`DeliveryReport`], when that is known to be longer than a receipt usually takes: a voice
+    /// call is accepted when answered and reports once the prompt has played. The engine waits at
+    /// least this long before it falls back to the next channel.
+    fn outcome_within(&self, _message: &OutboundMessage) -> Option<std::time::Duration> {
+        None
+    }
     /// Brings gauges that are cheaper to read than to maintain per message up to date; called
     /// when metrics are scraped.
     fn refresh_metrics(&self) {}

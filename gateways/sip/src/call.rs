@@ -5,10 +5,10 @@
 //! of things, and branches on status codes only through [`crate::status`].
 
 use crate::digest;
-use crate::prompt::Frame;
+use crate::prompt::{self, Frame};
 use crate::rtp;
 use crate::sdp;
-use crate::status;
+use crate::status::{self, CallError};
 use otpgate_gateway::GatewayError;
 use rsip::prelude::*;
 use rsip::{Header, Method, Request, Response, SipMessage};
@@ -25,13 +25,14 @@ pub const T2: Duration = Duration::from_secs(4);
 const CANCEL_WAIT: Duration = Duration::from_secs(4);
 
 /// What to call and how.
-pub struct CallPlan<'a> {
+pub struct CallPlan {
     pub trunk: SocketAddr,
     /// `sip:<digits>@<trunk host>`.
     pub request_uri: String,
     /// Our address of record, e.g. `sip:otp@otpgate.invalid`.
-    pub from_uri: &'a str,
-    pub credentials: Option<(&'a str, &'a str)>,
+    pub from_uri: String,
+    /// Digest username and password.
+    pub credentials: Option<(String, String)>,
     pub ring_timeout: Duration,
     pub frames: Vec<Frame>,
 }
@@ -43,8 +44,8 @@ enum InviteOutcome {
     NoAnswer,
 }
 
-struct Call<'a> {
-    plan: CallPlan<'a>,
+struct Call {
+    plan: CallPlan,
     socket: UdpSocket,
     local: SocketAddr,
     call_id: String,
@@ -63,8 +64,10 @@ fn new_branch() -> String {
     format!("z9hG4bK{}", random_hex(8))
 }
 
-/// Places the call and plays the prompt. Returns the Call-ID once the prompt has been played.
-pub async fn place(plan: CallPlan<'_>) -> Result<String, GatewayError> {
+/// Places the call: INVITE until answered (with one digest answer), then ACK. Returns the
+/// answered call, ready to [`Answered::play`]; any failure before that (busy, no answer, ...) is
+/// the error.
+pub async fn place(plan: CallPlan) -> Result<Answered, CallError> {
     let bind_ip: SocketAddr = if plan.trunk.is_ipv6() {
         "[::]:0".parse().expect("literal")
     } else {
@@ -87,8 +90,154 @@ pub async fn place(plan: CallPlan<'_>) -> Result<String, GatewayError> {
         authorization: None,
         offer,
     };
-    call.run(&rtp_socket).await?;
-    Ok(call.call_id)
+    let ok = call.invite_until_answered().await?;
+    let to = ok.to_header().map(|t| t.value().to_string()).unwrap_or_default();
+    let target = contact_uri(&ok).unwrap_or_else(|| call.plan.request_uri.clone());
+    call.ack_answer(&target, &to).await;
+    let body = String::from_utf8_lossy(&ok.body).into_owned();
+    let Some(media) = sdp::parse_answer(&body) else {
+        call.bye(&target, &to).await;
+        return Err(GatewayError::permanent("unsupported_media", "no PCMU/PCMA stream in the SDP answer").into());
+    };
+    Ok(Answered {
+        call,
+        rtp_socket,
+        media,
+        target,
+        to,
+    })
+}
+
+/// A call the callee picked up (200 OK, ACKed): the prompt is still to be played.
+pub struct Answered {
+    call: Call,
+    rtp_socket: UdpSocket,
+    media: sdp::MediaAnswer,
+    /// The callee's Contact: where in-dialog requests (BYE) go.
+    target: String,
+    /// The To header with the callee's tag.
+    to: String,
+}
+
+/// How the playback of an answered call ended.
+#[derive(Debug)]
+pub enum PlayOutcome {
+    /// Every frame was sent, then our BYE.
+    Completed,
+    /// The callee sent BYE before the prompt ended (answered 200; nothing more is sent).
+    HungUp,
+    /// We were told to stop (shutdown); BYE sent.
+    Stopped,
+    /// Our RTP socket failed; BYE sent.
+    Failed(GatewayError),
+}
+
+/// What [`Answered::play`] did.
+#[derive(Debug)]
+pub struct Played {
+    pub outcome: PlayOutcome,
+    /// RTP packets sent, of the prompt's frame count.
+    pub packets_sent: usize,
+    /// RTP packets that arrived on our media port (a callee that echoes, or talks back).
+    pub packets_received: usize,
+    /// The codec the callee chose: 0 PCMU, 8 PCMA.
+    pub payload_type: u8,
+}
+
+impl Answered {
+    pub fn call_id(&self) -> &str {
+        &self.call.call_id
+    }
+
+    /// Plays the prompt, paced at 50 packets/s, while answering the callee's BYE (it hung up)
+    /// and re-ACKing a retransmitted 200 OK (our ACK was lost); then sends BYE unless the callee
+    /// already hung up. `stop` resolving ends the call early.
+    pub async fn play(mut self, stop: impl std::future::Future<Output = ()>) -> Played {
+        let payload_type = self.media.payload_type;
+        let mut stream = rtp::RtpStream::new(payload_type);
+        let mut interval = tokio::time::interval(rtp::PACKET_INTERVAL);
+        let mut sip_buf = vec![0u8; 65_535];
+        let mut rtp_buf = vec![0u8; 2048];
+        let mut packets_received = 0;
+        let frames = std::mem::take(&mut self.call.plan.frames);
+        let mut next = 0;
+        tokio::pin!(stop);
+        let outcome = loop {
+            tokio::select! {
+                _ = interval.tick() => {
+                    let Some(frame) = frames.get(next) else { break PlayOutcome::Completed };
+                    let packet = stream.packet(&prompt::encode(frame, payload_type));
+                    if let Err(error) = self.rtp_socket.send_to(&packet, self.media.destination).await {
+                        break PlayOutcome::Failed(status::io(error));
+                    }
+                    next += 1;
+                }
+                received = self.call.socket.recv(&mut sip_buf) => {
+                    let Ok(len) = received else { continue };
+                    if self.on_sip_during_playback(&sip_buf[..len]).await {
+                        break PlayOutcome::HungUp;
+                    }
+                }
+                received = self.rtp_socket.recv_from(&mut rtp_buf) => {
+                    if received.is_ok() {
+                        packets_received += 1;
+                    }
+                }
+                () = &mut stop => break PlayOutcome::Stopped,
+            }
+        };
+        if !matches!(outcome, PlayOutcome::HungUp) {
+            self.call.bye(&self.target, &self.to).await;
+        }
+        Played {
+            outcome,
+            packets_sent: next,
+            packets_received,
+            payload_type,
+        }
+    }
+
+    /// Handles one SIP datagram received while playing; true when it was the callee's BYE.
+    async fn on_sip_during_playback(&self, datagram: &[u8]) -> bool {
+        match SipMessage::try_from(datagram) {
+            Ok(SipMessage::Request(request))
+                if request.method == Method::Bye
+                    && request.call_id_header().is_ok_and(|c| c.value() == self.call.call_id) =>
+            {
+                self.call.send_message(&ok_to(&request)).await;
+                true
+            }
+            Ok(SipMessage::Response(response))
+                if response.call_id_header().is_ok_and(|c| c.value() == self.call.call_id)
+                    && cseq_of(&response) == Some((self.call.cseq, "INVITE".into()))
+                    && (200..300).contains(&code_of(&response)) =>
+            {
+                self.call.ack_answer(&self.target, &self.to).await;
+                false
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A 200 OK to an in-dialog request (the callee's BYE): its Via, From, To, Call-ID and CSeq.
+fn ok_to(request: &Request) -> Response {
+    let mut headers = rsip::Headers::default();
+    for header in request.headers.iter() {
+        if matches!(
+            header,
+            Header::Via(_) | Header::From(_) | Header::To(_) | Header::CallId(_) | Header::CSeq(_)
+        ) {
+            headers.push(header.clone());
+        }
+    }
+    headers.push(rsip::headers::ContentLength::new("0").into());
+    Response {
+        status_code: rsip::StatusCode::OK,
+        version: rsip::Version::V2,
+        headers,
+        body: Vec::new(),
+    }
 }
 
 fn code_of(response: &Response) -> u16 {
@@ -117,51 +266,44 @@ fn contact_uri(response: &Response) -> Option<String> {
     })
 }
 
-impl Call<'_> {
-    async fn run(&mut self, rtp_socket: &UdpSocket) -> Result<(), GatewayError> {
+impl Call {
+    /// The INVITE transaction(s) until a 2xx: one digest answer to a 401/407, CANCEL after the
+    /// ring time, every other final response classified.
+    async fn invite_until_answered(&mut self) -> Result<Response, CallError> {
         let mut answered_challenge = false;
-        let ok = loop {
+        loop {
             let response = match self.invite().await? {
                 InviteOutcome::NoAnswer => {
                     self.cancel().await;
-                    return Err(status::no_answer(self.plan.ring_timeout.as_secs_f64()));
+                    return Err(status::no_answer(self.plan.ring_timeout.as_secs_f64()).into());
                 }
                 InviteOutcome::Final(response) => response,
             };
             let code = code_of(&response);
             if (200..300).contains(&code) {
-                break response;
+                return Ok(response);
             }
             self.ack_failure(&response).await;
             match code {
                 401 | 407 if !answered_challenge => {
-                    self.authorize(&response)?;
+                    self.authorize(&response).map_err(|error| CallError {
+                        error,
+                        sip_status: Some(code),
+                    })?;
                     answered_challenge = true;
                     self.cseq += 1;
                     self.invite_branch = new_branch();
                 }
                 // Our credentials were refused outright.
                 403 if answered_challenge => {
-                    return Err(GatewayError::permanent("auth_failed", "SIP 403 after digest"))
+                    return Err(CallError {
+                        error: GatewayError::permanent("auth_failed", "SIP 403 after digest"),
+                        sip_status: Some(403),
+                    })
                 }
                 _ => return Err(status::classify_final(code, &response.status_code.to_string())),
             }
-        };
-        let to = ok.to_header().map(|t| t.value().to_string()).unwrap_or_default();
-        let target = contact_uri(&ok).unwrap_or_else(|| self.plan.request_uri.clone());
-        self.ack_answer(&target, &to).await;
-        let body = String::from_utf8_lossy(&ok.body).into_owned();
-        let played = match sdp::parse_answer(&body) {
-            Some(media) => rtp::play(rtp_socket, media.destination, media.payload_type, &self.plan.frames)
-                .await
-                .map_err(status::io),
-            None => Err(GatewayError::permanent(
-                "unsupported_media",
-                "no PCMU/PCMA stream in the SDP answer",
-            )),
-        };
-        self.bye(&target, &to).await;
-        played.map(|_| ())
+        }
     }
 
     fn request(&self, method: Method, uri: &str, branch: &str, cseq: u32, to: &str, body: &str) -> Request {
@@ -202,8 +344,12 @@ impl Call<'_> {
     }
 
     async fn send(&self, request: &Request) {
+        self.send_message(request).await;
+    }
+
+    async fn send_message(&self, message: &impl std::fmt::Display) {
         // A lost datagram is what the retransmission timers are for.
-        if let Err(error) = self.socket.send(request.to_string().as_bytes()).await {
+        if let Err(error) = self.socket.send(message.to_string().as_bytes()).await {
             tracing::debug!(%error, "SIP send failed");
         }
     }
@@ -278,7 +424,7 @@ impl Call<'_> {
 
     /// Prepares the credentials answering a 401/407 for the next INVITE.
     fn authorize(&mut self, response: &Response) -> Result<(), GatewayError> {
-        let Some((username, password)) = self.plan.credentials else {
+        let Some((username, password)) = &self.plan.credentials else {
             return Err(GatewayError::permanent(
                 "auth_failed",
                 "trunk asks for credentials; none configured",

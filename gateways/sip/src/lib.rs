@@ -5,7 +5,7 @@
 //! G.711 (PCMU preferred, PCMA accepted) over RTP, 20 ms frames paced at 50 packets/s.
 //!
 //! # Layout
-//! - [`prompt`]: what the call plays (tone bursts per digit for now) and the G.711 encoders.
+//! - [`prompt`]: what the call says (espeak-ng recordings per language) and G.711 transcoding.
 //! - [`rtp`]: RTP packets and the paced sender.
 //! - [`sdp`]: our offer and the answer's media address and codec.
 //! - [`digest`]: digest authentication (MD5, SHA-256, `qop=auth`).
@@ -22,16 +22,22 @@ pub mod sdp;
 pub mod status;
 
 use async_trait::async_trait;
-use otpgate_gateway::{Accepted, Channel, Coverage, Delivery, Gateway, GatewayError, OutboundMessage};
+use otpgate_gateway::{
+    Accepted, Channel, Coverage, Delivery, DeliveryReport, Gateway, GatewayError, OutboundMessage, ReportSender,
+};
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Metric names: calls placed, answered (the whole prompt played), failed by reason (`busy`,
-/// `unavailable`, `declined`, `no_answer`, `auth_failed`, `call_failed_4xx|5xx|6xx`, `timeout`,
-/// ...), and the duration of answered calls from INVITE to BYE.
+/// Metric names, each labelled by `carrier`: calls placed, answered (200 OK), completed (the
+/// whole prompt played), failed by `reason` (`busy`, `unavailable`, `declined`, `no_answer`,
+/// `auth_failed`, `call_failed_4xx|5xx|6xx`, `timeout`, `hung_up`, ...) and `status_class` of the
+/// SIP response that ended it (`4xx`, `5xx`, `6xx`, or `none` when no response did), and the
+/// duration of answered calls from INVITE to the end of the call.
 pub const CALLS_PLACED: &str = "otpgate_calls_placed_total";
 pub const CALLS_ANSWERED: &str = "otpgate_calls_answered_total";
+pub const CALLS_COMPLETED: &str = "otpgate_calls_completed_total";
 pub const CALLS_FAILED: &str = "otpgate_calls_failed_total";
 pub const CALL_DURATION: &str = "otpgate_call_duration_seconds";
 
@@ -67,11 +73,29 @@ impl std::fmt::Debug for SipConfig {
 
 pub struct SipGateway {
     config: SipConfig,
+    reports: ReportSender,
+    /// Calls still playing their prompt; `shutdown` hangs them up.
+    calls: Arc<ActiveCalls>,
 }
 
+/// The calls being played, and the signal that ends them on shutdown.
+#[derive(Default)]
+struct ActiveCalls {
+    count: std::sync::atomic::AtomicUsize,
+    stopping: tokio::sync::Notify,
+    done: tokio::sync::Notify,
+}
+
+/// What a call may take after it was answered beyond its prompt: the BYE transaction.
+const HANGUP_MARGIN: Duration = Duration::from_secs(5);
+
 impl SipGateway {
-    pub fn new(config: SipConfig) -> Arc<Self> {
-        Arc::new(Self { config })
+    pub fn new(config: SipConfig, reports: ReportSender) -> Arc<Self> {
+        Arc::new(Self {
+            config,
+            reports,
+            calls: Arc::default(),
+        })
     }
 
     async fn trunk(&self) -> Result<SocketAddr, GatewayError> {
@@ -100,6 +124,81 @@ impl SipGateway {
             .map_err(|e| GatewayError::permanent("invalid_destination", format!("{uri}: {e}")))?;
         Ok(uri)
     }
+
+    fn count_failure(&self, reason: &str, status_class: &'static str) {
+        metrics::counter!(
+            CALLS_FAILED,
+            "carrier" => self.config.name.clone(),
+            "reason" => reason.to_owned(),
+            "status_class" => status_class
+        )
+        .increment(1);
+    }
+
+    /// Plays the prompt of an answered call and reports the outcome to the engine.
+    fn spawn_playback(&self, answered: call::Answered, message: &OutboundMessage, started: std::time::Instant) {
+        let calls = self.calls.clone();
+        calls.count.fetch_add(1, Ordering::SeqCst);
+        let reports = self.reports.clone();
+        let carrier = self.config.name.clone();
+        let report = DeliveryReport {
+            request_id: message.request_id.clone(),
+            application: message.application.clone(),
+            to: message.to.clone(),
+            carrier: carrier.clone(),
+            channel: Channel::Call,
+            carrier_message_id: answered.call_id().to_owned(),
+            delivery: Delivery::Delivered,
+            status: "completed".into(),
+            error: None,
+        };
+        let failed = {
+            let carrier = carrier.clone();
+            move |reason: &str| {
+                metrics::counter!(CALLS_FAILED, "carrier" => carrier.clone(), "reason" => reason.to_owned(), "status_class" => "none")
+                    .increment(1)
+            }
+        };
+        tokio::spawn(async move {
+            let stopping = calls.stopping.notified();
+            let played = answered.play(stopping).await;
+            metrics::histogram!(CALL_DURATION, "carrier" => carrier.clone()).record(started.elapsed().as_secs_f64());
+            tracing::debug!(
+                %carrier,
+                request_id = %report.request_id,
+                call_id = %report.carrier_message_id,
+                sent = played.packets_sent,
+                received = played.packets_received,
+                outcome = ?played.outcome,
+                "call ended"
+            );
+            let report = match played.outcome {
+                call::PlayOutcome::Completed => {
+                    metrics::counter!(CALLS_COMPLETED, "carrier" => carrier).increment(1);
+                    report
+                }
+                outcome => {
+                    let reason = match &outcome {
+                        call::PlayOutcome::HungUp => "hung_up",
+                        call::PlayOutcome::Stopped => "shutdown",
+                        call::PlayOutcome::Failed(error) => error.reason(),
+                        call::PlayOutcome::Completed => unreachable!("matched above"),
+                    };
+                    failed(reason);
+                    DeliveryReport {
+                        delivery: Delivery::Failed,
+                        status: reason.to_owned(),
+                        ..report
+                    }
+                }
+            };
+            // The engine is gone only during shutdown, when nobody waits for the outcome.
+            let _ = reports.send(report);
+            if calls.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+                calls.done.notify_waiters();
+            }
+        });
+    }
 }
 
 #[async_trait]
@@ -125,36 +224,57 @@ impl Gateway for SipGateway {
         true
     }
 
+    /// Rings the number; accepted once the callee answers. The prompt then plays in the
+    /// background and its outcome arrives as a [`DeliveryReport`]: `completed` (delivered) once
+    /// every frame was sent, or failed `hung_up` if the callee hung up before the end.
     async fn send(&self, message: &OutboundMessage) -> Result<Accepted, GatewayError> {
         let plan = call::CallPlan {
             trunk: self.trunk().await?,
             request_uri: self.request_uri(&message.to)?,
-            from_uri: &self.config.from,
-            credentials: self.config.username.as_deref().zip(self.config.password.as_deref()),
+            from_uri: self.config.from.clone(),
+            credentials: self.config.username.clone().zip(self.config.password.clone()),
             ring_timeout: self.config.ring_timeout,
-            frames: prompt::frames(&message.code),
+            frames: prompt::frames(&message.code, prompt::Language::from_locale(&message.locale)),
         };
-        let labels = [("carrier", self.config.name.clone())];
-        metrics::counter!(CALLS_PLACED, &labels).increment(1);
+        metrics::counter!(CALLS_PLACED, "carrier" => self.config.name.clone()).increment(1);
         let started = std::time::Instant::now();
         match call::place(plan).await {
-            Ok(call_id) => {
-                metrics::counter!(CALLS_ANSWERED, &labels).increment(1);
-                metrics::histogram!(CALL_DURATION, &labels).record(started.elapsed().as_secs_f64());
-                tracing::debug!(carrier = %self.config.name, request_id = %message.request_id, %call_id, "call played");
+            Ok(answered) => {
+                metrics::counter!(CALLS_ANSWERED, "carrier" => self.config.name.clone()).increment(1);
+                let call_id = answered.call_id().to_owned();
+                tracing::debug!(carrier = %self.config.name, request_id = %message.request_id, %call_id, "call answered");
+                self.spawn_playback(answered, message, started);
                 Ok(Accepted {
                     carrier_message_id: call_id,
                     parts: 1,
-                    delivery: Some(Delivery::Delivered),
+                    delivery: None,
                 })
             }
-            Err(error) => {
-                let reason = error.reason();
-                metrics::counter!(CALLS_FAILED, "carrier" => self.config.name.clone(), "reason" => reason).increment(1);
-                tracing::debug!(carrier = %self.config.name, request_id = %message.request_id, %error, "call failed");
-                Err(error)
+            Err(failure) => {
+                self.count_failure(failure.error.reason(), failure.status_class());
+                tracing::debug!(carrier = %self.config.name, request_id = %message.request_id, error = %failure.error, "call failed");
+                Err(failure.error)
             }
         }
+    }
+
+    fn outcome_within(&self, message: &OutboundMessage) -> Option<Duration> {
+        let language = prompt::Language::from_locale(&message.locale);
+        let frames = prompt::frame_count(&message.code, language) as u32;
+        Some(rtp::PACKET_INTERVAL * frames + HANGUP_MARGIN)
+    }
+
+    /// Hangs up the calls still playing (each reports failed `shutdown`), waiting up to 2 s for
+    /// their BYEs.
+    async fn shutdown(&self) {
+        let done = self.calls.done.notified();
+        tokio::pin!(done);
+        done.as_mut().enable();
+        if self.calls.count.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        self.calls.stopping.notify_waiters();
+        let _ = tokio::time::timeout(Duration::from_secs(2), done).await;
     }
 }
 
@@ -183,7 +303,7 @@ mod tests {
 
     #[test]
     fn request_uri_uses_the_digits_and_the_trunk_host() {
-        let gateway = SipGateway::new(config());
+        let gateway = SipGateway::new(config(), otpgate_gateway::report_channel().0);
         assert_eq!(
             gateway.request_uri("+1 555-0100").unwrap(),
             "sip:15550100@sip.example.net"
@@ -192,7 +312,9 @@ mod tests {
         let mut other = config();
         other.address = "127.0.0.1:5080".into();
         assert_eq!(
-            SipGateway::new(other).request_uri("+44").unwrap(),
+            SipGateway::new(other, otpgate_gateway::report_channel().0)
+                .request_uri("+44")
+                .unwrap(),
             "sip:44@127.0.0.1:5080"
         );
     }

@@ -1,9 +1,7 @@
-//! RTP (RFC 3550) packets for one G.711 stream, and the paced sender.
+//! RTP (RFC 3550) packets for one G.711 stream; the pacing is in [`crate::call::Answered::play`].
 
-use crate::prompt::{self, Frame, SAMPLES_PER_FRAME};
-use std::net::SocketAddr;
+use crate::prompt::SAMPLES_PER_FRAME;
 use std::time::Duration;
-use tokio::net::UdpSocket;
 
 /// 20 ms per packet: 50 packets a second.
 pub const PACKET_INTERVAL: Duration = Duration::from_millis(20);
@@ -45,23 +43,6 @@ impl RtpStream {
         self.sent += 1;
         packet
     }
-}
-
-/// Sends `frames` to `destination`, one packet every 20 ms. Returns the packets sent.
-pub async fn play(
-    socket: &UdpSocket,
-    destination: SocketAddr,
-    payload_type: u8,
-    frames: &[Frame],
-) -> std::io::Result<usize> {
-    let mut stream = RtpStream::new(payload_type);
-    let mut interval = tokio::time::interval(PACKET_INTERVAL);
-    for frame in frames {
-        interval.tick().await;
-        let packet = stream.packet(&prompt::encode(frame, payload_type));
-        socket.send_to(&packet, destination).await?;
-    }
-    Ok(frames.len())
 }
 
 #[cfg(test)]

@@ -2,8 +2,44 @@
 
 use otpgate_gateway::GatewayError;
 
+/// Why a call failed, with the SIP status that said so (none for timeouts, no answer, socket
+/// trouble and hang-ups): the status class is a label of the failed-calls metric.
+#[derive(Debug)]
+pub struct CallError {
+    pub error: GatewayError,
+    pub sip_status: Option<u16>,
+}
+
+impl From<GatewayError> for CallError {
+    fn from(error: GatewayError) -> Self {
+        CallError {
+            error,
+            sip_status: None,
+        }
+    }
+}
+
+impl CallError {
+    /// `4xx`, `5xx`, `6xx`, or `none`.
+    pub fn status_class(&self) -> &'static str {
+        match self.sip_status {
+            Some(400..=499) => "4xx",
+            Some(500..=599) => "5xx",
+            Some(600..=699) => "6xx",
+            _ => "none",
+        }
+    }
+}
+
 /// A final failure response to the INVITE (not 401/407 while we may still answer them).
-pub fn classify_final(code: u16, reason: &str) -> GatewayError {
+pub fn classify_final(code: u16, reason: &str) -> CallError {
+    CallError {
+        error: classify_code(code, reason),
+        sip_status: Some(code),
+    }
+}
+
+fn classify_code(code: u16, reason: &str) -> GatewayError {
     let detail = format!("SIP {code} {reason}");
     let reason = match code {
         486 | 600 => "busy",
@@ -50,10 +86,13 @@ mod tests {
             (403, "call_failed_4xx"),
             (407, "auth_failed"),
         ] {
-            let error = classify_final(code, "x");
+            let failure = classify_final(code, "x");
+            assert_eq!(failure.status_class(), &format!("{}xx", code / 100)[..]);
+            let error = failure.error;
             assert_eq!(error.reason(), reason, "{code}");
             assert_eq!(error.kind(), ErrorKind::Permanent);
         }
         assert!(timeout("t").is_transient());
+        assert_eq!(CallError::from(timeout("t")).status_class(), "none");
     }
 }

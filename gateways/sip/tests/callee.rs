@@ -1,8 +1,12 @@
 //! Calls the real `otpgate-sip-callee` simulator over UDP. Build it first:
 //! `cargo build -p otpgate-sip-callee` (same target dir as these tests).
 
-use otpgate_gateway::{Channel, Coverage, Delivery, ErrorKind, Gateway, GatewayError, OutboundMessage};
-use otpgate_sip::{prompt, SipConfig, SipGateway};
+use otpgate_gateway::{
+    report_channel, Channel, Coverage, Delivery, DeliveryReport, ErrorKind, Gateway, GatewayError, OutboundMessage,
+    ReportReceiver,
+};
+use otpgate_sip::prompt::{self, Language};
+use otpgate_sip::{SipConfig, SipGateway};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -59,6 +63,14 @@ impl Callee {
         serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
     }
 
+    /// The received audio, decoded to 16-bit PCM by the callee.
+    fn samples(&self, call_id: &str) -> Vec<i16> {
+        let path = self.dir.path().join(format!("{call_id}.wav"));
+        let wav = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(&wav[..4], b"RIFF");
+        wav[44..].chunks(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect()
+    }
+
     fn outcomes(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(self.dir.path().join("calls.jsonl"))
             .unwrap_or_default()
@@ -75,19 +87,48 @@ impl Drop for Callee {
     }
 }
 
-fn gateway(callee: &Callee, credentials: Option<(&str, &str)>, ring_timeout: Duration) -> std::sync::Arc<SipGateway> {
-    SipGateway::new(SipConfig {
-        name: "sim".into(),
-        address: callee.address.clone(),
-        from: "sip:otp@otpgate.invalid".into(),
-        username: credentials.map(|c| c.0.to_string()),
-        password: credentials.map(|c| c.1.to_string()),
-        ring_timeout,
-        coverage: Coverage::new(vec!["US".into()], 0, Default::default()),
-    })
+/// A gateway calling `callee`, and the receiving end of its outcome reports.
+struct Trunk {
+    gateway: std::sync::Arc<SipGateway>,
+    reports: ReportReceiver,
+}
+
+impl Trunk {
+    async fn send(&self, message: &OutboundMessage) -> Result<otpgate_gateway::Accepted, GatewayError> {
+        self.gateway.send(message).await
+    }
+
+    /// The outcome report of the call that was just accepted: the prompt takes ~10-20 s.
+    async fn outcome(&mut self) -> DeliveryReport {
+        tokio::time::timeout(Duration::from_secs(40), self.reports.recv())
+            .await
+            .expect("a report within 40 s")
+            .expect("the gateway keeps the sender")
+    }
+}
+
+fn gateway(callee: &Callee, credentials: Option<(&str, &str)>, ring_timeout: Duration) -> Trunk {
+    let (tx, reports) = report_channel();
+    let gateway = SipGateway::new(
+        SipConfig {
+            name: "sim".into(),
+            address: callee.address.clone(),
+            from: "sip:otp@otpgate.invalid".into(),
+            username: credentials.map(|c| c.0.to_string()),
+            password: credentials.map(|c| c.1.to_string()),
+            ring_timeout,
+            coverage: Coverage::new(vec!["US".into()], 0, Default::default()),
+        },
+        tx,
+    );
+    Trunk { gateway, reports }
 }
 
 fn message(code: &str) -> OutboundMessage {
+    message_in(code, "en")
+}
+
+fn message_in(code: &str, locale: &str) -> OutboundMessage {
     OutboundMessage {
         request_id: "req-1".into(),
         application: "app".into(),
@@ -95,7 +136,7 @@ fn message(code: &str) -> OutboundMessage {
         channel: Channel::Call,
         code: code.into(),
         text: format!("Your code is {code}"),
-        locale: "en".into(),
+        locale: locale.into(),
     }
 }
 
@@ -107,15 +148,39 @@ fn assert_permanent(result: Result<otpgate_gateway::Accepted, GatewayError>, rea
     assert_eq!(error.kind(), ErrorKind::Permanent, "{error}");
 }
 
+/// What the callee heard equals the prompt we mean to play, sample for sample.
+fn assert_heard_prompt(callee: &Callee, call_id: &str, code: &str, language: Language) {
+    let expected: Vec<i16> = prompt::frames(code, language)
+        .concat()
+        .into_iter()
+        .map(prompt::ulaw_to_linear)
+        .collect();
+    let heard = callee.samples(call_id);
+    assert_eq!(heard.len(), expected.len(), "{} samples", language.code());
+    assert!(heard == expected, "the {} prompt arrived altered", language.code());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn answered_call_plays_the_whole_prompt_and_is_delivered() {
     let callee = Callee::start(&["--mode", "answer"]);
-    let accepted = gateway(&callee, None, RING).send(&message("123456")).await.unwrap();
+    let mut trunk = gateway(&callee, None, RING);
+    let accepted = trunk.send(&message("123456")).await.unwrap();
     assert_eq!(accepted.parts, 1);
-    assert_eq!(accepted.delivery, Some(Delivery::Delivered));
+    assert_eq!(accepted.delivery, None, "delivered only once the prompt has played");
 
-    let report = callee.report(&accepted.carrier_message_id);
-    let expected = prompt::frame_count(6);
+    let outcome = trunk.outcome().await;
+    assert_eq!(outcome.delivery, Delivery::Delivered);
+    assert_eq!(outcome.status, "completed");
+    assert_eq!(outcome.carrier_message_id, accepted.carrier_message_id);
+    assert_eq!((outcome.request_id.as_str(), outcome.channel), ("req-1", Channel::Call));
+
+    let call_id = &accepted.carrier_message_id;
+    let report = callee.report(call_id);
+    let expected = prompt::frame_count("123456", Language::English);
+    assert!(
+        expected > 400,
+        "intro, six digits, 'I repeat', six digits: {expected} frames"
+    );
     assert_eq!(report["codec"], "PCMU");
     assert_eq!(report["packets"], expected as u64, "{report}");
     assert_eq!(report["duration_ms"], (expected * 20) as u64, "{report}");
@@ -124,6 +189,67 @@ async fn answered_call_plays_the_whole_prompt_and_is_delivered() {
     assert_eq!(report["ssrc_changes"], 0);
     assert_eq!(report["bye_received"], true);
     assert!(report["to"].as_str().unwrap().contains("sip:15550100@"), "{report}");
+    assert_heard_prompt(&callee, call_id, "123456", Language::English);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_prompt_is_spoken_in_the_locale_language() {
+    let callee = Callee::start(&["--mode", "answer"]);
+    let mut spanish = gateway(&callee, None, RING);
+    let mut arabic = gateway(&callee, None, RING);
+    let (to_es, to_ar) = (message_in("907", "es-MX"), message_in("907", "ar_EG"));
+    let (es, ar) = tokio::join!(spanish.send(&to_es), arabic.send(&to_ar));
+    let (es, ar) = (es.unwrap(), ar.unwrap());
+    assert_eq!(spanish.outcome().await.delivery, Delivery::Delivered);
+    assert_eq!(arabic.outcome().await.delivery, Delivery::Delivered);
+    assert_heard_prompt(&callee, &es.carrier_message_id, "907", Language::Spanish);
+    assert_heard_prompt(&callee, &ar.carrier_message_id, "907", Language::Arabic);
+    assert_ne!(
+        callee.samples(&es.carrier_message_id),
+        callee.samples(&ar.carrier_message_id)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_callee_hanging_up_mid_prompt_is_reported_failed() {
+    let callee = Callee::start(&["--mode", "hangup-after:1000"]);
+    let mut trunk = gateway(&callee, None, RING);
+    let accepted = trunk.send(&message("123456")).await.unwrap();
+    let started = std::time::Instant::now();
+    let outcome = trunk.outcome().await;
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert_eq!(outcome.delivery, Delivery::Failed);
+    assert_eq!(outcome.status, "hung_up");
+    let report = callee.report(&accepted.carrier_message_id);
+    assert_eq!(report["hung_up_by_callee"], true, "{report}");
+    // About a second of the prompt arrived before the callee hung up, not the whole of it.
+    let packets = report["packets"].as_u64().unwrap();
+    assert!((30..=80).contains(&packets), "{report}");
+    // Our 200 OK stopped the callee's BYE retransmissions, and we sent no BYE of our own.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let outcomes = callee.outcomes();
+    assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+    assert_eq!(outcomes[0]["outcome"], "hung_up");
+}
+
+#[test]
+fn the_engine_waits_for_the_whole_prompt_before_falling_back() {
+    let (tx, _rx) = report_channel();
+    let gateway = SipGateway::new(
+        SipConfig {
+            name: "t".into(),
+            address: "127.0.0.1:5060".into(),
+            from: "sip:otp@otpgate.invalid".into(),
+            username: None,
+            password: None,
+            ring_timeout: RING,
+            coverage: Coverage::new(vec![], 0, Default::default()),
+        },
+        tx,
+    );
+    let within = gateway.outcome_within(&message_in("123456", "ar")).unwrap();
+    let prompt = Duration::from_millis(20 * prompt::frame_count("123456", Language::Arabic) as u64);
+    assert!(within > prompt, "{within:?} vs {prompt:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -169,22 +295,28 @@ async fn challenged_call(algorithm: &str, password: &str) -> Result<(Callee, Str
         "--digest-algorithm",
         algorithm,
     ]);
-    let result = gateway(&callee, Some(("otp", password)), RING)
-        .send(&message("4711"))
-        .await;
-    result.map(|accepted| (callee, accepted.carrier_message_id))
+    let mut trunk = gateway(&callee, Some(("otp", password)), RING);
+    let accepted = trunk.send(&message("4711")).await?;
+    assert_eq!(trunk.outcome().await.delivery, Delivery::Delivered);
+    Ok((callee, accepted.carrier_message_id))
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn md5_challenge_is_answered() {
     let (callee, call_id) = challenged_call("MD5", "s3cret").await.unwrap();
-    assert_eq!(callee.report(&call_id)["packets"], prompt::frame_count(4) as u64);
+    assert_eq!(
+        callee.report(&call_id)["packets"],
+        prompt::frame_count("4711", Language::English) as u64
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sha_256_challenge_is_answered() {
     let (callee, call_id) = challenged_call("SHA-256", "s3cret").await.unwrap();
-    assert_eq!(callee.report(&call_id)["packets"], prompt::frame_count(4) as u64);
+    assert_eq!(
+        callee.report(&call_id)["packets"],
+        prompt::frame_count("4711", Language::English) as u64
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -207,15 +339,18 @@ fn unreachable_accepted() -> otpgate_gateway::Accepted {
 async fn silent_trunk_is_a_transient_timeout() {
     // A bound socket that never answers: INVITE retransmissions go unanswered until Timer B.
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let gateway = SipGateway::new(SipConfig {
-        name: "silent".into(),
-        address: silent.local_addr().unwrap().to_string(),
-        from: "sip:otp@otpgate.invalid".into(),
-        username: None,
-        password: None,
-        ring_timeout: Duration::from_secs(1),
-        coverage: Coverage::new(vec![], 0, Default::default()),
-    });
+    let gateway = SipGateway::new(
+        SipConfig {
+            name: "silent".into(),
+            address: silent.local_addr().unwrap().to_string(),
+            from: "sip:otp@otpgate.invalid".into(),
+            username: None,
+            password: None,
+            ring_timeout: Duration::from_secs(1),
+            coverage: Coverage::new(vec![], 0, Default::default()),
+        },
+        report_channel().0,
+    );
     let error = gateway.send(&message("1")).await.expect_err("no response");
     assert_eq!(error.reason(), "timeout");
     assert!(error.is_transient());
