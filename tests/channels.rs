@@ -541,6 +541,47 @@ fn a_callee_hanging_up_mid_prompt_falls_back_to_sms_with_the_same_code() {
 }
 
 #[test]
+fn a_trunk_answering_503_moves_the_send_to_sms_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let smsc_dir = dir.path().join("smsc");
+    std::fs::create_dir(&smsc_dir).unwrap();
+    let smsc = Smsc::start(&smsc_dir, &[]);
+    let callee = Fake::start_ready("otpgate-sip-callee", &["--mode", "reject:503"], "sip=");
+    let carriers = format!(
+        "[[carriers]]\nname = \"voice\"\nprotocol = \"sip\"\naddress = \"{}\"\n\n{}",
+        callee.url,
+        smpp_carrier(&smsc.smpp, "")
+    );
+    let server = engine(dir.path(), port, &carriers);
+    let (status, sent) = server.post(
+        "/v3/phone/send/",
+        &json!({ "phone_number": "+447911123456", "options": { "preferred_channel": "CALL" } }),
+    );
+    // The call failed before anyone answered: the same send went on to SMS.
+    assert_eq!((status, sent["status"].as_str()), (200, Some("Success")), "{sent}");
+    assert_eq!(sent["channel"], "sms", "{sent}");
+    assert_eq!(smsc.messages_to("447911123456").len(), 1);
+    let metrics = server.metrics();
+    assert_eq!(
+        metric(
+            &metrics,
+            "otpgate_calls_failed_total",
+            &[
+                ("carrier", "voice"),
+                ("reason", "call_failed_5xx"),
+                ("status_class", "5xx")
+            ]
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(&metrics, "otpgate_fallbacks_total", &[("from", "call"), ("to", "sms")]),
+        1.0
+    );
+}
+
+#[test]
 fn a_busy_callee_is_counted_by_reason_and_the_send_is_undeliverable() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
