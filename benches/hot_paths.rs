@@ -48,6 +48,7 @@ fn rules(c: &mut Criterion) {
         number: number::parse("+12025550123").unwrap(),
         channel: None,
         preferred: None,
+        blocklisted: None,
         vendor_data: None,
         metadata: None,
         code_length: 6,
@@ -58,6 +59,7 @@ fn rules(c: &mut Criterion) {
         carrier: "sandbox".into(),
         delivered: true,
         fallbacks: vec![],
+        fee_micros: Some(7_900),
     };
     c.bench_function("rules/send_then_check", |b| {
         b.iter(|| {

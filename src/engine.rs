@@ -1,6 +1,7 @@
 //! The engine's shared parts, wired once at start-up and handed to the API and the actors.
 use crate::actors::Registry;
 use crate::applications::Applications;
+use crate::blocklist::Blocklist;
 use crate::code::CodeSecret;
 use crate::config::VerificationPolicy;
 use crate::routing::Router;
@@ -12,6 +13,8 @@ use std::sync::Arc;
 pub struct Engine {
     pub policy: VerificationPolicy,
     pub store: Arc<dyn Store>,
+    /// Per-application blocked numbers and prefixes, mirrored from the store.
+    pub blocklist: Blocklist,
     pub secret: CodeSecret,
     pub router: Router,
     pub registry: Registry,
@@ -57,6 +60,7 @@ impl Engine {
         Arc::new(Self {
             policy,
             store,
+            blocklist: Blocklist::default(),
             secret,
             router,
             registry: Registry::default(),

@@ -26,6 +26,8 @@
 pub mod actors;
 pub mod api;
 pub mod applications;
+pub mod billing;
+pub mod blocklist;
 pub mod carriers;
 pub mod code;
 pub mod config;

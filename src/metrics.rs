@@ -13,6 +13,7 @@ pub const NUMBER_ACTORS: &str = "otpgate_number_actors";
 pub const STORE_COMMIT_DURATION: &str = "otpgate_store_commit_duration_seconds";
 pub const STORE_BATCH_SIZE: &str = "otpgate_store_batch_size";
 pub const WEBHOOKS_REJECTED: &str = "otpgate_webhooks_rejected_total";
+pub const SENDS_BLOCKED: &str = "otpgate_sends_blocked_total";
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -41,6 +42,10 @@ fn describe() {
         "Messages a carrier refused or failed to deliver, by reason."
     );
     describe_counter!(VERIFICATIONS, "Verification outcomes by status.");
+    describe_counter!(
+        SENDS_BLOCKED,
+        "Sends refused before anything was sent, by reason (in_block_list, suspicious, repeated_attempts, spam)."
+    );
     describe_counter!(FALLBACKS, "Moves from one channel to the next.");
     describe_counter!(
         WEBHOOKS_REJECTED,

@@ -4,6 +4,8 @@
 //! without locks and in the order requests arrived. It is plain data and functions so the rules
 //! are unit-tested without actors, sockets or a store. Every method returns the verification
 //! records it changed; the actor persists them before answering.
+use crate::billing::{self, Charge};
+use crate::blocklist;
 use crate::code::{self, CodeSecret};
 use crate::config::VerificationPolicy;
 use crate::number::{NumberInfo, SandboxNumber};
@@ -23,6 +25,8 @@ pub struct SendRequest {
     pub channel: Option<Channel>,
     /// `options.preferred_channel`: this channel first, then the country's order.
     pub preferred: Option<Channel>,
+    /// The application's blocklist entry that matches the number, looked up by the caller.
+    pub blocklisted: Option<blocklist::Entry>,
     pub vendor_data: Option<String>,
     pub metadata: Option<Value>,
     pub code_length: u32,
@@ -37,6 +41,37 @@ pub enum BlockReason {
     Suspicious,
     Spam,
     InBlockList,
+}
+
+/// Charges `v` for the message just logged as sent, unless it was charged before (a resend or
+/// a fallback of an already charged verification) or the step is not billed; the lifecycle
+/// entry shows the amount.
+fn charge_once(v: &mut Verification, channel: Channel, carrier: &str, fee_micros: Option<u64>, now_ms: i64) {
+    let Some(carrier_fee_micros) = fee_micros.filter(|_| v.charge.is_none()) else {
+        return;
+    };
+    let charge = Charge {
+        at_ms: now_ms,
+        channel,
+        carrier: carrier.to_owned(),
+        country: v.number.country_code.clone().unwrap_or_else(|| "unknown".into()),
+        carrier_fee_micros,
+    };
+    if let Some(entry) = v.lifecycle.last_mut() {
+        entry.fee = Some(billing::usd(charge.amount_micros()));
+    }
+    v.charge = Some(charge);
+}
+
+impl BlockReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BlockReason::RepeatedAttempts => "repeated_attempts",
+            BlockReason::Suspicious => "suspicious",
+            BlockReason::Spam => "spam",
+            BlockReason::InBlockList => "in_block_list",
+        }
+    }
 }
 
 /// What to do after [`NumberState::begin_send`].
@@ -62,6 +97,8 @@ pub enum SendResult {
         carrier: String,
         delivered: bool,
         fallbacks: Vec<(Channel, Channel)>,
+        /// The carrier's fee for this country; `None` when the step is not billed (sandbox).
+        fee_micros: Option<u64>,
     },
     Undeliverable {
         failures: Vec<(Channel, String, &'static str)>,
@@ -147,6 +184,20 @@ impl NumberState {
         let mut changed = Vec::new();
         self.expire_if_due(now_ms, &mut changed);
         self.sends_ms.retain(|t| *t > now_ms - DAY_MS);
+
+        if let Some(entry) = &request.blocklisted {
+            let v = self.new_verification(request, policy, secret, now_ms, false).0;
+            let data = json!({ entry.kind.as_str(): entry.value });
+            let start = self.block(
+                v,
+                Risk::PhoneNumberInBlocklist,
+                data,
+                BlockReason::InBlockList,
+                now_ms,
+                &mut changed,
+            );
+            return (start, changed);
+        }
 
         let high_risk = match (request.number.sandbox, request.number.is_premium) {
             (Some(SandboxNumber::HighRisk), _) => Some("sandbox high-risk number"),
@@ -245,6 +296,7 @@ impl NumberState {
             verified_at_ms: None,
             warnings: Vec::new(),
             lifecycle: Vec::new(),
+            charge: None,
         };
         (v, code)
     }
@@ -286,6 +338,7 @@ impl NumberState {
                 carrier,
                 delivered,
                 fallbacks,
+                fee_micros,
             } => {
                 for (from, to) in fallbacks {
                     v.log(
@@ -298,6 +351,7 @@ impl NumberState {
                 v.channel = Some(*channel);
                 let details = json!({ "channel": channel, "carrier": carrier, "resend": v.sends_ms.len() > 1 });
                 v.log("PHONE_VERIFICATION_MESSAGE_SENT", now_ms, Some(details));
+                charge_once(v, *channel, carrier, *fee_micros, now_ms);
                 if *delivered {
                     v.verification_method = Some(*channel);
                     v.log(
@@ -363,6 +417,7 @@ impl NumberState {
                 channel,
                 carrier,
                 delivered,
+                fee_micros,
                 ..
             } => {
                 v.log(
@@ -376,6 +431,7 @@ impl NumberState {
                 v.channel = Some(*channel);
                 let details = json!({ "channel": channel, "carrier": carrier, "resend": false, "fallback": true });
                 v.log("PHONE_VERIFICATION_MESSAGE_SENT", now_ms, Some(details));
+                charge_once(v, *channel, carrier, *fee_micros, now_ms);
                 if *delivered {
                     v.verification_method.get_or_insert(*channel);
                     v.log(
@@ -480,6 +536,7 @@ mod tests {
             number: number::parse(phone).unwrap(),
             channel: None,
             preferred: None,
+            blocklisted: None,
             vendor_data: None,
             metadata: None,
             code_length: 6,
@@ -493,6 +550,7 @@ mod tests {
             carrier: "sandbox".into(),
             delivered: true,
             fallbacks: vec![],
+            fee_micros: None,
         }
     }
 

@@ -46,6 +46,7 @@ pub async fn build_engine(config: &Config) -> anyhow::Result<(Arc<Engine>, Optio
     }
     drop(reports);
     let router = Router::new(config.routing.clone(), carriers, sandbox);
+    let blocklist = store.blocklist_all().await.context("loading the blocklist")?;
     let engine = Engine::new(
         config.verification,
         store,
@@ -55,6 +56,9 @@ pub async fn build_engine(config: &Config) -> anyhow::Result<(Arc<Engine>, Optio
         inbox,
         webhooks,
     );
+    for entry in blocklist {
+        engine.blocklist.insert(entry);
+    }
     actix::spawn(crate::receipts::dispatch(engine.clone(), receipts));
     Ok((engine, generated))
 }

@@ -139,6 +139,9 @@ pub struct Verification {
     pub verified_at_ms: Option<i64>,
     pub warnings: Vec<Warning>,
     pub lifecycle: Vec<LifecycleEntry>,
+    /// Set once, when a carrier first accepted a message of this verification.
+    #[serde(default)]
+    pub charge: Option<crate::billing::Charge>,
 }
 
 impl Verification {

@@ -90,6 +90,16 @@ fn an_undeliv_receipt_sends_the_same_code_through_the_next_carrier() {
     assert_eq!(fallback["details"]["from_carrier"], "smsc-a");
     assert_eq!(fallback["details"]["to_carrier"], "smsc-b");
     assert_eq!(fallback["details"]["reason"], "negative_receipt");
+    // Two channels carried it, one charge: at the first acceptance, $0.03 + smsc-a's $0.001.
+    let fees: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["type"] == "PHONE_VERIFICATION_MESSAGE_SENT")
+        .map(|e| &e["fee"])
+        .collect();
+    assert_eq!(fees, [&Value::from("0.031"), &Value::Null], "{entries:?}");
+    let (_, usage) = server.request("GET", "/v3/billing/usage/", Some(&server.key), None);
+    assert_eq!(usage["verifications"], 1, "{usage}");
+    assert_eq!(usage["free"], 1, "{usage}");
     let metrics = server.metrics();
     assert_eq!(
         metric(&metrics, "otpgate_fallbacks_total", &[("from", "sms"), ("to", "sms")]),

@@ -11,12 +11,24 @@ use otpgate_gateway::Channel;
 
 /// A verification of `phone` created at `at_ms`, as the number rules would make it.
 pub fn verification(app: &str, phone: &str, at_ms: i64) -> Verification {
+    sent(app, phone, at_ms, None)
+}
+
+/// A verification whose first message a carrier with `fee_micros` accepted at `at_ms`: charged.
+pub fn charged(app: &str, phone: &str, at_ms: i64, fee_micros: u64) -> Verification {
+    let v = sent(app, phone, at_ms, Some(fee_micros));
+    assert!(v.charge.is_some());
+    v
+}
+
+fn sent(app: &str, phone: &str, at_ms: i64, fee_micros: Option<u64>) -> Verification {
     let secret = CodeSecret::from_bytes(b"suite");
     let request = SendRequest {
         application: app.into(),
         number: number::parse(phone).unwrap(),
         channel: None,
         preferred: None,
+        blocklisted: None,
         vendor_data: Some("user-1".into()),
         metadata: None,
         code_length: 6,
@@ -32,6 +44,7 @@ pub fn verification(app: &str, phone: &str, at_ms: i64) -> Verification {
         carrier: "sandbox".into(),
         delivered: true,
         fallbacks: vec![],
+        fee_micros,
     };
     state.finish_send(&request_id, at_ms, &accepted, at_ms).unwrap()
 }
@@ -100,6 +113,78 @@ macro_rules! store_suite {
                     .len();
             }
             assert_eq!(total, 500);
+        }
+
+        #[tokio::test]
+        async fn the_first_500_charges_of_a_utc_month_are_free_and_each_verification_is_charged_once() {
+            let (_guard, store) = $open;
+            // 2026-01-31T23:59:59.999Z and the millisecond after it.
+            let (end_of_january, start_of_february) = (1_769_903_999_999, 1_769_904_000_000);
+            let mut january: Vec<_> = (0..501)
+                .map(|i| charged("a", &format!("+346123{i:05}"), end_of_january - i, 7_900))
+                .collect();
+            // Concurrent saves of the 500th and 501st, and a second save of a charged record
+            // (its resend or fallback): still 501 charges, exactly one billable.
+            let last = january.pop().unwrap();
+            let before_last = january.pop().unwrap();
+            store.save(january).await.unwrap();
+            let (x, y, z) = tokio::join!(
+                store.save(vec![before_last.clone()]),
+                store.save(vec![last]),
+                store.save(vec![before_last])
+            );
+            (x.unwrap(), y.unwrap(), z.unwrap());
+            store
+                .save(vec![charged("b", "+34612200000", end_of_january, 0)])
+                .await
+                .unwrap();
+            store
+                .save(vec![charged("a", "+34612200001", start_of_february, 0)])
+                .await
+                .unwrap();
+            store
+                .save(vec![verification("a", "+34612200002", end_of_january)])
+                .await
+                .unwrap();
+
+            let usage = store.usage("a", "2026-01").await.unwrap();
+            assert_eq!(usage.len(), 1, "{usage:?}");
+            assert_eq!(
+                (usage[0].channel.as_str(), usage[0].country.as_str()),
+                ("sms", "ES")
+            );
+            assert_eq!((usage[0].verifications, usage[0].free), (501, 500));
+            assert_eq!(usage[0].amount_micros, 37_900, "one billable: $0.03 + $0.0079");
+            // A new month starts a new allowance; other applications have their own.
+            let february = store.usage("a", "2026-02").await.unwrap();
+            assert_eq!(
+                (
+                    february[0].verifications,
+                    february[0].free,
+                    february[0].amount_micros
+                ),
+                (1, 1, 0)
+            );
+            assert_eq!(store.usage("b", "2026-01").await.unwrap()[0].free, 1);
+            assert!(store.usage("a", "2025-12").await.unwrap().is_empty());
+        }
+
+        #[tokio::test]
+        async fn blocklist_entries_are_added_once_and_removed() {
+            let (_guard, store) = $open;
+            let entry = |app: &str, value: &str| otpgate::blocklist::Entry {
+                application: app.into(),
+                value: value.into(),
+                kind: otpgate::blocklist::EntryKind::Prefix,
+                created_at_ms: 1,
+            };
+            assert!(store.blocklist_add(entry("a", "+88213")).await.unwrap());
+            assert!(!store.blocklist_add(entry("a", "+88213")).await.unwrap());
+            assert!(store.blocklist_add(entry("b", "+88213")).await.unwrap());
+            assert_eq!(store.blocklist_all().await.unwrap().len(), 2);
+            assert!(store.blocklist_remove("a", "+88213").await.unwrap());
+            assert!(!store.blocklist_remove("a", "+88213").await.unwrap());
+            assert_eq!(store.blocklist_all().await.unwrap(), vec![entry("b", "+88213")]);
         }
 
         #[tokio::test]

@@ -282,6 +282,7 @@ async fn deliver(
         match step.gateway.send(&message).await {
             Ok(accepted) => {
                 metrics::histogram!(m::SEND_DURATION).record(received.elapsed().as_secs_f64());
+                let fee_micros = step.gateway.billable().then(|| step.gateway.fee_micros(&country));
                 let labels = [
                     ("channel", step.channel.as_str().to_owned()),
                     ("carrier", carrier.clone()),
@@ -297,6 +298,7 @@ async fn deliver(
                     carrier,
                     delivered,
                     fallbacks,
+                    fee_micros,
                 };
                 return (result, steps.collect());
             }
@@ -332,6 +334,7 @@ impl Handler<SendCode> for NumberActor {
         let (request_id, code, resend) = match start {
             SendStart::Blocked { request_id, reason } => {
                 metrics::counter!(m::VERIFICATIONS, "status" => "blocked").increment(1);
+                metrics::counter!(m::SENDS_BLOCKED, "reason" => reason.as_str()).increment(1);
                 self.in_flight += 1;
                 let outcome = SendOutcome {
                     request_id,

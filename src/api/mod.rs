@@ -2,6 +2,8 @@
 //!
 //! Every `/v3/*` route needs `x-api-key`. Handlers validate input into typed requests, ask the
 //! number's actor, and shape the answer; errors go through [`error::ApiError`].
+mod billing;
+mod blocklist;
 mod channels;
 pub mod error;
 mod input;
@@ -59,6 +61,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/v3/phone/send/", web::post().to(phone::send)))
         .service(resource("/v3/phone/check/", web::post().to(phone::check)))
         .service(resource("/v3/sandbox/messages/", web::get().to(sandbox::messages)))
+        .service(
+            web::resource("/v3/blocklist/phone/")
+                .route(web::post().to(blocklist::add))
+                .route(web::get().to(blocklist::list))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(resource(
+            "/v3/blocklist/phone/{entry}/",
+            web::delete().to(blocklist::remove),
+        ))
+        .service(resource("/v3/billing/usage/", web::get().to(billing::usage)))
         .service(
             web::resource("/v3/channels/{carrier}/webhook/")
                 .route(web::post().to(channels::webhook))

@@ -132,11 +132,13 @@ pub async fn send(req: HttpRequest, payload: web::Payload, engine: EngineData) -
     }
 
     let key = (application.clone(), number.full_number.clone());
+    let blocklisted = engine.blocklist.matching(&application, &number.full_number);
     let request = SendRequest {
         application,
         number,
         channel: pinned,
         preferred,
+        blocklisted,
         vendor_data: vendor_data.clone(),
         metadata: metadata.clone(),
         code_length,

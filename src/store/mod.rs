@@ -6,6 +6,8 @@
 //! nodes implements the same trait and runs the same test suite (`tests/store_suite.rs`).
 pub mod sqlite;
 
+use crate::billing::UsageRow;
+use crate::blocklist::Entry;
 use crate::verification::Verification;
 use async_trait::async_trait;
 use std::future::Future;
@@ -29,8 +31,23 @@ pub trait Store: Send + Sync + 'static {
         -> Result<Vec<Verification>, StoreError>;
 
     /// Saves records. Saves are applied in call order; the returned future resolves when they
-    /// are durable. Calling this must not block: it only enqueues.
+    /// are durable. Calling this must not block: it only enqueues. A record carrying a
+    /// [`crate::billing::Charge`] adds its one ledger row (never a second one for the same
+    /// request id), marked free while the application's month has had fewer than
+    /// [`crate::billing::FREE_PER_MONTH`] charges before it, in commit order.
     fn save(&self, records: Vec<Verification>) -> Commit;
+
+    /// A month's ledger of one application, grouped by channel and country.
+    async fn usage(&self, application: &str, month: &str) -> Result<Vec<UsageRow>, StoreError>;
+
+    /// Adds a blocklist entry; false (and nothing changed) when the value is already listed.
+    async fn blocklist_add(&self, entry: Entry) -> Result<bool, StoreError>;
+
+    /// Removes a blocklist entry; false when there was none.
+    async fn blocklist_remove(&self, application: &str, value: &str) -> Result<bool, StoreError>;
+
+    /// Every blocklist entry of every application (loaded once at start).
+    async fn blocklist_all(&self) -> Result<Vec<Entry>, StoreError>;
 
     async fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError>;
 

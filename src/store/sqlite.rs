@@ -11,6 +11,8 @@
 //! rusqlite and would cost an async hop per statement through sqlx's worker. The PostgreSQL
 //! backend uses sqlx.
 use super::{Commit, Store, StoreError};
+use crate::billing::{self, UsageRow};
+use crate::blocklist::{Entry, EntryKind};
 use crate::verification::{State, Verification};
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -26,7 +28,8 @@ const MAX_BATCH: usize = 2048;
 const READERS: usize = 2;
 
 /// Schema versions, applied in order and tracked in SQLite's `user_version`. Append only.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE verifications (
         request_id    TEXT PRIMARY KEY NOT NULL,
         application   TEXT NOT NULL,
@@ -40,7 +43,28 @@ const MIGRATIONS: &[&str] = &["
         key   TEXT PRIMARY KEY NOT NULL,
         value TEXT NOT NULL
     );
-"];
+",
+    "
+    CREATE TABLE blocklist (
+        application   TEXT NOT NULL,
+        value         TEXT NOT NULL,
+        kind          TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (application, value)
+    );
+    CREATE TABLE charges (
+        request_id         TEXT PRIMARY KEY NOT NULL,
+        application        TEXT NOT NULL,
+        month              TEXT NOT NULL,
+        charged_at_ms      INTEGER NOT NULL,
+        channel            TEXT NOT NULL,
+        country            TEXT NOT NULL,
+        amount_micros      INTEGER NOT NULL,
+        free               INTEGER NOT NULL
+    );
+    CREATE INDEX charges_by_month ON charges (application, month);
+",
+];
 
 struct Row {
     request_id: String,
@@ -49,11 +73,22 @@ struct Row {
     created_at_ms: i64,
     state: &'static str,
     body: String,
+    charge: Option<ChargeRow>,
+}
+
+struct ChargeRow {
+    month: String,
+    at_ms: i64,
+    channel: &'static str,
+    country: String,
+    amount_micros: i64,
 }
 
 enum Job {
     Save(Vec<Row>, oneshot::Sender<Result<(), StoreError>>),
     PutIfAbsent(String, String, oneshot::Sender<Result<bool, StoreError>>),
+    BlockAdd(Entry, oneshot::Sender<Result<bool, StoreError>>),
+    BlockRemove(String, String, oneshot::Sender<Result<bool, StoreError>>),
     Flush(oneshot::Sender<Result<(), StoreError>>),
 }
 
@@ -196,7 +231,7 @@ fn run_writer(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
                 Job::Save(_, reply) | Job::Flush(reply) => {
                     let _ = reply.send(output.map(|_| ()));
                 }
-                Job::PutIfAbsent(_, _, reply) => {
+                Job::PutIfAbsent(_, _, reply) | Job::BlockAdd(_, reply) | Job::BlockRemove(_, _, reply) => {
                     let _ = reply.send(output.map(|o| matches!(o, Output::Put(true))));
                 }
             }
@@ -218,6 +253,24 @@ fn write_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Output>, Stor
         let mut put = tx
             .prepare_cached("INSERT OR IGNORE INTO settings (key, value) VALUES (?1, ?2)")
             .map_err(unavailable)?;
+        // Free while the month had fewer than FREE_PER_MONTH charges before this one: decided
+        // here, in the one writer, so commit order settles who is the 500th.
+        let mut charge = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO charges
+                   (request_id, application, month, charged_at_ms, channel, country, amount_micros, free)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
+                   (SELECT COUNT(*) < ?8 FROM charges WHERE application = ?2 AND month = ?3))",
+            )
+            .map_err(unavailable)?;
+        let mut block_add = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO blocklist (application, value, kind, created_at_ms) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .map_err(unavailable)?;
+        let mut block_remove = tx
+            .prepare_cached("DELETE FROM blocklist WHERE application = ?1 AND value = ?2")
+            .map_err(unavailable)?;
         for job in batch {
             outputs.push(match job {
                 Job::Save(rows, _) => {
@@ -232,8 +285,31 @@ fn write_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Output>, Stor
                                 r.body
                             ])
                             .map_err(unavailable)?;
+                        if let Some(c) = &r.charge {
+                            charge
+                                .execute(params![
+                                    r.request_id,
+                                    r.application,
+                                    c.month,
+                                    c.at_ms,
+                                    c.channel,
+                                    c.country,
+                                    c.amount_micros,
+                                    billing::FREE_PER_MONTH as i64
+                                ])
+                                .map_err(unavailable)?;
+                        }
                     }
                     Output::Saved
+                }
+                Job::BlockAdd(e, _) => Output::Put(
+                    block_add
+                        .execute(params![e.application, e.value, e.kind.as_str(), e.created_at_ms])
+                        .map_err(unavailable)?
+                        == 1,
+                ),
+                Job::BlockRemove(application, value, _) => {
+                    Output::Put(block_remove.execute(params![application, value]).map_err(unavailable)? == 1)
                 }
                 Job::PutIfAbsent(key, value, _) => {
                     Output::Put(put.execute(params![key, value]).map_err(unavailable)? == 1)
@@ -281,6 +357,13 @@ impl Store for SqliteStore {
             .map(|v| {
                 Ok(Row {
                     body: serde_json::to_string(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    charge: v.charge.as_ref().map(|c| ChargeRow {
+                        month: c.month(),
+                        at_ms: c.at_ms,
+                        channel: c.channel.as_str(),
+                        country: c.country.clone(),
+                        amount_micros: c.amount_micros() as i64,
+                    }),
                     state: state_name(v.state),
                     request_id: v.request_id,
                     application: v.application,
@@ -296,6 +379,77 @@ impl Store for SqliteStore {
             done.await
                 .map_err(|_| StoreError::Unavailable("store writer has stopped".into()))?
         })
+    }
+
+    async fn usage(&self, application: &str, month: &str) -> Result<Vec<UsageRow>, StoreError> {
+        let (application, month) = (application.to_owned(), month.to_owned());
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT channel, country, COUNT(*), SUM(free), SUM(CASE WHEN free THEN 0 ELSE amount_micros END)
+                     FROM charges WHERE application = ?1 AND month = ?2
+                     GROUP BY channel, country ORDER BY channel, country",
+                )
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map(params![application, month], |r| {
+                    Ok(UsageRow {
+                        channel: r.get(0)?,
+                        country: r.get(1)?,
+                        verifications: r.get::<_, i64>(2)? as u64,
+                        free: r.get::<_, i64>(3)? as u64,
+                        amount_micros: r.get::<_, i64>(4)? as u64,
+                    })
+                })
+                .map_err(unavailable)?;
+            rows.map(|r| r.map_err(unavailable)).collect()
+        })
+        .await
+    }
+
+    async fn blocklist_add(&self, entry: Entry) -> Result<bool, StoreError> {
+        let (reply, done) = oneshot::channel();
+        self.enqueue(Job::BlockAdd(entry, reply))?;
+        done.await
+            .map_err(|_| StoreError::Unavailable("store writer has stopped".into()))?
+    }
+
+    async fn blocklist_remove(&self, application: &str, value: &str) -> Result<bool, StoreError> {
+        let (reply, done) = oneshot::channel();
+        self.enqueue(Job::BlockRemove(application.to_owned(), value.to_owned(), reply))?;
+        done.await
+            .map_err(|_| StoreError::Unavailable("store writer has stopped".into()))?
+    }
+
+    async fn blocklist_all(&self) -> Result<Vec<Entry>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT application, value, kind, created_at_ms FROM blocklist")
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get(3)?,
+                    ))
+                })
+                .map_err(unavailable)?;
+            rows.map(|r| {
+                let (application, value, kind, created_at_ms) = r.map_err(unavailable)?;
+                let kind =
+                    EntryKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("blocklist kind {kind:?}")))?;
+                Ok(Entry {
+                    application,
+                    value,
+                    kind,
+                    created_at_ms,
+                })
+            })
+            .collect()
+        })
+        .await
     }
 
     async fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError> {

@@ -115,6 +115,10 @@ pub trait Gateway: Send + Sync + 'static {
     fn serves_country(&self, country: &str) -> bool;
     /// Pass-through fee in micro-dollars for one message to `country`.
     fn fee_micros(&self, country: &str) -> u64;
+    /// Whether a verification whose message this carrier accepted is charged (not the sandbox).
+    fn billable(&self) -> bool {
+        true
+    }
     /// Whether the carrier is currently able to take messages (bound, reachable).
     fn is_up(&self) -> bool;
     /// Hand one message to the carrier. Returns once the carrier accepted or refused it.

@@ -116,6 +116,11 @@ impl Gateway for SandboxGateway {
         Self::NAME
     }
 
+    /// Sandbox numbers never reach a carrier: nothing to charge.
+    fn billable(&self) -> bool {
+        false
+    }
+
     fn channels(&self) -> &[Channel] {
         &Channel::ALL
     }
