@@ -9,7 +9,7 @@ use crate::blocklist;
 use crate::code::{self, CodeSecret};
 use crate::config::VerificationPolicy;
 use crate::number::{NumberInfo, SandboxNumber};
-use crate::verification::{LogType, Risk, State, Verification};
+use crate::verification::{LogType, Match, Risk, State, Verification};
 use otpgate_gateway::{Channel, Delivery, DeliveryReport};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -133,11 +133,14 @@ pub struct NumberState {
     /// The pending code in clear, memory only, so a resend repeats the same code. Lost on
     /// restart by design (the store has only its MAC); a resend then issues a fresh code.
     code: Option<String>,
+    /// Every approved verification of this number in this application, for duplicate checks.
+    approved: Vec<Match>,
 }
 
 impl NumberState {
-    /// Rebuilds the state from stored verifications of this number, oldest first.
-    pub fn from_history(history: Vec<Verification>, now_ms: i64) -> Self {
+    /// Rebuilds the state from stored verifications of this number, oldest first, and the
+    /// number's approvals of all time.
+    pub fn from_history(history: Vec<Verification>, approved: Vec<Match>, now_ms: i64) -> Self {
         let sends_ms = history
             .iter()
             .flat_map(|v| v.sends_ms.iter().copied())
@@ -147,6 +150,7 @@ impl NumberState {
             current: history.into_iter().max_by_key(|v| v.created_at_ms),
             sends_ms,
             code: None,
+            approved,
         }
     }
 
@@ -297,6 +301,7 @@ impl NumberState {
             warnings: Vec::new(),
             lifecycle: Vec::new(),
             charge: None,
+            matches: Vec::new(),
         };
         (v, code)
     }
@@ -494,7 +499,27 @@ impl NumberState {
         }
         v.log("VALID_CODE_ENTERED", now_ms, None);
         self.code = None;
-        let mut decline = false;
+        // The same number already verified for another user. Without vendor_data on both sides
+        // there is no telling users apart, so no match.
+        v.matches = match &v.vendor_data {
+            Some(user) => self
+                .approved
+                .iter()
+                .filter(|m| m.request_id != v.request_id && m.vendor_data.as_ref().is_some_and(|other| other != user))
+                .cloned()
+                .collect(),
+            None => Vec::new(),
+        };
+        if !v.matches.is_empty() {
+            let data = json!({ "matches": v.matches.len() });
+            let log_type = if actions.duplicated_decline {
+                LogType::Error
+            } else {
+                LogType::Information
+            };
+            v.warn(Risk::DuplicatedPhoneNumber, log_type, Some(data));
+        }
+        let mut decline = actions.duplicated_decline && !v.matches.is_empty();
         for (present, risk, declines) in [
             (
                 v.number.is_disposable,
@@ -516,6 +541,11 @@ impl NumberState {
             v.state = State::Approved;
             v.verified_at_ms = Some(now_ms);
             v.log("PHONE_VERIFICATION_APPROVED", now_ms, None);
+            self.approved.push(Match {
+                request_id: v.request_id.clone(),
+                vendor_data: v.vendor_data.clone(),
+                verified_at_ms: v.verified_at_ms,
+            });
             CheckResult::Approved
         };
         changed.push(v.clone());
@@ -746,7 +776,7 @@ mod tests {
             // The store keeps one row per request_id: the latest write wins.
             saved = state.finish_send(&request_id, T0 + i, &delivered(), T0 + i);
         }
-        let mut restored = NumberState::from_history(saved.into_iter().collect(), T0 + 10);
+        let mut restored = NumberState::from_history(saved.into_iter().collect(), Vec::new(), T0 + 10);
         let start = begin(&mut restored, &secret, T0 + 10);
         assert!(matches!(
             start,

@@ -142,6 +142,18 @@ pub struct Verification {
     /// Set once, when a carrier first accepted a message of this verification.
     #[serde(default)]
     pub charge: Option<crate::billing::Charge>,
+    /// Earlier approvals of this number for other users (`vendor_data`), found when this one's
+    /// code was entered: the report's `matches`.
+    #[serde(default)]
+    pub matches: Vec<Match>,
+}
+
+/// An approved verification of the same number for another user of the application.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Match {
+    pub request_id: String,
+    pub vendor_data: Option<String>,
+    pub verified_at_ms: Option<i64>,
 }
 
 impl Verification {
@@ -192,7 +204,17 @@ impl Verification {
                     fee: e.fee.as_deref(),
                 })
                 .collect(),
-            matches: Vec::new(),
+            matches: self
+                .matches
+                .iter()
+                .map(|m| {
+                    serde_json::json!({
+                        "request_id": m.request_id,
+                        "vendor_data": m.vendor_data,
+                        "verified_at": m.verified_at_ms.map(iso8601),
+                    })
+                })
+                .collect(),
         }
     }
 }

@@ -170,6 +170,29 @@ macro_rules! store_suite {
         }
 
         #[tokio::test]
+        async fn approvals_of_a_number_are_listed_oldest_first() {
+            let (_guard, store) = $open;
+            let mut older = verification("a", "+12025550123", 1_000);
+            older.state = State::Approved;
+            older.verified_at_ms = Some(1_500);
+            let mut newer = verification("a", "+12025550123", 2_000);
+            newer.state = State::Approved;
+            newer.vendor_data = Some("user-2".into());
+            let pending = verification("a", "+12025550123", 3_000);
+            let mut other_app = verification("b", "+12025550123", 1_000);
+            other_app.state = State::Approved;
+            store
+                .save(vec![newer.clone(), pending, older.clone(), other_app])
+                .await
+                .unwrap();
+            let approvals = store.approvals("a", "+12025550123").await.unwrap();
+            let ids: Vec<&str> = approvals.iter().map(|m| m.request_id.as_str()).collect();
+            assert_eq!(ids, [older.request_id.as_str(), newer.request_id.as_str()]);
+            assert_eq!(approvals[0].verified_at_ms, Some(1_500));
+            assert_eq!(approvals[1].vendor_data.as_deref(), Some("user-2"));
+        }
+
+        #[tokio::test]
         async fn blocklist_entries_are_added_once_and_removed() {
             let (_guard, store) = $open;
             let entry = |app: &str, value: &str| otpgate::blocklist::Entry {

@@ -8,7 +8,7 @@ pub mod sqlite;
 
 use crate::billing::UsageRow;
 use crate::blocklist::Entry;
-use crate::verification::Verification;
+use crate::verification::{Match, Verification};
 use async_trait::async_trait;
 use std::future::Future;
 use std::pin::Pin;
@@ -36,6 +36,9 @@ pub trait Store: Send + Sync + 'static {
     /// request id), marked free while the application's month has had fewer than
     /// [`crate::billing::FREE_PER_MONTH`] charges before it, in commit order.
     fn save(&self, records: Vec<Verification>) -> Commit;
+
+    /// Every approved verification of one number in one application, oldest first.
+    async fn approvals(&self, application: &str, phone: &str) -> Result<Vec<Match>, StoreError>;
 
     /// A month's ledger of one application, grouped by channel and country.
     async fn usage(&self, application: &str, month: &str) -> Result<Vec<UsageRow>, StoreError>;

@@ -13,7 +13,7 @@
 use super::{Commit, Store, StoreError};
 use crate::billing::{self, UsageRow};
 use crate::blocklist::{Entry, EntryKind};
-use crate::verification::{State, Verification};
+use crate::verification::{Match, State, Verification};
 use async_trait::async_trait;
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
@@ -379,6 +379,33 @@ impl Store for SqliteStore {
             done.await
                 .map_err(|_| StoreError::Unavailable("store writer has stopped".into()))?
         })
+    }
+
+    async fn approvals(&self, application: &str, phone: &str) -> Result<Vec<Match>, StoreError> {
+        let (application, phone) = (application.to_owned(), phone.to_owned());
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT body FROM verifications WHERE application = ?1 AND phone = ?2 AND state = 'approved'
+                     ORDER BY created_at_ms",
+                )
+                .map_err(unavailable)?;
+            let bodies = stmt
+                .query_map(params![application, phone], |r| r.get::<_, String>(0))
+                .map_err(unavailable)?;
+            bodies
+                .map(|body| {
+                    let v: Verification = serde_json::from_str(&body.map_err(unavailable)?)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    Ok(Match {
+                        request_id: v.request_id,
+                        vendor_data: v.vendor_data,
+                        verified_at_ms: v.verified_at_ms,
+                    })
+                })
+                .collect()
+        })
+        .await
     }
 
     async fn usage(&self, application: &str, month: &str) -> Result<Vec<UsageRow>, StoreError> {
