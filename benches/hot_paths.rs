@@ -49,6 +49,7 @@ fn rules(c: &mut Criterion) {
         channel: None,
         preferred: None,
         blocklisted: None,
+        high_risk: None,
         vendor_data: None,
         metadata: None,
         code_length: 6,

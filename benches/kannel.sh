@@ -206,6 +206,9 @@ otpgate_start() { # otpgate_start WINDOW -> $otpgate_url, $otpgate_key, $otpgate
 listen = "127.0.0.1:0"
 [store]
 url = "sqlite://$d/data/otpgate.db"
+# A send-only load to few prefixes with nobody entering codes is what pumping looks like.
+[risk.pumping]
+min_sends = 0
 [[carriers]]
 name = "smsc-a"
 protocol = "smpp"

@@ -25,6 +25,120 @@ pub struct RawConfig {
     pub sandbox: RawSandbox,
     pub carriers: Vec<RawCarrier>,
     pub routing: BTreeMap<String, Vec<String>>,
+    pub risk: RawRisk,
+}
+
+/// Extension (`[risk]`): send rate limits and pumping protection.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRisk {
+    pub sends_per_minute_per_application: u32,
+    pub sends_per_minute_per_ip: u32,
+    pub high_risk_prefixes: Vec<String>,
+    pub pumping: RawPumping,
+}
+
+impl Default for RawRisk {
+    fn default() -> Self {
+        Self {
+            sends_per_minute_per_application: 0,
+            sends_per_minute_per_ip: 20,
+            high_risk_prefixes: Vec::new(),
+            pumping: RawPumping::default(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawPumping {
+    pub prefix_digits: usize,
+    pub window_seconds: u64,
+    pub min_sends: u32,
+    pub min_completion: f64,
+    pub block_seconds: u64,
+}
+
+impl Default for RawPumping {
+    fn default() -> Self {
+        Self {
+            prefix_digits: 6,
+            window_seconds: 600,
+            min_sends: 50,
+            min_completion: 0.1,
+            block_seconds: 3600,
+        }
+    }
+}
+
+/// The validated `[risk]` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RiskPolicy {
+    /// 0 = no limit.
+    pub sends_per_minute_per_application: u32,
+    /// By `signals.ip`; 0 = no limit.
+    pub sends_per_minute_per_ip: u32,
+    /// E.164 prefixes with the `+`.
+    pub high_risk_prefixes: Vec<String>,
+    pub prefix_digits: usize,
+    pub pumping_window_ms: i64,
+    /// 0 turns pumping protection off.
+    pub pumping_min_sends: u32,
+    pub pumping_min_completion: f64,
+    pub pumping_block_ms: i64,
+}
+
+impl Default for RiskPolicy {
+    fn default() -> Self {
+        RawRisk::default().validate(&mut Vec::new())
+    }
+}
+
+impl RawRisk {
+    fn validate(&self, problems: &mut Vec<String>) -> RiskPolicy {
+        let mut prefixes = Vec::new();
+        for (i, raw) in self.high_risk_prefixes.iter().enumerate() {
+            match crate::blocklist::normalise_prefix(raw) {
+                Ok(p) => prefixes.push(p),
+                Err(why) => problems.push(format!("risk.high_risk_prefixes[{i}]: {raw:?} {why}")),
+            }
+        }
+        let p = &self.pumping;
+        if !(1..=14).contains(&p.prefix_digits) {
+            problems.push(format!(
+                "risk.pumping.prefix_digits: {} is outside 1..14",
+                p.prefix_digits
+            ));
+        }
+        if !(60..=86_400).contains(&p.window_seconds) {
+            problems.push(format!(
+                "risk.pumping.window_seconds: {} is outside 60..86400",
+                p.window_seconds
+            ));
+        }
+        if !(0.0..=1.0).contains(&p.min_completion) {
+            problems.push(format!(
+                "risk.pumping.min_completion: {} is outside 0..1",
+                p.min_completion
+            ));
+        }
+        if !(1..=604_800).contains(&p.block_seconds) {
+            problems.push(format!(
+                "risk.pumping.block_seconds: {} is outside 1..604800",
+                p.block_seconds
+            ));
+        }
+        RiskPolicy {
+            sends_per_minute_per_application: self.sends_per_minute_per_application,
+            sends_per_minute_per_ip: self.sends_per_minute_per_ip,
+            high_risk_prefixes: prefixes,
+            prefix_digits: p.prefix_digits,
+            pumping_window_ms: p.window_seconds as i64 * 1000,
+            pumping_min_sends: p.min_sends,
+            pumping_min_completion: p.min_completion,
+            pumping_block_ms: p.block_seconds as i64 * 1000,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -185,6 +299,7 @@ pub struct Config {
     pub sandbox_enabled: bool,
     pub carriers: Vec<CarrierConfig>,
     pub routing: RoutingTable,
+    pub risk: RiskPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -400,6 +515,7 @@ impl RawConfig {
             }
         }
         let sandbox_enabled = self.sandbox.enabled.unwrap_or(self.carriers.is_empty());
+        let risk = self.risk.validate(&mut problems);
 
         let mut routing = RoutingTable::default();
         for (country, channels) in self.routing {
@@ -437,6 +553,7 @@ impl RawConfig {
                 sandbox_enabled,
                 carriers,
                 routing,
+                risk,
             })
         } else {
             Err(ConfigError(problems))

@@ -4,6 +4,7 @@ use crate::applications::Applications;
 use crate::blocklist::Blocklist;
 use crate::code::CodeSecret;
 use crate::config::VerificationPolicy;
+use crate::risk::Risk;
 use crate::routing::Router;
 use crate::store::{Store, StoreError};
 use crate::webhooks::Webhooks;
@@ -15,6 +16,8 @@ pub struct Engine {
     pub store: Arc<dyn Store>,
     /// Per-application blocked numbers and prefixes, mirrored from the store.
     pub blocklist: Blocklist,
+    /// Rate limits, high-risk prefixes and pumping protection.
+    pub risk: Risk,
     pub secret: CodeSecret,
     pub router: Router,
     pub registry: Registry,
@@ -44,8 +47,11 @@ pub fn now_ms() -> i64 {
 }
 
 impl Engine {
+    // The engine's parts, each wired once; a builder would only restate them.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         policy: VerificationPolicy,
+        risk: Risk,
         store: Arc<dyn Store>,
         secret: CodeSecret,
         router: Router,
@@ -61,6 +67,7 @@ impl Engine {
             policy,
             store,
             blocklist: Blocklist::default(),
+            risk,
             secret,
             router,
             registry: Registry::default(),

@@ -36,6 +36,7 @@ pub mod metrics;
 pub mod number;
 pub mod number_state;
 pub mod receipts;
+pub mod risk;
 pub mod routing;
 pub mod serve;
 pub mod store;

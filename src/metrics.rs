@@ -14,6 +14,8 @@ pub const STORE_COMMIT_DURATION: &str = "otpgate_store_commit_duration_seconds";
 pub const STORE_BATCH_SIZE: &str = "otpgate_store_batch_size";
 pub const WEBHOOKS_REJECTED: &str = "otpgate_webhooks_rejected_total";
 pub const SENDS_BLOCKED: &str = "otpgate_sends_blocked_total";
+pub const SENDS_RATE_LIMITED: &str = "otpgate_sends_rate_limited_total";
+pub const PREFIXES_BLOCKED: &str = "otpgate_prefixes_blocked_total";
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -42,6 +44,14 @@ fn describe() {
         "Messages a carrier refused or failed to deliver, by reason."
     );
     describe_counter!(VERIFICATIONS, "Verification outcomes by status.");
+    describe_counter!(
+        SENDS_RATE_LIMITED,
+        "Sends refused with 429 by a rate limit, by scope (application, ip)."
+    );
+    describe_counter!(
+        PREFIXES_BLOCKED,
+        "Number prefixes blocked for a while after a burst of uncompleted sends (SMS pumping)."
+    );
     describe_counter!(
         SENDS_BLOCKED,
         "Sends refused before anything was sent, by reason (in_block_list, suspicious, repeated_attempts, spam)."

@@ -27,6 +27,9 @@ pub struct SendRequest {
     pub preferred: Option<Channel>,
     /// The application's blocklist entry that matches the number, looked up by the caller.
     pub blocklisted: Option<blocklist::Entry>,
+    /// Why the caller judged the number high risk (a configured prefix, pumping): the
+    /// HIGH_RISK_PHONE_NUMBER warning's `additional_data`.
+    pub high_risk: Option<Value>,
     pub vendor_data: Option<String>,
     pub metadata: Option<Value>,
     pub code_length: u32,
@@ -204,13 +207,12 @@ impl NumberState {
         }
 
         let high_risk = match (request.number.sandbox, request.number.is_premium) {
-            (Some(SandboxNumber::HighRisk), _) => Some("sandbox high-risk number"),
-            (_, true) => Some("premium-rate or shared-cost number"),
-            _ => None,
+            (Some(SandboxNumber::HighRisk), _) => Some(json!({ "reason": "sandbox high-risk number" })),
+            (_, true) => Some(json!({ "reason": "premium-rate or shared-cost number" })),
+            _ => request.high_risk.clone(),
         };
-        if let Some(why) = high_risk {
+        if let Some(data) = high_risk {
             let v = self.new_verification(request, policy, secret, now_ms, false).0;
-            let data = json!({ "reason": why });
             let start = self.block(
                 v,
                 Risk::HighRiskPhoneNumber,
@@ -567,6 +569,7 @@ mod tests {
             channel: None,
             preferred: None,
             blocklisted: None,
+            high_risk: None,
             vendor_data: None,
             metadata: None,
             code_length: 6,

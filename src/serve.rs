@@ -49,6 +49,7 @@ pub async fn build_engine(config: &Config) -> anyhow::Result<(Arc<Engine>, Optio
     let blocklist = store.blocklist_all().await.context("loading the blocklist")?;
     let engine = Engine::new(
         config.verification,
+        crate::risk::Risk::new(config.risk.clone()),
         store,
         secret,
         router,
@@ -60,6 +61,14 @@ pub async fn build_engine(config: &Config) -> anyhow::Result<(Arc<Engine>, Optio
         engine.blocklist.insert(entry);
     }
     actix::spawn(crate::receipts::dispatch(engine.clone(), receipts));
+    let housekeeping = engine.clone();
+    actix::spawn(async move {
+        let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every_minute.tick().await;
+            housekeeping.risk.housekeeping(crate::engine::now_ms());
+        }
+    });
     Ok((engine, generated))
 }
 

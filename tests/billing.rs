@@ -13,7 +13,11 @@ use std::time::Duration;
 fn engine(dir: &std::path::Path) -> (Server, Smsc) {
     let smsc = Smsc::with_rules(dir, "[[rules]]\npattern = \"3461299\"\naction = \"refuse\"\n", &[]);
     let carrier = smpp_carrier(&smsc.smpp, "fee_usd = { default = 0.0, ES = 0.0079 }\nwindow = 64");
-    let server = Server::with_config(dir, &format!("[sandbox]\nenabled = true\n{carrier}"));
+    // 500 sends to one prefix that nobody completes would trip the pumping protection.
+    let server = Server::with_config(
+        dir,
+        &format!("[sandbox]\nenabled = true\n[risk.pumping]\nmin_sends = 0\n{carrier}"),
+    );
     assert!(
         eventually(Duration::from_secs(10), || {
             metric(&server.metrics(), "otpgate_carrier_up", &[("carrier", "smsc-a")]) == 1.0

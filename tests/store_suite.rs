@@ -29,6 +29,7 @@ fn sent(app: &str, phone: &str, at_ms: i64, fee_micros: Option<u64>) -> Verifica
         channel: None,
         preferred: None,
         blocklisted: None,
+        high_risk: None,
         vendor_data: Some("user-1".into()),
         metadata: None,
         code_length: 6,

@@ -13,6 +13,9 @@ pub struct ApiError {
     pub code: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Whole seconds for the `Retry-After` header of a 429.
+    #[serde(skip)]
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -22,6 +25,16 @@ impl ApiError {
             detail: detail.into(),
             code,
             field: None,
+            retry_after: None,
+        }
+    }
+
+    /// 429 with `Retry-After` (whole seconds, rounded up, at least 1).
+    pub fn rate_limited(retry_after: std::time::Duration, detail: impl Into<String>) -> Self {
+        let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        Self {
+            retry_after: Some(seconds.max(1)),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", detail)
         }
     }
 
@@ -32,6 +45,7 @@ impl ApiError {
             detail: detail.into(),
             code,
             field: Some(field.into()),
+            retry_after: None,
         }
     }
 
@@ -68,7 +82,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(self)
+        let mut response = HttpResponse::build(self.status);
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, seconds.to_string()));
+        }
+        response.json(self)
     }
 }
 

@@ -5,9 +5,12 @@ use super::{authenticate, EngineData};
 use crate::actors::{CheckCode, SendCode, SendStatus};
 use crate::code;
 use crate::config::{MAX_CODE_LENGTH, MIN_CODE_LENGTH};
+use crate::engine::now_ms;
+use crate::metrics as m;
 use crate::number::{self, NumberInfo};
 use crate::number_state::BlockReason;
 use crate::number_state::{CheckResult, RiskActions, SendRequest};
+use crate::risk::Refusal;
 use crate::verification::{iso8601, PhoneReport};
 use actix_web::{web, HttpRequest, HttpResponse};
 use otpgate_gateway::Channel;
@@ -99,7 +102,21 @@ pub async fn send(req: HttpRequest, payload: web::Payload, engine: EngineData) -
     let pinned = channel(&body, "channel")?;
     let vendor_data = vendor_data(&body)?;
     let metadata = metadata(&body)?;
-    body.optional_object("signals")?;
+    let ip = match body.optional_object("signals")? {
+        Some(signals) => signals
+            .optional_str("ip")?
+            .map(|raw| {
+                raw.parse::<std::net::IpAddr>().map(|ip| ip.to_string()).map_err(|_| {
+                    ApiError::field(
+                        "signals.ip",
+                        "invalid_format",
+                        "signals.ip must be an IPv4 or IPv6 address",
+                    )
+                })
+            })
+            .transpose()?,
+        None => None,
+    };
 
     let mut code_length = engine.policy.code_length;
     let mut locale = "en".to_owned();
@@ -133,12 +150,31 @@ pub async fn send(req: HttpRequest, payload: web::Payload, engine: EngineData) -
 
     let key = (application.clone(), number.full_number.clone());
     let blocklisted = engine.blocklist.matching(&application, &number.full_number);
+    let mut high_risk = None;
+    if blocklisted.is_none() {
+        match engine
+            .risk
+            .admit(&application, ip.as_deref(), &number.full_number, now_ms())
+        {
+            Ok(()) => {}
+            Err(Refusal::RateLimited { scope, retry_after }) => {
+                metrics::counter!(m::SENDS_RATE_LIMITED, "scope" => scope).increment(1);
+                return Err(ApiError::rate_limited(
+                    retry_after,
+                    format!("too many sends for this {scope}; retry later"),
+                ));
+            }
+            Err(Refusal::HighRisk { details }) => high_risk = Some(details),
+        }
+    }
+    let full_number = number.full_number.clone();
     let request = SendRequest {
         application,
         number,
         channel: pinned,
         preferred,
         blocklisted,
+        high_risk,
         vendor_data: vendor_data.clone(),
         metadata: metadata.clone(),
         code_length,
@@ -148,6 +184,12 @@ pub async fn send(req: HttpRequest, payload: web::Payload, engine: EngineData) -
         .registry
         .ask(&engine, &key, SendCode { request, received })
         .await??;
+    if matches!(outcome.status, SendStatus::Success | SendStatus::Retry)
+        && engine.risk.record_send(&key.0, &full_number, now_ms())
+    {
+        metrics::counter!(m::PREFIXES_BLOCKED).increment(1);
+        tracing::warn!(application = %key.0, "a number prefix is blocked for SMS pumping");
+    }
     let status = match outcome.status {
         SendStatus::Success => "Success",
         SendStatus::Retry => "Retry",
@@ -197,6 +239,9 @@ pub async fn check(req: HttpRequest, payload: web::Payload, engine: EngineData) 
         actions,
     };
     let outcome = engine.registry.ask(&engine, &key, check).await??;
+    if outcome.result == CheckResult::Approved {
+        engine.risk.record_completion(&key.0, &key.1, now_ms());
+    }
     let (status, message) = match outcome.result {
         CheckResult::Approved => ("Approved", "The verification code is correct.".to_owned()),
         CheckResult::Failed { attempts_left } => (

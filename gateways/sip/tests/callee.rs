@@ -278,7 +278,15 @@ async fn unanswered_call_is_cancelled_after_the_ring_time() {
         "no_answer",
     );
     assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
-    let outcomes = callee.outcomes();
+    // The callee logs the call after it answered the CANCEL: give it a moment under load.
+    let mut outcomes = callee.outcomes();
+    for _ in 0..40 {
+        if !outcomes.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        outcomes = callee.outcomes();
+    }
     assert_eq!(outcomes.len(), 1, "{outcomes:?}");
     assert_eq!(outcomes[0]["outcome"], "cancelled");
     assert_eq!(outcomes[0]["status"], 487);

@@ -1,0 +1,286 @@
+//! Refusals decided before a send reaches the number's actor: send rate limits per application
+//! and per end-user IP (`signals.ip`), configured high-risk prefixes (international revenue-share
+//! fraud ranges), and SMS-pumping protection — a prefix that takes a burst of sends nobody
+//! completes is blocked for a while.
+//!
+//! Pumping, concretely: per application and per number prefix (the first `prefix_digits` digits
+//! of the E.164 number), the sends of the last `window_seconds` and how many of them were
+//! completed (a correct code). Once a prefix has `min_sends` sends in the window and fewer than
+//! `min_completion` of them completed, further sends to it are refused for `block_seconds`; the
+//! window then starts afresh. The threshold is configured, not a learned per-prefix baseline.
+use crate::config::RiskPolicy;
+use dashmap::DashMap;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+/// Why a send was refused here.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    /// Too many sends; retry after the given time (HTTP 429 + Retry-After).
+    RateLimited { scope: &'static str, retry_after: Duration },
+    /// A configured high-risk prefix, or a prefix blocked for pumping: Blocked `suspicious`,
+    /// HIGH_RISK_PHONE_NUMBER with `details` as its `additional_data`.
+    HighRisk { details: Value },
+}
+
+#[derive(Default)]
+struct PrefixWindow {
+    /// Send times (ms) in the window, oldest first.
+    sends: VecDeque<i64>,
+    /// Completion times (ms) in the window.
+    completions: VecDeque<i64>,
+    blocked_until_ms: Option<i64>,
+}
+
+impl PrefixWindow {
+    fn trim(&mut self, since_ms: i64) {
+        while self.sends.front().is_some_and(|&t| t < since_ms) {
+            self.sends.pop_front();
+        }
+        while self.completions.front().is_some_and(|&t| t < since_ms) {
+            self.completions.pop_front();
+        }
+    }
+}
+
+pub struct Risk {
+    policy: RiskPolicy,
+    per_application: Option<DefaultKeyedRateLimiter<String>>,
+    per_ip: Option<DefaultKeyedRateLimiter<String>>,
+    windows: DashMap<(String, String), PrefixWindow>,
+}
+
+fn limiter(per_minute: u32) -> Option<DefaultKeyedRateLimiter<String>> {
+    NonZeroU32::new(per_minute).map(|n| RateLimiter::keyed(Quota::per_minute(n)))
+}
+
+impl Risk {
+    pub fn new(policy: RiskPolicy) -> Self {
+        Self {
+            per_application: limiter(policy.sends_per_minute_per_application),
+            per_ip: limiter(policy.sends_per_minute_per_ip),
+            windows: DashMap::new(),
+            policy,
+        }
+    }
+
+    fn prefix(&self, full_number: &str) -> String {
+        full_number.chars().take(1 + self.policy.prefix_digits).collect()
+    }
+
+    /// Decides whether a send from `application` (for end-user `ip`, if given) to `full_number`
+    /// may go ahead. Counts against the rate limits only when it is not refused for risk.
+    pub fn admit(&self, application: &str, ip: Option<&str>, full_number: &str, now_ms: i64) -> Result<(), Refusal> {
+        if let Some(prefix) = self
+            .policy
+            .high_risk_prefixes
+            .iter()
+            .filter(|p| full_number.starts_with(p.as_str()))
+            .max_by_key(|p| p.len())
+        {
+            return Err(Refusal::HighRisk {
+                details: json!({ "reason": "high-risk prefix", "prefix": prefix }),
+            });
+        }
+        if let Some(until) = self.blocked_until(application, full_number, now_ms) {
+            return Err(Refusal::HighRisk {
+                details: json!({
+                    "reason": "sms pumping: a burst of sends to this prefix that are not completed",
+                    "prefix": self.prefix(full_number),
+                    "blocked_until": crate::verification::iso8601(until),
+                }),
+            });
+        }
+        // The narrower limit first, so a send refused for its IP does not use up the
+        // application's allowance (a limiter cannot be asked without taking a token).
+        let clock = DefaultClock::default();
+        if let (Some(limiter), Some(ip)) = (&self.per_ip, ip) {
+            if let Err(not_until) = limiter.check_key(&format!("{application}\u{0}{ip}")) {
+                return Err(Refusal::RateLimited {
+                    scope: "ip",
+                    retry_after: not_until.wait_time_from(clock.now()),
+                });
+            }
+        }
+        if let Some(limiter) = &self.per_application {
+            if let Err(not_until) = limiter.check_key(&application.to_owned()) {
+                return Err(Refusal::RateLimited {
+                    scope: "application",
+                    retry_after: not_until.wait_time_from(clock.now()),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn blocked_until(&self, application: &str, full_number: &str, now_ms: i64) -> Option<i64> {
+        let key = (application.to_owned(), self.prefix(full_number));
+        let mut window = self.windows.get_mut(&key)?;
+        match window.blocked_until_ms {
+            Some(until) if until > now_ms => Some(until),
+            Some(_) => {
+                // The block expired: judge the prefix afresh.
+                *window = PrefixWindow::default();
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Records a send that went out; blocks the prefix when it now looks like pumping. Returns
+    /// true when this send tipped the prefix into a block.
+    pub fn record_send(&self, application: &str, full_number: &str, now_ms: i64) -> bool {
+        let pumping = &self.policy;
+        if pumping.pumping_min_sends == 0 {
+            return false;
+        }
+        let key = (application.to_owned(), self.prefix(full_number));
+        let mut window = self.windows.entry(key).or_default();
+        window.trim(now_ms - pumping.pumping_window_ms);
+        window.sends.push_back(now_ms);
+        let sends = window.sends.len();
+        let completed = window.completions.len() as f64 / sends as f64;
+        if sends >= pumping.pumping_min_sends as usize && completed < pumping.pumping_min_completion {
+            window.blocked_until_ms = Some(now_ms + pumping.pumping_block_ms);
+            window.sends.clear();
+            window.completions.clear();
+            return true;
+        }
+        false
+    }
+
+    /// Forgets limiter keys whose allowance is full again and prefix windows with nothing in
+    /// them, so many distinct IPs or prefixes do not grow memory forever. Run every minute.
+    pub fn housekeeping(&self, now_ms: i64) {
+        for limiter in [&self.per_application, &self.per_ip].into_iter().flatten() {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+        let since = now_ms - self.policy.pumping_window_ms;
+        self.windows.retain(|_, window| {
+            window.trim(since);
+            !window.sends.is_empty() || window.blocked_until_ms.is_some_and(|until| until > now_ms)
+        });
+    }
+
+    /// How many prefix windows are kept (for tests and metrics).
+    pub fn tracked_prefixes(&self) -> usize {
+        self.windows.len()
+    }
+
+    /// Records a correct code for a number under the prefix.
+    pub fn record_completion(&self, application: &str, full_number: &str, now_ms: i64) {
+        if self.policy.pumping_min_sends == 0 {
+            return;
+        }
+        let key = (application.to_owned(), self.prefix(full_number));
+        if let Some(mut window) = self.windows.get_mut(&key) {
+            window.trim(now_ms - self.policy.pumping_window_ms);
+            window.completions.push_back(now_ms);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> RiskPolicy {
+        RiskPolicy {
+            sends_per_minute_per_application: 0,
+            sends_per_minute_per_ip: 2,
+            high_risk_prefixes: vec!["+88213".into(), "+882".into()],
+            prefix_digits: 6,
+            pumping_window_ms: 60_000,
+            pumping_min_sends: 5,
+            pumping_min_completion: 0.2,
+            pumping_block_ms: 10_000,
+        }
+    }
+
+    #[test]
+    fn high_risk_prefixes_are_refused_with_the_longest_match() {
+        let risk = Risk::new(policy());
+        let Err(Refusal::HighRisk { details }) = risk.admit("a", None, "+882130001234", 0) else {
+            panic!("not refused")
+        };
+        assert_eq!(details["prefix"], "+88213");
+        assert!(risk.admit("a", None, "+14155552671", 0).is_ok());
+    }
+
+    #[test]
+    fn the_ip_limit_counts_per_application_and_ip() {
+        let risk = Risk::new(policy());
+        for _ in 0..2 {
+            assert!(risk.admit("a", Some("203.0.113.7"), "+14155552671", 0).is_ok());
+        }
+        let Err(Refusal::RateLimited { scope, retry_after }) = risk.admit("a", Some("203.0.113.7"), "+14155552671", 0)
+        else {
+            panic!("not limited")
+        };
+        assert_eq!(scope, "ip");
+        assert!(
+            retry_after > Duration::ZERO && retry_after <= Duration::from_secs(30),
+            "{retry_after:?}"
+        );
+        assert!(risk.admit("a", Some("203.0.113.8"), "+14155552671", 0).is_ok());
+        assert!(risk.admit("b", Some("203.0.113.7"), "+14155552671", 0).is_ok());
+        assert!(risk.admit("a", None, "+14155552671", 0).is_ok(), "no ip, no ip limit");
+    }
+
+    #[test]
+    fn an_uncompleted_burst_blocks_its_prefix_until_the_block_expires() {
+        let risk = Risk::new(policy());
+        let number = |i: u32| format!("+3461234{i:04}");
+        for i in 0..4 {
+            assert!(!risk.record_send("a", &number(i), 1_000 + i as i64));
+        }
+        assert!(
+            risk.record_send("a", &number(4), 1_005),
+            "the 5th uncompleted send blocks"
+        );
+        assert!(matches!(
+            risk.admit("a", None, &number(9), 2_000),
+            Err(Refusal::HighRisk { .. })
+        ));
+        assert!(risk.admit("a", None, "+3461244444", 2_000).is_ok(), "another prefix");
+        assert!(risk.admit("b", None, &number(9), 2_000).is_ok(), "another application");
+        assert!(risk.admit("a", None, &number(9), 11_006).is_ok(), "expired");
+        assert!(!risk.record_send("a", &number(9), 11_006), "judged afresh");
+    }
+
+    #[test]
+    fn housekeeping_forgets_quiet_prefixes_but_keeps_blocks() {
+        let risk = Risk::new(RiskPolicy {
+            pumping_block_ms: 120_000,
+            ..policy()
+        });
+        for i in 0..5 {
+            risk.record_send("a", &format!("+3461234{i:04}"), i);
+        }
+        risk.record_send("a", "+3461250000", 0);
+        assert_eq!(risk.tracked_prefixes(), 2);
+        risk.housekeeping(61_000);
+        assert_eq!(
+            risk.tracked_prefixes(),
+            1,
+            "the blocked prefix stays until its block ends"
+        );
+        risk.housekeeping(120_005);
+        assert_eq!(risk.tracked_prefixes(), 0);
+    }
+
+    #[test]
+    fn completed_sends_do_not_block() {
+        let risk = Risk::new(policy());
+        for i in 0..20 {
+            let number = format!("+3461234{i:04}");
+            assert!(!risk.record_send("a", &number, i), "send {i}");
+            risk.record_completion("a", &number, i);
+        }
+    }
+}
