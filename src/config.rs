@@ -26,6 +26,36 @@ pub struct RawConfig {
     pub carriers: Vec<RawCarrier>,
     pub routing: BTreeMap<String, Vec<String>>,
     pub risk: RawRisk,
+    pub intel: RawIntel,
+}
+
+/// Extension (`[intel]`): the number-intelligence data files.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawIntel {
+    /// Empty: the built-in libphonenumber carrier mapping.
+    pub carriers_file: String,
+    /// Empty: the built-in list.
+    pub disposable_file: String,
+    pub reload_seconds: u64,
+}
+
+impl Default for RawIntel {
+    fn default() -> Self {
+        Self {
+            carriers_file: String::new(),
+            disposable_file: String::new(),
+            reload_seconds: 60,
+        }
+    }
+}
+
+/// The validated `[intel]` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntelConfig {
+    pub carriers_file: Option<PathBuf>,
+    pub disposable_file: Option<PathBuf>,
+    pub reload_seconds: u64,
 }
 
 /// Extension (`[risk]`): send rate limits and pumping protection.
@@ -300,6 +330,7 @@ pub struct Config {
     pub carriers: Vec<CarrierConfig>,
     pub routing: RoutingTable,
     pub risk: RiskPolicy,
+    pub intel: IntelConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -516,6 +547,18 @@ impl RawConfig {
         }
         let sandbox_enabled = self.sandbox.enabled.unwrap_or(self.carriers.is_empty());
         let risk = self.risk.validate(&mut problems);
+        if !(1..=86_400).contains(&self.intel.reload_seconds) {
+            problems.push(format!(
+                "intel.reload_seconds: {} is outside 1..86400",
+                self.intel.reload_seconds
+            ));
+        }
+        let file = |path: &str| (!path.trim().is_empty()).then(|| PathBuf::from(path.trim()));
+        let intel = IntelConfig {
+            carriers_file: file(&self.intel.carriers_file),
+            disposable_file: file(&self.intel.disposable_file),
+            reload_seconds: self.intel.reload_seconds,
+        };
 
         let mut routing = RoutingTable::default();
         for (country, channels) in self.routing {
@@ -554,6 +597,7 @@ impl RawConfig {
                 carriers,
                 routing,
                 risk,
+                intel,
             })
         } else {
             Err(ConfigError(problems))

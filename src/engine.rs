@@ -4,6 +4,7 @@ use crate::applications::Applications;
 use crate::blocklist::Blocklist;
 use crate::code::CodeSecret;
 use crate::config::VerificationPolicy;
+use crate::intel::Intel;
 use crate::risk::Risk;
 use crate::routing::Router;
 use crate::store::{Store, StoreError};
@@ -18,6 +19,8 @@ pub struct Engine {
     pub blocklist: Blocklist,
     /// Rate limits, high-risk prefixes and pumping protection.
     pub risk: Risk,
+    /// Carrier names and disposable numbers, reloadable.
+    pub intel: Intel,
     pub secret: CodeSecret,
     pub router: Router,
     pub registry: Registry,
@@ -52,6 +55,7 @@ impl Engine {
     pub fn new(
         policy: VerificationPolicy,
         risk: Risk,
+        intel: Intel,
         store: Arc<dyn Store>,
         secret: CodeSecret,
         router: Router,
@@ -68,6 +72,7 @@ impl Engine {
             store,
             blocklist: Blocklist::default(),
             risk,
+            intel,
             secret,
             router,
             registry: Registry::default(),

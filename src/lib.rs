@@ -32,6 +32,7 @@ pub mod carriers;
 pub mod code;
 pub mod config;
 pub mod engine;
+pub mod intel;
 pub mod metrics;
 pub mod number;
 pub mod number_state;

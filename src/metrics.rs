@@ -15,6 +15,7 @@ pub const STORE_BATCH_SIZE: &str = "otpgate_store_batch_size";
 pub const WEBHOOKS_REJECTED: &str = "otpgate_webhooks_rejected_total";
 pub const SENDS_BLOCKED: &str = "otpgate_sends_blocked_total";
 pub const SENDS_RATE_LIMITED: &str = "otpgate_sends_rate_limited_total";
+pub const INTEL_RELOADS: &str = "otpgate_intel_reloads_total";
 pub const PREFIXES_BLOCKED: &str = "otpgate_prefixes_blocked_total";
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -44,6 +45,10 @@ fn describe() {
         "Messages a carrier refused or failed to deliver, by reason."
     );
     describe_counter!(VERIFICATIONS, "Verification outcomes by status.");
+    describe_counter!(
+        INTEL_RELOADS,
+        "Loads of the carrier-name and disposable-number files, by file and result (ok, error)."
+    );
     describe_counter!(
         SENDS_RATE_LIMITED,
         "Sends refused with 429 by a rate limit, by scope (application, ip)."

@@ -47,9 +47,12 @@ pub async fn build_engine(config: &Config) -> anyhow::Result<(Arc<Engine>, Optio
     drop(reports);
     let router = Router::new(config.routing.clone(), carriers, sandbox);
     let blocklist = store.blocklist_all().await.context("loading the blocklist")?;
+    let intel = crate::intel::Intel::load(config.intel.carriers_file.clone(), config.intel.disposable_file.clone())
+        .map_err(|e| anyhow::anyhow!("number intelligence: {e}"))?;
     let engine = Engine::new(
         config.verification,
         crate::risk::Risk::new(config.risk.clone()),
+        intel,
         store,
         secret,
         router,
@@ -61,6 +64,17 @@ pub async fn build_engine(config: &Config) -> anyhow::Result<(Arc<Engine>, Optio
         engine.blocklist.insert(entry);
     }
     actix::spawn(crate::receipts::dispatch(engine.clone(), receipts));
+    let reloading = engine.clone();
+    let reload_every = std::time::Duration::from_secs(config.intel.reload_seconds);
+    actix::spawn(async move {
+        let mut interval = tokio::time::interval(reload_every);
+        interval.tick().await;
+        loop {
+            interval.tick().await;
+            // Errors are logged and counted inside; the data in use stays.
+            let _ = reloading.intel.reload();
+        }
+    });
     let housekeeping = engine.clone();
     actix::spawn(async move {
         let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));

@@ -148,6 +148,8 @@ pub async fn send(req: HttpRequest, payload: web::Payload, engine: EngineData) -
         preferred = channel(&options, "preferred_channel")?;
     }
 
+    let mut number = number;
+    engine.intel.enrich(&mut number);
     let key = (application.clone(), number.full_number.clone());
     let blocklisted = engine.blocklist.matching(&application, &number.full_number);
     let mut high_risk = None;
