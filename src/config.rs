@@ -38,6 +38,7 @@ pub struct RawIntel {
     /// Empty: the built-in list.
     pub disposable_file: String,
     pub reload_seconds: u64,
+    pub lookup: Option<RawLookup>,
 }
 
 impl Default for RawIntel {
@@ -46,8 +47,29 @@ impl Default for RawIntel {
             carriers_file: String::new(),
             disposable_file: String::new(),
             reload_seconds: 60,
+            lookup: None,
         }
     }
+}
+
+/// Extension (`[intel.lookup]`): an HTTP number-lookup provider (src/lookup.rs).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLookup {
+    pub url: String,
+    pub token: Option<String>,
+    #[serde(default = "default_lookup_ttl")]
+    pub ttl_seconds: u64,
+    #[serde(default = "default_lookup_timeout")]
+    pub timeout_ms: u64,
+}
+
+fn default_lookup_ttl() -> u64 {
+    86_400
+}
+
+fn default_lookup_timeout() -> u64 {
+    800
 }
 
 /// The validated `[intel]` section.
@@ -56,6 +78,7 @@ pub struct IntelConfig {
     pub carriers_file: Option<PathBuf>,
     pub disposable_file: Option<PathBuf>,
     pub reload_seconds: u64,
+    pub lookup: Option<crate::lookup::LookupConfig>,
 }
 
 /// Extension (`[risk]`): send rate limits and pumping protection.
@@ -554,10 +577,37 @@ impl RawConfig {
             ));
         }
         let file = |path: &str| (!path.trim().is_empty()).then(|| PathBuf::from(path.trim()));
+        let lookup = self.intel.lookup.as_ref().map(|raw| {
+            if !(raw.url.starts_with("http://") || raw.url.starts_with("https://")) || !raw.url.contains("{number}") {
+                problems.push(format!(
+                    "intel.lookup.url: {:?} must be an http(s) URL containing {{number}}",
+                    raw.url
+                ));
+            }
+            if !(1..=30 * 86_400).contains(&raw.ttl_seconds) {
+                problems.push(format!(
+                    "intel.lookup.ttl_seconds: {} is outside 1..2592000",
+                    raw.ttl_seconds
+                ));
+            }
+            if !(50..=10_000).contains(&raw.timeout_ms) {
+                problems.push(format!(
+                    "intel.lookup.timeout_ms: {} is outside 50..10000",
+                    raw.timeout_ms
+                ));
+            }
+            crate::lookup::LookupConfig {
+                url: raw.url.clone(),
+                token: raw.token.clone().filter(|t| !t.is_empty()),
+                ttl: std::time::Duration::from_secs(raw.ttl_seconds),
+                timeout: std::time::Duration::from_millis(raw.timeout_ms),
+            }
+        });
         let intel = IntelConfig {
             carriers_file: file(&self.intel.carriers_file),
             disposable_file: file(&self.intel.disposable_file),
             reload_seconds: self.intel.reload_seconds,
+            lookup,
         };
 
         let mut routing = RoutingTable::default();

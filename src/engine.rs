@@ -5,6 +5,7 @@ use crate::blocklist::Blocklist;
 use crate::code::CodeSecret;
 use crate::config::VerificationPolicy;
 use crate::intel::Intel;
+use crate::lookup::Lookup;
 use crate::risk::Risk;
 use crate::routing::Router;
 use crate::store::{Store, StoreError};
@@ -21,6 +22,8 @@ pub struct Engine {
     pub risk: Risk,
     /// Carrier names and disposable numbers, reloadable.
     pub intel: Intel,
+    /// The configured number-lookup provider, if any.
+    pub lookup: Option<Lookup>,
     pub secret: CodeSecret,
     pub router: Router,
     pub registry: Registry,
@@ -56,6 +59,7 @@ impl Engine {
         policy: VerificationPolicy,
         risk: Risk,
         intel: Intel,
+        lookup: Option<Lookup>,
         store: Arc<dyn Store>,
         secret: CodeSecret,
         router: Router,
@@ -71,6 +75,7 @@ impl Engine {
             policy,
             store,
             blocklist: Blocklist::default(),
+            lookup,
             risk,
             intel,
             secret,

@@ -33,6 +33,7 @@ pub mod code;
 pub mod config;
 pub mod engine;
 pub mod intel;
+pub mod lookup;
 pub mod metrics;
 pub mod number;
 pub mod number_state;

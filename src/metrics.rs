@@ -16,6 +16,7 @@ pub const WEBHOOKS_REJECTED: &str = "otpgate_webhooks_rejected_total";
 pub const SENDS_BLOCKED: &str = "otpgate_sends_blocked_total";
 pub const SENDS_RATE_LIMITED: &str = "otpgate_sends_rate_limited_total";
 pub const INTEL_RELOADS: &str = "otpgate_intel_reloads_total";
+pub const INTEL_LOOKUPS: &str = "otpgate_intel_lookups_total";
 pub const PREFIXES_BLOCKED: &str = "otpgate_prefixes_blocked_total";
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -45,6 +46,10 @@ fn describe() {
         "Messages a carrier refused or failed to deliver, by reason."
     );
     describe_counter!(VERIFICATIONS, "Verification outcomes by status.");
+    describe_counter!(
+        INTEL_LOOKUPS,
+        "Number lookups by result (found, not_found, cached, error, timeout)."
+    );
     describe_counter!(
         INTEL_RELOADS,
         "Loads of the carrier-name and disposable-number files, by file and result (ok, error)."

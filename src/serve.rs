@@ -49,10 +49,15 @@ pub async fn build_engine(config: &Config) -> anyhow::Result<(Arc<Engine>, Optio
     let blocklist = store.blocklist_all().await.context("loading the blocklist")?;
     let intel = crate::intel::Intel::load(config.intel.carriers_file.clone(), config.intel.disposable_file.clone())
         .map_err(|e| anyhow::anyhow!("number intelligence: {e}"))?;
+    let lookup = match config.intel.lookup.clone() {
+        Some(c) => Some(crate::lookup::Lookup::new(c).map_err(|e| anyhow::anyhow!("number lookup: {e}"))?),
+        None => None,
+    };
     let engine = Engine::new(
         config.verification,
         crate::risk::Risk::new(config.risk.clone()),
         intel,
+        lookup,
         store,
         secret,
         router,

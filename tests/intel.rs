@@ -103,3 +103,111 @@ fn a_missing_or_broken_intel_file_stops_the_start_with_a_clear_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("carriers file /nonexistent/carriers.tsv"), "{stderr}");
 }
+
+/// A number-lookup provider on loopback: answers every request with `status` and `body`, and
+/// records the request lines and Authorization headers it got.
+/// Request line and Authorization header of each request.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, Option<String>)>>>;
+
+struct Provider {
+    url: String,
+    seen: Seen,
+}
+
+impl Provider {
+    fn start(status: u16, body: &'static str) -> Provider {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hlr?number={{number}}", listener.local_addr().unwrap());
+        let seen = Seen::default();
+        let record = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().map_while(Result::ok) {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request_line = String::new();
+                reader.read_line(&mut request_line).unwrap();
+                let mut authorization = None;
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).unwrap() == 0 || header.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((name, value)) = header.split_once(':') {
+                        if name.eq_ignore_ascii_case("authorization") {
+                            authorization = Some(value.trim().to_owned());
+                        }
+                    }
+                }
+                record
+                    .lock()
+                    .unwrap()
+                    .push((request_line.trim().to_owned(), authorization));
+                let mut stream = stream;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Provider { url, seen }
+    }
+}
+
+/// A blocked send creates a verification (and so a report) without any carrier.
+fn blocked_report(server: &Server, phone: &str) -> serde_json::Value {
+    let (status, _) = server.post("/v3/blocklist/phone/", &json!({ "phone_number": phone }));
+    assert!(status == 201 || status == 200);
+    assert_eq!(server.send(phone)["status"], "Blocked");
+    server.check(phone, "000000")
+}
+
+#[test]
+fn a_lookup_provider_names_the_current_carrier_of_a_ported_number_and_is_cached() {
+    let provider = Provider::start(200, r#"{"carrier":"Movistar","type":"mobile","ported":true}"#);
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::with_config(
+        dir.path(),
+        &format!(
+            "[intel.lookup]\nurl = \"{}\"\ntoken = \"lookup-s3cret\"\n",
+            provider.url
+        ),
+    );
+    let phone = "+34610123456";
+    let first = blocked_report(&server, phone);
+    assert_eq!(
+        first["phone"]["carrier"],
+        json!({ "name": "Movistar", "type": "mobile" }),
+        "{first}"
+    );
+    let again = blocked_report(&server, phone);
+    assert_eq!(again["phone"]["carrier"]["name"], "Movistar");
+    let seen = provider.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "the second send used the cache: {seen:?}");
+    assert_eq!(seen[0].0, "GET /hlr?number=%2B34610123456 HTTP/1.1");
+    assert_eq!(seen[0].1.as_deref(), Some("Bearer lookup-s3cret"));
+    assert!(!server.stderr().contains("lookup-s3cret"), "the token reached the logs");
+    let metrics = server.metrics();
+    for (result, expected) in [("found", 1.0), ("cached", 1.0)] {
+        let value = common::smsc::metric(&metrics, "otpgate_intel_lookups_total", &[("result", result)]);
+        assert_eq!(value, expected, "{result}");
+    }
+}
+
+#[test]
+fn a_failing_lookup_provider_falls_back_to_the_prefix_data() {
+    let provider = Provider::start(503, r#"{"error":"down"}"#);
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::with_config(dir.path(), &format!("[intel.lookup]\nurl = \"{}\"\n", provider.url));
+    let report = blocked_report(&server, "+34610123456");
+    assert_eq!(report["phone"]["carrier"]["name"], "Vodafone", "{report}");
+    assert_eq!(
+        provider.seen.lock().unwrap()[0].1,
+        None,
+        "no token configured, none sent"
+    );
+    assert_eq!(
+        common::smsc::metric(&server.metrics(), "otpgate_intel_lookups_total", &[("result", "error")]),
+        1.0
+    );
+}

@@ -150,6 +150,11 @@ pub async fn send(req: HttpRequest, payload: web::Payload, engine: EngineData) -
 
     let mut number = number;
     engine.intel.enrich(&mut number);
+    if let Some(lookup) = engine.lookup.as_ref().filter(|_| number.sandbox.is_none()) {
+        if let Some(result) = lookup.lookup(&number.full_number).await {
+            result.apply(&mut number);
+        }
+    }
     let key = (application.clone(), number.full_number.clone());
     let blocklisted = engine.blocklist.matching(&application, &number.full_number);
     let mut high_risk = None;
