@@ -13,6 +13,7 @@ use crate::verification::{LogType, Match, Risk, State, Verification};
 use otpgate_gateway::{Channel, Delivery, DeliveryReport};
 use serde::Serialize;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
 pub const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
@@ -138,6 +139,12 @@ pub struct NumberState {
     code: Option<String>,
     /// Every approved verification of this number in this application, for duplicate checks.
     approved: Vec<Match>,
+    /// Sends handed to carriers and not yet answered, per request id.
+    inflight: HashMap<String, u32>,
+    /// Verifications replaced as current while their sends were in flight (a refused send made
+    /// a newer one current): their send results still land on them, so a message that went out
+    /// is logged and charged.
+    detached: Vec<Verification>,
 }
 
 impl NumberState {
@@ -154,6 +161,8 @@ impl NumberState {
             sends_ms,
             code: None,
             approved,
+            inflight: HashMap::new(),
+            detached: Vec::new(),
         }
     }
 
@@ -242,6 +251,7 @@ impl NumberState {
 
         self.sends_ms.push(now_ms);
         if let Some(v) = self.current.as_mut().filter(|v| v.state == State::Pending) {
+            *self.inflight.entry(v.request_id.clone()).or_default() += 1;
             // After a restart only the MAC survives: issue a fresh code under the same
             // request_id; validity is not extended and attempts are not reset.
             let code = match &self.code {
@@ -268,7 +278,8 @@ impl NumberState {
             code: code.clone(),
             resend: false,
         };
-        self.current = Some(v);
+        self.inflight.insert(v.request_id.clone(), 1);
+        self.replace_current(v);
         self.code = Some(code);
         (start, changed)
     }
@@ -324,13 +335,45 @@ impl NumberState {
         v.log("PHONE_VERIFICATION_BLOCKED", now_ms, Some(json!({ "reason": reason })));
         let request_id = v.request_id.clone();
         changed.push(v.clone());
-        self.current = Some(v);
+        self.replace_current(v);
         self.code = None;
         SendStart::Blocked { request_id, reason }
     }
 
-    /// Records how delivery went. Returns the changed record, if the verification is still the
-    /// current one.
+    /// Makes `v` current; the one it replaces is kept aside while sends of it are in flight.
+    fn replace_current(&mut self, v: Verification) {
+        if let Some(old) = self.current.take() {
+            if old.request_id != v.request_id && self.inflight.contains_key(&old.request_id) {
+                self.detached.push(old);
+            }
+        }
+        self.current = Some(v);
+    }
+
+    /// The verification `request_id`: the current one, or one replaced while its sends were in
+    /// flight.
+    fn record_mut(&mut self, request_id: &str) -> Option<&mut Verification> {
+        if self.current.as_ref().is_some_and(|v| v.request_id == request_id) {
+            return self.current.as_mut();
+        }
+        self.detached.iter_mut().find(|v| v.request_id == request_id)
+    }
+
+    /// One send of `request_id` was answered: forget it, and its detached record with its last.
+    fn send_answered(&mut self, request_id: &str) {
+        let Some(left) = self.inflight.get_mut(request_id) else {
+            return;
+        };
+        *left -= 1;
+        if *left == 0 {
+            self.inflight.remove(request_id);
+            self.detached.retain(|v| v.request_id != request_id);
+        }
+    }
+
+    /// Records how delivery went. Returns the changed record: the current verification, or one
+    /// replaced while this send was in flight (a message that went out is logged and charged
+    /// on the verification it belongs to).
     pub fn finish_send(
         &mut self,
         request_id: &str,
@@ -338,7 +381,17 @@ impl NumberState {
         result: &SendResult,
         now_ms: i64,
     ) -> Option<Verification> {
-        let v = self.current.as_mut().filter(|v| v.request_id == request_id)?;
+        let is_current = self.current.as_ref().is_some_and(|v| v.request_id == request_id);
+        if matches!(result, SendResult::Undeliverable { .. }) {
+            if let Some(i) = self.sends_ms.iter().position(|t| *t == started_ms) {
+                self.sends_ms.remove(i);
+            }
+        }
+        let mut clear_code = false;
+        let Some(v) = self.record_mut(request_id) else {
+            self.send_answered(request_id);
+            return None;
+        };
         match result {
             SendResult::Accepted {
                 channel,
@@ -369,22 +422,24 @@ impl NumberState {
                 }
             }
             SendResult::Undeliverable { failures } => {
-                if let Some(i) = self.sends_ms.iter().position(|t| *t == started_ms) {
-                    self.sends_ms.remove(i);
-                }
                 let failures: Vec<_> = failures
                     .iter()
                     .map(|(channel, carrier, reason)| json!({ "channel": channel, "carrier": carrier, "reason": reason }))
                     .collect();
                 v.log("PHONE_DELIVERY_FAILED", now_ms, Some(json!({ "failures": failures })));
                 // A resend that failed leaves the earlier message and its code valid.
-                if v.sends_ms.is_empty() {
+                if v.sends_ms.is_empty() && v.state == State::Pending {
                     v.state = State::Undeliverable;
-                    self.code = None;
+                    clear_code = true;
                 }
             }
         }
-        Some(v.clone())
+        let changed = v.clone();
+        self.send_answered(request_id);
+        if clear_code && is_current {
+            self.code = None;
+        }
+        Some(changed)
     }
 
     /// Records a delivery receipt for `request_id`. Returns the changed record, if that
@@ -600,6 +655,43 @@ mod tests {
             state.finish_send(request_id, at, &delivered(), at).unwrap();
         }
         start
+    }
+
+    #[test]
+    fn sends_in_flight_land_on_their_verification_after_refused_sends_replaced_it() {
+        let secret = CodeSecret::from_bytes(b"s");
+        let mut state = NumberState::default();
+        // Three sends start before any is answered; the 4th and 5th are refused meanwhile.
+        let starts: Vec<SendStart> = (0..5).map(|i| begin(&mut state, &secret, T0 + i)).collect();
+        let SendStart::Deliver { request_id, .. } = &starts[0] else {
+            panic!("{:?}", starts[0])
+        };
+        assert!(matches!(starts[3], SendStart::Blocked { .. }));
+        assert!(matches!(starts[4], SendStart::Blocked { .. }));
+        assert_ne!(
+            state.current().unwrap().request_id,
+            *request_id,
+            "a newer one is current"
+        );
+        let charged = SendResult::Accepted {
+            channel: Channel::Sms,
+            carrier: "smsc".into(),
+            delivered: false,
+            fallbacks: vec![],
+            fee_micros: Some(7_900),
+        };
+        for i in 0..3 {
+            let v = state
+                .finish_send(request_id, T0 + i, &charged, T0 + 10)
+                .expect("the send's own verification, though no longer current");
+            assert_eq!(v.request_id, *request_id);
+            assert_eq!(v.sends_ms.len(), i as usize + 1);
+            assert_eq!(v.charge.as_ref().map(|c| c.carrier_fee_micros), Some(7_900));
+        }
+        assert!(
+            state.detached.is_empty() && state.inflight.is_empty(),
+            "forgotten once answered"
+        );
     }
 
     fn code_of(start: &SendStart) -> String {

@@ -16,7 +16,10 @@ fn engine(dir: &std::path::Path) -> (Server, Smsc) {
     // 500 sends to one prefix that nobody completes would trip the pumping protection.
     let server = Server::with_config(
         dir,
-        &format!("[sandbox]\nenabled = true\n[risk.pumping]\nmin_sends = 0\n{carrier}"),
+        &format!(
+            "[sandbox]\nenabled = true\n[risk]\nhigh_risk_prefixes = [\"+3461277\"]\n\
+             [risk.pumping]\nmin_sends = 0\n{carrier}"
+        ),
     );
     assert!(
         eventually(Duration::from_secs(10), || {
@@ -123,6 +126,11 @@ fn nothing_is_charged_for_blocked_undeliverable_or_sandbox_sends() {
         "Undeliverable",
         "the SMSC refuses it"
     );
+    let high_risk = server.send("+34612770001");
+    assert_eq!(
+        (&high_risk["status"], &high_risk["reason"]),
+        (&json!("Blocked"), &json!("suspicious"))
+    );
     assert_eq!(server.send("+12025550123")["status"], "Success", "a sandbox number");
     let month = usage(&server, &this_month());
     assert_eq!(month["verifications"], 0, "{month}");
@@ -130,6 +138,25 @@ fn nothing_is_charged_for_blocked_undeliverable_or_sandbox_sends() {
     // A send that went out is charged.
     assert_eq!(server.send(&spanish(2))["status"], "Success");
     assert_eq!(usage(&server, &this_month())["verifications"], 1);
+}
+
+#[test]
+fn concurrent_sends_to_one_number_charge_one_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, smsc) = engine(dir.path());
+    let number = spanish(7);
+    let statuses: Vec<String> = std::thread::scope(|s| {
+        let sends: Vec<_> = (0..8)
+            .map(|_| s.spawn(|| server.send(&number)["status"].as_str().unwrap().to_owned()))
+            .collect();
+        sends.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    // One new verification, its resends up to the limit, the rest refused.
+    assert_eq!(statuses.iter().filter(|s| *s == "Success").count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| *s == "Retry").count(), 2, "{statuses:?}");
+    assert_eq!(smsc.messages_to(&number[1..]).len(), 3);
+    let month = usage(&server, &this_month());
+    assert_eq!(month["verifications"], 1, "{month}");
 }
 
 #[test]

@@ -405,6 +405,17 @@ fn an_sms_undeliv_receipt_moves_the_same_code_to_whatsapp() {
     assert!(eventually(Duration::from_secs(5), || delivered(&server, "wa") == 1.0));
     let checked = server.check("+14155552671", &code);
     assert_eq!(checked["phone"]["verification_method"], "whatsapp", "{checked}");
+    // SMS then WhatsApp carried it: one verification charged, at the SMS acceptance.
+    let (_, usage) = server.request("GET", "/v3/billing/usage/", Some(&server.key), None);
+    assert_eq!(usage["verifications"], 1, "{usage}");
+    assert_eq!(usage["by_channel"][0]["channel"], "sms", "{usage}");
+    let charged: Vec<&Value> = checked["phone"]["lifecycle"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| !e["fee"].is_null())
+        .collect();
+    assert_eq!(charged.len(), 1, "{checked}");
     let metrics = server.metrics();
     assert_eq!(
         metric(
