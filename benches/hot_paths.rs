@@ -89,5 +89,45 @@ fn rules(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, codes, numbers, rules);
+/// What every send now does before the number's actor: enrich, blocklist, risk admission.
+fn risk(c: &mut Criterion) {
+    let intel = otpgate::intel::Intel::load(None, None).unwrap();
+    let parsed = number::parse("+34610123456").unwrap();
+    c.bench_function("intel/enrich_es_mobile", |b| {
+        b.iter(|| {
+            let mut n = parsed.clone();
+            intel.enrich(black_box(&mut n));
+            n
+        })
+    });
+    let blocklist = otpgate::blocklist::Blocklist::new(
+        (0..10_000)
+            .map(|i| otpgate::blocklist::Entry {
+                application: "default".into(),
+                value: format!("+1415{i:07}"),
+                kind: otpgate::blocklist::EntryKind::PhoneNumber,
+                created_at_ms: 0,
+            })
+            .collect(),
+    );
+    c.bench_function("blocklist/miss_among_10k", |b| {
+        b.iter(|| blocklist.matching("default", black_box("+34610123456")))
+    });
+    let risk = otpgate::risk::Risk::new(otpgate::config::RiskPolicy {
+        sends_per_minute_per_ip: 0,
+        ..Default::default()
+    });
+    let mut now = 0;
+    c.bench_function("risk/admit_and_record_send", |b| {
+        b.iter(|| {
+            now += 1;
+            let admitted = risk.admit("default", None, black_box("+34610123456"), now).is_ok();
+            risk.record_send("default", "+34610123456", now);
+            risk.record_completion("default", "+34610123456", now);
+            admitted
+        })
+    });
+}
+
+criterion_group!(benches, codes, numbers, rules, risk);
 criterion_main!(benches);

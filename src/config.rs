@@ -110,6 +110,7 @@ pub struct RawPumping {
     pub min_sends: u32,
     pub min_completion: f64,
     pub block_seconds: u64,
+    pub grace_seconds: u64,
 }
 
 impl Default for RawPumping {
@@ -120,6 +121,7 @@ impl Default for RawPumping {
             min_sends: 50,
             min_completion: 0.1,
             block_seconds: 3600,
+            grace_seconds: 60,
         }
     }
 }
@@ -139,6 +141,8 @@ pub struct RiskPolicy {
     pub pumping_min_sends: u32,
     pub pumping_min_completion: f64,
     pub pumping_block_ms: i64,
+    /// Sends younger than this are not judged yet: their users may still enter the code.
+    pub pumping_grace_ms: i64,
 }
 
 impl Default for RiskPolicy {
@@ -175,6 +179,12 @@ impl RawRisk {
                 p.min_completion
             ));
         }
+        if p.grace_seconds >= p.window_seconds {
+            problems.push(format!(
+                "risk.pumping.grace_seconds: {} must be shorter than window_seconds ({})",
+                p.grace_seconds, p.window_seconds
+            ));
+        }
         if !(1..=604_800).contains(&p.block_seconds) {
             problems.push(format!(
                 "risk.pumping.block_seconds: {} is outside 1..604800",
@@ -190,6 +200,7 @@ impl RawRisk {
             pumping_min_sends: p.min_sends,
             pumping_min_completion: p.min_completion,
             pumping_block_ms: p.block_seconds as i64 * 1000,
+            pumping_grace_ms: p.grace_seconds as i64 * 1000,
         }
     }
 }

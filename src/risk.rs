@@ -117,40 +117,46 @@ impl Risk {
         Ok(())
     }
 
+    /// The end of the prefix's block: an existing one, or one this look decides. A prefix is
+    /// judged on its *due* sends — those older than `grace`, whose users had time to enter the
+    /// code — so a legitimate burst is not blocked before its completions can arrive.
     fn blocked_until(&self, application: &str, full_number: &str, now_ms: i64) -> Option<i64> {
+        let policy = &self.policy;
         let key = (application.to_owned(), self.prefix(full_number));
         let mut window = self.windows.get_mut(&key)?;
         match window.blocked_until_ms {
-            Some(until) if until > now_ms => Some(until),
-            Some(_) => {
-                // The block expired: judge the prefix afresh.
-                *window = PrefixWindow::default();
-                None
-            }
-            None => None,
+            Some(until) if until > now_ms => return Some(until),
+            // The block expired: judge the prefix afresh.
+            Some(_) => *window = PrefixWindow::default(),
+            None => {}
         }
+        if policy.pumping_min_sends == 0 {
+            return None;
+        }
+        window.trim(now_ms - policy.pumping_window_ms);
+        let due = window.sends.partition_point(|&t| t <= now_ms - policy.pumping_grace_ms);
+        let completed = window.completions.len() as f64 / due.max(1) as f64;
+        if due < policy.pumping_min_sends as usize || completed >= policy.pumping_min_completion {
+            return None;
+        }
+        let until = now_ms + policy.pumping_block_ms;
+        window.blocked_until_ms = Some(until);
+        window.sends.clear();
+        window.completions.clear();
+        metrics::counter!(crate::metrics::PREFIXES_BLOCKED).increment(1);
+        tracing::warn!(%application, prefix = %key.1, due, "number prefix blocked for SMS pumping");
+        Some(until)
     }
 
-    /// Records a send that went out; blocks the prefix when it now looks like pumping. Returns
-    /// true when this send tipped the prefix into a block.
-    pub fn record_send(&self, application: &str, full_number: &str, now_ms: i64) -> bool {
-        let pumping = &self.policy;
-        if pumping.pumping_min_sends == 0 {
-            return false;
+    /// Records a send that went out.
+    pub fn record_send(&self, application: &str, full_number: &str, now_ms: i64) {
+        if self.policy.pumping_min_sends == 0 {
+            return;
         }
         let key = (application.to_owned(), self.prefix(full_number));
         let mut window = self.windows.entry(key).or_default();
-        window.trim(now_ms - pumping.pumping_window_ms);
+        window.trim(now_ms - self.policy.pumping_window_ms);
         window.sends.push_back(now_ms);
-        let sends = window.sends.len();
-        let completed = window.completions.len() as f64 / sends as f64;
-        if sends >= pumping.pumping_min_sends as usize && completed < pumping.pumping_min_completion {
-            window.blocked_until_ms = Some(now_ms + pumping.pumping_block_ms);
-            window.sends.clear();
-            window.completions.clear();
-            return true;
-        }
-        false
     }
 
     /// Forgets limiter keys whose allowance is full again and prefix windows with nothing in
@@ -199,6 +205,7 @@ mod tests {
             pumping_min_sends: 5,
             pumping_min_completion: 0.2,
             pumping_block_ms: 10_000,
+            pumping_grace_ms: 0,
         }
     }
 
@@ -236,21 +243,53 @@ mod tests {
     fn an_uncompleted_burst_blocks_its_prefix_until_the_block_expires() {
         let risk = Risk::new(policy());
         let number = |i: u32| format!("+3461234{i:04}");
-        for i in 0..4 {
-            assert!(!risk.record_send("a", &number(i), 1_000 + i as i64));
+        for i in 0..5 {
+            assert!(risk.admit("a", None, &number(i), 1_000 + i as i64).is_ok(), "send {i}");
+            risk.record_send("a", &number(i), 1_000 + i as i64);
         }
-        assert!(
-            risk.record_send("a", &number(4), 1_005),
-            "the 5th uncompleted send blocks"
-        );
         assert!(matches!(
             risk.admit("a", None, &number(9), 2_000),
             Err(Refusal::HighRisk { .. })
         ));
+        assert!(matches!(
+            risk.admit("a", None, &number(8), 2_001),
+            Err(Refusal::HighRisk { .. })
+        ));
         assert!(risk.admit("a", None, "+3461244444", 2_000).is_ok(), "another prefix");
         assert!(risk.admit("b", None, &number(9), 2_000).is_ok(), "another application");
-        assert!(risk.admit("a", None, &number(9), 11_006).is_ok(), "expired");
-        assert!(!risk.record_send("a", &number(9), 11_006), "judged afresh");
+        assert!(
+            risk.admit("a", None, &number(9), 12_001).is_ok(),
+            "expired, judged afresh"
+        );
+    }
+
+    #[test]
+    fn sends_within_the_grace_period_are_not_judged_yet() {
+        let risk = Risk::new(RiskPolicy {
+            pumping_grace_ms: 30_000,
+            ..policy()
+        });
+        let number = |i: u32| format!("+3461234{i:04}");
+        // A burst of 20 whose users have not answered yet: not pumping (yet).
+        for i in 0..20 {
+            assert!(risk.admit("a", None, &number(i), 1_000).is_ok());
+            risk.record_send("a", &number(i), 1_000);
+        }
+        // Half of them completed by the time they are due: healthy.
+        for i in 0..10 {
+            risk.record_completion("a", &number(i), 20_000);
+        }
+        assert!(risk.admit("a", None, &number(30), 31_001).is_ok());
+        // Nobody answered a second burst: once it is due, the prefix is blocked.
+        let other = |i: u32| format!("+3462235{i:04}");
+        for i in 0..20 {
+            risk.record_send("a", &other(i), 40_000);
+        }
+        assert!(risk.admit("a", None, &other(30), 60_000).is_ok(), "not due yet");
+        assert!(matches!(
+            risk.admit("a", None, &other(31), 70_001),
+            Err(Refusal::HighRisk { .. })
+        ));
     }
 
     #[test]
@@ -262,6 +301,7 @@ mod tests {
         for i in 0..5 {
             risk.record_send("a", &format!("+3461234{i:04}"), i);
         }
+        assert!(risk.admit("a", None, "+3461234999", 5).is_err(), "blocked");
         risk.record_send("a", "+3461250000", 0);
         assert_eq!(risk.tracked_prefixes(), 2);
         risk.housekeeping(61_000);
@@ -279,7 +319,8 @@ mod tests {
         let risk = Risk::new(policy());
         for i in 0..20 {
             let number = format!("+3461234{i:04}");
-            assert!(!risk.record_send("a", &number, i), "send {i}");
+            assert!(risk.admit("a", None, &number, i).is_ok(), "send {i}");
+            risk.record_send("a", &number, i);
             risk.record_completion("a", &number, i);
         }
     }

@@ -61,7 +61,8 @@ fn a_burst_of_uncompleted_sends_blocks_its_prefix_until_the_block_expires() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::with_config(
         dir.path(),
-        "[risk.pumping]\nprefix_digits = 7\nmin_sends = 5\nmin_completion = 0.5\nblock_seconds = 2\n",
+        // No grace: judge each send at once (the default waits 60 s for users to answer).
+        "[risk.pumping]\nprefix_digits = 7\nmin_sends = 5\nmin_completion = 0.5\nblock_seconds = 2\ngrace_seconds = 0\n",
     );
     // One completed verification under another prefix keeps that prefix healthy.
     let healthy = |i: u32| format!("+131255501{i:02}");

@@ -191,6 +191,10 @@ macro_rules! store_suite {
             assert_eq!(ids, [older.request_id.as_str(), newer.request_id.as_str()]);
             assert_eq!(approvals[0].verified_at_ms, Some(1_500));
             assert_eq!(approvals[1].vendor_data.as_deref(), Some("user-2"));
+            // The actor's one read: recent history since 2_500, and every approval.
+            let (history, all) = store.load_for_actor("a", "+12025550123", 2_500).await.unwrap();
+            assert_eq!(history.len(), 1, "only the pending one is recent");
+            assert_eq!(all, approvals);
         }
 
         #[tokio::test]

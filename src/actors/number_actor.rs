@@ -249,18 +249,14 @@ impl Actor for NumberActor {
         let since = now_ms() - DAY_MS - self.engine.policy.code_validity_ms;
         // `wait` holds the mailbox until the history is loaded: no message sees a blank state.
         ctx.wait(
-            async move {
-                let (history, approvals) = tokio::join!(
-                    store.load_number(&application, &phone, since),
-                    store.approvals(&application, &phone)
-                );
-                Ok::<_, crate::store::StoreError>((history?, approvals?))
-            }
-            .into_actor(self)
-            .map(|loaded, act, _| match loaded {
-                Ok((history, approvals)) => act.state = Some(NumberState::from_history(history, approvals, now_ms())),
-                Err(e) => tracing::error!(error = %e, "cannot load number history"),
-            }),
+            async move { store.load_for_actor(&application, &phone, since).await }
+                .into_actor(self)
+                .map(|loaded, act, _| match loaded {
+                    Ok((history, approvals)) => {
+                        act.state = Some(NumberState::from_history(history, approvals, now_ms()))
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot load number history"),
+                }),
         );
         ctx.run_interval(IDLE_CHECK_EVERY, Self::stop_if_idle);
     }

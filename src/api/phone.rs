@@ -191,11 +191,8 @@ pub async fn send(req: HttpRequest, payload: web::Payload, engine: EngineData) -
         .registry
         .ask(&engine, &key, SendCode { request, received })
         .await??;
-    if matches!(outcome.status, SendStatus::Success | SendStatus::Retry)
-        && engine.risk.record_send(&key.0, &full_number, now_ms())
-    {
-        metrics::counter!(m::PREFIXES_BLOCKED).increment(1);
-        tracing::warn!(application = %key.0, "a number prefix is blocked for SMS pumping");
+    if matches!(outcome.status, SendStatus::Success | SendStatus::Retry) {
+        engine.risk.record_send(&key.0, &full_number, now_ms());
     }
     let status = match outcome.status {
         SendStatus::Success => "Success",

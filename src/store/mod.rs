@@ -40,6 +40,21 @@ pub trait Store: Send + Sync + 'static {
     /// Every approved verification of one number in one application, oldest first.
     async fn approvals(&self, application: &str, phone: &str) -> Result<Vec<Match>, StoreError>;
 
+    /// What a number's actor loads when it starts: [`Store::load_number`] and
+    /// [`Store::approvals`]. A backend may answer both with one query (SQLite does).
+    async fn load_for_actor(
+        &self,
+        application: &str,
+        phone: &str,
+        since_ms: i64,
+    ) -> Result<(Vec<Verification>, Vec<Match>), StoreError> {
+        let (history, approvals) = tokio::join!(
+            self.load_number(application, phone, since_ms),
+            self.approvals(application, phone)
+        );
+        Ok((history?, approvals?))
+    }
+
     /// A month's ledger of one application, grouped by channel and country.
     async fn usage(&self, application: &str, month: &str) -> Result<Vec<UsageRow>, StoreError>;
 

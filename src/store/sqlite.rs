@@ -381,6 +381,45 @@ impl Store for SqliteStore {
         })
     }
 
+    /// One read for both: the number's rows since `since_ms` or approved, split here.
+    async fn load_for_actor(
+        &self,
+        application: &str,
+        phone: &str,
+        since_ms: i64,
+    ) -> Result<(Vec<Verification>, Vec<Match>), StoreError> {
+        let (application, phone) = (application.to_owned(), phone.to_owned());
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT body FROM verifications WHERE application = ?1 AND phone = ?2
+                       AND (created_at_ms >= ?3 OR state = 'approved')
+                     ORDER BY created_at_ms",
+                )
+                .map_err(unavailable)?;
+            let bodies = stmt
+                .query_map(params![application, phone, since_ms], |r| r.get::<_, String>(0))
+                .map_err(unavailable)?;
+            let (mut history, mut approvals) = (Vec::new(), Vec::new());
+            for body in bodies {
+                let v: Verification = serde_json::from_str(&body.map_err(unavailable)?)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                if v.state == State::Approved {
+                    approvals.push(Match {
+                        request_id: v.request_id.clone(),
+                        vendor_data: v.vendor_data.clone(),
+                        verified_at_ms: v.verified_at_ms,
+                    });
+                }
+                if v.created_at_ms >= since_ms {
+                    history.push(v);
+                }
+            }
+            Ok((history, approvals))
+        })
+        .await
+    }
+
     async fn approvals(&self, application: &str, phone: &str) -> Result<Vec<Match>, StoreError> {
         let (application, phone) = (application.to_owned(), phone.to_owned());
         self.read(move |conn| {
