@@ -340,6 +340,17 @@ impl NumberState {
         SendStart::Blocked { request_id, reason }
     }
 
+    /// Declines the pending verification for `risk` found after its code went out (e.g. the
+    /// number was blocklisted meanwhile). Returns the changed record, if one was pending.
+    pub fn decline_pending(&mut self, risk: Risk, data: Value, now_ms: i64) -> Option<Verification> {
+        let v = self.current.as_mut().filter(|v| v.is_pending_at(now_ms))?;
+        v.state = State::Declined;
+        v.warn(risk, LogType::Error, Some(data));
+        v.log("PHONE_VERIFICATION_DECLINED", now_ms, Some(json!({ "risk": risk })));
+        self.code = None;
+        Some(v.clone())
+    }
+
     /// Makes `v` current; the one it replaces is kept aside while sends of it are in flight.
     fn replace_current(&mut self, v: Verification) {
         if let Some(old) = self.current.take() {

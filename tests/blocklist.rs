@@ -103,6 +103,28 @@ fn a_prefix_blocks_every_number_under_it_and_the_list_survives_a_restart() {
 }
 
 #[test]
+fn a_number_listed_after_its_code_went_out_is_declined_at_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::with_config(dir.path(), "");
+    assert_eq!(server.send(BLOCKED)["status"], "Success");
+    let code = server.latest_code(BLOCKED);
+    assert_eq!(block(&server, json!({ "prefix": "+1202555" })).0, 201);
+    let checked = server.check(BLOCKED, &code);
+    assert_eq!(
+        checked["status"], "Declined",
+        "the right code no longer approves: {checked}"
+    );
+    let warning = &checked["phone"]["warnings"][0];
+    assert_eq!(warning["risk"], "PHONE_NUMBER_IN_BLOCKLIST");
+    assert_eq!(warning["additional_data"]["prefix"], "+1202555");
+    let entries = checked["phone"]["lifecycle"].as_array().unwrap();
+    assert!(
+        entries.iter().any(|e| e["type"] == "PHONE_VERIFICATION_DECLINED"),
+        "{checked}"
+    );
+}
+
+#[test]
 fn bad_blocklist_input_gets_a_clear_400_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::with_config(dir.path(), "");

@@ -52,6 +52,8 @@ pub struct SendCode {
 pub struct CheckCode {
     pub code: String,
     pub actions: RiskActions,
+    /// The application's blocklist entry matching the number, if it was listed after the send.
+    pub blocklisted: Option<crate::blocklist::Entry>,
 }
 
 /// A carrier's receipt for one of this number's messages.
@@ -445,7 +447,19 @@ impl Handler<CheckCode> for NumberActor {
             let error = self.not_loaded(ctx);
             return Box::pin(fut::ready(Err(error)));
         };
-        let (result, changed) = state.check(&msg.code, msg.actions, &self.engine.secret, now_ms());
+        let now = now_ms();
+        // Listed after the code went out: the pending verification is declined, not approved.
+        let mut changed: Vec<_> = msg
+            .blocklisted
+            .as_ref()
+            .and_then(|entry| {
+                let data = serde_json::json!({ entry.kind.as_str(): entry.value });
+                state.decline_pending(crate::verification::Risk::PhoneNumberInBlocklist, data, now)
+            })
+            .into_iter()
+            .collect();
+        let (result, checked) = state.check(&msg.code, msg.actions, &self.engine.secret, now);
+        changed.extend(checked);
         let status = match result {
             CheckResult::Approved => Some("approved"),
             CheckResult::Declined if changed.iter().any(|v| v.state == crate::verification::State::Declined) => {

@@ -241,6 +241,7 @@ pub async fn check(req: HttpRequest, payload: web::Payload, engine: EngineData) 
     let check = CheckCode {
         code: code.to_owned(),
         actions,
+        blocklisted: engine.blocklist.matching(&key.0, &key.1),
     };
     let outcome = engine.registry.ask(&engine, &key, check).await??;
     if outcome.result == CheckResult::Approved {
