@@ -211,3 +211,25 @@ fn a_failing_lookup_provider_falls_back_to_the_prefix_data() {
         1.0
     );
 }
+
+#[test]
+fn a_rate_limited_send_costs_no_lookup() {
+    let provider = Provider::start(200, r#"{"carrier":"Movistar"}"#);
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::with_config(
+        dir.path(),
+        &format!(
+            "[risk]\nsends_per_minute_per_application = 1\n[intel.lookup]\nurl = \"{}\"\n",
+            provider.url
+        ),
+    );
+    // With no carrier configured the sandbox takes every number.
+    assert_eq!(server.send("+34610123456")["status"], "Success");
+    let (status, body) = server.post("/v3/phone/send/", &json!({ "phone_number": "+34610123457" }));
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(
+        provider.seen.lock().unwrap().len(),
+        1,
+        "only the admitted send was looked up"
+    );
+}

@@ -150,11 +150,6 @@ pub async fn send(req: HttpRequest, payload: web::Payload, engine: EngineData) -
 
     let mut number = number;
     engine.intel.enrich(&mut number);
-    if let Some(lookup) = engine.lookup.as_ref().filter(|_| number.sandbox.is_none()) {
-        if let Some(result) = lookup.lookup(&number.full_number).await {
-            result.apply(&mut number);
-        }
-    }
     let key = (application.clone(), number.full_number.clone());
     let blocklisted = engine.blocklist.matching(&application, &number.full_number);
     let mut high_risk = None;
@@ -172,6 +167,12 @@ pub async fn send(req: HttpRequest, payload: web::Payload, engine: EngineData) -
                 ));
             }
             Err(Refusal::HighRisk { details }) => high_risk = Some(details),
+        }
+    }
+    // After the rate limits: a refused request must not cost a (paid) provider lookup.
+    if let Some(lookup) = engine.lookup.as_ref().filter(|_| number.sandbox.is_none()) {
+        if let Some(result) = lookup.lookup(&number.full_number).await {
+            result.apply(&mut number);
         }
     }
     let full_number = number.full_number.clone();
