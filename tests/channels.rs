@@ -488,29 +488,34 @@ fn a_call_pinned_by_the_request_speaks_the_code_that_then_checks() {
     }
 }
 
-#[test]
-fn a_callee_hanging_up_mid_prompt_falls_back_to_sms_with_the_same_code() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let smsc_dir = dir.path().join("smsc");
+/// A voice carrier (the SIP callee simulator run with `callee_args`) and an SMS carrier, and a
+/// send to +447911123456 that prefers CALL. Returns what must stay alive and the send's answer.
+fn call_preferred_over_sms(dir: &Path, callee_args: &[&str]) -> (Server, Smsc, Fake, (u16, Value)) {
+    let smsc_dir = dir.join("smsc");
     std::fs::create_dir(&smsc_dir).unwrap();
     let smsc = Smsc::start(&smsc_dir, &[]);
-    let record = dir.path().join("calls");
-    std::fs::create_dir(&record).unwrap();
-    let callee = Fake::start_ready(
-        "otpgate-sip-callee",
-        &["--mode", "hangup-after:1500", "--record-dir", record.to_str().unwrap()],
-        "sip=",
-    );
+    let callee = Fake::start_ready("otpgate-sip-callee", callee_args, "sip=");
     let carriers = format!(
         "[[carriers]]\nname = \"voice\"\nprotocol = \"sip\"\naddress = \"{}\"\n\n{}",
         callee.url,
         smpp_carrier(&smsc.smpp, "")
     );
-    let server = engine(dir.path(), port, &carriers);
-    let (status, sent) = server.post(
+    let server = engine(dir, free_port(), &carriers);
+    let sent = server.post(
         "/v3/phone/send/",
         &json!({ "phone_number": "+447911123456", "options": { "preferred_channel": "CALL" } }),
+    );
+    (server, smsc, callee, sent)
+}
+
+#[test]
+fn a_callee_hanging_up_mid_prompt_falls_back_to_sms_with_the_same_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("calls");
+    std::fs::create_dir(&record).unwrap();
+    let (server, smsc, _callee, (status, sent)) = call_preferred_over_sms(
+        dir.path(),
+        &["--mode", "hangup-after:1500", "--record-dir", record.to_str().unwrap()],
     );
     assert_eq!((status, sent["channel"].as_str()), (200, Some("call")), "{sent}");
     assert!(
@@ -554,21 +559,7 @@ fn a_callee_hanging_up_mid_prompt_falls_back_to_sms_with_the_same_code() {
 #[test]
 fn a_trunk_answering_503_moves_the_send_to_sms_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let smsc_dir = dir.path().join("smsc");
-    std::fs::create_dir(&smsc_dir).unwrap();
-    let smsc = Smsc::start(&smsc_dir, &[]);
-    let callee = Fake::start_ready("otpgate-sip-callee", &["--mode", "reject:503"], "sip=");
-    let carriers = format!(
-        "[[carriers]]\nname = \"voice\"\nprotocol = \"sip\"\naddress = \"{}\"\n\n{}",
-        callee.url,
-        smpp_carrier(&smsc.smpp, "")
-    );
-    let server = engine(dir.path(), port, &carriers);
-    let (status, sent) = server.post(
-        "/v3/phone/send/",
-        &json!({ "phone_number": "+447911123456", "options": { "preferred_channel": "CALL" } }),
-    );
+    let (server, smsc, _callee, (status, sent)) = call_preferred_over_sms(dir.path(), &["--mode", "reject:503"]);
     // The call failed before anyone answered: the same send went on to SMS.
     assert_eq!((status, sent["status"].as_str()), (200, Some("Success")), "{sent}");
     assert_eq!(sent["channel"], "sms", "{sent}");

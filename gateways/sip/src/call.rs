@@ -204,7 +204,7 @@ impl Answered {
                 if request.method == Method::Bye
                     && request.call_id_header().is_ok_and(|c| c.value() == self.call.call_id) =>
             {
-                self.call.send_message(&ok_to(&request)).await;
+                self.call.send(&ok_to(&request)).await;
                 true
             }
             Ok(SipMessage::Response(response))
@@ -343,11 +343,8 @@ impl Call {
         self.request(Method::Invite, &uri, &self.invite_branch, self.cseq, &to, &self.offer)
     }
 
-    async fn send(&self, request: &Request) {
-        self.send_message(request).await;
-    }
-
-    async fn send_message(&self, message: &impl std::fmt::Display) {
+    /// Sends a request or response of this call.
+    async fn send(&self, message: &impl std::fmt::Display) {
         // A lost datagram is what the retransmission timers are for.
         if let Err(error) = self.socket.send(message.to_string().as_bytes()).await {
             tracing::debug!(%error, "SIP send failed");

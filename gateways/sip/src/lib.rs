@@ -86,6 +86,16 @@ struct ActiveCalls {
     done: tokio::sync::Notify,
 }
 
+fn count_failure(carrier: &str, reason: &str, status_class: &'static str) {
+    metrics::counter!(
+        CALLS_FAILED,
+        "carrier" => carrier.to_owned(),
+        "reason" => reason.to_owned(),
+        "status_class" => status_class
+    )
+    .increment(1);
+}
+
 /// What a call may take after it was answered beyond its prompt: the BYE transaction.
 const HANGUP_MARGIN: Duration = Duration::from_secs(5);
 
@@ -125,16 +135,6 @@ impl SipGateway {
         Ok(uri)
     }
 
-    fn count_failure(&self, reason: &str, status_class: &'static str) {
-        metrics::counter!(
-            CALLS_FAILED,
-            "carrier" => self.config.name.clone(),
-            "reason" => reason.to_owned(),
-            "status_class" => status_class
-        )
-        .increment(1);
-    }
-
     /// Plays the prompt of an answered call and reports the outcome to the engine.
     fn spawn_playback(&self, answered: call::Answered, message: &OutboundMessage, started: std::time::Instant) {
         let calls = self.calls.clone();
@@ -152,13 +152,6 @@ impl SipGateway {
             status: "completed".into(),
             error: None,
         };
-        let failed = {
-            let carrier = carrier.clone();
-            move |reason: &str| {
-                metrics::counter!(CALLS_FAILED, "carrier" => carrier.clone(), "reason" => reason.to_owned(), "status_class" => "none")
-                    .increment(1)
-            }
-        };
         tokio::spawn(async move {
             let stopping = calls.stopping.notified();
             let played = answered.play(stopping).await;
@@ -172,19 +165,20 @@ impl SipGateway {
                 outcome = ?played.outcome,
                 "call ended"
             );
-            let report = match played.outcome {
-                call::PlayOutcome::Completed => {
+            let failure = match &played.outcome {
+                call::PlayOutcome::Completed => None,
+                call::PlayOutcome::HungUp => Some("hung_up"),
+                call::PlayOutcome::Stopped => Some("shutdown"),
+                call::PlayOutcome::Failed(error) => Some(error.reason()),
+            };
+            let report = match failure {
+                None => {
                     metrics::counter!(CALLS_COMPLETED, "carrier" => carrier).increment(1);
                     report
                 }
-                outcome => {
-                    let reason = match &outcome {
-                        call::PlayOutcome::HungUp => "hung_up",
-                        call::PlayOutcome::Stopped => "shutdown",
-                        call::PlayOutcome::Failed(error) => error.reason(),
-                        call::PlayOutcome::Completed => unreachable!("matched above"),
-                    };
-                    failed(reason);
+                Some(reason) => {
+                    // Answered calls end without a SIP failure status.
+                    count_failure(&carrier, reason, "none");
                     DeliveryReport {
                         delivery: Delivery::Failed,
                         status: reason.to_owned(),
@@ -251,7 +245,7 @@ impl Gateway for SipGateway {
                 })
             }
             Err(failure) => {
-                self.count_failure(failure.error.reason(), failure.status_class());
+                count_failure(&self.config.name, failure.error.reason(), failure.status_class());
                 tracing::debug!(carrier = %self.config.name, request_id = %message.request_id, error = %failure.error, "call failed");
                 Err(failure.error)
             }
