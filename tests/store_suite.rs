@@ -266,4 +266,214 @@ mod sqlite {
             .to_string();
         assert!(error.contains("newer"), "{error}");
     }
+
+    /// A store written before the running totals existed (schema 2) gets them from its ledger on
+    /// upgrade: the month's allowance continues where the ledger left it.
+    #[tokio::test]
+    async fn upgrading_a_store_counts_its_existing_ledger() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("otpgate.db");
+        // 2026-01-15T00:00:00Z.
+        let january = 1_768_435_200_000;
+        {
+            let store = SqliteStore::open(&path).unwrap();
+            let months: Vec<_> = (0..499)
+                .map(|i| charged("a", &format!("+346124{i:05}"), january + i, 7_900))
+                .collect();
+            store.save(months).await.unwrap();
+        }
+        // Back to schema 2: the ledger alone, as stop 9 left it.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("DROP TABLE charge_months; DROP TABLE usage_months; PRAGMA user_version = 2;")
+            .unwrap();
+        drop(conn);
+
+        let store = SqliteStore::open(&path).unwrap();
+        let (the_500th, the_501st) = (
+            charged("a", "+34612500000", january + 600, 7_900),
+            charged("a", "+34612500001", january + 601, 7_900),
+        );
+        store.save(vec![the_500th, the_501st]).await.unwrap();
+        let usage = store.usage("a", "2026-01").await.unwrap();
+        assert_eq!((usage[0].verifications, usage[0].free), (501, 500), "{usage:?}");
+        assert_eq!(usage[0].amount_micros, 37_900);
+    }
+
+    /// Issue 11: no statement of the send, check, receipt or callback path may do work that grows
+    /// with the number of stored rows. Two checks per statement of
+    /// [`sqlite::HOT_PATH_STATEMENTS`]: its query plan (no full scan, no aggregate, no temporary
+    /// sort), and its SQLite VM steps measured on a store holding 1,000 and then 20,000 other
+    /// verifications and charges of the same application and month (equal counts).
+    mod query_plans {
+        use otpgate::store::sqlite::{self, SqliteStore};
+        use rusqlite::{Connection, StatementStatus, ToSql};
+
+        /// What stop 9 inserted each charge with: it counted the month's ledger on every send.
+        const COUNTING_CHARGE: &str = "INSERT OR IGNORE INTO charges
+               (request_id, application, month, charged_at_ms, channel, country, amount_micros, free)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
+               (SELECT COUNT(*) < ?8 FROM charges WHERE application = ?2 AND month = ?3))";
+
+        /// 2026-11-30T12:00:00Z and its month.
+        const NOW_MS: i64 = 1_796_040_000_000;
+        const MONTH: &str = "2026-11";
+
+        /// Why `sql` can cost more as the store fills, from `EXPLAIN QUERY PLAN` and `EXPLAIN`.
+        fn plan_faults(conn: &Connection, sql: &str) -> Vec<String> {
+            let mut faults = Vec::new();
+            for detail in explain(conn, &format!("EXPLAIN QUERY PLAN {sql}"), 3) {
+                if detail.starts_with("SCAN ") && detail != "SCAN CONSTANT ROW" {
+                    faults.push(format!("full scan: {detail}"));
+                }
+                if detail.starts_with("USE TEMP B-TREE") {
+                    faults.push(format!("sorts its whole result: {detail}"));
+                }
+            }
+            for opcode in explain(conn, &format!("EXPLAIN {sql}"), 1) {
+                if opcode.starts_with("Agg") && !faults.iter().any(|f| f.starts_with("aggregate")) {
+                    faults.push(format!("aggregate over every matching row ({opcode})"));
+                }
+            }
+            faults
+        }
+
+        /// Column `column` of every row of an `EXPLAIN` statement, its parameters left unbound
+        /// (`raw_query`: the plan does not depend on their values).
+        fn explain(conn: &Connection, explain_sql: &str, column: usize) -> Vec<String> {
+            let mut stmt = conn.prepare(explain_sql).unwrap();
+            let mut rows = stmt.raw_query();
+            let mut values = Vec::new();
+            while let Some(row) = rows.next().unwrap() {
+                values.push(row.get::<_, String>(column).unwrap());
+            }
+            values
+        }
+
+        fn open() -> (tempfile::TempDir, Connection) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("otpgate.db");
+            drop(SqliteStore::open(&path).unwrap());
+            (dir, Connection::open(&path).unwrap())
+        }
+
+        /// Adds `n` approved verifications of other numbers, each charged, to application `a` in
+        /// this month, with the running totals a real writer keeps.
+        fn fill(conn: &Connection, from: i64, n: i64) {
+            conn.execute_batch(&format!(
+                "WITH RECURSIVE k(i) AS (SELECT {from} UNION ALL SELECT i + 1 FROM k WHERE i < {from} + {n} - 1)
+                 INSERT INTO verifications SELECT printf('fill-%08d', i), 'a', printf('+3460%07d', i),
+                   {NOW_MS} - 1000 - i, 'approved', '{{}}' FROM k;
+                 WITH RECURSIVE k(i) AS (SELECT {from} UNION ALL SELECT i + 1 FROM k WHERE i < {from} + {n} - 1)
+                 INSERT INTO charges SELECT printf('fill-%08d', i), 'a', '{MONTH}', {NOW_MS} - 1000 - i,
+                   'sms', 'ES', 30000, i < 500 FROM k;
+                 DELETE FROM charge_months; DELETE FROM usage_months;
+                 INSERT INTO charge_months SELECT application, month, COUNT(*) FROM charges GROUP BY 1, 2;
+                 INSERT INTO usage_months SELECT application, month, channel, country, COUNT(*), SUM(free),
+                   SUM(CASE WHEN free THEN 0 ELSE amount_micros END) FROM charges GROUP BY 1, 2, 3, 4;
+                 ANALYZE;"
+            ))
+            .unwrap();
+        }
+
+        /// The parameters each hot statement runs with: one number with a short history.
+        fn params_for(name: &str) -> Vec<Box<dyn ToSql>> {
+            let b = |v: &'static str| Box::new(v) as Box<dyn ToSql>;
+            let i = |v: i64| Box::new(v) as Box<dyn ToSql>;
+            match name {
+                "save_verification" => vec![b("new-1"), b("a"), b("+34611000001"), i(NOW_MS), b("pending"), b("{}")],
+                "insert_charge" | "counting_charge" => vec![
+                    b("new-1"),
+                    b("a"),
+                    b(MONTH),
+                    i(NOW_MS),
+                    b("sms"),
+                    b("ES"),
+                    i(37_900),
+                    i(500),
+                ],
+                "count_charge" => vec![b("a"), b(MONTH)],
+                "add_usage" => vec![b("a"), b(MONTH), b("sms"), b("ES"), i(0), i(37_900)],
+                "load_number" | "load_for_actor" => vec![b("a"), b("+34611000001"), i(NOW_MS - 86_400_000)],
+                "approvals" => vec![b("a"), b("+34611000001")],
+                other => panic!("no parameters for the hot statement {other:?}: add them here"),
+            }
+        }
+
+        /// SQLite VM steps of one run of `sql` (rolled back, so runs compare like for like).
+        fn vm_steps(conn: &mut Connection, name: &str, sql: &str) -> i32 {
+            let tx = conn.transaction().unwrap();
+            let steps = {
+                let mut stmt = tx.prepare(sql).unwrap();
+                let params = params_for(name);
+                let refs: Vec<&dyn ToSql> = params.iter().map(|p| p.as_ref()).collect();
+                let mut rows = stmt.query(refs.as_slice()).unwrap();
+                while rows.next().unwrap().is_some() {}
+                drop(rows);
+                stmt.get_status(StatementStatus::VmStep)
+            };
+            tx.rollback().unwrap();
+            steps
+        }
+
+        /// The number the statements read: two verifications, one approved.
+        fn target_rows(conn: &Connection) {
+            conn.execute_batch(&format!(
+                "INSERT INTO verifications VALUES ('t-1', 'a', '+34611000001', {}, 'approved', '{{}}');
+                 INSERT INTO verifications VALUES ('t-2', 'a', '+34611000001', {}, 'pending', '{{}}');",
+                NOW_MS - 3_600_000,
+                NOW_MS - 60_000
+            ))
+            .unwrap();
+        }
+
+        #[test]
+        fn every_hot_statement_has_a_plan_that_does_not_grow_with_the_store() {
+            let (_dir, conn) = open();
+            let mut faults = Vec::new();
+            for (name, sql) in sqlite::HOT_PATH_STATEMENTS {
+                for fault in plan_faults(&conn, sql) {
+                    faults.push(format!("{name}: {fault}"));
+                }
+            }
+            assert!(faults.is_empty(), "{faults:#?}");
+        }
+
+        #[test]
+        fn every_hot_statement_takes_as_many_steps_at_20k_rows_as_at_1k() {
+            let (_dir, mut conn) = open();
+            target_rows(&conn);
+            fill(&conn, 0, 1_000);
+            let small: Vec<i32> = sqlite::HOT_PATH_STATEMENTS
+                .iter()
+                .map(|(name, sql)| vm_steps(&mut conn, name, sql))
+                .collect();
+            fill(&conn, 1_000, 19_000);
+            for ((name, sql), small) in sqlite::HOT_PATH_STATEMENTS.iter().zip(small) {
+                let large = vm_steps(&mut conn, name, sql);
+                assert!(small > 0, "{name} ran no step");
+                assert_eq!(
+                    large, small,
+                    "{name}: {small} VM steps at 1,000 rows, {large} at 20,000"
+                );
+            }
+        }
+
+        /// The checks above catch the fault of issue 11: stop 9's charge insert fails both.
+        #[test]
+        fn the_checks_catch_a_charge_that_counts_the_month() {
+            let (_dir, mut conn) = open();
+            let faults = plan_faults(&conn, COUNTING_CHARGE);
+            assert!(faults.iter().any(|f| f.starts_with("aggregate")), "{faults:?}");
+            assert!(
+                plan_faults(&conn, "SELECT body FROM verifications WHERE state = 'approved'")
+                    .iter()
+                    .any(|f| f.starts_with("full scan"))
+            );
+            fill(&conn, 0, 1_000);
+            let small = vm_steps(&mut conn, "counting_charge", COUNTING_CHARGE);
+            fill(&conn, 1_000, 19_000);
+            let large = vm_steps(&mut conn, "counting_charge", COUNTING_CHARGE);
+            assert!(large > small * 10, "{small} steps at 1,000 rows, {large} at 20,000");
+        }
+    }
 }

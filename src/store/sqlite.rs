@@ -64,7 +64,91 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX charges_by_month ON charges (application, month);
 ",
+    // Running totals kept beside the ledger in the same transaction, so that neither the free-tier
+    // decision of a send nor the usage report counts the month's ledger rows (issue 11: a
+    // `COUNT(*)` per charge made every send O(month's volume)). Backfilled from the ledger.
+    "
+    CREATE TABLE charge_months (
+        application TEXT NOT NULL,
+        month       TEXT NOT NULL,
+        charged     INTEGER NOT NULL,
+        PRIMARY KEY (application, month)
+    ) WITHOUT ROWID;
+    INSERT INTO charge_months (application, month, charged)
+        SELECT application, month, COUNT(*) FROM charges GROUP BY application, month;
+    CREATE TABLE usage_months (
+        application   TEXT NOT NULL,
+        month         TEXT NOT NULL,
+        channel       TEXT NOT NULL,
+        country       TEXT NOT NULL,
+        verifications INTEGER NOT NULL,
+        free          INTEGER NOT NULL,
+        amount_micros INTEGER NOT NULL,
+        PRIMARY KEY (application, month, channel, country)
+    ) WITHOUT ROWID;
+    INSERT INTO usage_months (application, month, channel, country, verifications, free, amount_micros)
+        SELECT application, month, channel, country, COUNT(*), SUM(free),
+               SUM(CASE WHEN free THEN 0 ELSE amount_micros END)
+        FROM charges GROUP BY application, month, channel, country;
+",
 ];
+
+/// The statements of the send, check, receipt and callback paths, by name. Each must cost the same
+/// whatever the number of stored rows: `tests/query_plans.rs` runs `EXPLAIN QUERY PLAN` on every
+/// one of them and fails on a full scan, an aggregate or a temporary sort, and counts each one's
+/// SQLite VM steps on a small and on a filled store.
+pub const HOT_PATH_STATEMENTS: &[(&str, &str)] = &[
+    ("save_verification", SAVE_VERIFICATION),
+    ("insert_charge", INSERT_CHARGE),
+    ("count_charge", COUNT_CHARGE),
+    ("add_usage", ADD_USAGE),
+    ("load_number", LOAD_NUMBER),
+    ("load_for_actor", LOAD_FOR_ACTOR),
+    ("approvals", APPROVALS),
+];
+
+/// Inserts a verification or replaces its state and body (the primary key decides).
+pub const SAVE_VERIFICATION: &str =
+    "INSERT INTO verifications (request_id, application, phone, created_at_ms, state, body)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+     ON CONFLICT (request_id) DO UPDATE SET state = excluded.state, body = excluded.body";
+
+/// One ledger row per request id (a second charge of the same verification is ignored), free while
+/// the application's month has had fewer than `?8` charges before it. Decided in the one writer, so
+/// commit order settles who is the 500th; the month's count is one row of `charge_months`.
+pub const INSERT_CHARGE: &str = "INSERT OR IGNORE INTO charges
+       (request_id, application, month, charged_at_ms, channel, country, amount_micros, free)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
+       COALESCE((SELECT charged < ?8 FROM charge_months WHERE application = ?2 AND month = ?3), 1))
+     RETURNING free";
+
+/// Counts a charge that [`INSERT_CHARGE`] stored in its month's running total.
+pub const COUNT_CHARGE: &str = "INSERT INTO charge_months (application, month, charged) VALUES (?1, ?2, 1)
+     ON CONFLICT (application, month) DO UPDATE SET charged = charged + 1";
+
+/// Adds a stored charge to the usage report's group (`free` 0 or 1, `amount_micros` 0 when free).
+pub const ADD_USAGE: &str =
+    "INSERT INTO usage_months (application, month, channel, country, verifications, free, amount_micros)
+     VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6)
+     ON CONFLICT (application, month, channel, country) DO UPDATE SET
+       verifications = verifications + 1,
+       free = free + excluded.free,
+       amount_micros = amount_micros + excluded.amount_micros";
+
+/// A number's verifications created at or after `?3`, oldest first.
+pub const LOAD_NUMBER: &str =
+    "SELECT body FROM verifications WHERE application = ?1 AND phone = ?2 AND created_at_ms >= ?3
+     ORDER BY created_at_ms";
+
+/// What a number's actor loads at start: its rows since `?3` and its approvals, in one read.
+pub const LOAD_FOR_ACTOR: &str = "SELECT body FROM verifications WHERE application = ?1 AND phone = ?2
+       AND (created_at_ms >= ?3 OR state = 'approved')
+     ORDER BY created_at_ms";
+
+/// A number's approved verifications, oldest first.
+pub const APPROVALS: &str =
+    "SELECT body FROM verifications WHERE application = ?1 AND phone = ?2 AND state = 'approved'
+     ORDER BY created_at_ms";
 
 struct Row {
     request_id: String,
@@ -243,26 +327,13 @@ fn write_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Output>, Stor
     let tx = conn.transaction().map_err(unavailable)?;
     let mut outputs = Vec::with_capacity(batch.len());
     {
-        let mut upsert = tx
-            .prepare_cached(
-                "INSERT INTO verifications (request_id, application, phone, created_at_ms, state, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (request_id) DO UPDATE SET state = excluded.state, body = excluded.body",
-            )
-            .map_err(unavailable)?;
+        let mut upsert = tx.prepare_cached(SAVE_VERIFICATION).map_err(unavailable)?;
         let mut put = tx
             .prepare_cached("INSERT OR IGNORE INTO settings (key, value) VALUES (?1, ?2)")
             .map_err(unavailable)?;
-        // Free while the month had fewer than FREE_PER_MONTH charges before this one: decided
-        // here, in the one writer, so commit order settles who is the 500th.
-        let mut charge = tx
-            .prepare_cached(
-                "INSERT OR IGNORE INTO charges
-                   (request_id, application, month, charged_at_ms, channel, country, amount_micros, free)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
-                   (SELECT COUNT(*) < ?8 FROM charges WHERE application = ?2 AND month = ?3))",
-            )
-            .map_err(unavailable)?;
+        let mut charge = tx.prepare_cached(INSERT_CHARGE).map_err(unavailable)?;
+        let mut count_charge = tx.prepare_cached(COUNT_CHARGE).map_err(unavailable)?;
+        let mut add_usage = tx.prepare_cached(ADD_USAGE).map_err(unavailable)?;
         let mut block_add = tx
             .prepare_cached(
                 "INSERT OR IGNORE INTO blocklist (application, value, kind, created_at_ms) VALUES (?1, ?2, ?3, ?4)",
@@ -286,18 +357,32 @@ fn write_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Output>, Stor
                             ])
                             .map_err(unavailable)?;
                         if let Some(c) = &r.charge {
-                            charge
-                                .execute(params![
-                                    r.request_id,
-                                    r.application,
-                                    c.month,
-                                    c.at_ms,
-                                    c.channel,
-                                    c.country,
-                                    c.amount_micros,
-                                    billing::FREE_PER_MONTH as i64
-                                ])
+                            // No row back: this verification was charged before (resend, fallback).
+                            let free: Option<bool> = charge
+                                .query_row(
+                                    params![
+                                        r.request_id,
+                                        r.application,
+                                        c.month,
+                                        c.at_ms,
+                                        c.channel,
+                                        c.country,
+                                        c.amount_micros,
+                                        billing::FREE_PER_MONTH as i64
+                                    ],
+                                    |row| row.get(0),
+                                )
+                                .optional()
                                 .map_err(unavailable)?;
+                            if let Some(free) = free {
+                                count_charge
+                                    .execute(params![r.application, c.month])
+                                    .map_err(unavailable)?;
+                                let billed = if free { 0 } else { c.amount_micros };
+                                add_usage
+                                    .execute(params![r.application, c.month, c.channel, c.country, free, billed])
+                                    .map_err(unavailable)?;
+                            }
                         }
                     }
                     Output::Saved
@@ -332,12 +417,7 @@ impl Store for SqliteStore {
     ) -> Result<Vec<Verification>, StoreError> {
         let (application, phone) = (application.to_owned(), phone.to_owned());
         self.read(move |conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT body FROM verifications WHERE application = ?1 AND phone = ?2 AND created_at_ms >= ?3
-                     ORDER BY created_at_ms",
-                )
-                .map_err(unavailable)?;
+            let mut stmt = conn.prepare_cached(LOAD_NUMBER).map_err(unavailable)?;
             let bodies = stmt
                 .query_map(params![application, phone, since_ms], |r| r.get::<_, String>(0))
                 .map_err(unavailable)?;
@@ -390,13 +470,7 @@ impl Store for SqliteStore {
     ) -> Result<(Vec<Verification>, Vec<Match>), StoreError> {
         let (application, phone) = (application.to_owned(), phone.to_owned());
         self.read(move |conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT body FROM verifications WHERE application = ?1 AND phone = ?2
-                       AND (created_at_ms >= ?3 OR state = 'approved')
-                     ORDER BY created_at_ms",
-                )
-                .map_err(unavailable)?;
+            let mut stmt = conn.prepare_cached(LOAD_FOR_ACTOR).map_err(unavailable)?;
             let bodies = stmt
                 .query_map(params![application, phone, since_ms], |r| r.get::<_, String>(0))
                 .map_err(unavailable)?;
@@ -423,12 +497,7 @@ impl Store for SqliteStore {
     async fn approvals(&self, application: &str, phone: &str) -> Result<Vec<Match>, StoreError> {
         let (application, phone) = (application.to_owned(), phone.to_owned());
         self.read(move |conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT body FROM verifications WHERE application = ?1 AND phone = ?2 AND state = 'approved'
-                     ORDER BY created_at_ms",
-                )
-                .map_err(unavailable)?;
+            let mut stmt = conn.prepare_cached(APPROVALS).map_err(unavailable)?;
             let bodies = stmt
                 .query_map(params![application, phone], |r| r.get::<_, String>(0))
                 .map_err(unavailable)?;
@@ -452,9 +521,8 @@ impl Store for SqliteStore {
         self.read(move |conn| {
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT channel, country, COUNT(*), SUM(free), SUM(CASE WHEN free THEN 0 ELSE amount_micros END)
-                     FROM charges WHERE application = ?1 AND month = ?2
-                     GROUP BY channel, country ORDER BY channel, country",
+                    "SELECT channel, country, verifications, free, amount_micros
+                     FROM usage_months WHERE application = ?1 AND month = ?2 ORDER BY channel, country",
                 )
                 .map_err(unavailable)?;
             let rows = stmt
