@@ -6,6 +6,7 @@
 #   DURATION=20 RATE=2000 WINDOWS="10" bash benches/kannel.sh
 #   BIN_DIR=/tmp/target/release bash benches/kannel.sh      # prebuilt binaries, no cargo build
 #   OUT_DIR=/tmp/whole-path bash benches/kannel.sh          # keep every run's JSON and the logs
+#   BASE_BIN_DIR=/tmp/before bash benches/kannel.sh         # also an earlier otpgate, same run
 #
 # For each window W (otpgate: one transceiver bind, window = W, max_tps = MAX_TPS; Kannel: one
 # transceiver, max-pending-submits = W, throughput = MAX_TPS; MAX_TPS=0, the default, is no
@@ -15,7 +16,9 @@
 #      the SMSC over the same window (the simulator's counter read at the end of the warmup and at
 #      the last answer; Kannel answers 202 once it has queued a message, so this is the honest
 #      figure); how long submit_sm kept arriving after the last answer (the queue draining); HTTP
-#      p50/p99; the gateway processes' CPU time per message that reached the SMSC;
+#      p50/p99; the gateway processes' CPU time per message that reached the SMSC; the mean
+#      accepted sends/s over the first and the last 5 whole seconds (a rate that decays as the
+#      store fills shows there);
 #  (b) open loop at RATE/s for OPEN_DURATION s: HTTP p50/p99/p99.9, timed from each request's
 #      scheduled start.
 # otpgate answers 200 "Success" only after the SMSC's submit_sm_resp and after committing the send
@@ -23,7 +26,8 @@
 # (KANNEL_STORE=file or spool turns its message store on) and logs at warning level (otpgate logs
 # nothing per message either). The simulator answers every submit_sm and sends no receipts, so
 # neither gateway pays for them. The simulator, both gateways and the load generator share this
-# machine's cores: run it on a quiet machine.
+# machine's cores: run it on a quiet machine. With BASE_BIN_DIR (a directory holding an earlier
+# build's otpgate), that engine runs each load too, right before this one, in its own column.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
@@ -37,18 +41,8 @@ KANNEL_LOG_LEVEL=${KANNEL_LOG_LEVEL:-2}
 MAX_TPS=${MAX_TPS:-0} # the carrier's contracted rate: otpgate max_tps, Kannel throughput; 0 = none
 KANNEL_STORE=${KANNEL_STORE:-} # empty: queue in memory only; "file" or "spool": Kannel's message store
 
-install_debian_package() { # install_debian_package COMMAND PACKAGE
-    command -v "$1" > /dev/null && return
-    echo "$1 not found: installing the Debian package $2" >&2
-    local sudo=
-    [ "$(id -u)" = 0 ] || sudo=sudo
-    if ! { $sudo apt-get install -y --no-install-recommends "$2" ||
-        { $sudo apt-get update && $sudo apt-get install -y --no-install-recommends "$2"; }; } >&2; then
-        echo "error: could not install $2 with apt-get (needs root or sudo and a Debian/Ubuntu" \
-            "package source); install it by hand and run again" >&2
-        exit 1
-    fi
-}
+# shellcheck source=benches/common.sh
+. benches/common.sh
 install_debian_package bearerbox kannel
 install_debian_package jq jq
 
@@ -58,71 +52,16 @@ else
     cargo build --release --locked -p otpgate -p otpgate-smsc-sim -p otpgate-load >&2
     bin=${CARGO_TARGET_DIR:-target}/release
 fi
-for b in otpgate otpgate-smsc-sim otpgate-load; do
-    [ -x "$bin/$b" ] || { echo "error: $bin/$b is missing" >&2; exit 1; }
-done
+require_binaries "$bin" otpgate otpgate-smsc-sim otpgate-load
+load_bin=$bin/otpgate-load
+engines="otpgate"
+if [ -n "${BASE_BIN_DIR:-}" ]; then
+    require_binaries "$BASE_BIN_DIR" otpgate
+    engines="base otpgate"
+fi
+engine_bin() { if [ "$1" = base ]; then echo "$BASE_BIN_DIR/otpgate"; else echo "$bin/otpgate"; fi; }
 
-dir=$(mktemp -d)
-out=${OUT_DIR:-$dir/results}
-mkdir -p "$out"
-stop() { # stop PID...: SIGTERM, then SIGKILL whatever is left after 10 s
-    local pid
-    for pid in "$@"; do kill -TERM "$pid" 2> /dev/null || true; done
-    for pid in "$@"; do
-        for _ in $(seq 100); do kill -0 "$pid" 2> /dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2> /dev/null || true
-        wait "$pid" 2> /dev/null || true
-    done
-}
-cleanup() {
-    # The gateways first: otpgate does not exit on SIGTERM while its SMSC is gone.
-    # shellcheck disable=SC2086 # one word per pid
-    stop ${otpgate_pid:-} ${kannel_pids:-}
-    # shellcheck disable=SC2046
-    stop $(jobs -p)
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() { # a loopback TCP port nothing listens on
-    local p
-    for _ in $(seq 100); do
-        p=$((20000 + RANDOM % 40000))
-        (exec 3<> "/dev/tcp/127.0.0.1/$p") 2> /dev/null || { echo "$p"; return; }
-    done
-    echo "error: no free port found" >&2
-    exit 1
-}
-wait_for() { # wait_for WHAT PID COMMAND...: retry COMMAND for 15 s while PID lives
-    local what=$1 pid=$2
-    shift 2
-    for _ in $(seq 150); do
-        "$@" > /dev/null 2>&1 && return
-        kill -0 "$pid" 2> /dev/null || { echo "error: $what exited" >&2; return 1; }
-        sleep 0.1
-    done
-    echo "error: $what not ready after 15 s" >&2
-    return 1
-}
-cpu_ticks() { # cpu_ticks PID...: user + system clock ticks, summed
-    local sum=0 pid t
-    for pid in "$@"; do
-        # Fields after the command name (which may hold spaces): utime is the 12th, stime the 13th.
-        t=$(sed 's/.*) //' "/proc/$pid/stat" | awk '{print $12 + $13}')
-        sum=$((sum + t))
-    done
-    echo "$sum"
-}
-hz=$(getconf CLK_TCK)
-
-printf '[[rules]]\npattern = "*"\naction = "accept"\n' > "$dir/accept.toml"
-"$bin/otpgate-smsc-sim" --listen 127.0.0.1:0 --no-record --rules "$dir/accept.toml" \
-    > "$dir/sim.out" 2> "$dir/sim.err" &
-sim_pid=$!
-wait_for "the SMSC simulator" $sim_pid grep -q control= "$dir/sim.out"
-smpp=$(sed -n 's/.*smpp=\([^ ]*\).*/\1/p' "$dir/sim.out")
-control=$(sed -n 's/.*control=//p' "$dir/sim.out")
+smsc_start "$bin/otpgate-smsc-sim" accept --no-record
 
 kannel_start() { # kannel_start WINDOW -> $kannel_url, $kannel_pids
     local w=$1 admin box http k=$dir/kannel-w$1
@@ -192,129 +131,75 @@ EOF
     smsbox -v "$KANNEL_LOG_LEVEL" "$k/kannel.conf" > "$k/smsbox.out" 2>&1 &
     local sb=$!
     kannel_pids="$bb $sb"
+    extra_pids=$kannel_pids
     wait_for "Kannel's smsbox" "$sb" kannel_ready smsbox || { tail -n 20 "$k"/* >&2; exit 1; }
     # smsbox answers 4xx to a sendsms without arguments once it listens.
     wait_for "Kannel's smsbox" "$sb" curl -s -o /dev/null "$kannel_url/cgi-bin/sendsms" ||
         { tail -n 20 "$k"/* >&2; exit 1; }
 }
 
-otpgate_start() { # otpgate_start WINDOW -> $otpgate_url, $otpgate_key, $otpgate_pid; fresh database
-    local w=$1 d
-    d=$(mktemp -d -p "$dir")
-    cat > "$d/otpgate.toml" << EOF
-[server]
-listen = "127.0.0.1:0"
-[store]
-url = "sqlite://$d/data/otpgate.db"
-# A send-only load to few prefixes with nobody entering codes is what pumping looks like.
-[risk.pumping]
-min_sends = 0
-[[carriers]]
-name = "smsc-a"
-protocol = "smpp"
-address = "$smpp"
-system_id = "otpgate"
-password = "secret"
-binds = 1
-window = $w
-max_tps = $MAX_TPS
-EOF
-    "$bin/otpgate" serve --config "$d/otpgate.toml" > "$d/stdout" 2> "$d/stderr" &
-    otpgate_pid=$!
-    wait_for otpgate $otpgate_pid grep -q '^otpgate listening on ' "$d/stdout" || { cat "$d/stderr" >&2; exit 1; }
-    otpgate_url=$(sed -n 's/^otpgate listening on //p' "$d/stdout")
-    otpgate_key=$(sed -n 's/.*stored hashed): //p' "$d/stdout")
-    # Ready = the bind is up, so the first sends do not answer 502.
-    wait_for "otpgate's SMPP bind" $otpgate_pid curl -sf "$otpgate_url/readyz" || { cat "$d/stderr" >&2; exit 1; }
-}
-
-load() { # load NAME PIDS LOAD-ARGS...: one run, JSON to $out/NAME.json, CPU ticks to NAME.cpu
-    local name=$1 pids=$2 before status=0
-    shift 2
-    # shellcheck disable=SC2086 # one word per pid
-    before=$(cpu_ticks $pids)
-    "$bin/otpgate-load" --mode send --smsc-control "$control" --drain-timeout "$DRAIN_TIMEOUT" \
-        --warmup "$WARMUP" --json "$@" > "$out/$name.json" 2> "$out/$name.err" || status=$?
-    # shellcheck disable=SC2086
-    echo $(($(cpu_ticks $pids) - before)) > "$out/$name.cpu"
-    if [ $status -ne 0 ]; then
-        echo "warning: $name: otpgate-load exited $status (failures are in the table)" >&2
-        tail -n 3 "$out/$name.err" >&2
-    fi
-    [ -s "$out/$name.json" ] || { echo "error: $name produced no report" >&2; exit 1; }
-}
-
 closed=(--rate 0 --concurrency "$CONCURRENCY" --duration "$DURATION")
 open=(--rate "$RATE" --concurrency 256 --duration "$OPEN_DURATION")
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-echo "load average: $load_before on $(nproc) cores" >&2
-awk '$1 > 1.5 { exit 1 }' /proc/loadavg || echo "warning: the machine is busy (load average above 1.5): figures will be noisy" >&2
+load_average_note
 for w in $WINDOWS; do
     kannel_start "$w"
     for loop in closed open; do
         if [ $loop = closed ]; then args=("${closed[@]}"); else args=("${open[@]}"); fi
-        echo "== window $w, $loop loop: otpgate" >&2
-        otpgate_start "$w"
-        load "otpgate-w$w-$loop" "$otpgate_pid" --url "$otpgate_url" --api-key "$otpgate_key" "${args[@]}"
-        stop "$otpgate_pid"
-        otpgate_pid=
+        for e in $engines; do
+            echo "== window $w, $loop loop: $e" >&2
+            otpgate_start "$(engine_bin "$e")" "$w" "$(mktemp -d -p "$dir")"
+            load "$e-w$w-$loop" "$otpgate_pid" --mode send --url "$otpgate_url" --api-key "$otpgate_key" "${args[@]}"
+            otpgate_stop
+        done
         echo "== window $w, $loop loop: Kannel" >&2
-        load "kannel-w$w-$loop" "$kannel_pids" --target kannel --url "$kannel_url" \
+        load "kannel-w$w-$loop" "$kannel_pids" --mode send --target kannel --url "$kannel_url" \
             --kannel-password secret "${args[@]}"
     done
     # shellcheck disable=SC2086
     stop $kannel_pids
-    kannel_pids=
+    kannel_pids= extra_pids=
 done
 [ -z "${OUT_DIR:-}" ] || cp -r "$dir"/kannel-w* "$out"/ 2> /dev/null || true
 
 # ---- the table
-get() { jq -r "$2 // empty" "$out/$1.json"; }
-cpu_us() { # CPU µs of the gateway per message that reached the SMSC during the run
-    local n
-    n=$(get "$1" .smsc.submit_sm_total)
-    awk -v t="$(cat "$out/$1.cpu")" -v hz="$hz" -v n="${n:-0}" 'BEGIN { if (n > 0) printf "%.0f", t * 1e6 / hz / n }'
-}
-row() { # row LABEL OTPGATE KANNEL FORMAT
-    awk -v l="$1" -v a="$2" -v b="$3" -v f="$4" 'BEGIN {
-        r = (a != "" && b != "" && b + 0 != 0) ? sprintf("%.2f", a / b) : "-"
-        printf "%-34s %12s %12s %10s\n", l, (a == "" ? "-" : sprintf(f, a)), (b == "" ? "-" : sprintf(f, b)), r
-    }'
-}
 kannel_version=$(dpkg-query -W -f '${Version}' kannel 2> /dev/null || echo "?")
+cols() { # cols LABEL FORMAT JQ-PATH|FUNCTION SUFFIX: one row, a column per engine, then Kannel and the ratio
+    local label=$1 f=$2 what=$3 suffix=$4 e v line ours=
+    line=$(printf '%-36s' "$label")
+    for e in $engines kannel; do
+        if [ "${what:0:1}" = . ]; then v=$(get "$e-w$w-$suffix" "$what"); else v=$($what "$e-w$w-$suffix"); fi
+        line+=$(awk -v v="$v" -v f="$f" 'BEGIN { printf "%12s", (v == "" ? "-" : sprintf(f, v)) }')
+        [ "$e" = otpgate ] && ours=$v
+    done
+    line+=$(awk -v a="$ours" -v b="$v" 'BEGIN { printf "%12s", (a != "" && b != "" && b + 0 != 0) ? sprintf("%.2f", a / b) : "-" }')
+    echo "$line"
+}
+first5() { window_rate "$1" FIRST; }
+last5() { window_rate "$1" LAST; }
 echo
 echo "otpgate vs Kannel $kannel_version — HTTP → gateway → SMPP (1 transceiver bind) → otpgate-smsc-sim"
 echo "closed loop: $CONCURRENCY in flight, ${DURATION} s after ${WARMUP} s warmup;" \
     "open loop: $RATE/s for ${OPEN_DURATION} s; load average before: $load_before"
+[ -z "${BASE_BIN_DIR:-}" ] || echo "base: $BASE_BIN_DIR/otpgate; otpgate: $bin/otpgate"
 for w in $WINDOWS; do
-    o=otpgate-w$w k=kannel-w$w
     echo
-    printf '%-34s %12s %12s %10s\n' "window $w" otpgate Kannel "otp/Kannel"
-    row "closed: HTTP answers/s" "$(get "$o-closed" .units_per_s)" "$(get "$k-closed" .units_per_s)" "%.0f"
-    row "closed: reached the SMSC/s" "$(get "$o-closed" .smsc.submit_sm_per_s)" \
-        "$(get "$k-closed" .smsc.submit_sm_per_s)" "%.0f"
-    row "closed: queue drained after (s)" "$(get "$o-closed" .smsc.drain_seconds)" \
-        "$(get "$k-closed" .smsc.drain_seconds)" "%.2f"
-    row "closed: HTTP p50 (ms)" "$(get "$o-closed" .latency_ms.message.p50)" \
-        "$(get "$k-closed" .latency_ms.message.p50)" "%.2f"
-    row "closed: HTTP p99 (ms)" "$(get "$o-closed" .latency_ms.message.p99)" \
-        "$(get "$k-closed" .latency_ms.message.p99)" "%.2f"
-    row "closed: gateway CPU µs/message" "$(cpu_us "$o-closed")" "$(cpu_us "$k-closed")" "%.0f"
-    row "open $RATE/s: HTTP p50 (ms)" "$(get "$o-open" .latency_ms.message.p50)" \
-        "$(get "$k-open" .latency_ms.message.p50)" "%.2f"
-    row "open $RATE/s: HTTP p99 (ms)" "$(get "$o-open" .latency_ms.message.p99)" \
-        "$(get "$k-open" .latency_ms.message.p99)" "%.2f"
-    row "open $RATE/s: HTTP p99.9 (ms)" "$(get "$o-open" .latency_ms.message.p99_9)" \
-        "$(get "$k-open" .latency_ms.message.p99_9)" "%.2f"
-    row "open $RATE/s: reached the SMSC/s" "$(get "$o-open" .smsc.submit_sm_per_s)" \
-        "$(get "$k-open" .smsc.submit_sm_per_s)" "%.0f"
-    for run in "$o-closed" "$k-closed" "$o-open" "$k-open"; do
-        f=$(get "$run" '.failed + .warmup.failed + .abandoned')
-        d=$(get "$run" 'if .smsc.drained then "" else "not all accepted messages reached the SMSC" end')
-        [ "${f:-0}" = 0 ] && [ -z "$d" ] || echo "  $run: $f failed ${d:+; $d}"
-        if [ "${f:-0}" != 0 ]; then
-            jq -r '.failures.by_detail | to_entries[] | "    \(.value.count)  \(.key)"' "$out/$run.json"
-        fi
+    header=$(printf '%-36s' "window $w")
+    for e in $engines; do header+=$(printf '%12s' "$e"); done
+    echo "$header$(printf '%12s%12s' Kannel otp/Kannel)"
+    cols "closed: HTTP answers/s" "%.0f" .units_per_s closed
+    cols "closed: reached the SMSC/s" "%.0f" .smsc.submit_sm_per_s closed
+    cols "closed: accepted/s, first 5 s" "%.0f" first5 closed
+    cols "closed: accepted/s, last 5 s" "%.0f" last5 closed
+    cols "closed: queue drained after (s)" "%.2f" .smsc.drain_seconds closed
+    cols "closed: HTTP p50 (ms)" "%.2f" .latency_ms.message.p50 closed
+    cols "closed: HTTP p99 (ms)" "%.2f" .latency_ms.message.p99 closed
+    cols "closed: gateway CPU µs/message" "%.0f" cpu_us closed
+    cols "open $RATE/s: HTTP p50 (ms)" "%.2f" .latency_ms.message.p50 open
+    cols "open $RATE/s: HTTP p99 (ms)" "%.2f" .latency_ms.message.p99 open
+    cols "open $RATE/s: HTTP p99.9 (ms)" "%.2f" .latency_ms.message.p99_9 open
+    cols "open $RATE/s: reached the SMSC/s" "%.0f" .smsc.submit_sm_per_s open
+    for e in $engines kannel; do
+        for loop in closed open; do failures "$e-w$w-$loop"; done
     done
 done
 echo

@@ -16,10 +16,20 @@ use crate::stats::{FailKind, Failure, Stats, Step};
 /// Engine answers are small; anything near this is a bug worth failing on.
 const BODY_LIMIT: usize = 256 * 1024;
 
+/// Where a verification run reads the code the engine sent.
+pub enum CodeSource {
+    /// The engine's sandbox inbox (`GET /v3/sandbox/messages/`): sandbox numbers, no carrier,
+    /// nothing charged.
+    Sandbox,
+    /// The SMSC simulator's records (`GET {control}/messages?destination=`): carrier numbers sent
+    /// over SMPP and charged, the production path.
+    Smsc(String),
+}
+
 /// The unit of work a run repeats.
 pub enum Work {
-    /// otpgate: send → sandbox inbox → check, approved or failed.
-    Verify,
+    /// otpgate: send → read the code → check, approved or failed.
+    Verify(CodeSource),
     /// otpgate: one `POST /v3/phone/send/` to a carrier number, "Success" or failed.
     SendOtpgate,
     /// Kannel: one `GET /cgi-bin/sendsms` with the same numbers and text.
@@ -30,7 +40,7 @@ impl Work {
     /// `otpgate` or `kannel`, for the report.
     pub fn target(&self) -> &'static str {
         match self {
-            Work::Verify | Work::SendOtpgate => "otpgate",
+            Work::Verify(_) | Work::SendOtpgate => "otpgate",
             Work::SendKannel(_) => "kannel",
         }
     }
@@ -38,7 +48,7 @@ impl Work {
     /// `verification` or `send`, for the report.
     pub fn unit(&self) -> &'static str {
         match self {
-            Work::Verify => "verification",
+            Work::Verify(_) => "verification",
             Work::SendOtpgate | Work::SendKannel(_) => "send",
         }
     }
@@ -46,7 +56,7 @@ impl Work {
     /// The report's name for the whole unit's latency, and the calls it is made of.
     pub fn latency_names(&self) -> (&'static str, &'static [Step]) {
         match self {
-            Work::Verify => ("verification", &[Step::Send, Step::Inbox, Step::Check]),
+            Work::Verify(_) => ("verification", &[Step::Send, Step::Inbox, Step::Check]),
             Work::SendOtpgate | Work::SendKannel(_) => ("message", &[Step::Send]),
         }
     }
@@ -54,8 +64,8 @@ impl Work {
     /// The number sequence this work needs.
     pub fn numbers(&self) -> Numbers {
         match self {
-            Work::Verify => Numbers::Sandbox,
-            Work::SendOtpgate | Work::SendKannel(_) => Numbers::Carrier,
+            Work::Verify(CodeSource::Sandbox) => Numbers::Sandbox,
+            Work::Verify(CodeSource::Smsc(_)) | Work::SendOtpgate | Work::SendKannel(_) => Numbers::Carrier,
         }
     }
 }
@@ -109,7 +119,7 @@ impl Driver {
     pub async fn run(&self, i: u64, measured: bool) -> Result<(), Failure> {
         let phone = self.numbers().phone(i);
         match &self.work {
-            Work::Verify => self.verify(&phone, measured).await,
+            Work::Verify(source) => self.verify(source, &phone, measured).await,
             Work::SendOtpgate => self.send_otpgate(&phone, measured).await,
             Work::SendKannel(kannel) => self.send_kannel(kannel, &phone, i, measured).await,
         }

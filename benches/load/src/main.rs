@@ -2,12 +2,16 @@
 //! Kannel as the baseline of the send-only path.
 //!
 //! What one unit of work is (`--mode`):
-//! * `verify` (default): the full user journey against the sandbox channel:
-//!   `POST /v3/phone/send/` → `GET /v3/sandbox/messages/` (read the code) →
-//!   `POST /v3/phone/check/` with that code; it counts as approved only on
-//!   "Success" then "Approved". Every verification uses its own fictional
-//!   number (`+1NXX55501XX`, 80,000 of them, offset by `--start`) because the
-//!   engine allows 3 sends per number per 24 h.
+//! * `verify` (default): the full user journey: `POST /v3/phone/send/` →
+//!   read the code → `POST /v3/phone/check/` with that code; it counts as
+//!   approved only on "Success" then "Approved". Without `--smsc-control` the
+//!   code comes from the sandbox inbox (`GET /v3/sandbox/messages/`) and every
+//!   verification uses its own fictional number (`+1NXX55501XX`, 80,000 of
+//!   them, offset by `--start`) because the engine allows 3 sends per number
+//!   per 24 h. With `--smsc-control` the engine must have an SMPP carrier to
+//!   that simulator: numbers are fresh carrier numbers and the code is read
+//!   from what reached the SMSC (`GET /messages?destination=`), so the run
+//!   covers routing, SMPP, billing and receipts: the production path.
 //! * `send`: one message to a fresh carrier number (valid US numbers, 160
 //!   million of them), counted only when accepted. With `--target otpgate`
 //!   (default) that is `POST /v3/phone/send/` answered "Success", which the
@@ -57,7 +61,7 @@ use std::time::{Duration, Instant};
 use awc::http::header::HeaderValue;
 use clap::{Parser, ValueEnum};
 
-use driver::{Driver, Work};
+use driver::{CodeSource, Driver, Work};
 use send::KannelSend;
 use smsc::{DrainLimits, SmscCounter};
 use stats::{FailureReport, Report, WarmupReport};
@@ -273,7 +277,12 @@ fn plan(a: &Args) -> Result<Plan, String> {
                 .ok_or("--api-key (or OTPGATE_API_KEY) is required for otpgate")?;
             let key = HeaderValue::from_str(key).map_err(|_| "--api-key is not a valid header value")?;
             let work = if mode == Mode::Verify {
-                Work::Verify
+                // With the SMSC simulator at hand, read the codes where the carrier got them:
+                // the charged production path instead of the uncharged sandbox.
+                match &a.smsc_control {
+                    Some(control) => Work::Verify(CodeSource::Smsc(control.trim_end_matches('/').to_owned())),
+                    None => Work::Verify(CodeSource::Sandbox),
+                }
             } else {
                 Work::SendOtpgate
             };
@@ -477,6 +486,7 @@ async fn run(a: Args, p: Plan) -> ExitCode {
         http_requests_per_s: per_s(s.http_requests),
         latency_ms: Report::latencies(&s, unit_name, steps),
         smsc: smsc_report,
+        ok_per_second: s.ok_per_second.clone(),
         numbers_used: [a.start, a.start + sched.next.get()],
         next_start: a.start + sched.next.get(),
     };

@@ -77,6 +77,9 @@ pub struct Stats {
     // Everything, for the once-a-second progress line.
     pub done_all: u64,
     pub ok_all: u64,
+    /// Units that succeeded in each whole second since the start, warmup included: a rate that
+    /// falls second by second shows here, where the run's average hides it.
+    pub ok_per_second: Vec<u64>,
 }
 
 impl Stats {
@@ -99,6 +102,7 @@ impl Stats {
             warmup_failures: BTreeMap::new(),
             done_all: 0,
             ok_all: 0,
+            ok_per_second: Vec::new(),
         }
     }
 
@@ -122,6 +126,11 @@ impl Stats {
         let ok = result.is_ok();
         if ok {
             self.ok_all += 1;
+            let second = ended_at.as_secs() as usize;
+            if self.ok_per_second.len() <= second {
+                self.ok_per_second.resize(second + 1, 0);
+            }
+            self.ok_per_second[second] += 1;
         }
         if !measured {
             self.warmup_completed += 1;
@@ -270,6 +279,9 @@ pub struct Report {
     /// With `--smsc-control`: what reached the SMSC simulator.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub smsc: Option<SmscReport>,
+    /// Units that succeeded in each whole second of the run, warmup included (index 0 is the
+    /// first second); the last entry may cover a partial second.
+    pub ok_per_second: Vec<u64>,
     pub numbers_used: [u64; 2],
     pub next_start: u64,
 }

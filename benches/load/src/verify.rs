@@ -1,12 +1,12 @@
-//! One verification against the engine: send → read the sandbox inbox →
-//! check with the code found there.
+//! One verification against the engine: send → read the code (the sandbox
+//! inbox, or what reached the SMSC simulator) → check with that code.
 
 use std::borrow::Cow;
 
 use awc::http::header::{HeaderValue, CONTENT_TYPE};
 use serde::{Deserialize, Serialize};
 
-use crate::driver::{failure, Driver};
+use crate::driver::{failure, CodeSource, Driver};
 use crate::numbers::Phone;
 use crate::stats::{FailKind, Failure, Step};
 
@@ -45,6 +45,13 @@ struct Message<'a> {
     code: Cow<'a, str>,
 }
 
+/// One record of the SMSC simulator's `GET /messages`.
+#[derive(Deserialize)]
+struct SmscRecord<'a> {
+    #[serde(borrow)]
+    text: Option<Cow<'a, str>>,
+}
+
 #[derive(Deserialize)]
 struct CheckAnswer<'a> {
     #[serde(borrow)]
@@ -78,10 +85,35 @@ impl Driver {
         Ok(sent.request_id.into_owned())
     }
 
-    /// The full journey for one sandbox number: approved, or the first failure.
-    pub async fn verify(&self, phone: &Phone, measured: bool) -> Result<(), Failure> {
+    /// The full journey for one number: approved, or the first failure.
+    pub async fn verify(&self, source: &CodeSource, phone: &Phone, measured: bool) -> Result<(), Failure> {
         let request_id = self.post_send(phone.as_str(), measured).await?;
+        let code = match source {
+            CodeSource::Sandbox => self.sandbox_code(phone, &request_id, measured).await?,
+            CodeSource::Smsc(control) => self.smsc_code(control, phone, measured).await?,
+        };
 
+        let body = serde_json::to_vec(&CheckBody {
+            phone_number: phone.as_str(),
+            code: &code,
+        })
+        .expect("serializable");
+        let checked = self
+            .exchange(Step::Check, measured, || {
+                self.client
+                    .post(self.check_uri.clone())
+                    .insert_header((CONTENT_TYPE, HeaderValue::from_static("application/json")))
+                    .send_body(body)
+            })
+            .await?;
+        let checked: CheckAnswer = serde_json::from_slice(&checked).map_err(|e| bad_json(Step::Check, e))?;
+        if checked.status != "Approved" {
+            return Err(failure(FailKind::Status, format!("check: status {}", checked.status)));
+        }
+        Ok(())
+    }
+
+    async fn sandbox_code(&self, phone: &Phone, request_id: &str, measured: bool) -> Result<String, Failure> {
         // `+` must be percent-encoded or the engine reads it as a space.
         let inbox_url = format!("{}/v3/sandbox/messages/?phone_number=%2B{}", self.base, phone.digits());
         let inbox = self
@@ -98,24 +130,51 @@ impl Driver {
                 "inbox: newest message is from another send".into(),
             ));
         }
+        Ok(newest.code.clone().into_owned())
+    }
 
-        let body = serde_json::to_vec(&CheckBody {
-            phone_number: phone.as_str(),
-            code: &newest.code,
-        })
-        .expect("serializable");
-        let checked = self
-            .exchange(Step::Check, measured, || {
-                self.client
-                    .post(self.check_uri.clone())
-                    .insert_header((CONTENT_TYPE, HeaderValue::from_static("application/json")))
-                    .send_body(body)
-            })
+    /// The code in the newest message the SMSC simulator recorded for `phone`: the last run of
+    /// digits in its text ("Your default verification code is 482913"). The simulator records a
+    /// submit_sm before it answers it, and the engine answers the send after the answer, so the
+    /// message is there by now.
+    async fn smsc_code(&self, control: &str, phone: &Phone, measured: bool) -> Result<String, Failure> {
+        let url = format!("{control}/messages?destination={}", phone.digits());
+        let records = self
+            .exchange(Step::Inbox, measured, || self.client.get(url.as_str()).send())
             .await?;
-        let checked: CheckAnswer = serde_json::from_slice(&checked).map_err(|e| bad_json(Step::Check, e))?;
-        if checked.status != "Approved" {
-            return Err(failure(FailKind::Status, format!("check: status {}", checked.status)));
+        let records: Vec<SmscRecord> = serde_json::from_slice(&records).map_err(|e| bad_json(Step::Inbox, e))?;
+        if records.len() > 1 {
+            return Err(failure(
+                FailKind::Status,
+                "smsc: several messages to one number (a number reused by an earlier run?)".into(),
+            ));
         }
-        Ok(())
+        let text = records
+            .last()
+            .and_then(|r| r.text.as_deref())
+            .ok_or_else(|| failure(FailKind::Status, "smsc: no message".into()))?;
+        last_digits(text)
+            .map(str::to_owned)
+            .ok_or_else(|| failure(FailKind::Status, "smsc: no code in the message".into()))
+    }
+}
+
+/// The last maximal run of ASCII digits in `text`.
+fn last_digits(text: &str) -> Option<&str> {
+    let end = text.rfind(|c: char| c.is_ascii_digit())? + 1;
+    let start = text[..end].rfind(|c: char| !c.is_ascii_digit()).map_or(0, |i| i + 1);
+    Some(&text[start..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::last_digits;
+
+    #[test]
+    fn the_code_is_the_last_run_of_digits() {
+        assert_eq!(last_digits("Your default verification code is 482913"), Some("482913"));
+        assert_eq!(last_digits("Acme 2 code: 0042."), Some("0042"));
+        assert_eq!(last_digits("123"), Some("123"));
+        assert_eq!(last_digits("no code"), None);
     }
 }
