@@ -313,6 +313,12 @@ pub struct RawCarrier {
     /// Extension (sip): digest credentials for the trunk, and how long a callee may ring.
     pub username: Option<String>,
     pub ring_timeout_seconds: Option<u64>,
+    /// sip: `udp` (default), `tcp` or `tls`.
+    pub transport: Option<String>,
+    /// Extension (sip): `host:port` of a proxy every request goes through (a preloaded Route).
+    pub outbound_proxy: Option<String>,
+    /// Extension (sip): the IP address the trunk reaches us at behind a NAT (Via, Contact, SDP).
+    pub public_address: Option<String>,
 }
 
 impl RawCarrier {
@@ -347,6 +353,9 @@ impl RawCarrier {
             ("verify_token", self.verify_token.is_some()),
             ("username", self.username.is_some()),
             ("ring_timeout_seconds", self.ring_timeout_seconds.is_some()),
+            ("transport", self.transport.is_some()),
+            ("outbound_proxy", self.outbound_proxy.is_some()),
+            ("public_address", self.public_address.is_some()),
         ];
         keys.into_iter().filter(|(_, set)| *set).map(|(k, _)| k).collect()
     }

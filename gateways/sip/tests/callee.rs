@@ -113,6 +113,10 @@ fn gateway(callee: &Callee, credentials: Option<(&str, &str)>, ring_timeout: Dur
         SipConfig {
             name: "sim".into(),
             address: callee.address.clone(),
+            transport: Default::default(),
+            tls: None,
+            outbound_proxy: None,
+            public_address: None,
             from: "sip:otp@otpgate.invalid".into(),
             username: credentials.map(|c| c.0.to_string()),
             password: credentials.map(|c| c.1.to_string()),
@@ -239,6 +243,10 @@ fn the_engine_waits_for_the_whole_prompt_before_falling_back() {
         SipConfig {
             name: "t".into(),
             address: "127.0.0.1:5060".into(),
+            transport: Default::default(),
+            tls: None,
+            outbound_proxy: None,
+            public_address: None,
             from: "sip:otp@otpgate.invalid".into(),
             username: None,
             password: None,
@@ -351,6 +359,10 @@ async fn silent_trunk_is_a_transient_timeout() {
         SipConfig {
             name: "silent".into(),
             address: silent.local_addr().unwrap().to_string(),
+            transport: Default::default(),
+            tls: None,
+            outbound_proxy: None,
+            public_address: None,
             from: "sip:otp@otpgate.invalid".into(),
             username: None,
             password: None,

@@ -5,6 +5,7 @@
 
 use otpgate_sip::call::{self, PlayOutcome};
 use otpgate_sip::prompt::{self, Language};
+use otpgate_sip::transport::Hop;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -36,7 +37,7 @@ async fn sipp_uas_answers_and_echoes_the_whole_prompt() {
 
     let code = "270518";
     let plan = call::CallPlan {
-        trunk: format!("127.0.0.1:{sip_port}").parse().unwrap(),
+        network: call::Network::udp(Hop::parse(&format!("127.0.0.1:{sip_port}")).unwrap()),
         request_uri: format!("sip:15550100@127.0.0.1:{sip_port}"),
         from_uri: "sip:otp@otpgate.invalid".into(),
         credentials: None,
