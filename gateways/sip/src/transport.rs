@@ -356,10 +356,21 @@ async fn read_datagrams(udp: Arc<UdpSocket>, incoming: mpsc::UnboundedSender<(Ve
 }
 
 async fn read_stream(
-    mut reader: tokio::io::ReadHalf<Stream>,
+    reader: tokio::io::ReadHalf<Stream>,
     incoming: mpsc::UnboundedSender<(Vec<u8>, SocketAddr)>,
     peer: SocketAddr,
 ) {
+    if let Err(why) = read_framed(reader, |message| incoming.send((message, peer)).is_ok()).await {
+        tracing::warn!(%peer, why, "closing a SIP connection that cannot be framed");
+    }
+}
+
+/// Reads SIP messages off a stream until it ends or `deliver` returns false; an error when the
+/// peer sent something [`framing::frame`] refuses (the caller then drops the connection).
+pub async fn read_framed(
+    mut reader: impl AsyncRead + Unpin,
+    mut deliver: impl FnMut(Vec<u8>) -> bool,
+) -> Result<(), &'static str> {
     let mut buffer = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 16 * 1024];
     loop {
@@ -367,21 +378,18 @@ async fn read_stream(
             Frame::Message { skip, len } => {
                 let message = buffer[skip..skip + len].to_vec();
                 buffer.drain(..skip + len);
-                if incoming.send((message, peer)).is_err() {
-                    return;
+                if !deliver(message) {
+                    return Ok(());
                 }
                 continue;
             }
             Frame::Incomplete { skip } => {
                 buffer.drain(..skip);
             }
-            Frame::Invalid(why) => {
-                tracing::warn!(%peer, why, "closing a SIP connection that cannot be framed");
-                return;
-            }
+            Frame::Invalid(why) => return Err(why),
         }
         match reader.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return Ok(()),
             Ok(n) => buffer.extend_from_slice(&chunk[..n]),
         }
     }
