@@ -169,11 +169,44 @@ pub struct SipSocket {
     readers: Vec<JoinHandle<()>>,
 }
 
+/// How long a call's TCP / TLS connections stay open after the call is done, unless the peer
+/// closes them first: 64·T1, the longest a peer's transaction may still use them. Peers that
+/// keep a transaction in "timewait" after our BYE (SIPp's uas does, 4 s) count a connection
+/// closed under it as a failed call.
+const STREAM_LINGER: std::time::Duration = std::time::Duration::from_secs(32);
+
 impl Drop for SipSocket {
     fn drop(&mut self) {
-        for reader in &self.readers {
-            reader.abort();
+        let readers = std::mem::take(&mut self.readers);
+        let streams = std::mem::take(&mut self.streams);
+        let runtime = tokio::runtime::Handle::try_current();
+        match runtime {
+            Ok(runtime) if !streams.is_empty() => {
+                // The peer closes first (its readers end), or we do after the linger.
+                runtime.spawn(async move {
+                    let all_closed = futures_join(readers);
+                    if tokio::time::timeout(STREAM_LINGER, all_closed).await.is_err() {
+                        tracing::debug!(connections = streams.len(), "closing idle SIP connections");
+                    }
+                    drop(streams);
+                });
+            }
+            _ => readers.iter().for_each(JoinHandle::abort),
         }
+    }
+}
+
+/// Waits for every reader task to end; aborts whichever are left when dropped.
+async fn futures_join(readers: Vec<JoinHandle<()>>) {
+    struct AbortOnDrop(Vec<JoinHandle<()>>);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.iter().for_each(JoinHandle::abort);
+        }
+    }
+    let mut readers = AbortOnDrop(readers);
+    for reader in readers.0.iter_mut() {
+        let _ = reader.await;
     }
 }
 
