@@ -25,10 +25,11 @@ pub struct CallReport {
     /// `--nat-media`: packets that reached the port the callee's own RTP leaves from, i.e. sent
     /// by a caller that latched onto it (0 otherwise).
     pub packets_at_media_source: u64,
-    /// The top Via of the INVITE, its Contact, and its SDP connection line (`IN IP4 addr`): where
-    /// the caller said it is.
+    /// The top Via of the INVITE, its Contact, its first Route (empty without), and its SDP
+    /// connection line (`IN IP4 addr`): where the caller said it is and how the INVITE came.
     pub invite_via: String,
     pub invite_contact: String,
+    pub invite_route: String,
     pub offer_connection: String,
 }
 

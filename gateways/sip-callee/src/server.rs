@@ -76,11 +76,12 @@ struct Media {
     invite: InviteSeen,
 }
 
-/// What the caller's INVITE said about where it is: for NAT tests (public address in Via,
-/// Contact and the SDP connection line).
+/// What the caller's INVITE said about where it is and how it came: for NAT tests (public
+/// address in Via, Contact and the SDP connection line) and outbound-proxy tests (Route).
 struct InviteSeen {
     via: String,
     contact: String,
+    route: String,
     offer_connection: String,
 }
 
@@ -516,6 +517,10 @@ impl Server {
                 Header::Contact(contact) => Some(contact.value().to_string()),
                 _ => None,
             }),
+            route: header_value(&request, |h| match h {
+                Header::Route(route) => Some(route.value().to_string()),
+                _ => None,
+            }),
             offer_connection: sdp::offer_connection(&offer),
         };
 
@@ -759,6 +764,7 @@ async fn finish_call(
         packets_at_media_source: recorder.packets_at_media_source,
         invite_via: media.invite.via,
         invite_contact: media.invite.contact,
+        invite_route: media.invite.route,
         offer_connection: media.invite.offer_connection,
     };
     if let Some(dir) = &config.record_dir {

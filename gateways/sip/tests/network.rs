@@ -138,3 +138,25 @@ async fn rtp_latches_onto_the_address_the_callees_rtp_comes_from() {
     assert_eq!(report["sequence_gaps"], 0, "one stream, moved: {report}");
     assert_heard_prompt(&callee, &accepted.carrier_message_id, CODE, Language::English);
 }
+
+/// An outbound proxy (here the simulator itself) gets the INVITE with the preloaded
+/// `Route: <sip:proxy;lr>`, while the Request-URI names the trunk, a discard-port address no
+/// request may reach directly: the call completes only through the proxy.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_outbound_proxy_gets_the_invite_with_a_preloaded_route() {
+    let proxy = Callee::start(&["--mode", "answer"]);
+    let mut trunk = trunk(otpgate_sip::SipConfig {
+        outbound_proxy: Some(proxy.address.clone()),
+        ..config("127.0.0.1:9")
+    });
+    let accepted = trunk.send(&message(CODE)).await.expect("answered through the proxy");
+    assert_eq!(trunk.outcome().await.delivery, Delivery::Delivered);
+    let report = proxy.report(&accepted.carrier_message_id);
+    assert_eq!(
+        report["invite_route"],
+        format!("<sip:{};lr>", proxy.address),
+        "{report}"
+    );
+    assert!(report["to"].as_str().unwrap().contains("@127.0.0.1:9>"), "{report}");
+    assert_eq!(report["bye_received"], true);
+}
