@@ -119,7 +119,7 @@ enum CallState {
     Established {
         media: Media,
         /// Taken by the first ACK, which arms the timer, so a repeated ACK cannot arm a second one.
-        hangup: Option<Hangup>,
+        hangup: Option<Box<Hangup>>,
     },
     /// Our BYE is out (recording already finalised): waiting for its final response, which stops
     /// the retransmissions. A BYE from the caller crossing ours is just answered 200.
@@ -148,7 +148,7 @@ struct Server {
     nonces: HashSet<String>,
     /// Hang-up timers report here when due, so the state change happens on the loop, in order
     /// with the caller's own BYE.
-    hangups: mpsc::UnboundedSender<(String, Hangup)>,
+    hangups: mpsc::UnboundedSender<(String, Box<Hangup>)>,
 }
 
 /// Serves SIP on `listener` until `shutdown` resolves.
@@ -545,10 +545,12 @@ impl Server {
         } else {
             self.response(&request, 200, Some(&to_tag), vec![], vec![])
         };
-        let hangup = hangup_after.map(|after| Hangup {
-            after,
-            target: remote_target(&request, &peer),
-            peer: peer.clone(),
+        let hangup = hangup_after.map(|after| {
+            Box::new(Hangup {
+                after,
+                target: remote_target(&request, &peer),
+                peer: peer.clone(),
+            })
         });
         let established = CallState::Established {
             media: Media {
@@ -655,7 +657,8 @@ impl Server {
     }
 
     /// The hangup-after timer is due: stop recording, write the files, then send our BYE.
-    fn hang_up(&mut self, call_id: String, hangup: Hangup) {
+    fn hang_up(&mut self, call_id: String, hangup: Box<Hangup>) {
+        let hangup = *hangup;
         let Some(call) = self.calls.get_mut(&call_id) else {
             return;
         };
@@ -787,12 +790,14 @@ async fn finish_call(
     }
 }
 
-/// The BYE's client transaction over UDP (RFC 3261 §17.1.2.2): send, resend after T1, 2·T1, … capped
+/// The BYE's client transaction (RFC 3261 §17.1.2.2): over UDP send, resend after T1, 2·T1, … capped
 /// at T2, until `answered` (a final response) or Timer F.
 async fn send_bye(bye: &Request, peer: &Peer, mut answered: oneshot::Receiver<()>, call_id: &str) {
     let bytes = bye.to_string().into_bytes();
     let give_up = Instant::now() + TIMER_F;
-    let mut wait = T1;
+    // Over TCP/TLS the transport is reliable: one send, then only Timer F (§17.1.2.2).
+    let reliable = matches!(peer, Peer::Stream { .. });
+    let mut wait = if reliable { TIMER_F } else { T1 };
     loop {
         if let Err(error) = peer.send(&bytes).await {
             eprintln!("sip-callee: cannot send BYE of {call_id} to {}: {error}", peer.addr());

@@ -617,10 +617,12 @@ impl Call {
                             prack = Some(sent);
                         }
                     }
-                    Some((n, method)) if method == "PRACK" && code_of(&response) >= 200 => {
-                        if prack.as_ref().is_some_and(|p| p.cseq == n) {
-                            prack = None;
-                        }
+                    Some((n, method))
+                        if method == "PRACK"
+                            && code_of(&response) >= 200
+                            && prack.as_ref().is_some_and(|p| p.cseq == n) =>
+                    {
+                        prack = None;
                     }
                     _ => {}
                 },

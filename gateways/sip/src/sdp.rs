@@ -121,9 +121,9 @@ pub fn parse_answer(body: &str) -> Result<MediaAnswer, NotPlayable> {
         .iter()
         .find_map(|&pt| Some((pt, g711(pt, &rtpmaps)?)))
         .ok_or(NotPlayable::NoCommonCodec)?;
-    match media_direction.unwrap_or(session_direction) {
-        direction @ ("sendonly" | "inactive") => return Err(NotPlayable::NotReceiving(direction)),
-        _ => {}
+    let direction = media_direction.unwrap_or(session_direction);
+    if matches!(direction, "sendonly" | "inactive") {
+        return Err(NotPlayable::NotReceiving(direction));
     }
     let ip = media_ip.or(session_ip).ok_or(NotPlayable::NoAddress)?;
     if ip.is_unspecified() {

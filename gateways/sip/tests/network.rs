@@ -160,3 +160,26 @@ async fn an_outbound_proxy_gets_the_invite_with_a_preloaded_route() {
     assert!(report["to"].as_str().unwrap().contains("@127.0.0.1:9>"), "{report}");
     assert_eq!(report["bye_received"], true);
 }
+
+/// Over TCP the callee's own BYE comes back on our connection (we do not listen for new ones),
+/// and ends the call as hung up.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_callee_hanging_up_over_tcp_is_heard_on_our_connection() {
+    let callee = Callee::start(&["--mode", "hangup-after:500", "--transport", "tcp"]);
+    let mut trunk = trunk(otpgate_sip::SipConfig {
+        transport: Transport::Tcp,
+        ..config(&callee.address)
+    });
+    let accepted = trunk.send(&message("123456")).await.unwrap();
+    let outcome = trunk.outcome().await;
+    assert_eq!(
+        (outcome.delivery, outcome.status.as_str()),
+        (Delivery::Failed, "hung_up")
+    );
+    let report = callee.report(&accepted.carrier_message_id);
+    assert_eq!(report["hung_up_by_callee"], true, "{report}");
+    assert!(
+        report["invite_via"].as_str().unwrap().starts_with("SIP/2.0/TCP "),
+        "{report}"
+    );
+}

@@ -63,7 +63,7 @@ async fn every_playable_answer_shape_delivers_the_whole_prompt() {
         ("pcma-first", "PCMA"),
     ];
     let calls = shapes.map(|(shape, codec)| async move { (shape, codec, call_in_shape(shape).await) });
-    for (shape, codec, (callee, result)) in futures_join_all(calls).await {
+    for (shape, codec, (callee, result)) in join_all(calls).await {
         let (call_id, delivery) = result.unwrap_or_else(|e| panic!("{shape}: {e}"));
         assert_eq!(delivery, Delivery::Delivered, "{shape}");
         let report = callee.report(&call_id);
@@ -88,7 +88,7 @@ async fn answers_that_cannot_carry_the_prompt_are_classified_and_hung_up() {
         ("hold", "media_inactive"),
     ];
     let calls = shapes.map(|(shape, reason)| async move { (shape, reason, call_in_shape(shape).await) });
-    for (shape, reason, (callee, result)) in futures_join_all(calls).await {
+    for (shape, reason, (callee, result)) in join_all(calls).await {
         let error = result.map(|_| ()).expect_err(shape);
         assert_eq!(
             (error.reason(), error.kind()),
@@ -117,10 +117,10 @@ async fn eventually_outcomes(callee: &Callee) -> Vec<serde_json::Value> {
 
 /// Runs the calls concurrently (each simulator is its own process): the suite takes one prompt's
 /// time instead of one per shape.
-async fn futures_join_all<F: std::future::Future, const N: usize>(calls: [F; N]) -> Vec<F::Output>
+async fn join_all<F, const N: usize>(calls: [F; N]) -> Vec<F::Output>
 where
+    F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
-    F: Send + 'static,
 {
     let handles: Vec<_> = calls.into_iter().map(tokio::spawn).collect();
     let mut outputs = Vec::with_capacity(N);
