@@ -733,51 +733,35 @@ impl Call {
         Ok(())
     }
 
+    /// Sends a request without a body to `target`'s next hop; returns it for retransmission.
+    async fn send_bodiless(&mut self, method: Method, target: &Target, branch: &str, cseq: u32, to: &str) -> Request {
+        let request = self.request(method, target, branch, cseq, to, "", vec![]);
+        self.send(&target.next_hop, &request).await;
+        request
+    }
+
     /// ACK of a non-2xx final response: part of the INVITE transaction (same branch, same
     /// route as the INVITE).
     async fn ack_failure(&mut self, response: &Response) {
         let to = response.to_header().map(|t| t.value().to_string()).unwrap_or_default();
-        let target = self.initial_target();
-        let ack = self.request(
-            Method::Ack,
-            &target,
-            &self.invite_branch,
-            self.invite_cseq,
-            &to,
-            "",
-            vec![],
-        );
-        self.send(&target.next_hop, &ack).await;
+        let (target, branch) = (self.initial_target(), self.invite_branch.clone());
+        self.send_bodiless(Method::Ack, &target, &branch, self.invite_cseq, &to)
+            .await;
     }
 
     /// ACK of the 2xx: a new transaction inside the dialog, along its route set.
     async fn ack_answer(&mut self, dialog: &Dialog) {
-        let ack = self.request(
-            Method::Ack,
-            &dialog.target,
-            &new_branch(),
-            self.invite_cseq,
-            &dialog.to,
-            "",
-            vec![],
-        );
-        self.send(&dialog.target.next_hop, &ack).await;
+        self.send_bodiless(Method::Ack, &dialog.target, &new_branch(), self.invite_cseq, &dialog.to)
+            .await;
     }
 
     /// CANCEL of the ringing INVITE, then the ACK of its 487 (or ACK + BYE if a 200 raced it).
     async fn cancel(&mut self) {
         let to = format!("<{}>", self.plan.request_uri);
-        let target = self.initial_target();
-        let cancel = self.request(
-            Method::Cancel,
-            &target,
-            &self.invite_branch,
-            self.invite_cseq,
-            &to,
-            "",
-            vec![],
-        );
-        self.send(&target.next_hop, &cancel).await;
+        let (target, branch) = (self.initial_target(), self.invite_branch.clone());
+        let cancel = self
+            .send_bodiless(Method::Cancel, &target, &branch, self.invite_cseq, &to)
+            .await;
         let deadline = Instant::now() + CANCEL_WAIT;
         let mut interval = T1;
         let mut retransmit_at = Instant::now() + interval;
@@ -819,8 +803,9 @@ impl Call {
     async fn bye(&mut self, dialog: &Dialog) {
         let cseq = self.next_cseq;
         self.next_cseq += 1;
-        let bye = self.request(Method::Bye, &dialog.target, &new_branch(), cseq, &dialog.to, "", vec![]);
-        self.send(&dialog.target.next_hop, &bye).await;
+        let bye = self
+            .send_bodiless(Method::Bye, &dialog.target, &new_branch(), cseq, &dialog.to)
+            .await;
         let mut pending = Pending::new(cseq, dialog.target.next_hop.clone(), &bye, self.socket.is_reliable());
         loop {
             let Some(response) = self.recv(pending.next.min(pending.give_up)).await else {

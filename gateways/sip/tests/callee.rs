@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use otpgate_gateway::{report_channel, Channel, Coverage, Delivery, Gateway, GatewayError};
+use otpgate_gateway::{report_channel, Channel, Delivery, Gateway, GatewayError};
 use otpgate_sip::prompt::{self, Language};
 use otpgate_sip::{SipConfig, SipGateway};
 use std::time::Duration;
@@ -82,22 +82,7 @@ async fn a_callee_hanging_up_mid_prompt_is_reported_failed() {
 #[test]
 fn the_engine_waits_for_the_whole_prompt_before_falling_back() {
     let (tx, _rx) = report_channel();
-    let gateway = SipGateway::new(
-        SipConfig {
-            name: "t".into(),
-            address: "127.0.0.1:5060".into(),
-            transport: Default::default(),
-            tls: None,
-            outbound_proxy: None,
-            public_address: None,
-            from: "sip:otp@otpgate.invalid".into(),
-            username: None,
-            password: None,
-            ring_timeout: RING,
-            coverage: Coverage::new(vec![], 0, Default::default()),
-        },
-        tx,
-    );
+    let gateway = SipGateway::new(config("127.0.0.1:5060"), tx);
     let within = gateway.outcome_within(&message_in("123456", "ar")).unwrap();
     let prompt = Duration::from_millis(20 * prompt::frame_count("123456", Language::Arabic) as u64);
     assert!(within > prompt, "{within:?} vs {prompt:?}");
@@ -200,17 +185,8 @@ async fn silent_trunk_is_a_transient_timeout() {
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let gateway = SipGateway::new(
         SipConfig {
-            name: "silent".into(),
-            address: silent.local_addr().unwrap().to_string(),
-            transport: Default::default(),
-            tls: None,
-            outbound_proxy: None,
-            public_address: None,
-            from: "sip:otp@otpgate.invalid".into(),
-            username: None,
-            password: None,
             ring_timeout: Duration::from_secs(1),
-            coverage: Coverage::new(vec![], 0, Default::default()),
+            ..config(&silent.local_addr().unwrap().to_string())
         },
         report_channel().0,
     );
