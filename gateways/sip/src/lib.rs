@@ -40,7 +40,8 @@ use transport::Hop;
 
 /// Metric names, each labelled by `carrier`: calls placed, answered (200 OK), completed (the
 /// whole prompt played), failed by `reason` (`busy`, `unavailable`, `declined`, `no_answer`,
-/// `auth_failed`, `call_failed_4xx|5xx|6xx`, `timeout`, `hung_up`, ...) and `status_class` of the
+/// `auth_failed`, `call_failed_4xx|5xx|6xx`, `unsupported_media`, `media_inactive`, `timeout`,
+/// `dns`, `connect`, `tls`, `hung_up`, ...) and `status_class` of the
 /// SIP response that ended it (`4xx`, `5xx`, `6xx`, or `none` when no response did), and the
 /// duration of answered calls from INVITE to the end of the call.
 pub const CALLS_PLACED: &str = "otpgate_calls_placed_total";
