@@ -6,6 +6,7 @@ use crate::config::RawCarrier;
 use crate::webhooks;
 use otpgate_gateway::{Coverage, Gateway, ReportSender};
 use otpgate_rcs::{RcsConfig, RcsGateway};
+use otpgate_sip::transport::{Hop, TlsClient, Transport as SipTransport};
 use otpgate_sip::{SipConfig, SipGateway};
 use otpgate_smpp::{SmppConfig, SmppGateway, Source, Tls};
 use otpgate_telegram::{ReportError, TelegramConfig, TelegramGateway};
@@ -160,6 +161,10 @@ const SIP_KEYS: &[&str] = &[
     "username",
     "password",
     "ring_timeout_seconds",
+    "transport",
+    "tls_ca_file",
+    "outbound_proxy",
+    "public_address",
     "countries",
     "fee_usd",
 ];
@@ -511,12 +516,40 @@ fn sip(at: &str, raw: &RawCarrier, problems: &mut Vec<String>) -> Option<Carrier
     if !(1..=120).contains(&ring) {
         problems.push(format!("{at}.ring_timeout_seconds: {ring} is outside 1..120"));
     }
+    let transport = raw.transport.as_deref().unwrap_or("udp").parse().unwrap_or_else(|e| {
+        problems.push(format!("{at}.transport: {e}"));
+        SipTransport::Udp
+    });
+    if raw.tls_ca_file.is_some() && transport != SipTransport::Tls {
+        problems.push(format!("{at}.tls_ca_file: only used with transport = \"tls\""));
+    }
+    let tls = (transport == SipTransport::Tls)
+        .then(|| TlsClient::new(raw.tls_ca_file.as_deref().map(Path::new)))
+        .transpose()
+        .unwrap_or_else(|e| {
+            problems.push(format!("{at}.tls_ca_file: {e}"));
+            None
+        });
+    if let Some(proxy) = &raw.outbound_proxy {
+        if let Err(e) = Hop::parse(proxy) {
+            problems.push(format!("{at}.outbound_proxy: {e}"));
+        }
+    }
+    let public_address = raw.public_address.as_deref().and_then(|ip| {
+        ip.parse()
+            .map_err(|_| problems.push(format!("{at}.public_address: {ip:?} is not an IP address")))
+            .ok()
+    });
     if problems.len() > before {
         return None;
     }
     Some(CarrierConfig::Sip(SipConfig {
         name: raw.name.clone(),
         address,
+        transport,
+        tls,
+        outbound_proxy: raw.outbound_proxy.clone(),
+        public_address,
         from,
         username: raw.username.clone(),
         password: raw.password.clone(),

@@ -313,6 +313,12 @@ pub struct RawCarrier {
     /// Extension (sip): digest credentials for the trunk, and how long a callee may ring.
     pub username: Option<String>,
     pub ring_timeout_seconds: Option<u64>,
+    /// sip: `udp` (default), `tcp` or `tls`.
+    pub transport: Option<String>,
+    /// Extension (sip): `host:port` of a proxy every request goes through (a preloaded Route).
+    pub outbound_proxy: Option<String>,
+    /// Extension (sip): the IP address the trunk reaches us at behind a NAT (Via, Contact, SDP).
+    pub public_address: Option<String>,
 }
 
 impl RawCarrier {
@@ -347,6 +353,9 @@ impl RawCarrier {
             ("verify_token", self.verify_token.is_some()),
             ("username", self.username.is_some()),
             ("ring_timeout_seconds", self.ring_timeout_seconds.is_some()),
+            ("transport", self.transport.is_some()),
+            ("outbound_proxy", self.outbound_proxy.is_some()),
+            ("public_address", self.public_address.is_some()),
         ];
         keys.into_iter().filter(|(_, set)| *set).map(|(k, _)| k).collect()
     }
@@ -804,5 +813,57 @@ mod tests {
             api_key: "super-secret-key-123".into(),
         };
         assert!(!format!("{app:?}").contains("super-secret"));
+    }
+
+    #[test]
+    fn a_sip_carrier_takes_transport_proxy_and_public_address() {
+        let text = "[[carriers]]\nname = \"voice\"\nprotocol = \"sip\"\naddress = \"sip.example.net:5061\"\n\
+                    transport = \"tls\"\noutbound_proxy = \"edge.example.net:5061\"\npublic_address = \"203.0.113.7\"\n";
+        let config = RawConfig::parse(text).unwrap().build_and_validate().unwrap();
+        let CarrierConfig::Sip(sip) = &config.carriers[0] else {
+            panic!("not sip")
+        };
+        assert_eq!(sip.transport, otpgate_sip::transport::Transport::Tls);
+        assert!(sip.tls.is_some(), "TLS settings built from the public roots");
+        assert_eq!(sip.outbound_proxy.as_deref(), Some("edge.example.net:5061"));
+        assert_eq!(sip.public_address, Some("203.0.113.7".parse().unwrap()));
+        let default = "[[carriers]]\nname = \"voice\"\nprotocol = \"sip\"\naddress = \"127.0.0.1:5060\"\n";
+        let config = RawConfig::parse(default).unwrap().build_and_validate().unwrap();
+        let CarrierConfig::Sip(sip) = &config.carriers[0] else {
+            panic!("not sip")
+        };
+        assert_eq!(sip.transport, otpgate_sip::transport::Transport::Udp);
+        assert!(sip.tls.is_none());
+    }
+
+    #[test]
+    fn sip_network_problems_name_each_key() {
+        let text = "[[carriers]]\nname = \"voice\"\nprotocol = \"sip\"\naddress = \"127.0.0.1:5060\"\n\
+                    transport = \"sctp\"\ntls_ca_file = \"/nonexistent/ca.pem\"\noutbound_proxy = \"edge\"\n\
+                    public_address = \"my.host\"\n";
+        let err = RawConfig::parse(text)
+            .unwrap()
+            .build_and_validate()
+            .unwrap_err()
+            .to_string();
+        for needle in [
+            "(voice).transport: \"sctp\" is not one of udp, tcp, tls",
+            "(voice).tls_ca_file: only used with transport = \"tls\"",
+            "(voice).outbound_proxy: \"edge\" is not host:port",
+            "(voice).public_address: \"my.host\" is not an IP address",
+        ] {
+            assert!(err.contains(needle), "{needle} not in {err}");
+        }
+        let missing_ca = "[[carriers]]\nname = \"voice\"\nprotocol = \"sip\"\naddress = \"127.0.0.1:5061\"\n\
+                          transport = \"tls\"\ntls_ca_file = \"/nonexistent/ca.pem\"\n";
+        let err = RawConfig::parse(missing_ca)
+            .unwrap()
+            .build_and_validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("(voice).tls_ca_file: tls_ca_file /nonexistent/ca.pem"),
+            "{err}"
+        );
     }
 }

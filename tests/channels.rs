@@ -440,22 +440,20 @@ fn recorded_call(dir: &Path) -> Option<(Value, Vec<i16>)> {
     Some((report, samples))
 }
 
-#[test]
-fn a_call_pinned_by_the_request_speaks_the_code_that_then_checks() {
-    let dir = tempfile::tempdir().unwrap();
+/// A call pinned by the request to a voice carrier at the SIP callee simulator (run with
+/// `callee_args`; `carrier_keys` are added to its `[[carriers]]` entry), in Spanish. Returns the
+/// engine, the callee's call report and the code read back from what the callee heard.
+fn spoken_call(dir: &Path, callee_args: &[&str], carrier_keys: &str) -> (Server, Value, String) {
     let port = free_port();
-    let record = dir.path().join("calls");
+    let record = dir.join("calls");
     std::fs::create_dir(&record).unwrap();
-    let callee = Fake::start_ready(
-        "otpgate-sip-callee",
-        &["--mode", "answer", "--record-dir", record.to_str().unwrap()],
-        "sip=",
-    );
+    let args = [&["--record-dir", record.to_str().unwrap()], callee_args].concat();
+    let callee = Fake::start_ready("otpgate-sip-callee", &args, "sip=");
     let carrier = format!(
-        "[[carriers]]\nname = \"voice\"\nprotocol = \"sip\"\naddress = \"{}\"\nfrom = \"sip:otp@otpgate.invalid\"\n",
+        "[[carriers]]\nname = \"voice\"\nprotocol = \"sip\"\naddress = \"{}\"\nfrom = \"sip:otp@otpgate.invalid\"\n{carrier_keys}\n",
         callee.url
     );
-    let server = engine(dir.path(), port, &carrier);
+    let server = engine(dir, port, &carrier);
     let (status, sent) = server.post(
         "/v3/phone/send/",
         &json!({ "phone_number": "+447911123456", "channel": "CALL", "options": { "locale": "es-ES" } }),
@@ -473,6 +471,13 @@ fn a_call_pinned_by_the_request_speaks_the_code_that_then_checks() {
     // What the phone heard, read back word by word, is a code the engine accepts.
     let code = otpgate_sip::prompt::read_back(&samples, otpgate_sip::prompt::Language::Spanish)
         .expect("the recording is the Spanish prompt of a code, said twice");
+    (server, report, code)
+}
+
+#[test]
+fn a_call_pinned_by_the_request_speaks_the_code_that_then_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _, code) = spoken_call(dir.path(), &["--mode", "answer"], "");
     let checked = server.check("+447911123456", &code);
     assert_eq!(checked["status"], "Approved", "{checked}");
     assert_eq!(checked["phone"]["verification_method"], "call", "{checked}");
@@ -486,6 +491,32 @@ fn a_call_pinned_by_the_request_speaks_the_code_that_then_checks() {
     ] {
         assert_eq!(metric(&metrics, name, &[("carrier", "voice")]), 1.0, "{name}");
     }
+}
+
+/// The carrier keys of a trunk run over TCP from behind a NAT reach the call: the callee
+/// listens on TCP only, answers early (SDP in 183, 200 without a body), and sees our public
+/// address (a documentation address, RFC 5737, that nothing is sent to) in Via, Contact and SDP.
+#[test]
+fn a_tcp_trunk_behind_a_nat_answering_in_183_gets_the_code_spoken() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, report, code) = spoken_call(
+        dir.path(),
+        &["--mode", "answer", "--transport", "tcp", "--answer-shape", "early-only"],
+        "transport = \"tcp\"\npublic_address = \"203.0.113.7\"",
+    );
+    assert!(
+        report["invite_via"]
+            .as_str()
+            .unwrap()
+            .starts_with("SIP/2.0/TCP 203.0.113.7:"),
+        "{report}"
+    );
+    assert!(
+        report["invite_contact"].as_str().unwrap().ends_with(";transport=tcp>"),
+        "{report}"
+    );
+    assert_eq!(report["offer_connection"], "IN IP4 203.0.113.7", "{report}");
+    assert_eq!(server.check("+447911123456", &code)["status"], "Approved");
 }
 
 /// A voice carrier (the SIP callee simulator run with `callee_args`) and an SMS carrier, and a

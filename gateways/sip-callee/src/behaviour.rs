@@ -58,6 +58,76 @@ impl FromStr for Mode {
     }
 }
 
+/// How an answered call's offer/answer exchange looks on the wire: the shapes real trunks send
+/// (RFC 3261 §13.2.1, RFC 3262, RFC 3264, RFC 6337).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AnswerShape {
+    /// 180 without SDP, then 200 with the answer.
+    #[default]
+    In200,
+    /// 183 Session Progress with the answer, then 200 with the same SDP again.
+    EarlyAnd200,
+    /// 183 with the answer, then 200 without a body.
+    EarlyOnly,
+    /// 183 with the answer sent reliably (`Require: 100rel`, `RSeq: 1`, RFC 3262); the 200
+    /// (without a body) follows the caller's PRACK. An INVITE without `Supported: 100rel` gets
+    /// 420 Bad Extension.
+    ReliableEarly,
+    /// 200 listing PCMA before PCMU (and telephone-event): the caller must send PCMA.
+    PcmaFirst,
+    /// 200 with G.729, the chosen G.711 codec and telephone-event (101, `a=fmtp:101 0-16`).
+    TelephoneEvent,
+    /// 200 whose `c=` line is only inside the audio media section.
+    MediaLevelConnection,
+    /// 200 with `a=sendonly`: the callee would not hear anything.
+    Sendonly,
+    /// 200 with `a=inactive`.
+    Inactive,
+    /// 200 rejecting the audio stream (port 0).
+    PortZero,
+    /// 200 with the RFC 2543 hold address `c=IN IP4 0.0.0.0`.
+    Hold,
+}
+
+/// The `--answer-shape` syntax, for error messages.
+const SHAPES: &str = "in-200|early-and-200|early-only|reliable-early|pcma-first|telephone-event|\
+                      media-level-c|sendonly|inactive|port-zero|hold";
+
+impl FromStr for AnswerShape {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s.trim() {
+            "in-200" => AnswerShape::In200,
+            "early-and-200" => AnswerShape::EarlyAnd200,
+            "early-only" => AnswerShape::EarlyOnly,
+            "reliable-early" => AnswerShape::ReliableEarly,
+            "pcma-first" => AnswerShape::PcmaFirst,
+            "telephone-event" => AnswerShape::TelephoneEvent,
+            "media-level-c" => AnswerShape::MediaLevelConnection,
+            "sendonly" => AnswerShape::Sendonly,
+            "inactive" => AnswerShape::Inactive,
+            "port-zero" => AnswerShape::PortZero,
+            "hold" => AnswerShape::Hold,
+            other => return Err(format!("unknown answer shape {other:?}: {SHAPES}")),
+        })
+    }
+}
+
+impl AnswerShape {
+    /// The provisional response that carries the answer before the 200, if any.
+    pub fn early(self) -> bool {
+        matches!(
+            self,
+            AnswerShape::EarlyAnd200 | AnswerShape::EarlyOnly | AnswerShape::ReliableEarly
+        )
+    }
+
+    /// The 200 OK repeats the answer (false: the 200 has no body).
+    pub fn sdp_in_200(self) -> bool {
+        !matches!(self, AnswerShape::EarlyOnly | AnswerShape::ReliableEarly)
+    }
+}
+
 /// The rules file as written: `default = "answer"` and a `[users]` table of user → mode.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -117,6 +187,15 @@ mod tests {
         assert_eq!(rules.mode_for(Some("+15550001")), Mode::Reject(603));
         assert_eq!(rules.mode_for(Some("carol")), Mode::Answer);
         assert!(Rules::parse_toml("typo = 1", Mode::Answer).is_err());
+    }
+
+    #[test]
+    fn parses_answer_shapes() {
+        assert_eq!("reliable-early".parse(), Ok(AnswerShape::ReliableEarly));
+        assert_eq!("media-level-c".parse(), Ok(AnswerShape::MediaLevelConnection));
+        assert!("early".parse::<AnswerShape>().is_err());
+        assert!(AnswerShape::EarlyOnly.early() && !AnswerShape::EarlyOnly.sdp_in_200());
+        assert!(!AnswerShape::In200.early() && AnswerShape::In200.sdp_in_200());
     }
 
     #[test]

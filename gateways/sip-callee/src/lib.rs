@@ -1,9 +1,10 @@
 //! SIP callee simulator: the far end otpgate's SIP voice gateway is tested against.
 //!
 //! # Layout
-//! - [`behaviour`] — `--mode` (answer, busy, reject:CODE, ring-forever, challenge, hangup-after:MS)
-//!   and per-user rules.
-//! - [`server`] — the UDP SIP user agent server (rsip messages) and the call table.
+//! - [`behaviour`] — `--mode` (answer, busy, reject:CODE, ring-forever, challenge, hangup-after:MS),
+//!   per-user rules, and `--answer-shape` (how the SDP answer travels).
+//! - [`server`] — the SIP user agent server (rsip messages), answer shapes and the call table.
+//! - [`transport`] — UDP, TCP and TLS listeners and the way back to each peer.
 //! - [`sdp`] — codec choice from the offer and the SDP answer.
 //! - [`rtp`] — RTP header parsing and the per-call recorder (packets, gaps, SSRC changes, duration).
 //! - [`g711`] — µ-law / A-law decoding to 16-bit PCM.
@@ -19,7 +20,9 @@ pub mod report;
 pub mod rtp;
 pub mod sdp;
 pub mod server;
+pub mod transport;
 pub mod wav;
 
-pub use behaviour::{Mode, Rules};
+pub use behaviour::{AnswerShape, Mode, Rules};
 pub use server::{run, Config};
+pub use transport::Listener;

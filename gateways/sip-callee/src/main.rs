@@ -3,15 +3,33 @@
 
 use anyhow::Context;
 use clap::Parser;
-use otpgate_sip_callee::{digest::Algorithm, Config, Mode, Rules};
+use otpgate_sip_callee::{digest::Algorithm, AnswerShape, Config, Listener, Mode, Rules};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
 #[command(version, about = "SIP callee simulator for otpgate's voice gateway tests")]
 struct Args {
-    /// UDP address for SIP.
+    /// Address for SIP.
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: std::net::SocketAddr,
+    /// udp | tcp | tls (tls needs --tls-cert and --tls-key).
+    #[arg(long, default_value = "udp")]
+    transport: String,
+    /// PEM certificate chain (leaf first) for --transport tls.
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// How answered calls carry the SDP answer: in-200 | early-and-200 | early-only |
+    /// reliable-early | pcma-first | telephone-event | media-level-c | sendonly | inactive |
+    /// port-zero | hold
+    #[arg(long, default_value = "in-200")]
+    answer_shape: AnswerShape,
+    /// Behave as a callee behind a NAT: send its own RTP (silence) from another port than its SDP
+    /// names, to the offer's address; the report counts what the caller sent there.
+    #[arg(long)]
+    nat_media: bool,
     /// answer | busy | reject:CODE | ring-forever | challenge | hangup-after:MS
     /// (hangup-after:MS answers, then sends its own BYE MS milliseconds after the ACK)
     #[arg(long, default_value = "answer")]
@@ -48,10 +66,15 @@ async fn main() -> anyhow::Result<()> {
         }
         None => Rules::single(args.mode),
     };
-    let socket = tokio::net::UdpSocket::bind(args.listen)
-        .await
-        .context("binding the SIP socket")?;
-    println!("sip-callee sip={}", socket.local_addr()?);
+    let listener = Listener::bind(
+        args.listen,
+        &args.transport,
+        args.tls_cert.as_deref(),
+        args.tls_key.as_deref(),
+    )
+    .await
+    .context("binding the SIP listener")?;
+    println!("sip-callee sip={}", listener.local_addr()?);
     let config = Config {
         rules,
         record_dir: args.record_dir,
@@ -59,10 +82,12 @@ async fn main() -> anyhow::Result<()> {
         user: args.user,
         password: args.password,
         digest_algorithm: args.digest_algorithm,
+        answer_shape: args.answer_shape,
+        nat_media: args.nat_media,
     };
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    otpgate_sip_callee::run(socket, config, shutdown).await?;
+    otpgate_sip_callee::run(listener, config, shutdown).await?;
     Ok(())
 }

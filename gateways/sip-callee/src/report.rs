@@ -22,6 +22,15 @@ pub struct CallReport {
     pub bye_received: bool,
     /// The callee ended the call with its own BYE (`hangup-after` mode); the recording stops there.
     pub hung_up_by_callee: bool,
+    /// `--nat-media`: packets that reached the port the callee's own RTP leaves from, i.e. sent
+    /// by a caller that latched onto it (0 otherwise).
+    pub packets_at_media_source: u64,
+    /// The top Via of the INVITE, its Contact, its first Route (empty without), and its SDP
+    /// connection line (`IN IP4 addr`): where the caller said it is and how the INVITE came.
+    pub invite_via: String,
+    pub invite_contact: String,
+    pub invite_route: String,
+    pub offer_connection: String,
 }
 
 /// One line of the `--report-file` log.
@@ -30,7 +39,7 @@ pub struct Outcome {
     pub call_id: String,
     pub from: String,
     pub to: String,
-    /// answered | hung_up | rejected | cancelled | auth_failed | unsupported_media
+    /// answered | hung_up | rejected | cancelled | auth_failed | unsupported_media | bad_extension
     /// (`hung_up`: answered, then ended by the callee's own BYE)
     pub outcome: &'static str,
     /// The final status code sent to the INVITE.

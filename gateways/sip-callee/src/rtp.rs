@@ -1,7 +1,12 @@
-//! RTP (RFC 3550) reception: header parsing and the per-call recorder that counts packets,
-//! sequence gaps and SSRC changes, and decodes the G.711 payload for the WAV file.
+//! RTP (RFC 3550) reception: header parsing, the per-call recorder that counts packets,
+//! sequence gaps and SSRC changes and decodes the G.711 payload for the WAV file, and the media
+//! task of a call (with `--nat-media`, also the callee's own RTP, sent from another port).
 
 use crate::sdp::Codec;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::UdpSocket;
+use tokio::sync::oneshot;
 
 /// The fixed RTP header fields the recorder looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +52,8 @@ pub struct Recorder {
     pub sequence_gaps: u64,
     pub ssrc_changes: u64,
     pub samples: Vec<i16>,
+    /// Packets that arrived on the port the callee's own RTP leaves from (`--nat-media`).
+    pub packets_at_media_source: u64,
     first_timestamp: Option<u32>,
     last_timestamp: u32,
     last_packet_samples: u32,
@@ -55,11 +62,13 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Records one datagram; non-RTP datagrams and other payload types are ignored.
-    pub fn record(&mut self, packet: &[u8], codec: Codec) {
-        let Some((header, payload)) = parse(packet) else { return };
+    /// Records one datagram; non-RTP datagrams and other payload types are ignored (false).
+    pub fn record(&mut self, packet: &[u8], codec: Codec) -> bool {
+        let Some((header, payload)) = parse(packet) else {
+            return false;
+        };
         if header.payload_type != codec.payload_type() {
-            return;
+            return false;
         }
         if let Some(ssrc) = self.ssrc {
             if ssrc != header.ssrc {
@@ -84,6 +93,7 @@ impl Recorder {
         self.last_packet_samples = payload.len() as u32;
         self.packets += 1;
         self.samples.extend(payload.iter().map(|&b| codec.decode(b)));
+        true
     }
 
     /// Duration from the RTP timestamps (8 kHz clock), including the last packet's own length.
@@ -91,6 +101,103 @@ impl Recorder {
         let Some(first) = self.first_timestamp else { return 0 };
         let ticks = u64::from(self.last_timestamp.wrapping_sub(first)) + u64::from(self.last_packet_samples);
         ticks / 8
+    }
+}
+
+/// `--nat-media`: the socket the callee's own RTP leaves from, and where it goes (the offer's
+/// address). Behind a NAT this is the only port the caller can reach the callee at.
+pub struct MediaSource {
+    pub socket: UdpSocket,
+    pub destination: SocketAddr,
+}
+
+/// Records the call's RTP until `stop`: what reaches the SDP port and, with a [`MediaSource`],
+/// what reaches the port the callee sends its own RTP from (silence, 20 ms packets).
+pub async fn receive_media(
+    socket: UdpSocket,
+    source: Option<MediaSource>,
+    codec: Codec,
+    mut stop: oneshot::Receiver<()>,
+) -> Recorder {
+    let mut recorder = Recorder::default();
+    let mut buf = [0u8; 2048];
+    let mut source_buf = [0u8; 2048];
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    let mut outgoing = Outgoing::new(codec);
+    let sending = source.is_some();
+    loop {
+        let from_source = async {
+            match &source {
+                Some(source) => source.socket.recv_from(&mut source_buf).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            received = socket.recv_from(&mut buf) => {
+                if let Ok((len, _)) = received {
+                    recorder.record(&buf[..len], codec);
+                }
+            }
+            received = from_source => {
+                if let Ok((len, _)) = received {
+                    if recorder.record(&source_buf[..len], codec) {
+                        recorder.packets_at_media_source += 1;
+                    }
+                }
+            }
+            _ = tick.tick(), if sending => {
+                if let Some(source) = &source {
+                    let _ = source.socket.send_to(&outgoing.next(), source.destination).await;
+                }
+            }
+            _ = &mut stop => break,
+        }
+    }
+    // Whatever arrived before the BYE is already queued on the sockets: take it too.
+    while let Ok((len, _)) = socket.try_recv_from(&mut buf) {
+        recorder.record(&buf[..len], codec);
+    }
+    if let Some(source) = &source {
+        while let Ok((len, _)) = source.socket.try_recv_from(&mut source_buf) {
+            if recorder.record(&source_buf[..len], codec) {
+                recorder.packets_at_media_source += 1;
+            }
+        }
+    }
+    recorder
+}
+
+/// The callee's own RTP stream: 20 ms of G.711 silence per packet.
+struct Outgoing {
+    codec: Codec,
+    sequence: u16,
+    timestamp: u32,
+    ssrc: u32,
+}
+
+impl Outgoing {
+    fn new(codec: Codec) -> Outgoing {
+        Outgoing {
+            codec,
+            sequence: rand::random(),
+            timestamp: rand::random(),
+            ssrc: rand::random(),
+        }
+    }
+
+    fn next(&mut self) -> Vec<u8> {
+        let silence = match self.codec {
+            Codec::Pcmu => 0xFF,
+            Codec::Pcma => 0xD5,
+        };
+        let mut packet = vec![0x80, self.codec.payload_type()];
+        packet.extend_from_slice(&self.sequence.to_be_bytes());
+        packet.extend_from_slice(&self.timestamp.to_be_bytes());
+        packet.extend_from_slice(&self.ssrc.to_be_bytes());
+        packet.extend_from_slice(&[silence; 160]);
+        self.sequence = self.sequence.wrapping_add(1);
+        self.timestamp = self.timestamp.wrapping_add(160);
+        packet
     }
 }
 

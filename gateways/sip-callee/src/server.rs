@@ -1,19 +1,22 @@
-//! The SIP user agent server over UDP: one loop reads datagrams, answers INVITE / ACK / BYE /
-//! CANCEL / OPTIONS per the configured behaviour, and hands answered calls to an RTP recorder task.
+//! The SIP user agent server over UDP, TCP or TLS ([`crate::transport`]): one loop reads messages,
+//! answers INVITE / PRACK / ACK / BYE / CANCEL / OPTIONS per the configured behaviour and answer
+//! shape, and hands answered calls to an RTP recorder task.
 //!
 //! Only what a callee under test needs: INVITE retransmissions (same Via branch) get the stored
-//! response again; the 200 OK is not retransmitted until ACK (loopback does not lose datagrams).
+//! response again; the 200 OK and a reliable 183 are not retransmitted (loopback does not lose
+//! datagrams).
 //!
 //! The one request the callee sends itself is the BYE of `hangup-after` mode. Its client
 //! transaction is the RFC 3261 §17.1.2 one for UDP (retransmit from T1 doubling up to T2, give up
 //! after 64·T1), and responses arriving on the SIP socket are matched to it by Call-ID, CSeq method
 //! and Via branch; any other response is stray and dropped.
 
-use crate::behaviour::{Mode, Rules};
+use crate::behaviour::{AnswerShape, Mode, Rules};
 use crate::digest::{self, Algorithm};
 use crate::report::{self, CallReport, Outcome};
-use crate::rtp::Recorder;
+use crate::rtp::{receive_media, MediaSource, Recorder};
 use crate::sdp::{self, Codec};
+use crate::transport::{Listener, Peer};
 use rsip::prelude::*;
 use rsip::{Header, Method, Request, Response, SipMessage};
 use std::collections::{HashMap, HashSet};
@@ -44,6 +47,11 @@ pub struct Config {
     pub user: String,
     pub password: String,
     pub digest_algorithm: Algorithm,
+    /// How answered calls carry the SDP answer.
+    pub answer_shape: AnswerShape,
+    /// A callee behind a NAT: its own RTP leaves from another port than its SDP names, and only
+    /// that port is what the caller should latch onto (symmetric RTP).
+    pub nat_media: bool,
 }
 
 impl Default for Config {
@@ -55,6 +63,8 @@ impl Default for Config {
             user: "otpgate".into(),
             password: "secret".into(),
             digest_algorithm: Algorithm::Md5,
+            answer_shape: AnswerShape::In200,
+            nat_media: false,
         }
     }
 }
@@ -63,6 +73,25 @@ struct Media {
     stop: oneshot::Sender<()>,
     task: JoinHandle<Recorder>,
     codec: Codec,
+    invite: InviteSeen,
+}
+
+/// What the caller's INVITE said about where it is and how it came: for NAT tests (public
+/// address in Via, Contact and the SDP connection line) and outbound-proxy tests (Route).
+struct InviteSeen {
+    via: String,
+    contact: String,
+    route: String,
+    offer_connection: String,
+}
+
+/// The INVITE supports or requires reliable provisional responses (RFC 3262).
+fn supports_100rel(request: &Request) -> bool {
+    request.headers.iter().any(|h| match h {
+        Header::Supported(v) => v.value().split(',').any(|t| t.trim().eq_ignore_ascii_case("100rel")),
+        Header::Require(v) => v.value().split(',').any(|t| t.trim().eq_ignore_ascii_case("100rel")),
+        _ => false,
+    })
 }
 
 /// hangup-after: when and where the callee's own BYE goes once the timer is armed.
@@ -71,7 +100,7 @@ struct Hangup {
     /// The BYE's Request-URI: the caller's Contact, else the INVITE's source address.
     target: rsip::Uri,
     /// Where the INVITE came from, and so where the BYE is sent.
-    peer: SocketAddr,
+    peer: Peer,
 }
 
 enum CallState {
@@ -80,10 +109,17 @@ enum CallState {
         invite: Box<Request>,
         branch: String,
     },
+    /// reliable-early: the 183 is out; the 200 (`ok`) follows the PRACK (RFC 3262), and the
+    /// call is then `answered`.
+    AwaitingPrack {
+        branch: String,
+        ok: Box<Response>,
+        answered: Box<CallState>,
+    },
     Established {
         media: Media,
         /// Taken by the first ACK, which arms the timer, so a repeated ACK cannot arm a second one.
-        hangup: Option<Hangup>,
+        hangup: Option<Box<Hangup>>,
     },
     /// Our BYE is out (recording already finalised): waiting for its final response, which stops
     /// the retransmissions. A BYE from the caller crossing ours is just answered 200.
@@ -102,36 +138,38 @@ struct Call {
 }
 
 struct Server {
-    socket: Arc<UdpSocket>,
     config: Arc<Config>,
     local: SocketAddr,
+    /// `UDP`, `TCP` or `TLS`: the Via protocol of our BYE, and our Contact's transport.
+    via_name: &'static str,
     /// INVITE transaction (Call-ID + branch) → the last response sent, resent verbatim on retransmission.
     invite_responses: HashMap<String, Vec<u8>>,
     calls: HashMap<String, Call>,
     nonces: HashSet<String>,
     /// Hang-up timers report here when due, so the state change happens on the loop, in order
     /// with the caller's own BYE.
-    hangups: mpsc::UnboundedSender<(String, Hangup)>,
+    hangups: mpsc::UnboundedSender<(String, Box<Hangup>)>,
 }
 
-/// Serves SIP on `socket` until `shutdown` resolves.
-pub async fn run(socket: UdpSocket, config: Config, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-    let local = socket.local_addr()?;
+/// Serves SIP on `listener` until `shutdown` resolves.
+pub async fn run(listener: Listener, config: Config, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+    let local = listener.local_addr()?;
+    let via_name = listener.via_name();
+    let mut incoming = listener.start();
     let (hangups, mut due) = mpsc::unbounded_channel();
     let mut server = Server {
-        socket: Arc::new(socket),
         config: Arc::new(config),
         local,
+        via_name,
         invite_responses: HashMap::new(),
         calls: HashMap::new(),
         nonces: HashSet::new(),
         hangups,
     };
-    let mut buf = vec![0u8; 65_535];
     tokio::pin!(shutdown);
     loop {
-        let (len, peer) = tokio::select! {
-            received = server.socket.recv_from(&mut buf) => received?,
+        let (message, peer) = tokio::select! {
+            Some(received) = incoming.recv() => received,
             // The server holds a sender, so the channel never closes.
             Some((call_id, hangup)) = due.recv() => {
                 server.hang_up(call_id, hangup);
@@ -139,7 +177,7 @@ pub async fn run(socket: UdpSocket, config: Config, shutdown: impl Future<Output
             }
             () = &mut shutdown => return Ok(()),
         };
-        match SipMessage::try_from(&buf[..len]) {
+        match SipMessage::try_from(message) {
             Ok(SipMessage::Request(request)) => {
                 if let Err(error) = server.handle(request, peer).await {
                     eprintln!("sip-callee: {error}");
@@ -180,27 +218,28 @@ fn top_branch(message: &impl HeadersExt) -> Option<String> {
 
 /// Where an in-dialog request to the caller goes (RFC 3261 §12.1.1): its Contact URI; without a
 /// usable one, the address the INVITE came from.
-fn remote_target(invite: &Request, peer: SocketAddr) -> rsip::Uri {
+fn remote_target(invite: &Request, peer: &Peer) -> rsip::Uri {
     invite
         .contact_header()
         .and_then(|contact| contact.uri())
         .unwrap_or_else(|_| rsip::Uri {
             scheme: Some(rsip::Scheme::Sip),
-            ..peer.into()
+            ..peer.addr().into()
         })
 }
 
 /// The callee's BYE inside the dialog (RFC 3261 §15.1.1): From and To are the INVITE's To (with our
 /// tag) and From, the Call-ID is the dialog's, and the CSeq is in the callee's own, so far unused,
 /// sequence space.
-fn bye_request(local: SocketAddr, call: &Call, call_id: &str, branch: &str, target: rsip::Uri) -> Request {
+fn bye_request(sent_by: (&str, SocketAddr), call: &Call, call_id: &str, branch: &str, target: rsip::Uri) -> Request {
+    let (via_name, local) = sent_by;
     let from = if call.to.contains(";tag=") {
         call.to.clone()
     } else {
         format!("{};tag={}", call.to, call.to_tag)
     };
     let mut headers = rsip::Headers::default();
-    headers.push(rsip::headers::Via::new(format!("SIP/2.0/UDP {local};branch={branch};rport")).into());
+    headers.push(rsip::headers::Via::new(format!("SIP/2.0/{via_name} {local};branch={branch};rport")).into());
     headers.push(rsip::headers::MaxForwards::new("70").into());
     headers.push(rsip::headers::From::new(from).into());
     headers.push(rsip::headers::To::new(call.from.clone()).into());
@@ -222,7 +261,7 @@ fn header_value(request: &Request, pick: impl Fn(&Header) -> Option<String>) -> 
 }
 
 impl Server {
-    async fn handle(&mut self, request: Request, peer: SocketAddr) -> Result<(), rsip::Error> {
+    async fn handle(&mut self, request: Request, peer: Peer) -> Result<(), rsip::Error> {
         let call_id = request.call_id_header()?.value().to_string();
         match request.method {
             Method::Invite => self.on_invite(request, call_id, peer).await,
@@ -232,20 +271,20 @@ impl Server {
             }
             Method::Bye => self.on_bye(request, call_id, peer).await,
             Method::Cancel => self.on_cancel(request, call_id, peer).await,
+            Method::PRack => self.on_prack(request, call_id, peer).await,
             Method::Options => {
-                self.send(&self.response(&request, 200, None, vec![], vec![]), peer)
+                self.send(&self.response(&request, 200, None, vec![], vec![]), &peer)
                     .await
             }
             _ => {
-                self.send(&self.response(&request, 501, None, vec![], vec![]), peer)
+                self.send(&self.response(&request, 501, None, vec![], vec![]), &peer)
                     .await
             }
         }
     }
 
-    async fn send(&self, response: &Response, peer: SocketAddr) -> Result<(), rsip::Error> {
-        self.socket
-            .send_to(response.to_string().as_bytes(), peer)
+    async fn send(&self, response: &Response, peer: &Peer) -> Result<(), rsip::Error> {
+        peer.send(response.to_string().as_bytes())
             .await
             .map_err(|e| rsip::Error::Unexpected(e.to_string()))?;
         Ok(())
@@ -276,7 +315,12 @@ impl Server {
             }
         }
         if (101..300).contains(&code) {
-            headers.push(rsip::headers::Contact::new(format!("<sip:callee@{}>", self.local)).into());
+            let transport = match self.via_name {
+                "UDP" => "",
+                "TCP" => ";transport=tcp",
+                _ => ";transport=tls",
+            };
+            headers.push(rsip::headers::Contact::new(format!("<sip:callee@{}{transport}>", self.local)).into());
         }
         headers.push(rsip::headers::Server::new("otpgate-sip-callee").into());
         headers.extend(extra);
@@ -290,7 +334,7 @@ impl Server {
     }
 
     /// Sends a final (or the latest) response to an INVITE and keeps it for retransmissions.
-    async fn reply_invite(&mut self, branch: &str, response: Response, peer: SocketAddr) -> Result<(), rsip::Error> {
+    async fn reply_invite(&mut self, branch: &str, response: Response, peer: &Peer) -> Result<(), rsip::Error> {
         self.send(&response, peer).await?;
         self.invite_responses
             .insert(branch.to_string(), response.to_string().into_bytes());
@@ -305,16 +349,16 @@ impl Server {
         }
     }
 
-    async fn on_invite(&mut self, request: Request, call_id: String, peer: SocketAddr) -> Result<(), rsip::Error> {
+    async fn on_invite(&mut self, request: Request, call_id: String, peer: Peer) -> Result<(), rsip::Error> {
         let branch = branch_of(&request);
         if let Some(previous) = self.invite_responses.get(&branch) {
-            let _ = self.socket.send_to(previous, peer).await;
+            let _ = peer.send(previous).await;
             return Ok(());
         }
         if self.calls.contains_key(&call_id) {
             // Re-INVITEs inside a dialog (hold, session refresh) are out of scope for the simulator.
             let response = self.response(&request, 501, None, vec![], vec![]);
-            return self.reply_invite(&branch, response, peer).await;
+            return self.reply_invite(&branch, response, &peer).await;
         }
         let from = request.from_header()?.value().to_string();
         let to = request.to_header()?.value().to_string();
@@ -349,15 +393,15 @@ impl Server {
             Mode::Busy | Mode::Reject(_) => {
                 let code = if let Mode::Reject(code) = mode { code } else { 486 };
                 let response = self.response(&request, code, Some(&to_tag), vec![], vec![]);
-                self.reply_invite(&branch, response, peer).await?;
+                self.reply_invite(&branch, response, &peer).await?;
                 self.log(outcome("rejected", code));
                 Ok(())
             }
             Mode::RingForever => {
-                self.send(&self.response(&request, 100, None, vec![], vec![]), peer)
+                self.send(&self.response(&request, 100, None, vec![], vec![]), &peer)
                     .await?;
                 let ringing = self.response(&request, 180, Some(&to_tag), vec![], vec![]);
-                self.reply_invite(&branch, ringing, peer).await?;
+                self.reply_invite(&branch, ringing, &peer).await?;
                 let state = CallState::Ringing {
                     invite: Box::new(request),
                     branch,
@@ -384,7 +428,7 @@ impl Server {
                     self.nonces.insert(nonce);
                     let extra = vec![rsip::headers::WwwAuthenticate::new(challenge).into()];
                     let response = self.response(&request, 401, Some(&to_tag), extra, vec![]);
-                    return self.reply_invite(&branch, response, peer).await;
+                    return self.reply_invite(&branch, response, &peer).await;
                 }
                 let config = &self.config;
                 let accepted = digest::verify(
@@ -400,7 +444,7 @@ impl Server {
                         .await
                 } else {
                     let response = self.response(&request, 403, Some(&to_tag), vec![], vec![]);
-                    self.reply_invite(&branch, response, peer).await?;
+                    self.reply_invite(&branch, response, &peer).await?;
                     self.log(outcome("auth_failed", 403));
                     Ok(())
                 }
@@ -408,7 +452,8 @@ impl Server {
         }
     }
 
-    /// Answers with 200 OK and starts recording; `hangup_after` is the `hangup-after` delay.
+    /// Answers in the configured shape and starts recording; `hangup_after` is the
+    /// `hangup-after` delay.
     #[allow(
         clippy::too_many_arguments,
         reason = "the INVITE's parts already extracted by on_invite; a struct would only repackage them"
@@ -420,50 +465,111 @@ impl Server {
         from: String,
         to: String,
         to_tag: String,
-        peer: SocketAddr,
+        peer: Peer,
         hangup_after: Option<Duration>,
     ) -> Result<(), rsip::Error> {
         let branch = branch_of(&request);
         let offer = String::from_utf8_lossy(&request.body).into_owned();
-        let Some(codec) = sdp::choose_codec(&offer) else {
-            let response = self.response(&request, 488, Some(&to_tag), vec![], vec![]);
-            self.reply_invite(&branch, response, peer).await?;
+        let shape = self.config.answer_shape;
+        let refusal = match sdp::choose_codec(&offer) {
+            None => Some((488, "unsupported_media", vec![])),
+            // RFC 3262 §3: a UAS that requires 100rel from a UAC that does not support it says 420.
+            Some(_) if shape == AnswerShape::ReliableEarly && !supports_100rel(&request) => Some((
+                420,
+                "bad_extension",
+                vec![Header::Other("Unsupported".into(), "100rel".into())],
+            )),
+            Some(_) => None,
+        };
+        let Some(chosen) = refusal.is_none().then(|| sdp::choose_codec(&offer)).flatten() else {
+            let (code, outcome, extra) = refusal.expect("refused above");
+            let response = self.response(&request, code, Some(&to_tag), extra, vec![]);
+            self.reply_invite(&branch, response, &peer).await?;
             self.log(Outcome {
                 call_id,
                 from,
                 to,
-                outcome: "unsupported_media",
-                status: 488,
+                outcome,
+                status: code,
                 report: None,
             });
             return Ok(());
         };
-        let rtp = UdpSocket::bind((self.local.ip(), 0))
-            .await
-            .map_err(|e| rsip::Error::Unexpected(e.to_string()))?;
-        let rtp_port = rtp
-            .local_addr()
-            .map_err(|e| rsip::Error::Unexpected(e.to_string()))?
-            .port();
+        let codec = sdp::codec_for(shape, chosen);
+        let unexpected = |e: std::io::Error| rsip::Error::Unexpected(e.to_string());
+        let rtp = UdpSocket::bind((self.local.ip(), 0)).await.map_err(unexpected)?;
+        let rtp_port = rtp.local_addr().map_err(unexpected)?.port();
+        let source = match (self.config.nat_media, sdp::offer_media(&offer)) {
+            (true, Some(destination)) => Some(MediaSource {
+                socket: UdpSocket::bind((self.local.ip(), 0)).await.map_err(unexpected)?,
+                destination,
+            }),
+            _ => None,
+        };
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(receive_media(rtp, codec, stopped));
+        let task = tokio::spawn(receive_media(rtp, source, codec, stopped));
+        let invite = InviteSeen {
+            via: header_value(&request, |h| match h {
+                Header::Via(via) => Some(via.value().to_string()),
+                _ => None,
+            }),
+            contact: header_value(&request, |h| match h {
+                Header::Contact(contact) => Some(contact.value().to_string()),
+                _ => None,
+            }),
+            route: header_value(&request, |h| match h {
+                Header::Route(route) => Some(route.value().to_string()),
+                _ => None,
+            }),
+            offer_connection: sdp::offer_connection(&offer),
+        };
 
-        self.send(&self.response(&request, 100, None, vec![], vec![]), peer)
+        self.send(&self.response(&request, 100, None, vec![], vec![]), &peer)
             .await?;
-        self.send(&self.response(&request, 180, Some(&to_tag), vec![], vec![]), peer)
-            .await?;
-        let body = sdp::answer(self.local.ip(), rtp_port, codec, rand::random::<u32>().into()).into_bytes();
-        let content_type = rsip::headers::ContentType::new("application/sdp").into();
-        let ok = self.response(&request, 200, Some(&to_tag), vec![content_type], body);
-        self.reply_invite(&branch, ok, peer).await?;
-        let hangup = hangup_after.map(|after| Hangup {
-            after,
-            target: remote_target(&request, peer),
-            peer,
+        let body = sdp::answer(shape, self.local.ip(), rtp_port, codec, rand::random::<u32>().into()).into_bytes();
+        let content_type = || Header::from(rsip::headers::ContentType::new("application/sdp"));
+        if shape.early() {
+            let mut extra = vec![content_type()];
+            if shape == AnswerShape::ReliableEarly {
+                extra.push(rsip::headers::Require::new("100rel").into());
+                extra.push(Header::Other("RSeq".into(), "1".into()));
+            }
+            let progress = self.response(&request, 183, Some(&to_tag), extra, body.clone());
+            self.send(&progress, &peer).await?;
+        } else {
+            self.send(&self.response(&request, 180, Some(&to_tag), vec![], vec![]), &peer)
+                .await?;
+        }
+        let ok = if shape.sdp_in_200() {
+            self.response(&request, 200, Some(&to_tag), vec![content_type()], body)
+        } else {
+            self.response(&request, 200, Some(&to_tag), vec![], vec![])
+        };
+        let hangup = hangup_after.map(|after| {
+            Box::new(Hangup {
+                after,
+                target: remote_target(&request, &peer),
+                peer: peer.clone(),
+            })
         });
-        let state = CallState::Established {
-            media: Media { stop, task, codec },
+        let established = CallState::Established {
+            media: Media {
+                stop,
+                task,
+                codec,
+                invite,
+            },
             hangup,
+        };
+        let state = if shape == AnswerShape::ReliableEarly {
+            CallState::AwaitingPrack {
+                branch,
+                ok: Box::new(ok),
+                answered: Box::new(established),
+            }
+        } else {
+            self.reply_invite(&branch, ok, &peer).await?;
+            established
         };
         self.calls.insert(
             call_id,
@@ -477,10 +583,35 @@ impl Server {
         Ok(())
     }
 
-    async fn on_bye(&mut self, request: Request, call_id: String, peer: SocketAddr) -> Result<(), rsip::Error> {
+    /// The PRACK of our reliable 183 (RFC 3262 §3): 200 to it, then the INVITE's 200.
+    async fn on_prack(&mut self, request: Request, call_id: String, peer: Peer) -> Result<(), rsip::Error> {
+        let rack = header_value(&request, |h| match h {
+            Header::Other(name, value) if name.eq_ignore_ascii_case("RAck") => Some(value.clone()),
+            _ => None,
+        });
+        let awaiting = self.calls.get_mut(&call_id).filter(|call| {
+            matches!(call.state, CallState::AwaitingPrack { .. }) && rack.split_whitespace().next() == Some("1")
+        });
+        let Some(call) = awaiting else {
+            return self
+                .send(&self.response(&request, 481, None, vec![], vec![]), &peer)
+                .await;
+        };
+        let to_tag = call.to_tag.clone();
+        let CallState::AwaitingPrack { branch, ok, answered } = std::mem::replace(&mut call.state, CallState::Ended)
+        else {
+            unreachable!("matched above")
+        };
+        call.state = *answered;
+        self.send(&self.response(&request, 200, Some(&to_tag), vec![], vec![]), &peer)
+            .await?;
+        self.reply_invite(&branch, *ok, &peer).await
+    }
+
+    async fn on_bye(&mut self, request: Request, call_id: String, peer: Peer) -> Result<(), rsip::Error> {
         let Some(to_tag) = self.calls.get(&call_id).map(|call| call.to_tag.clone()) else {
             return self
-                .send(&self.response(&request, 481, None, vec![], vec![]), peer)
+                .send(&self.response(&request, 481, None, vec![], vec![]), &peer)
                 .await;
         };
         let ok = self.response(&request, 200, Some(&to_tag), vec![], vec![]);
@@ -490,17 +621,17 @@ impl Server {
         let CallState::Established { .. } = call.state else {
             // A retransmitted BYE, a BYE crossing our own (the call is already finalised, once), or
             // the BYE of an unanswered call is simply acknowledged.
-            return self.send(&ok, peer).await;
+            return self.send(&ok, &peer).await;
         };
         let CallState::Established { media, .. } = std::mem::replace(&mut call.state, CallState::Ended) else {
             unreachable!("checked above")
         };
         let (from, to) = (call.from.clone(), call.to.clone());
-        let (socket, config) = (self.socket.clone(), self.config.clone());
+        let config = self.config.clone();
         // Finalise off the loop, and only then say 200 OK, so the files exist when the caller sees it.
         tokio::spawn(async move {
             finish_call(&config, call_id, from, to, media, false).await;
-            let _ = socket.send_to(ok.to_string().as_bytes(), peer).await;
+            let _ = peer.send(ok.to_string().as_bytes()).await;
         });
         Ok(())
     }
@@ -526,7 +657,8 @@ impl Server {
     }
 
     /// The hangup-after timer is due: stop recording, write the files, then send our BYE.
-    fn hang_up(&mut self, call_id: String, hangup: Hangup) {
+    fn hang_up(&mut self, call_id: String, hangup: Box<Hangup>) {
+        let hangup = *hangup;
         let Some(call) = self.calls.get_mut(&call_id) else {
             return;
         };
@@ -535,18 +667,18 @@ impl Server {
             return;
         };
         let branch = format!("z9hG4bK{}", random_hex(8));
-        let bye = bye_request(self.local, call, &call_id, &branch, hangup.target);
+        let bye = bye_request((self.via_name, self.local), call, &call_id, &branch, hangup.target);
         let (answered, answer) = oneshot::channel();
         let hanging_up = CallState::HangingUp { branch, answered };
         let CallState::Established { media, .. } = std::mem::replace(&mut call.state, hanging_up) else {
             unreachable!("checked above")
         };
         let (from, to) = (call.from.clone(), call.to.clone());
-        let (socket, config) = (self.socket.clone(), self.config.clone());
+        let config = self.config.clone();
         // As for the caller's BYE, the files are written before the caller sees our BYE.
         tokio::spawn(async move {
             finish_call(&config, call_id.clone(), from, to, media, true).await;
-            send_bye(&socket, &bye, hangup.peer, answer, &call_id).await;
+            send_bye(&bye, &hangup.peer, answer, &call_id).await;
         });
     }
 
@@ -578,13 +710,13 @@ impl Server {
         let _ = answered.send(());
     }
 
-    async fn on_cancel(&mut self, request: Request, call_id: String, peer: SocketAddr) -> Result<(), rsip::Error> {
+    async fn on_cancel(&mut self, request: Request, call_id: String, peer: Peer) -> Result<(), rsip::Error> {
         let branch = branch_of(&request);
         let ringing = match self.calls.get_mut(&call_id) {
             Some(call) if matches!(&call.state, CallState::Ringing { branch: b, .. } if *b == branch) => call,
             _ => {
                 return self
-                    .send(&self.response(&request, 481, None, vec![], vec![]), peer)
+                    .send(&self.response(&request, 481, None, vec![], vec![]), &peer)
                     .await
             }
         };
@@ -592,10 +724,10 @@ impl Server {
             unreachable!("matched above")
         };
         let (from, to, to_tag) = (ringing.from.clone(), ringing.to.clone(), ringing.to_tag.clone());
-        self.send(&self.response(&request, 200, Some(&to_tag), vec![], vec![]), peer)
+        self.send(&self.response(&request, 200, Some(&to_tag), vec![], vec![]), &peer)
             .await?;
         let terminated = self.response(&invite, 487, Some(&to_tag), vec![], vec![]);
-        self.reply_invite(&branch, terminated, peer).await?;
+        self.reply_invite(&branch, terminated, &peer).await?;
         self.log(Outcome {
             call_id,
             from,
@@ -632,6 +764,11 @@ async fn finish_call(
         ssrc_changes: recorder.ssrc_changes,
         bye_received: !hung_up_by_callee,
         hung_up_by_callee,
+        packets_at_media_source: recorder.packets_at_media_source,
+        invite_via: media.invite.via,
+        invite_contact: media.invite.contact,
+        invite_route: media.invite.route,
+        offer_connection: media.invite.offer_connection,
     };
     if let Some(dir) = &config.record_dir {
         if let Err(error) = write_recording(dir, &report, &recorder.samples) {
@@ -653,21 +790,17 @@ async fn finish_call(
     }
 }
 
-/// The BYE's client transaction over UDP (RFC 3261 §17.1.2.2): send, resend after T1, 2·T1, … capped
+/// The BYE's client transaction (RFC 3261 §17.1.2.2): over UDP send, resend after T1, 2·T1, … capped
 /// at T2, until `answered` (a final response) or Timer F.
-async fn send_bye(
-    socket: &UdpSocket,
-    bye: &Request,
-    peer: SocketAddr,
-    mut answered: oneshot::Receiver<()>,
-    call_id: &str,
-) {
+async fn send_bye(bye: &Request, peer: &Peer, mut answered: oneshot::Receiver<()>, call_id: &str) {
     let bytes = bye.to_string().into_bytes();
     let give_up = Instant::now() + TIMER_F;
-    let mut wait = T1;
+    // Over TCP/TLS the transport is reliable: one send, then only Timer F (§17.1.2.2).
+    let reliable = matches!(peer, Peer::Stream { .. });
+    let mut wait = if reliable { TIMER_F } else { T1 };
     loop {
-        if let Err(error) = socket.send_to(&bytes, peer).await {
-            eprintln!("sip-callee: cannot send BYE of {call_id} to {peer}: {error}");
+        if let Err(error) = peer.send(&bytes).await {
+            eprintln!("sip-callee: cannot send BYE of {call_id} to {}: {error}", peer.addr());
         }
         let next = (Instant::now() + wait).min(give_up);
         tokio::select! {
@@ -688,24 +821,4 @@ fn write_recording(dir: &std::path::Path, report: &CallReport, samples: &[i16]) 
     let stem = report::file_stem(&report.call_id);
     crate::wav::write_file(&dir.join(format!("{stem}.wav")), samples, 8000)?;
     std::fs::write(dir.join(format!("{stem}.json")), serde_json::to_vec_pretty(report)?)
-}
-
-async fn receive_media(socket: UdpSocket, codec: Codec, mut stop: oneshot::Receiver<()>) -> Recorder {
-    let mut recorder = Recorder::default();
-    let mut buf = [0u8; 2048];
-    loop {
-        tokio::select! {
-            received = socket.recv_from(&mut buf) => {
-                if let Ok((len, _)) = received {
-                    recorder.record(&buf[..len], codec);
-                }
-            }
-            _ = &mut stop => break,
-        }
-    }
-    // Whatever arrived before the BYE is already queued on the socket: take it too.
-    while let Ok((len, _)) = socket.try_recv_from(&mut buf) {
-        recorder.record(&buf[..len], codec);
-    }
-    recorder
 }

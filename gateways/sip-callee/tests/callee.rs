@@ -545,3 +545,39 @@ fn sipp_builtin_uac_call_is_answered() {
     assert!(log.contains("\"outcome\":\"answered\""), "{log}");
     assert!(log.contains("\"bye_received\":true"), "{log}");
 }
+
+/// reliable-early (RFC 3262): an INVITE that does not support 100rel gets 420 naming it; one that
+/// does gets a 183 with the SDP answer, `Require: 100rel` and `RSeq: 1`, and the 200 (without a
+/// body) only after its PRACK, which is answered 200.
+#[test]
+fn reliable_early_answer_needs_100rel_and_waits_for_the_prack() {
+    let callee = Callee::start(&["--mode", "answer", "--answer-shape", "reliable-early"]);
+    let mut plain = Uac::new(callee.sip, "rel-0");
+    plain.send(&plain.request(Method::Invite, "bob", "rel0", 1, vec![], OFFER));
+    let (_, refused) = plain.recv_final();
+    assert_eq!(refused.status_code.code(), 420, "{refused}");
+    assert!(refused.to_string().contains("Unsupported: 100rel"), "{refused}");
+
+    let mut uac = Uac::new(callee.sip, "rel-1");
+    let supported = vec![rsip::headers::Supported::new("100rel").into()];
+    uac.send(&uac.request(Method::Invite, "bob", "rel1", 1, supported, OFFER));
+    assert_eq!(uac.recv().status_code.code(), 100);
+    let progress = uac.recv();
+    assert_eq!(progress.status_code.code(), 183);
+    let text = progress.to_string();
+    assert!(text.contains("Require: 100rel") && text.contains("RSeq: 1"), "{text}");
+    assert!(rtp_port_of(&progress) > 0, "the answer is in the 183");
+    // No 200 before the PRACK.
+    assert!(uac.recv_message(Duration::from_millis(300)).is_none());
+    let rack = vec![Header::Other("RAck".into(), "1 1 INVITE".into())];
+    uac.send(&uac.request(Method::PRack, "bob", "prack1", 2, rack, ""));
+    let mut finals: Vec<(u16, String)> = (0..2)
+        .map(|_| {
+            let response = uac.recv();
+            let cseq = response.cseq_header().unwrap().value().to_string();
+            (response.status_code.code(), cseq)
+        })
+        .collect();
+    finals.sort();
+    assert_eq!(finals, [(200, "1 INVITE".to_owned()), (200, "2 PRACK".to_owned())]);
+}

@@ -1,18 +1,22 @@
-//! One outgoing call: the INVITE client transaction (RFC 3261 §17.1.1 over UDP), digest
-//! authentication, CANCEL on ring timeout, ACK, playback over RTP and the BYE transaction.
+//! One outgoing call: the INVITE client transaction (RFC 3261 §17.1.1), digest authentication,
+//! the early dialog (SDP in 18x, reliable provisionals and PRACK, RFC 3262), CANCEL on ring
+//! timeout, ACK, playback over RTP with latching, and the BYE transaction.
 //!
 //! The SIP messages are built and parsed with `rsip`; this module owns the timers and the order
-//! of things, and branches on status codes only through [`crate::status`].
+//! of things, [`crate::dialog`] says where each request goes, [`crate::transport`] carries it,
+//! and status codes are classified only in [`crate::status`].
 
+use crate::dialog::{self, Target};
 use crate::digest;
 use crate::prompt::{self, Frame};
 use crate::rtp;
 use crate::sdp;
 use crate::status::{self, CallError};
+use crate::transport::{Hop, SipSocket, TlsClient, Transport};
 use otpgate_gateway::GatewayError;
 use rsip::prelude::*;
-use rsip::{Header, Method, Request, Response, SipMessage};
-use std::net::SocketAddr;
+use rsip::{Header, Method, Request, Response, SipMessage, Uri, UriWithParams};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::time::Instant;
@@ -24,9 +28,38 @@ pub const T2: Duration = Duration::from_secs(4);
 /// How long we wait for the INVITE's 487 (or a racing 200) after sending CANCEL.
 const CANCEL_WAIT: Duration = Duration::from_secs(4);
 
+/// How a carrier's calls reach its trunk.
+#[derive(Debug, Clone)]
+pub struct Network {
+    /// The trunk: where the INVITE goes when there is no outbound proxy.
+    pub trunk: Hop,
+    pub transport: Transport,
+    /// Required for [`Transport::Tls`].
+    pub tls: Option<TlsClient>,
+    /// Every request goes through this proxy first, as a preloaded loose route (RFC 3261
+    /// §8.1.2); in-dialog requests too, unless the callee's 2xx brought a route set.
+    pub outbound_proxy: Option<Hop>,
+    /// Behind a NAT: the address the trunk reaches us at, put in Via sent-by, Contact and the
+    /// SDP `c=`/`o=` lines instead of the local interface's (the ports stay ours).
+    pub public_address: Option<IpAddr>,
+}
+
+impl Network {
+    /// Plain UDP to `trunk`, no proxy, no NAT.
+    pub fn udp(trunk: Hop) -> Network {
+        Network {
+            trunk,
+            transport: Transport::Udp,
+            tls: None,
+            outbound_proxy: None,
+            public_address: None,
+        }
+    }
+}
+
 /// What to call and how.
 pub struct CallPlan {
-    pub trunk: SocketAddr,
+    pub network: Network,
     /// `sip:<digits>@<trunk host>`.
     pub request_uri: String,
     /// Our address of record, e.g. `sip:otp@otpgate.invalid`.
@@ -44,16 +77,57 @@ enum InviteOutcome {
     NoAnswer,
 }
 
+/// Where the requests inside the dialog go, and the To header (with the callee's tag) they carry.
+struct Dialog {
+    target: Target,
+    to: String,
+}
+
+/// A request that is retransmitted on UDP until its final response (Timer E, capped at T2).
+struct Pending {
+    cseq: u32,
+    hop: Hop,
+    bytes: Vec<u8>,
+    interval: Duration,
+    next: Instant,
+    give_up: Instant,
+}
+
+impl Pending {
+    fn new(cseq: u32, hop: Hop, request: &Request, reliable: bool) -> Pending {
+        let now = Instant::now();
+        Pending {
+            cseq,
+            hop,
+            bytes: request.to_string().into_bytes(),
+            interval: T1,
+            // Reliable transports do not retransmit; Timer F still bounds the wait.
+            next: if reliable { now + 64 * T1 } else { now + T1 },
+            give_up: now + 64 * T1,
+        }
+    }
+}
+
 struct Call {
     plan: CallPlan,
-    socket: UdpSocket,
-    local: SocketAddr,
+    socket: SipSocket,
+    /// Our sent-by for Via and host:port for Contact: the public address when configured.
+    advertised: SocketAddr,
     call_id: String,
     from_tag: String,
-    cseq: u32,
+    invite_cseq: u32,
+    /// The CSeq of our next request in the dialog (PRACK, BYE): after the INVITE's.
+    next_cseq: u32,
     invite_branch: String,
     authorization: Option<Header>,
     offer: String,
+    /// The outbound proxy's route, or nothing.
+    preloaded: Vec<UriWithParams>,
+    /// SDP received in provisional responses, per To tag (early dialog): the answer when the
+    /// 2xx of that dialog carries none (RFC 3261 §13.2.1, RFC 6337 §3.1).
+    early_answers: Vec<(String, Vec<u8>)>,
+    /// The RSeq of the last reliable provisional we PRACKed (RFC 3262 §4).
+    last_rseq: Option<u32>,
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -64,47 +138,71 @@ fn new_branch() -> String {
     format!("z9hG4bK{}", random_hex(8))
 }
 
-/// Places the call: INVITE until answered (with one digest answer), then ACK. Returns the
-/// answered call, ready to [`Answered::play`]; any failure before that (busy, no answer, ...) is
-/// the error.
+/// Places the call: INVITE until answered (with one digest answer, PRACKs for reliable
+/// provisionals), then ACK. Returns the answered call, ready to [`Answered::play`]; any failure
+/// before that (busy, no answer, an SDP answer we cannot play to, ...) is the error.
 pub async fn place(plan: CallPlan) -> Result<Answered, CallError> {
-    let bind_ip: SocketAddr = if plan.trunk.is_ipv6() {
-        "[::]:0".parse().expect("literal")
-    } else {
-        "0.0.0.0:0".parse().expect("literal")
-    };
-    let socket = UdpSocket::bind(bind_ip).await.map_err(status::io)?;
-    socket.connect(plan.trunk).await.map_err(status::io)?;
-    let local = socket.local_addr().map_err(status::io)?;
+    let first_hop = plan
+        .network
+        .outbound_proxy
+        .clone()
+        .unwrap_or_else(|| plan.network.trunk.clone());
+    let socket = SipSocket::open(plan.network.transport, plan.network.tls.clone(), &first_hop).await?;
+    let local = socket.local();
+    let advertised_ip = plan.network.public_address.unwrap_or(local.ip());
     let rtp_socket = UdpSocket::bind((local.ip(), 0)).await.map_err(status::io)?;
     let rtp_port = rtp_socket.local_addr().map_err(status::io)?.port();
-    let offer = sdp::offer(local.ip(), rtp_port, rand::random::<u32>().into());
+    let offer = sdp::offer(advertised_ip, rtp_port, rand::random::<u32>().into());
+    let preloaded = plan
+        .network
+        .outbound_proxy
+        .iter()
+        .map(|proxy| dialog::preloaded_route(proxy, plan.network.transport))
+        .collect();
     let mut call = Call {
         plan,
         socket,
-        local,
+        advertised: SocketAddr::new(advertised_ip, local.port()),
         call_id: random_hex(12),
         from_tag: random_hex(6),
-        cseq: 1,
+        invite_cseq: 1,
+        next_cseq: 2,
         invite_branch: new_branch(),
         authorization: None,
         offer,
+        preloaded,
+        early_answers: Vec::new(),
+        last_rseq: None,
     };
     let ok = call.invite_until_answered().await?;
-    let to = ok.to_header().map(|t| t.value().to_string()).unwrap_or_default();
-    let target = contact_uri(&ok).unwrap_or_else(|| call.plan.request_uri.clone());
-    call.ack_answer(&target, &to).await;
-    let body = String::from_utf8_lossy(&ok.body).into_owned();
-    let Some(media) = sdp::parse_answer(&body) else {
-        call.bye(&target, &to).await;
-        return Err(GatewayError::permanent("unsupported_media", "no PCMU/PCMA stream in the SDP answer").into());
+    let dialog = call.dialog_of(&ok);
+    call.ack_answer(&dialog).await;
+    let to_tag = to_tag_of(&ok);
+    let answer = if ok.body.is_empty() {
+        call.early_answers
+            .iter()
+            .rev()
+            .find(|(tag, _)| *tag == to_tag)
+            .map(|(_, body)| body.clone())
+    } else {
+        Some(ok.body.clone())
+    };
+    let media = match answer.map(|body| sdp::parse_answer(&String::from_utf8_lossy(&body))) {
+        Some(Ok(media)) => media,
+        problem => {
+            call.bye(&dialog).await;
+            let error = match problem {
+                Some(Err(not_playable)) => GatewayError::permanent(not_playable.reason(), not_playable.to_string()),
+                _ => GatewayError::permanent("unsupported_media", "no SDP answer in the 2xx or the early dialog"),
+            };
+            return Err(error.into());
+        }
     };
     Ok(Answered {
         call,
         rtp_socket,
         media,
-        target,
-        to,
+        dialog,
     })
 }
 
@@ -113,10 +211,7 @@ pub struct Answered {
     call: Call,
     rtp_socket: UdpSocket,
     media: sdp::MediaAnswer,
-    /// The callee's Contact: where in-dialog requests (BYE) go.
-    target: String,
-    /// The To header with the callee's tag.
-    to: String,
+    dialog: Dialog,
 }
 
 /// How the playback of an answered call ended.
@@ -140,8 +235,13 @@ pub struct Played {
     pub packets_sent: usize,
     /// RTP packets that arrived on our media port (a callee that echoes, or talks back).
     pub packets_received: usize,
-    /// The codec the callee chose: 0 PCMU, 8 PCMA.
+    /// The payload type the callee chose: 0 PCMU, 8 PCMA, or a dynamic one mapped to either.
     pub payload_type: u8,
+    /// Where our RTP went last: the SDP answer's address, or the source of the callee's own RTP
+    /// once it arrived from elsewhere (latching).
+    pub media_destination: SocketAddr,
+    /// The destination moved to where the callee's RTP comes from (symmetric RTP, RFC 4961).
+    pub latched: bool,
 }
 
 impl Answered {
@@ -152,13 +252,21 @@ impl Answered {
     /// Plays the prompt, paced at 50 packets/s, while answering the callee's BYE (it hung up)
     /// and re-ACKing a retransmitted 200 OK (our ACK was lost); then sends BYE unless the callee
     /// already hung up. `stop` resolving ends the call early.
+    ///
+    /// Latching: a callee behind a NAT announces an address in its SDP that we may not reach;
+    /// its own RTP arrives from the address its NAT maps, which does reach it. The first RTP
+    /// packet (version 2, the payload type we send) from another address than the SDP's moves
+    /// our stream there, once: later sources do not move it again, so a stray sender cannot
+    /// take over the call.
     pub async fn play(mut self, stop: impl std::future::Future<Output = ()>) -> Played {
         let payload_type = self.media.payload_type;
         let mut stream = rtp::RtpStream::new(payload_type);
         let mut interval = tokio::time::interval(rtp::PACKET_INTERVAL);
-        let mut sip_buf = vec![0u8; 65_535];
         let mut rtp_buf = vec![0u8; 2048];
         let mut packets_received = 0;
+        let mut destination = self.media.destination;
+        let mut latched = false;
+        let mut sip_open = true;
         let frames = std::mem::take(&mut self.call.plan.frames);
         let mut next = 0;
         tokio::pin!(stop);
@@ -166,53 +274,68 @@ impl Answered {
             tokio::select! {
                 _ = interval.tick() => {
                     let Some(frame) = frames.get(next) else { break PlayOutcome::Completed };
-                    let packet = stream.packet(&prompt::encode(frame, payload_type));
-                    if let Err(error) = self.rtp_socket.send_to(&packet, self.media.destination).await {
+                    let packet = stream.packet(&prompt::encode(frame, self.media.alaw));
+                    if let Err(error) = self.rtp_socket.send_to(&packet, destination).await {
                         break PlayOutcome::Failed(status::io(error));
                     }
                     next += 1;
                 }
-                received = self.call.socket.recv(&mut sip_buf) => {
-                    let Ok(len) = received else { continue };
-                    if self.on_sip_during_playback(&sip_buf[..len]).await {
+                received = self.call.socket.recv(), if sip_open => {
+                    let Some((message, source)) = received else {
+                        // Every SIP connection closed: the media goes on; our BYE will tell.
+                        sip_open = false;
+                        continue;
+                    };
+                    if self.on_sip_during_playback(&message, source).await {
                         break PlayOutcome::HungUp;
                     }
                 }
                 received = self.rtp_socket.recv_from(&mut rtp_buf) => {
-                    if received.is_ok() {
-                        packets_received += 1;
+                    let Ok((len, source)) = received else { continue };
+                    packets_received += 1;
+                    let packet = &rtp_buf[..len];
+                    let is_rtp = len >= 12 && packet[0] >> 6 == 2 && packet[1] & 0x7F == payload_type;
+                    if !latched && is_rtp && source != destination {
+                        tracing::debug!(call_id = %self.call.call_id, from = %destination, to = %source, "RTP latched");
+                        destination = source;
+                        latched = true;
                     }
                 }
                 () = &mut stop => break PlayOutcome::Stopped,
             }
         };
         if !matches!(outcome, PlayOutcome::HungUp) {
-            self.call.bye(&self.target, &self.to).await;
+            self.call.bye(&self.dialog).await;
         }
         Played {
             outcome,
             packets_sent: next,
             packets_received,
             payload_type,
+            media_destination: destination,
+            latched,
         }
     }
 
-    /// Handles one SIP datagram received while playing; true when it was the callee's BYE.
-    async fn on_sip_during_playback(&self, datagram: &[u8]) -> bool {
-        match SipMessage::try_from(datagram) {
+    /// Handles one SIP message received while playing; true when it was the callee's BYE.
+    async fn on_sip_during_playback(&mut self, message: &[u8], source: SocketAddr) -> bool {
+        match SipMessage::try_from(message) {
             Ok(SipMessage::Request(request))
                 if request.method == Method::Bye
                     && request.call_id_header().is_ok_and(|c| c.value() == self.call.call_id) =>
             {
-                self.call.send(&ok_to(&request)).await;
+                let ok = ok_to(&request).to_string();
+                if let Err(error) = self.call.socket.reply(source, ok.as_bytes()).await {
+                    tracing::debug!(%error, "200 to the callee's BYE not sent");
+                }
                 true
             }
             Ok(SipMessage::Response(response))
                 if response.call_id_header().is_ok_and(|c| c.value() == self.call.call_id)
-                    && cseq_of(&response) == Some((self.call.cseq, "INVITE".into()))
+                    && cseq_of(&response) == Some((self.call.invite_cseq, "INVITE".into()))
                     && (200..300).contains(&code_of(&response)) =>
             {
-                self.call.ack_answer(&self.target, &self.to).await;
+                self.call.ack_answer(&self.dialog).await;
                 false
             }
             _ => false,
@@ -251,19 +374,44 @@ fn cseq_of(response: &Response) -> Option<(u32, String)> {
     Some((number.parse().ok()?, method.trim().to_ascii_uppercase()))
 }
 
-/// The URI inside a Contact value (`<sip:x@h>;params` or `sip:x@h`).
-fn contact_uri(response: &Response) -> Option<String> {
+/// The URI inside the Contact of a response (`<sip:x@h>;params` or `sip:x@h`).
+fn contact_uri(response: &Response) -> Option<Uri> {
     response.headers.iter().find_map(|h| match h {
-        Header::Contact(contact) => {
-            let value = contact.value();
-            let uri = match (value.find('<'), value.find('>')) {
-                (Some(start), Some(end)) if start < end => &value[start + 1..end],
-                _ => value.split(';').next().unwrap_or(value),
-            };
-            Some(uri.trim().to_string())
-        }
+        Header::Contact(contact) => contact.uri().ok(),
         _ => None,
     })
+}
+
+/// The To tag of a response (the callee's half of the dialog id), empty when absent.
+fn to_tag_of(response: &Response) -> String {
+    let to = response.to_header().map(|t| t.value().to_string()).unwrap_or_default();
+    to.split(';')
+        .find_map(|p| p.trim().strip_prefix("tag="))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The value of an extension header (`RSeq`, ...) rsip keeps untyped.
+fn other_header<'a>(response: &'a Response, name: &str) -> Option<&'a str> {
+    response.headers.iter().find_map(|h| match h {
+        Header::Other(key, value) if key.eq_ignore_ascii_case(name) => Some(value.as_str()),
+        _ => None,
+    })
+}
+
+/// A provisional response sent reliably: `Require: 100rel` and an `RSeq` (RFC 3262 §3).
+fn rseq_of(response: &Response) -> Option<u32> {
+    let requires_100rel = response.headers.iter().any(|h| match h {
+        Header::Require(require) => require
+            .value()
+            .split(',')
+            .any(|t| t.trim().eq_ignore_ascii_case("100rel")),
+        _ => false,
+    });
+    if !requires_100rel {
+        return None;
+    }
+    other_header(response, "RSeq")?.trim().parse().ok()
 }
 
 impl Call {
@@ -291,8 +439,12 @@ impl Call {
                         sip_status: Some(code),
                     })?;
                     answered_challenge = true;
-                    self.cseq += 1;
+                    // A new INVITE transaction, after any request the first one made.
+                    self.invite_cseq = self.next_cseq;
+                    self.next_cseq += 1;
                     self.invite_branch = new_branch();
+                    self.early_answers.clear();
+                    self.last_rseq = None;
                 }
                 // Our credentials were refused outright.
                 403 if answered_challenge => {
@@ -306,21 +458,73 @@ impl Call {
         }
     }
 
-    fn request(&self, method: Method, uri: &str, branch: &str, cseq: u32, to: &str, body: &str) -> Request {
-        let local = self.local;
+    /// Where requests outside a dialog go (INVITE, CANCEL, ACK of a failure): through the
+    /// outbound proxy if there is one, else to the trunk itself.
+    fn initial_target(&self) -> Target {
+        let uri = Uri::try_from(self.plan.request_uri.as_str()).expect("request URI validated in send");
+        let mut target = dialog::target(&uri, &self.preloaded, self.plan.network.transport);
+        if self.preloaded.is_empty() {
+            target.next_hop = self.plan.network.trunk.clone();
+        }
+        target
+    }
+
+    /// The dialog a response creates (a 2xx, or a reliable 18x for its early dialog): the
+    /// callee's Contact as remote target, its Record-Route as route set (else the preloaded
+    /// route), and its To with the callee's tag.
+    fn dialog_of(&self, response: &Response) -> Dialog {
+        let to = response.to_header().map(|t| t.value().to_string()).unwrap_or_default();
+        let routes = dialog::route_set(response);
+        let routes = if routes.is_empty() { &self.preloaded } else { &routes };
+        let target = match contact_uri(response) {
+            Some(contact) => dialog::target(&contact, routes, self.plan.network.transport),
+            None => self.initial_target(),
+        };
+        Dialog { target, to }
+    }
+
+    #[allow(clippy::too_many_arguments, reason = "one SIP request's own parts")]
+    fn request(
+        &self,
+        method: Method,
+        target: &Target,
+        branch: &str,
+        cseq: u32,
+        to: &str,
+        body: &str,
+        extra: Vec<Header>,
+    ) -> Request {
+        let advertised = self.advertised;
+        let transport = self.plan.network.transport;
         let mut headers = rsip::Headers::default();
-        headers.push(rsip::headers::Via::new(format!("SIP/2.0/UDP {local};branch={branch};rport")).into());
+        // rport (RFC 3581): a NAT between us and the trunk sends responses back to the mapped port.
+        headers.push(
+            rsip::headers::Via::new(format!(
+                "SIP/2.0/{} {advertised};branch={branch};rport",
+                transport.via_name()
+            ))
+            .into(),
+        );
         headers.push(rsip::headers::MaxForwards::new("70").into());
+        for route in &target.routes {
+            headers.push(rsip::headers::Route::new(route.clone()).into());
+        }
         headers.push(rsip::headers::From::new(format!("<{}>;tag={}", self.plan.from_uri, self.from_tag)).into());
         headers.push(rsip::headers::To::new(to.to_string()).into());
         headers.push(rsip::headers::CallId::new(self.call_id.clone()).into());
         headers.push(rsip::headers::CSeq::new(format!("{cseq} {method}")).into());
         if method == Method::Invite {
-            headers.push(rsip::headers::Contact::new(format!("<sip:otpgate@{local}>")).into());
+            headers.push(
+                rsip::headers::Contact::new(format!("<sip:otpgate@{advertised}{}>", transport.uri_param())).into(),
+            );
+            // We PRACK reliable provisionals (RFC 3262 §4); without this a trunk that needs
+            // them must refuse the call with 420.
+            headers.push(rsip::headers::Supported::new("100rel").into());
             if let Some(authorization) = &self.authorization {
                 headers.push(authorization.clone());
             }
         }
+        headers.extend(extra);
         headers.push(rsip::headers::UserAgent::new("otpgate").into());
         if !body.is_empty() {
             headers.push(rsip::headers::ContentType::new("application/sdp").into());
@@ -328,45 +532,33 @@ impl Call {
         headers.push(rsip::headers::ContentLength::new(body.len().to_string()).into());
         Request {
             method,
-            uri: rsip::Uri::try_from(uri.to_string()).unwrap_or_else(|_| {
-                rsip::Uri::try_from(self.plan.request_uri.clone()).expect("request URI validated in send")
-            }),
+            uri: target.request_uri.clone(),
             version: rsip::Version::V2,
             headers,
             body: body.as_bytes().to_vec(),
         }
     }
 
-    fn invite_request(&self) -> Request {
-        let to = format!("<{}>", self.plan.request_uri);
-        let uri = self.plan.request_uri.clone();
-        self.request(Method::Invite, &uri, &self.invite_branch, self.cseq, &to, &self.offer)
-    }
-
-    /// Sends a request or response of this call.
-    async fn send(&self, message: &impl std::fmt::Display) {
-        // A lost datagram is what the retransmission timers are for.
-        if let Err(error) = self.socket.send(message.to_string().as_bytes()).await {
-            tracing::debug!(%error, "SIP send failed");
+    /// Sends a request to its next hop. Failures are logged: the timers deal with silence.
+    async fn send(&mut self, hop: &Hop, request: &Request) {
+        if let Err(error) = self.socket.send(hop, request.to_string().as_bytes()).await {
+            tracing::debug!(%error, %hop, "SIP send failed");
         }
     }
 
     /// The next response of this call received before `deadline`; requests and strays are dropped.
-    async fn recv(&self, deadline: Instant) -> Option<Response> {
-        let mut buf = vec![0u8; 65_535];
+    async fn recv(&mut self, deadline: Instant) -> Option<Response> {
         loop {
-            let len = match tokio::time::timeout_at(deadline, self.socket.recv(&mut buf)).await {
+            let message = match tokio::time::timeout_at(deadline, self.socket.recv()).await {
                 Err(_) => return None,
-                Ok(Err(error)) => {
-                    // ICMP port unreachable surfaces here on a connected socket: keep waiting for
-                    // the timers rather than failing on the first one.
-                    tracing::debug!(%error, "SIP receive failed");
-                    tokio::time::sleep_until(deadline.min(Instant::now() + Duration::from_millis(50))).await;
-                    continue;
+                Ok(Some((message, _))) => message,
+                // Every connection closed: nothing more can come; wait out the timer.
+                Ok(None) => {
+                    tokio::time::sleep_until(deadline).await;
+                    return None;
                 }
-                Ok(Ok(len)) => len,
             };
-            let Ok(SipMessage::Response(response)) = SipMessage::try_from(&buf[..len]) else {
+            let Ok(SipMessage::Response(response)) = SipMessage::try_from(message) else {
                 continue;
             };
             if response.call_id_header().is_ok_and(|c| c.value() == self.call_id) {
@@ -375,48 +567,134 @@ impl Call {
         }
     }
 
-    /// Sends the INVITE and retransmits it (Timer A) until a response; gives up at Timer B.
+    /// Sends the INVITE and retransmits it on UDP (Timer A) until a response; gives up at Timer
+    /// B. Provisional responses start the ring time, keep their SDP and get PRACKed when sent
+    /// reliably.
     async fn invite(&mut self) -> Result<InviteOutcome, GatewayError> {
-        let request = self.invite_request();
-        self.send(&request).await;
+        let target = self.initial_target();
+        let request = self.request(
+            Method::Invite,
+            &target,
+            &self.invite_branch,
+            self.invite_cseq,
+            &format!("<{}>", self.plan.request_uri),
+            &self.offer,
+            vec![],
+        );
+        self.socket
+            .send(&target.next_hop, request.to_string().as_bytes())
+            .await?;
         let start = Instant::now();
         let ring_deadline = start + self.plan.ring_timeout;
         // Timer B is 64·T1 = 32 s; we stop earlier when the ring time is short, since no
         // provisional response by then means the call cannot ring in time anyway.
         let timer_b = start + (64 * T1).min(self.plan.ring_timeout + Duration::from_secs(2));
         let mut interval = T1;
-        let mut retransmit_at = start + interval;
+        let mut retransmit_at = if self.socket.is_reliable() {
+            timer_b
+        } else {
+            start + interval
+        };
         let mut ringing = false;
+        let mut prack: Option<Pending> = None;
         loop {
-            let wake = if ringing {
+            let mut wake = if ringing {
                 ring_deadline
             } else {
                 retransmit_at.min(timer_b)
             };
+            if let Some(pending) = &prack {
+                wake = wake.min(pending.next);
+            }
             match self.recv(wake).await {
-                Some(response) => {
-                    if cseq_of(&response) != Some((self.cseq, "INVITE".into())) {
+                Some(response) => match cseq_of(&response) {
+                    Some((n, method)) if n == self.invite_cseq && method == "INVITE" => {
+                        if code_of(&response) >= 200 {
+                            return Ok(InviteOutcome::Final(response));
+                        }
+                        ringing = true;
+                        if let Some(sent) = self.on_provisional(&response).await {
+                            prack = Some(sent);
+                        }
+                    }
+                    Some((n, method))
+                        if method == "PRACK"
+                            && code_of(&response) >= 200
+                            && prack.as_ref().is_some_and(|p| p.cseq == n) =>
+                    {
+                        prack = None;
+                    }
+                    _ => {}
+                },
+                None => {
+                    let now = Instant::now();
+                    if let Some(pending) = prack.as_mut().filter(|p| now >= p.next) {
+                        if now >= pending.give_up {
+                            prack = None;
+                        } else {
+                            let (hop, bytes) = (pending.hop.clone(), pending.bytes.clone());
+                            pending.interval = (pending.interval * 2).min(T2);
+                            pending.next = now + pending.interval;
+                            let _ = self.socket.send(&hop, &bytes).await;
+                        }
                         continue;
                     }
-                    if code_of(&response) >= 200 {
-                        return Ok(InviteOutcome::Final(response));
+                    if ringing {
+                        if now >= ring_deadline {
+                            return Ok(InviteOutcome::NoAnswer);
+                        }
+                    } else if now >= timer_b {
+                        return Err(status::timeout(format!(
+                            "no response to INVITE from {}",
+                            target.next_hop
+                        )));
+                    } else if now >= retransmit_at {
+                        self.send(&target.next_hop, &request).await;
+                        interval *= 2;
+                        retransmit_at = now + interval;
                     }
-                    ringing = true;
-                }
-                None if ringing => return Ok(InviteOutcome::NoAnswer),
-                None if Instant::now() >= timer_b => {
-                    return Err(status::timeout(format!(
-                        "no response to INVITE from {}",
-                        self.plan.trunk
-                    )))
-                }
-                None => {
-                    self.send(&request).await;
-                    interval *= 2;
-                    retransmit_at = Instant::now() + interval;
                 }
             }
         }
+    }
+
+    /// A provisional response to our INVITE: keeps its SDP for its early dialog, and PRACKs it
+    /// when it came reliably with the next RSeq (RFC 3262 §4: a repeat or out-of-order one is
+    /// neither PRACKed nor used). Returns the PRACK to retransmit.
+    async fn on_provisional(&mut self, response: &Response) -> Option<Pending> {
+        let rseq = rseq_of(response);
+        if let Some(rseq) = rseq {
+            if self.last_rseq.is_some_and(|last| rseq != last + 1) {
+                return None;
+            }
+        }
+        if !response.body.is_empty() {
+            let tag = to_tag_of(response);
+            self.early_answers.retain(|(t, _)| *t != tag);
+            self.early_answers.push((tag, response.body.clone()));
+        }
+        let rseq = rseq?;
+        self.last_rseq = Some(rseq);
+        let early = self.dialog_of(response);
+        let cseq = self.next_cseq;
+        self.next_cseq += 1;
+        let rack = Header::Other("RAck".into(), format!("{rseq} {} INVITE", self.invite_cseq));
+        let prack = self.request(
+            Method::PRack,
+            &early.target,
+            &new_branch(),
+            cseq,
+            &early.to,
+            "",
+            vec![rack],
+        );
+        self.send(&early.target.next_hop, &prack).await;
+        Some(Pending::new(
+            cseq,
+            early.target.next_hop,
+            &prack,
+            self.socket.is_reliable(),
+        ))
     }
 
     /// Prepares the credentials answering a 401/407 for the next INVITE.
@@ -455,30 +733,39 @@ impl Call {
         Ok(())
     }
 
-    /// ACK of a non-2xx final response: part of the INVITE transaction (same branch).
-    async fn ack_failure(&self, response: &Response) {
-        let to = response.to_header().map(|t| t.value().to_string()).unwrap_or_default();
-        let uri = self.plan.request_uri.clone();
-        let ack = self.request(Method::Ack, &uri, &self.invite_branch, self.cseq, &to, "");
-        self.send(&ack).await;
+    /// Sends a request without a body to `target`'s next hop; returns it for retransmission.
+    async fn send_bodiless(&mut self, method: Method, target: &Target, branch: &str, cseq: u32, to: &str) -> Request {
+        let request = self.request(method, target, branch, cseq, to, "", vec![]);
+        self.send(&target.next_hop, &request).await;
+        request
     }
 
-    /// ACK of the 2xx: a new transaction inside the dialog, sent to the callee's Contact.
-    async fn ack_answer(&self, target: &str, to: &str) {
-        let ack = self.request(Method::Ack, target, &new_branch(), self.cseq, to, "");
-        self.send(&ack).await;
+    /// ACK of a non-2xx final response: part of the INVITE transaction (same branch, same
+    /// route as the INVITE).
+    async fn ack_failure(&mut self, response: &Response) {
+        let to = response.to_header().map(|t| t.value().to_string()).unwrap_or_default();
+        let (target, branch) = (self.initial_target(), self.invite_branch.clone());
+        self.send_bodiless(Method::Ack, &target, &branch, self.invite_cseq, &to)
+            .await;
+    }
+
+    /// ACK of the 2xx: a new transaction inside the dialog, along its route set.
+    async fn ack_answer(&mut self, dialog: &Dialog) {
+        self.send_bodiless(Method::Ack, &dialog.target, &new_branch(), self.invite_cseq, &dialog.to)
+            .await;
     }
 
     /// CANCEL of the ringing INVITE, then the ACK of its 487 (or ACK + BYE if a 200 raced it).
     async fn cancel(&mut self) {
         let to = format!("<{}>", self.plan.request_uri);
-        let uri = self.plan.request_uri.clone();
-        let cancel = self.request(Method::Cancel, &uri, &self.invite_branch, self.cseq, &to, "");
-        self.send(&cancel).await;
+        let (target, branch) = (self.initial_target(), self.invite_branch.clone());
+        let cancel = self
+            .send_bodiless(Method::Cancel, &target, &branch, self.invite_cseq, &to)
+            .await;
         let deadline = Instant::now() + CANCEL_WAIT;
         let mut interval = T1;
         let mut retransmit_at = Instant::now() + interval;
-        let mut cancel_answered = false;
+        let mut cancel_answered = self.socket.is_reliable();
         loop {
             let wake = if cancel_answered {
                 deadline
@@ -490,19 +777,18 @@ impl Call {
                     tracing::debug!(call_id = %self.call_id, "no final response after CANCEL");
                     return;
                 }
-                self.send(&cancel).await;
+                self.send(&target.next_hop, &cancel).await;
                 interval = (interval * 2).min(T2);
                 retransmit_at = Instant::now() + interval;
                 continue;
             };
             match cseq_of(&response) {
-                Some((n, method)) if n == self.cseq && method == "CANCEL" => cancel_answered = true,
-                Some((n, method)) if n == self.cseq && method == "INVITE" && code_of(&response) >= 200 => {
+                Some((n, method)) if n == self.invite_cseq && method == "CANCEL" => cancel_answered = true,
+                Some((n, method)) if n == self.invite_cseq && method == "INVITE" && code_of(&response) >= 200 => {
                     if (200..300).contains(&code_of(&response)) {
-                        let to = response.to_header().map(|t| t.value().to_string()).unwrap_or_default();
-                        let target = contact_uri(&response).unwrap_or_else(|| self.plan.request_uri.clone());
-                        self.ack_answer(&target, &to).await;
-                        self.bye(&target, &to).await;
+                        let dialog = self.dialog_of(&response);
+                        self.ack_answer(&dialog).await;
+                        self.bye(&dialog).await;
                     } else {
                         self.ack_failure(&response).await;
                     }
@@ -513,30 +799,30 @@ impl Call {
         }
     }
 
-    /// BYE, retransmitted (Timer E, capped at T2) until its final response or Timer F.
-    async fn bye(&mut self, target: &str, to: &str) {
-        self.cseq += 1;
-        let bye = self.request(Method::Bye, target, &new_branch(), self.cseq, to, "");
-        self.send(&bye).await;
-        let timer_f = Instant::now() + 64 * T1;
-        let mut interval = T1;
-        let mut retransmit_at = Instant::now() + interval;
+    /// BYE, retransmitted on UDP (Timer E, capped at T2) until its final response or Timer F.
+    async fn bye(&mut self, dialog: &Dialog) {
+        let cseq = self.next_cseq;
+        self.next_cseq += 1;
+        let bye = self
+            .send_bodiless(Method::Bye, &dialog.target, &new_branch(), cseq, &dialog.to)
+            .await;
+        let mut pending = Pending::new(cseq, dialog.target.next_hop.clone(), &bye, self.socket.is_reliable());
         loop {
-            let Some(response) = self.recv(retransmit_at.min(timer_f)).await else {
-                if Instant::now() >= timer_f {
+            let Some(response) = self.recv(pending.next.min(pending.give_up)).await else {
+                if Instant::now() >= pending.give_up {
                     tracing::warn!(call_id = %self.call_id, "BYE not answered");
                     return;
                 }
-                self.send(&bye).await;
-                interval = (interval * 2).min(T2);
-                retransmit_at = Instant::now() + interval;
+                self.send(&dialog.target.next_hop, &bye).await;
+                pending.interval = (pending.interval * 2).min(T2);
+                pending.next = Instant::now() + pending.interval;
                 continue;
             };
             match cseq_of(&response) {
-                Some((n, method)) if n == self.cseq && method == "BYE" && code_of(&response) >= 200 => return,
+                Some((n, method)) if n == cseq && method == "BYE" && code_of(&response) >= 200 => return,
                 // A retransmitted 200 to the INVITE: our ACK was lost, send it again.
-                Some((n, method)) if n == self.cseq - 1 && method == "INVITE" && code_of(&response) < 300 => {
-                    self.ack_answer(target, to).await;
+                Some((n, method)) if n == self.invite_cseq && method == "INVITE" && code_of(&response) < 300 => {
+                    self.ack_answer(dialog).await;
                 }
                 _ => {}
             }

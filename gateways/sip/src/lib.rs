@@ -1,38 +1,47 @@
 //! otpgate's voice channel: a phone call over a SIP trunk that plays the code.
 //!
-//! SIP over UDP with messages built and parsed by `rsip` 0.4 (a parser/generator only: the
-//! client transactions — retransmission, CANCEL, ACK, BYE — are ours, in [`call`]). Media is
-//! G.711 (PCMU preferred, PCMA accepted) over RTP, 20 ms frames paced at 50 packets/s.
+//! SIP over UDP, TCP or TLS (rustls) with messages built and parsed by `rsip` 0.4 (a
+//! parser/generator only: the client transactions — retransmission, PRACK, CANCEL, ACK, BYE —
+//! are ours, in [`call`]). Media is G.711 (PCMU preferred, PCMA accepted) over RTP, 20 ms
+//! frames paced at 50 packets/s.
 //!
 //! # Layout
 //! - [`prompt`]: what the call says (espeak-ng recordings per language) and G.711 transcoding.
 //! - [`rtp`]: RTP packets and the paced sender.
-//! - [`sdp`]: our offer and the answer's media address and codec.
+//! - [`sdp`]: our offer and the answer's media address, codec and direction.
 //! - [`digest`]: digest authentication (MD5, SHA-256, `qop=auth`).
 //! - [`status`]: the one table that classifies SIP failures into [`GatewayError`]s.
+//! - [`framing`]: where a SIP message ends on a TCP / TLS stream.
+//! - [`transport`]: UDP, TCP and TLS sockets of a call, next hops, rustls settings.
+//! - [`dialog`]: route sets (Record-Route / Route, loose and strict routing) and next hops.
 //! - [`call`]: one call from INVITE to BYE.
 //! - [`SipGateway`]: the [`Gateway`] the engine calls.
 #![forbid(unsafe_code)]
 
 pub mod call;
+pub mod dialog;
 pub mod digest;
+pub mod framing;
 pub mod prompt;
 pub mod rtp;
 pub mod sdp;
 pub mod status;
+pub mod transport;
 
 use async_trait::async_trait;
 use otpgate_gateway::{
     Accepted, Channel, Coverage, Delivery, DeliveryReport, Gateway, GatewayError, OutboundMessage, ReportSender,
 };
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+use transport::Hop;
 
 /// Metric names, each labelled by `carrier`: calls placed, answered (200 OK), completed (the
 /// whole prompt played), failed by `reason` (`busy`, `unavailable`, `declined`, `no_answer`,
-/// `auth_failed`, `call_failed_4xx|5xx|6xx`, `timeout`, `hung_up`, ...) and `status_class` of the
+/// `auth_failed`, `call_failed_4xx|5xx|6xx`, `unsupported_media`, `media_inactive`, `timeout`,
+/// `dns`, `connect`, `tls`, `hung_up`, ...) and `status_class` of the
 /// SIP response that ended it (`4xx`, `5xx`, `6xx`, or `none` when no response did), and the
 /// duration of answered calls from INVITE to the end of the call.
 pub const CALLS_PLACED: &str = "otpgate_calls_placed_total";
@@ -45,8 +54,16 @@ pub const CALL_DURATION: &str = "otpgate_call_duration_seconds";
 #[derive(Clone)]
 pub struct SipConfig {
     pub name: String,
-    /// `host:port` of the trunk; SIP over UDP.
+    /// `host:port` of the trunk.
     pub address: String,
+    /// UDP, TCP or TLS (`transport = "udp" | "tcp" | "tls"`).
+    pub transport: transport::Transport,
+    /// rustls settings; required with [`transport::Transport::Tls`].
+    pub tls: Option<transport::TlsClient>,
+    /// `host:port` of a proxy every request goes through first (a preloaded `Route`).
+    pub outbound_proxy: Option<String>,
+    /// Behind a NAT: the address put in Via, Contact and SDP instead of the local one.
+    pub public_address: Option<IpAddr>,
     /// Our address of record, e.g. `sip:otp@otpgate.invalid`.
     pub from: String,
     pub username: Option<String>,
@@ -62,6 +79,9 @@ impl std::fmt::Debug for SipConfig {
         f.debug_struct("SipConfig")
             .field("name", &self.name)
             .field("address", &self.address)
+            .field("transport", &self.transport)
+            .field("outbound_proxy", &self.outbound_proxy)
+            .field("public_address", &self.public_address)
             .field("from", &self.from)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
@@ -108,15 +128,19 @@ impl SipGateway {
         })
     }
 
-    async fn trunk(&self) -> Result<SocketAddr, GatewayError> {
-        tokio::net::lookup_host(&self.config.address)
-            .await
-            .map_err(|e| GatewayError::transient("dns", format!("{}: {e}", self.config.address)))?
-            .next()
-            .ok_or_else(|| GatewayError::transient("dns", format!("{}: no address", self.config.address)))
+    /// How this carrier's calls reach the trunk; configuration errors are permanent.
+    fn network(&self) -> Result<call::Network, GatewayError> {
+        let hop = |address: &str| Hop::parse(address).map_err(|e| GatewayError::permanent("invalid_config", e));
+        Ok(call::Network {
+            trunk: hop(&self.config.address)?,
+            transport: self.config.transport,
+            tls: self.config.tls.clone(),
+            outbound_proxy: self.config.outbound_proxy.as_deref().map(hop).transpose()?,
+            public_address: self.config.public_address,
+        })
     }
 
-    /// `sip:<digits>@<host>`, with the port when it is not SIP's default.
+    /// `sip:<digits>@<host>`, with the port when it is not the transport's default.
     fn request_uri(&self, to: &str) -> Result<String, GatewayError> {
         let digits: String = to.chars().filter(char::is_ascii_digit).collect();
         if digits.is_empty() {
@@ -125,8 +149,9 @@ impl SipGateway {
                 "no digits in the number",
             ));
         }
+        let default_port = self.config.transport.default_port().to_string();
         let host = match self.config.address.rsplit_once(':') {
-            Some((host, "5060")) => host,
+            Some((host, port)) if port == default_port => host,
             _ => self.config.address.as_str(),
         };
         let uri = format!("sip:{digits}@{host}");
@@ -223,7 +248,7 @@ impl Gateway for SipGateway {
     /// every frame was sent, or failed `hung_up` if the callee hung up before the end.
     async fn send(&self, message: &OutboundMessage) -> Result<Accepted, GatewayError> {
         let plan = call::CallPlan {
-            trunk: self.trunk().await?,
+            network: self.network()?,
             request_uri: self.request_uri(&message.to)?,
             from_uri: self.config.from.clone(),
             credentials: self.config.username.clone().zip(self.config.password.clone()),
@@ -280,6 +305,10 @@ mod tests {
         SipConfig {
             name: "trunk".into(),
             address: "sip.example.net:5060".into(),
+            transport: Default::default(),
+            tls: None,
+            outbound_proxy: None,
+            public_address: None,
             from: "sip:otp@otpgate.invalid".into(),
             username: Some("u".into()),
             password: Some("hunter2".into()),
@@ -303,6 +332,15 @@ mod tests {
             "sip:15550100@sip.example.net"
         );
         assert_eq!(gateway.channels(), &[Channel::Call]);
+        let mut tls = config();
+        tls.transport = transport::Transport::Tls;
+        tls.address = "sip.example.net:5061".into();
+        assert_eq!(
+            SipGateway::new(tls, otpgate_gateway::report_channel().0)
+                .request_uri("15550100")
+                .unwrap(),
+            "sip:15550100@sip.example.net"
+        );
         let mut other = config();
         other.address = "127.0.0.1:5080".into();
         assert_eq!(

@@ -223,9 +223,9 @@ pub fn linear_to_alaw(sample: i16) -> u8 {
 static ULAW_TO_ALAW: std::sync::LazyLock<[u8; 256]> =
     std::sync::LazyLock::new(|| std::array::from_fn(|u| linear_to_alaw(ulaw_to_linear(u as u8))));
 
-/// Encodes one frame for an RTP payload type: PCMU (0) as recorded, PCMA (8) transcoded.
-pub fn encode(frame: &Frame, payload_type: u8) -> Vec<u8> {
-    if payload_type == 8 {
+/// Encodes one frame for the codec the callee chose: PCMU as recorded, PCMA (`alaw`) transcoded.
+pub fn encode(frame: &Frame, alaw: bool) -> Vec<u8> {
+    if alaw {
         frame.iter().map(|&u| ULAW_TO_ALAW[usize::from(u)]).collect()
     } else {
         frame.to_vec()
@@ -251,7 +251,7 @@ mod tests {
         assert_eq!(linear_to_alaw(-8), 0x55);
         assert_eq!(linear_to_alaw(i16::MAX), 0xAA);
         assert_eq!(linear_to_alaw(i16::MIN), 0x2A);
-        assert_eq!(encode(&[ULAW_SILENCE; SAMPLES_PER_FRAME], 8), vec![0xD5; 160]);
+        assert_eq!(encode(&[ULAW_SILENCE; SAMPLES_PER_FRAME], true), vec![0xD5; 160]);
     }
 
     #[test]
