@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 
 /// An actor with nothing pending stops after this long without messages.
 const IDLE_AFTER: Duration = Duration::from_secs(30);
-const IDLE_CHECK_EVERY: Duration = Duration::from_secs(10);
+/// The soonest an actor that could not stop looks again.
+const IDLE_RECHECK_MIN: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendStatus {
@@ -107,12 +108,26 @@ impl NumberActor {
         }
     }
 
+    /// Stops the actor when nothing is pending, in flight or recent; otherwise looks again at the
+    /// first moment it could stop (the pending verification's expiry, or `IDLE_AFTER` after the
+    /// last message). One timer per actor that fires about once per life, not a periodic check:
+    /// with 100,000s of pending verifications a periodic one made every send pay for the others'
+    /// wake-ups (issue 11: the send rate fell as pending verifications piled up).
     fn stop_if_idle(&mut self, ctx: &mut Context<Self>) {
-        let pending = self.state.as_ref().is_some_and(|s| s.has_pending(now_ms()));
-        if self.in_flight == 0 && !pending && self.last_active.elapsed() >= IDLE_AFTER {
+        let (now, now_ms) = (Instant::now(), now_ms());
+        let pending_until = self.state.as_ref().and_then(|s| s.pending_until(now_ms));
+        let idle_at = self.last_active + IDLE_AFTER;
+        if self.in_flight == 0 && pending_until.is_none() && now >= idle_at {
             self.engine.registry.remove(&self.key, &ctx.address());
             ctx.stop();
+            return;
         }
+        let expires_in = pending_until.map_or(Duration::ZERO, |at| Duration::from_millis((at - now_ms).max(0) as u64));
+        let next = idle_at
+            .saturating_duration_since(now)
+            .max(expires_in)
+            .max(IDLE_RECHECK_MIN);
+        ctx.run_later(next, Self::stop_if_idle);
     }
 
     /// Persists `changed` (enqueued now, in order) and returns a future that resolves once durable.
@@ -260,7 +275,7 @@ impl Actor for NumberActor {
                     Err(e) => tracing::error!(error = %e, "cannot load number history"),
                 }),
         );
-        ctx.run_interval(IDLE_CHECK_EVERY, Self::stop_if_idle);
+        ctx.run_later(IDLE_AFTER, Self::stop_if_idle);
     }
 }
 
