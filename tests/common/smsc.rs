@@ -173,6 +173,21 @@ impl NpmSmsc {
     }
 }
 
+impl NpmSmsc {
+    /// Every event named `name` not yet taken by [`NpmSmsc::wait_for`], after waiting `settle`
+    /// for stragglers.
+    pub fn all(&mut self, name: &str, settle: Duration) -> Vec<Value> {
+        let until = Instant::now() + settle;
+        while let Ok(e) = self
+            .events
+            .recv_timeout(until.saturating_duration_since(Instant::now()))
+        {
+            self.seen.push(e);
+        }
+        self.seen.iter().filter(|e| e["event"] == name).cloned().collect()
+    }
+}
+
 impl Drop for NpmSmsc {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -180,12 +195,25 @@ impl Drop for NpmSmsc {
     }
 }
 
-/// The config of one SMPP carrier pointing at `address`, plus `extra` keys.
+/// The config of one SMPP carrier named `smsc-a` pointing at `address`, plus `extra` keys.
 pub fn smpp_carrier(address: &str, extra: &str) -> String {
+    smpp_carrier_named("smsc-a", address, extra)
+}
+
+/// The config of one SMPP carrier named `name` pointing at `address`, plus `extra` keys.
+pub fn smpp_carrier_named(name: &str, address: &str, extra: &str) -> String {
     format!(
-        "[[carriers]]\nname = \"smsc-a\"\nprotocol = \"smpp\"\naddress = \"{address}\"\nsystem_id = \"otpgate\"\n\
+        "[[carriers]]\nname = \"{name}\"\nprotocol = \"smpp\"\naddress = \"{address}\"\nsystem_id = \"otpgate\"\n\
          password = \"secret\"\nsource_addr = \"OTPGATE\"\n{extra}\n"
     )
+}
+
+/// The verification code in a message text: its last run of 4 or more digits.
+pub fn code_in(text: &str) -> String {
+    text.split(|c: char| !c.is_ascii_digit())
+        .rfind(|w| w.len() >= 4)
+        .unwrap_or_else(|| panic!("no code in {text:?}"))
+        .to_owned()
 }
 
 /// The value of one Prometheus sample whose line starts with `prefix` (name and labels), or 0.

@@ -140,7 +140,11 @@ fn header_only_refusals_are_classified_at_once_and_sent_once() {
             let started = Instant::now();
             let refused = gateway.send(&message(to, "hi")).await.unwrap_err();
             // The response timeout is 5 s: an unmatched refusal would take that long, twice.
-            assert!(started.elapsed() < Duration::from_secs(1), "{to}: {:?}", started.elapsed());
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "{to}: {:?}",
+                started.elapsed()
+            );
             assert!(refused.is_permanent(), "{refused}");
             assert_eq!(refused.reason(), reason);
         }
@@ -156,14 +160,21 @@ fn header_only_refusals_are_classified_at_once_and_sent_once() {
 fn emoji_are_never_split_across_parts() {
     let (sim, _runtime) = simulator(Vec::new());
     // Emoji at every offset around the 67-unit part boundary.
-    let text: String = (0..40).map(|i| if i % 3 == 0 { "🍕" } else { "ك" }).collect::<String>().repeat(3);
+    let text: String = (0..40)
+        .map(|i| if i % 3 == 0 { "🍕" } else { "ك" })
+        .collect::<String>()
+        .repeat(3);
     actix_rt::System::new().block_on(async {
         let (reports, _receipts) = report_channel();
         let gateway = SmppGateway::start(config(sim.smpp_addr().to_string()), reports);
         assert!(gateway.wait_bound(Duration::from_secs(5)).await);
         let accepted = gateway.send(&message("+971501234567", &text)).await.unwrap();
         let units = text.encode_utf16().count();
-        assert!(accepted.parts as usize >= units.div_ceil(67), "{} parts for {units} units", accepted.parts);
+        assert!(
+            accepted.parts as usize >= units.div_ceil(67),
+            "{} parts for {units} units",
+            accepted.parts
+        );
         gateway.shutdown().await;
     });
     let records = sim.records_to("971501234567");

@@ -151,6 +151,7 @@ const server = smpp.createServer((session) => {
     session.send(pdu.response(refusal ? { command_status: refusal[1] } : { message_id: messageId }));
     emit({
       event: 'submit_sm',
+      at_ms: Date.now(), // when it was answered, for latency measurements
       command_status: refusal ? refusal[1] : 0,
       message_id: messageId,
       source_addr: pdu.source_addr,
