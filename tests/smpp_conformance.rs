@@ -1,13 +1,14 @@
 //! What real SMSCs send, through the real binary over TCP (issue 12, items 1–4): refusals as a
 //! bare 16-octet header, receipts as deliver_sm or data_sm with their data in the TLVs, in
-//! short_message or in message_payload and the handset spelled any way, our esm_class, and text
-//! outside the Basic Multilingual Plane. The npm `smpp` package plays the third-party SMSC; the
-//! workspace's simulator plays the forms npm `smpp` cannot send.
+//! short_message or in message_payload and the handset spelled any way, and our esm_class
+//! (text outside the Basic Multilingual Plane is in `text_outside_bmp.rs`). The npm `smpp`
+//! package plays the third-party SMSC; the workspace's simulator plays the forms npm `smpp`
+//! cannot send.
 mod common;
 
 use common::smsc::{code_in, eventually, metric, smpp_carrier, smpp_carrier_named, NpmSmsc, Smsc};
-use common::{write_config, Server};
-use serde_json::{json, Value};
+use common::Server;
+use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -275,62 +276,5 @@ fn npm_smpp_receipts_as_data_sm_and_in_message_payload_are_applied() {
         let checked = server.check("+34600002002", &code_in(submit["text"].as_str().unwrap()));
         assert_eq!(checked["phone"]["verification_method"], "sms", "{args:?}: {checked}");
         assert!(peer.all("unsupported", Duration::ZERO).is_empty());
-    }
-}
-
-const PIZZA_KEY: &str = "pizza-key-0123456789abcdef";
-
-/// An engine whose one application is called `Pizza 🍕`, with `carriers`.
-fn pizza_engine(dir: &Path, carriers: &str) -> Server {
-    let config = write_config(
-        dir,
-        &format!("[[applications]]\nname = \"Pizza 🍕\"\napi_key = \"{PIZZA_KEY}\"\n{carriers}"),
-    );
-    Server::start(dir, &["serve", "--config", config.to_str().unwrap()], Some(PIZZA_KEY))
-}
-
-/// Item 4: the brand's emoji (U+1F355) goes out in UCS2 as the surrogate pair D83C DF55, the
-/// simulator and npm `smpp` both decode the text back exactly, and the code checks.
-#[test]
-fn an_application_named_pizza_emoji_gets_its_sms_through() {
-    let dir = tempfile::tempdir().unwrap();
-    let smsc = simulator(dir.path(), "a", "", &[]);
-    let server = pizza_engine(dir.path(), &smpp_carrier(&smsc.smpp, ""));
-    let sent = server.send("+34600000000");
-    assert_eq!(
-        (sent["status"].as_str(), sent["channel"].as_str()),
-        (Some("Success"), Some("sms")),
-        "{sent}"
-    );
-    let m = &smsc.messages_to("34600000000")[0];
-    assert_eq!((m["data_coding"].as_u64(), m["esm_class"].as_u64()), (Some(8), Some(0)));
-    let text = m["text"].as_str().unwrap();
-    assert!(text.starts_with("Your Pizza 🍕 verification code is "), "{text}");
-    assert!(m["short_message_hex"].as_str().unwrap().contains("d83cdf55"), "{m}");
-    let checked = server.check("+34600000000", &code_in(text));
-    assert_eq!(checked["status"], "Approved", "{checked}");
-
-    // In Spanish and Arabic too, to the third-party SMSC.
-    let dir = tempfile::tempdir().unwrap();
-    let mut peer = NpmSmsc::start(&[]);
-    let server = pizza_engine(dir.path(), &smpp_carrier(&format!("127.0.0.1:{}", peer.port), ""));
-    for (phone, locale, start) in [
-        ("+34600000001", "es", "Tu código de verificación de Pizza 🍕 es "),
-        ("+34600000002", "ar", "رمز التحقق الخاص بك في Pizza 🍕 هو "),
-    ] {
-        let (status, sent) = server.post(
-            "/v3/phone/send/",
-            &json!({ "phone_number": phone, "options": { "locale": locale } }),
-        );
-        assert_eq!((status, sent["status"].as_str()), (200, Some("Success")), "{sent}");
-        let submit = peer.wait_for("submit_sm", Duration::from_secs(5));
-        assert_eq!(
-            (submit["data_coding"].as_u64(), submit["esm_class"].as_u64()),
-            (Some(8), Some(0))
-        );
-        let text = submit["text"].as_str().unwrap();
-        assert!(text.starts_with(start), "{locale}: {text}");
-        let checked = server.check(phone, &code_in(text));
-        assert_eq!(checked["status"], "Approved", "{locale}: {checked}");
     }
 }
