@@ -181,6 +181,23 @@ pub struct Receipt {
     pub form: ReceiptForm,
 }
 
+/// The fields deliver_sm and data_sm share, set on either's builder (rusmpp gives the two
+/// builders the same setters but no common trait): the handset as source, the ESME's address
+/// as destination, esm_class "MC delivery receipt", data_coding 0.
+macro_rules! receipt_envelope {
+    ($builder:expr, $from:expr, $to:expr) => {
+        $builder
+            .source_addr_ton($from.ton)
+            .source_addr_npi($from.npi)
+            .source_addr($from.addr)
+            .dest_addr_ton($to.ton)
+            .dest_addr_npi($to.npi)
+            .destination_addr($to.addr.clone())
+            .esm_class(EsmClass::from(ESM_CLASS_RECEIPT))
+            .data_coding(DataCoding::McSpecific)
+    };
+}
+
 impl Receipt {
     /// The conventional receipt body (SMPP 3.4 Appendix B).
     pub fn body(&self, done_at_secs: u64) -> String {
@@ -226,15 +243,7 @@ impl Receipt {
                     )),
                     ReceiptText::None => {}
                 }
-                DeliverSm::builder()
-                    .source_addr_ton(from.ton)
-                    .source_addr_npi(from.npi)
-                    .source_addr(from.addr)
-                    .dest_addr_ton(self.to.ton)
-                    .dest_addr_npi(self.to.npi)
-                    .destination_addr(self.to.addr.clone())
-                    .esm_class(EsmClass::from(ESM_CLASS_RECEIPT))
-                    .data_coding(DataCoding::McSpecific)
+                receipt_envelope!(DeliverSm::builder(), from, self.to)
                     .short_message(short_message)
                     .tlvs(tlvs)
                     .build()
@@ -264,15 +273,7 @@ impl Receipt {
                         AnyOctetString::from_vec(body),
                     )));
                 }
-                DataSm::builder()
-                    .source_addr_ton(from.ton)
-                    .source_addr_npi(from.npi)
-                    .source_addr(from.addr)
-                    .dest_addr_ton(self.to.ton)
-                    .dest_addr_npi(self.to.npi)
-                    .destination_addr(self.to.addr.clone())
-                    .esm_class(EsmClass::from(ESM_CLASS_RECEIPT))
-                    .data_coding(DataCoding::McSpecific)
+                receipt_envelope!(DataSm::builder(), from, self.to)
                     .tlvs(tlvs)
                     .build()
                     .into()
