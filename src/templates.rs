@@ -26,4 +26,15 @@ mod tests {
         assert!(render("ar", "Acme", "1234").ends_with("1234"));
         assert!(render("xx", "Acme", "1234").starts_with("Your"));
     }
+
+    /// The brand is the application's name, which may hold any character: one outside the
+    /// Basic Multilingual Plane (🍕, U+1F355) comes out whole in every language, code last.
+    #[test]
+    fn a_brand_outside_the_bmp_is_kept_whole_in_every_language() {
+        for locale in ["en", "es", "pt", "ar", "fr", "de"] {
+            let text = render(locale, "Pizza 🍕", "482915");
+            assert!(text.contains("Pizza 🍕"), "{locale}: {text}");
+            assert!(text.ends_with("482915"), "{locale}: {text}");
+        }
+    }
 }

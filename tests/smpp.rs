@@ -3,17 +3,10 @@
 //! third-party SMSC.
 mod common;
 
-use common::smsc::{eventually, metric, smpp_carrier, NpmSmsc, Smsc};
+use common::smsc::{code_in, eventually, metric, smpp_carrier, NpmSmsc, Smsc};
 use common::Server;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-
-fn code_in(text: &str) -> String {
-    text.split(|c: char| !c.is_ascii_digit())
-        .rfind(|w| w.len() >= 4)
-        .unwrap_or_else(|| panic!("no code in {text:?}"))
-        .to_owned()
-}
 
 fn lifecycle_types(report: &Value) -> Vec<String> {
     report["phone"]["lifecycle"]
@@ -49,6 +42,7 @@ fn an_otp_goes_out_in_gsm_and_its_receipt_marks_it_delivered() {
     assert_eq!(messages.len(), 1, "{messages:?}");
     let m = &messages[0];
     assert_eq!(m["data_coding"], 0, "GSM 03.38 default alphabet");
+    assert_eq!(m["esm_class"], 0, "default mode and type, no UDH");
     assert_eq!(
         (m["source_addr"].as_str(), m["source_addr_ton"].as_u64()),
         (Some("OTPGATE"), Some(5))
@@ -355,6 +349,10 @@ fn the_npm_smpp_smsc_takes_our_submit_and_its_receipt_reaches_the_engine() {
         (Some(1), Some(1))
     );
     assert_eq!(submit["data_coding"], 0);
+    assert_eq!(
+        submit["esm_class"], 0,
+        "default mode and type (0x08 would ask for an ESME ack)"
+    );
     let text = submit["text"].as_str().unwrap();
     assert!(text.starts_with("Your default verification code is"), "{submit}");
 

@@ -24,28 +24,69 @@ pub struct Smsc {
     pub control: String,
 }
 
+/// A workspace binary started with `--listen 127.0.0.1:0` and `args`, its stderr in `log`;
+/// returns it with the `name=value` words of the ready line it prints first.
+fn start_ready(binary: &str, args: &[&str], log: &Path) -> (Child, Vec<(String, String)>) {
+    let mut child = Command::new(workspace_bin(binary))
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {binary}: {e}"));
+    let line = first_line(&mut child, Duration::from_secs(10)).unwrap_or_else(|| panic!("{binary}: no ready line"));
+    let fields = line
+        .split_whitespace()
+        .filter_map(|w| w.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    (child, fields)
+}
+
+fn field(fields: &[(String, String)], name: &str) -> String {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| panic!("ready line without {name}=: {fields:?}"))
+}
+
+/// Another workspace binary (a platform fake, the SIP callee), killed on drop.
+pub struct Peer {
+    child: Child,
+    /// The value of the ready line's `field=` word: its address or URL.
+    pub address: String,
+}
+
+impl Peer {
+    /// Starts `binary` on a free port; `field` names the ready line's address word
+    /// (`http` for `fake-rcs http=http://…`, `sip` for `sip-callee sip=…`).
+    pub fn start(dir: &Path, binary: &str, args: &[&str], field_name: &str) -> Peer {
+        let (child, fields) = start_ready(binary, args, &dir.join(format!("{binary}.log")));
+        Peer {
+            address: field(&fields, field_name),
+            child,
+        }
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Smsc {
     /// Starts the simulator with `args` (rules file, formats...) on free ports.
     pub fn start(dir: &Path, args: &[&str]) -> Smsc {
-        let stderr = std::fs::File::create(dir.join("smsc-sim.log")).unwrap();
-        let mut child = Command::new(workspace_bin("otpgate-smsc-sim"))
-            .args(["--listen", "127.0.0.1:0", "--control", "127.0.0.1:0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("start otpgate-smsc-sim");
-        let line = first_line(&mut child, Duration::from_secs(10)).expect("smsc-sim printed no ready line");
+        let mut all = vec!["--control", "127.0.0.1:0"];
+        all.extend_from_slice(args);
         // smsc-sim smpp=127.0.0.1:PORT control=http://127.0.0.1:PORT
-        let field = |name: &str| {
-            line.split_whitespace()
-                .find_map(|w| w.strip_prefix(name))
-                .unwrap_or_else(|| panic!("ready line without {name}: {line}"))
-                .to_owned()
-        };
+        let (child, fields) = start_ready("otpgate-smsc-sim", &all, &dir.join("smsc-sim.log"));
         Smsc {
-            smpp: field("smpp="),
-            control: field("control="),
+            smpp: field(&fields, "smpp"),
+            control: field(&fields, "control"),
             child,
         }
     }
@@ -173,6 +214,21 @@ impl NpmSmsc {
     }
 }
 
+impl NpmSmsc {
+    /// Every event named `name` not yet taken by [`NpmSmsc::wait_for`], after waiting `settle`
+    /// for stragglers.
+    pub fn all(&mut self, name: &str, settle: Duration) -> Vec<Value> {
+        let until = Instant::now() + settle;
+        while let Ok(e) = self
+            .events
+            .recv_timeout(until.saturating_duration_since(Instant::now()))
+        {
+            self.seen.push(e);
+        }
+        self.seen.iter().filter(|e| e["event"] == name).cloned().collect()
+    }
+}
+
 impl Drop for NpmSmsc {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -180,12 +236,25 @@ impl Drop for NpmSmsc {
     }
 }
 
-/// The config of one SMPP carrier pointing at `address`, plus `extra` keys.
+/// The config of one SMPP carrier named `smsc-a` pointing at `address`, plus `extra` keys.
 pub fn smpp_carrier(address: &str, extra: &str) -> String {
+    smpp_carrier_named("smsc-a", address, extra)
+}
+
+/// The config of one SMPP carrier named `name` pointing at `address`, plus `extra` keys.
+pub fn smpp_carrier_named(name: &str, address: &str, extra: &str) -> String {
     format!(
-        "[[carriers]]\nname = \"smsc-a\"\nprotocol = \"smpp\"\naddress = \"{address}\"\nsystem_id = \"otpgate\"\n\
+        "[[carriers]]\nname = \"{name}\"\nprotocol = \"smpp\"\naddress = \"{address}\"\nsystem_id = \"otpgate\"\n\
          password = \"secret\"\nsource_addr = \"OTPGATE\"\n{extra}\n"
     )
+}
+
+/// The verification code in a message text: its last run of 4 or more digits.
+pub fn code_in(text: &str) -> String {
+    text.split(|c: char| !c.is_ascii_digit())
+        .rfind(|w| w.len() >= 4)
+        .unwrap_or_else(|| panic!("no code in {text:?}"))
+        .to_owned()
 }
 
 /// The value of one Prometheus sample whose line starts with `prefix` (name and labels), or 0.

@@ -4,10 +4,10 @@
 //! Run: `cargo bench -p otpgate-smpp --bench pdu`
 use bytes::BytesMut;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use otpgate_smpp::codec::FrameCodec;
 use otpgate_smpp::{encoding, receipt, Source};
 use rusmpp::pdus::{DeliverSm, SubmitSmResp};
 use rusmpp::tlvs::MessageDeliveryRequestTlvValue;
-use rusmpp::tokio_codec::CommandCodec;
 use rusmpp::types::{COctetString, OctetString};
 use rusmpp::values::{EsmClass, MessageState};
 use rusmpp::{Command, CommandStatus, Pdu};
@@ -15,7 +15,7 @@ use tokio_util::codec::{Decoder, Encoder};
 
 fn framed(command: Command) -> BytesMut {
     let mut buf = BytesMut::new();
-    CommandCodec::new().encode(command, &mut buf).unwrap();
+    FrameCodec::default().encode(command, &mut buf).unwrap();
     buf
 }
 
@@ -51,7 +51,7 @@ fn bench(c: &mut Criterion) {
         .remove(0);
     c.bench_function("frame_submit_sm", |b| {
         let mut buf = BytesMut::with_capacity(4096);
-        let mut codec = CommandCodec::new();
+        let mut codec = FrameCodec::default();
         b.iter(|| {
             buf.clear();
             codec
@@ -69,7 +69,7 @@ fn bench(c: &mut Criterion) {
         Pdu::SubmitSmResp(SubmitSmResp::new("1234567".parse().unwrap(), Vec::new())),
     ));
     c.bench_function("decode_submit_sm_resp", |b| {
-        let mut codec = CommandCodec::new();
+        let mut codec = FrameCodec::default();
         b.iter(|| {
             let mut buf = resp.clone();
             codec.decode(&mut buf).unwrap().unwrap()
@@ -81,7 +81,7 @@ fn bench(c: &mut Criterion) {
         Pdu::DeliverSm(receipt_pdu(true)),
     ));
     c.bench_function("decode_receipt_deliver_sm", |b| {
-        let mut codec = CommandCodec::new();
+        let mut codec = FrameCodec::default();
         b.iter(|| {
             let mut buf = deliver.clone();
             codec.decode(&mut buf).unwrap().unwrap()
@@ -90,10 +90,10 @@ fn bench(c: &mut Criterion) {
     let with_tlvs = receipt_pdu(true);
     let text_only = receipt_pdu(false);
     c.bench_function("parse_receipt_tlvs", |b| {
-        b.iter(|| receipt::parse(black_box(&with_tlvs)).unwrap())
+        b.iter(|| receipt::from_deliver_sm(black_box(&with_tlvs)).unwrap())
     });
     c.bench_function("parse_receipt_text", |b| {
-        b.iter(|| receipt::parse(black_box(&text_only)).unwrap())
+        b.iter(|| receipt::from_deliver_sm(black_box(&text_only)).unwrap())
     });
     c.bench_function("receipt_id_forms", |b| {
         b.iter(|| receipt::id_forms(black_box("0000001A")))

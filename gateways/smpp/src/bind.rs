@@ -2,12 +2,13 @@
 //!
 //! Life of a bind: connect (TCP_NODELAY, optional TLS) → bind_transceiver → bound: write
 //! submit_sm as they come, match answers by sequence number ([`Window`]), answer the SMSC's
-//! enquire_link and deliver_sm, send our own enquire_link every `enquire_link_seconds`. Any
+//! enquire_link, deliver_sm and data_sm, send our own enquire_link every `enquire_link_seconds`. Any
 //! connection failure, an unanswered enquire_link, or a run of unanswered submits stops the
 //! actor; `restarting` fails whatever was in flight (the gateway retries it) and `started`
 //! reconnects after an exponential, jittered back-off.
+use crate::codec::{Frame, FrameCodec};
 use crate::connect::{self, BoxedIo, ConnectError};
-use crate::receipt;
+use crate::pdu::{self, Event, Response};
 use crate::status;
 use crate::tracker::Tracked;
 use crate::window::Window;
@@ -17,10 +18,9 @@ use actix::prelude::*;
 use metrics::Histogram;
 use otpgate_gateway::GatewayError;
 use rand::Rng;
-use rusmpp::pdus::{DeliverSmResp, SubmitSm};
-use rusmpp::tokio_codec::{CommandCodec, DecodeError, EncodeError};
-use rusmpp::types::COctetString;
-use rusmpp::{Command, CommandStatus, Pdu};
+use rusmpp::pdus::SubmitSm;
+use rusmpp::tokio_codec::EncodeError;
+use rusmpp::{Command, CommandId, CommandStatus, Pdu};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -68,7 +68,7 @@ pub struct Submit {
 #[rtype(result = "()")]
 pub struct Unbind(pub oneshot::Sender<()>);
 
-type Writer = FramedWrite<Command, WriteHalf<BoxedIo>, CommandCodec>;
+type Writer = FramedWrite<Command, WriteHalf<BoxedIo>, FrameCodec>;
 
 pub struct Bind {
     index: usize,
@@ -181,7 +181,7 @@ impl Bind {
         }
         let seq = self.window.next_sequence();
         self.enquire_pending = Some((seq, Instant::now()));
-        self.write(Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLink));
+        self.write(pdu::enquire_link(seq));
     }
 
     fn finish_unbind(&mut self) {
@@ -191,85 +191,72 @@ impl Bind {
         }
     }
 
-    fn on_command(&mut self, command: Command, ctx: &mut Context<Self>) {
-        let seq = command.sequence_number();
-        let status = u32::from(command.status());
-        match command.pdu() {
-            Some(Pdu::SubmitSmResp(resp)) => {
-                let Some((waiter, took)) = self.window.complete(seq, Instant::now()) else {
-                    tracing::debug!(carrier = %self.config.name, seq, "late or unknown submit_sm_resp");
-                    return;
-                };
-                self.timeouts_in_a_row = 0;
-                self.round_trip.record(took.as_secs_f64());
-                let result = if status == 0 {
-                    let id = resp.message_id().as_str().to_owned();
-                    // Registered before the next PDU is read: a receipt right behind the
-                    // answer on this bind finds its message.
-                    self.shared.tracker.track(&id, waiter.tracked.clone());
-                    Ok(id)
-                } else {
-                    Err(status::classify(status))
-                };
-                let _ = waiter.reply.send(result);
+    fn on_frame(&mut self, frame: Frame, ctx: &mut Context<Self>) {
+        let inbound = pdu::read(frame);
+        if let Some(reply) = inbound.reply {
+            self.write(reply);
+        }
+        match inbound.event {
+            Event::Response(response) => self.on_response(response),
+            Event::Receipt { receipt, source_addr } => {
+                self.shared.tracker.on_receipt(receipt, Some(&source_addr));
             }
-            Some(Pdu::DeliverSm(deliver_sm)) => {
-                // Always acknowledged, receipt or not, or the SMSC redelivers it forever.
-                self.write(Command::new(
-                    CommandStatus::EsmeRok,
-                    seq,
-                    Pdu::DeliverSmResp(DeliverSmResp::new(COctetString::empty(), Vec::new())),
-                ));
-                match receipt::parse(deliver_sm) {
-                    Some(receipt) => {
-                        let handset = deliver_sm.source_addr.as_str().to_owned();
-                        self.shared.tracker.on_receipt(receipt, Some(&handset));
-                    }
-                    None => tracing::debug!(carrier = %self.config.name, "deliver_sm that is not a receipt ignored"),
-                }
+            Event::NotAReceipt => {
+                tracing::debug!(carrier = %self.config.name, "message that is not a receipt ignored")
             }
-            Some(Pdu::EnquireLink) => {
-                self.write(Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLinkResp));
-            }
-            Some(Pdu::EnquireLinkResp) => {
-                if self.enquire_pending.is_some_and(|(s, _)| s == seq) {
-                    self.enquire_pending = None;
-                }
-                self.timeouts_in_a_row = 0;
-            }
-            Some(Pdu::Unbind) => {
+            Event::EnquireLink => {}
+            Event::Unbind => {
                 tracing::info!(carrier = %self.config.name, bind = self.index, "SMSC unbound us");
-                self.write(Command::new(CommandStatus::EsmeRok, seq, Pdu::UnbindResp));
                 self.set_up(false);
                 ctx.stop();
             }
-            Some(Pdu::UnbindResp) if self.unbinding.as_ref().is_some_and(|(s, _, _)| *s == seq) => {
-                self.finish_unbind();
+            Event::Unsupported { command_id } => {
+                tracing::debug!(carrier = %self.config.name, command_id = format!("{command_id:#010x}"), "unsupported PDU");
             }
-            Some(Pdu::GenericNack) => {
-                if let Some((waiter, _)) = self.window.complete(seq, Instant::now()) {
-                    let _ = waiter.reply.send(Err(GatewayError::permanent(
-                        "generic_nack",
-                        format!("SMSC answered generic_nack 0x{status:08X}"),
-                    )));
-                }
-            }
-            Some(other) => {
-                tracing::debug!(carrier = %self.config.name, command = ?other.command_id(), "unexpected PDU");
-                if other.command_id().is_operation() {
-                    self.write(Command::new(CommandStatus::EsmeRinvcmdid, seq, Pdu::GenericNack));
-                }
-            }
-            None => {}
         }
+    }
+
+    /// Matches a response to what waits for it by sequence_number, whatever its kind and
+    /// whether or not it has a body: a refusal is classified from its command_status at once.
+    fn on_response(&mut self, response: Response) {
+        let seq = response.sequence_number;
+        let status = response.command_status;
+        self.timeouts_in_a_row = 0;
+        if self.enquire_pending.is_some_and(|(s, _)| s == seq) {
+            self.enquire_pending = None;
+            return;
+        }
+        if self.unbinding.as_ref().is_some_and(|(s, _, _)| *s == seq) {
+            self.finish_unbind();
+            return;
+        }
+        let Some((waiter, took)) = self.window.complete(seq, Instant::now()) else {
+            tracing::debug!(carrier = %self.config.name, seq, command = ?response.command_id, "late or unknown response");
+            return;
+        };
+        self.round_trip.record(took.as_secs_f64());
+        let result = match (status, response.command_id, response.message_id) {
+            (0, CommandId::SubmitSmResp, Some(id)) => {
+                // Registered before the next PDU is read: a receipt right behind the answer on
+                // this bind finds its message.
+                self.shared.tracker.track(&id, waiter.tracked.clone());
+                Ok(id)
+            }
+            (0, command_id, _) => Err(GatewayError::permanent(
+                "protocol_error",
+                format!("SMSC answered submit_sm with {command_id:?} and no error"),
+            )),
+            (status, _, _) => Err(status::classify(status)),
+        };
+        let _ = waiter.reply.send(result);
     }
 
     fn connected(&mut self, io: BoxedIo, leftover: bytes::BytesMut, ctx: &mut Context<Self>) {
         let (read, write) = tokio::io::split(io);
-        let mut reader = FramedRead::new(read, CommandCodec::new());
+        let mut reader = FramedRead::new(read, FrameCodec::default());
         reader.read_buffer_mut().extend_from_slice(&leftover);
         ctx.add_stream(reader);
-        let mut writer = FramedWrite::new(write, CommandCodec::new(), ctx);
+        let mut writer = FramedWrite::new(write, FrameCodec::default(), ctx);
         // Large enough to hold a full window of PDUs between flushes.
         writer.set_buffer_capacity(64 * 1024, 1024 * 1024);
         self.writer = Some(writer);
@@ -359,15 +346,15 @@ impl Handler<Unbind> for Bind {
         // No new submits from here on; the gateway stops routing here first.
         self.set_up(false);
         let seq = self.window.next_sequence();
-        self.write(Command::new(CommandStatus::EsmeRok, seq, Pdu::Unbind));
+        self.write(pdu::unbind(seq));
         self.unbinding = Some((seq, Instant::now(), msg.0));
     }
 }
 
-impl StreamHandler<Result<Command, DecodeError>> for Bind {
-    fn handle(&mut self, item: Result<Command, DecodeError>, ctx: &mut Context<Self>) {
+impl StreamHandler<Result<Frame, std::io::Error>> for Bind {
+    fn handle(&mut self, item: Result<Frame, std::io::Error>, ctx: &mut Context<Self>) {
         match item {
-            Ok(command) => self.on_command(command, ctx),
+            Ok(frame) => self.on_frame(frame, ctx),
             Err(e) => {
                 // A PDU we cannot frame leaves the stream unsynchronised: start over.
                 tracing::warn!(carrier = %self.config.name, bind = self.index, error = %e, "undecodable PDU: reconnecting");

@@ -1,14 +1,12 @@
 //! Opening one bind: TCP (TCP_NODELAY), optional TLS through rustls, and the bind_transceiver
 //! handshake. Kept out of the actor so the handshake is a plain sequential future.
+use crate::codec::FrameCodec;
+use crate::pdu::{self, Event};
 use crate::status;
 use crate::SmppConfig;
 use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
-use rusmpp::pdus::BindTransceiver;
-use rusmpp::tokio_codec::CommandCodec;
-use rusmpp::types::COctetString;
-use rusmpp::values::{InterfaceVersion, Npi, Ton};
-use rusmpp::{Command, CommandStatus, Pdu};
+use rusmpp::CommandId;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -17,6 +15,9 @@ use tokio_util::codec::Framed;
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 pub type BoxedIo = Box<dyn Io>;
+
+/// The sequence_number of bind_transceiver, the first PDU of every connection.
+const BIND_SEQUENCE: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -39,50 +40,54 @@ pub async fn open_and_bind(config: &SmppConfig) -> Result<(BoxedIo, BytesMut), C
     let io = tokio::time::timeout(timeout, open(config))
         .await
         .map_err(|_| ConnectError::Timeout(timeout))??;
-    let mut framed = Framed::new(io, CommandCodec::new());
-    let bind = BindTransceiver::builder()
-        .system_id(config.system_id.clone())
-        .password(config.password.clone())
-        .system_type(config.system_type.clone())
-        .interface_version(InterfaceVersion::Smpp3_4)
-        .addr_ton(Ton::Unknown)
-        .addr_npi(Npi::Unknown)
-        .address_range(COctetString::empty())
-        .build();
+    let mut framed = Framed::new(io, FrameCodec::default());
+    let bind = pdu::bind_transceiver(
+        BIND_SEQUENCE,
+        config.system_id.clone(),
+        config.password.clone(),
+        config.system_type.clone(),
+    );
     let handshake = async {
         framed
-            .send(Command::new(CommandStatus::EsmeRok, 1, Pdu::BindTransceiver(bind)))
+            .send(bind)
             .await
             .map_err(|e| ConnectError::Closed(e.to_string()))?;
         loop {
-            let command = framed
+            let frame = framed
                 .next()
                 .await
                 .ok_or_else(|| ConnectError::Closed("end of stream".into()))?
                 .map_err(|e| ConnectError::Closed(e.to_string()))?;
-            match command.pdu() {
-                Some(Pdu::BindTransceiverResp(_)) | Some(Pdu::GenericNack) => {
-                    let status = u32::from(command.status());
-                    return if status == 0 {
-                        Ok(())
-                    } else {
-                        Err(ConnectError::Refused {
-                            status,
-                            permanent: status::bind_failure_is_permanent(status),
-                        })
-                    };
-                }
-                // An SMSC may probe with enquire_link before answering; anything else waits.
-                Some(Pdu::EnquireLink) => framed
-                    .send(Command::new(
-                        CommandStatus::EsmeRok,
-                        command.sequence_number(),
-                        Pdu::EnquireLinkResp,
-                    ))
+            let inbound = pdu::read(frame);
+            // An SMSC may probe with enquire_link before answering: answer what asks for it.
+            if let Some(reply) = inbound.reply {
+                framed
+                    .send(reply)
                     .await
-                    .map_err(|e| ConnectError::Closed(e.to_string()))?,
-                _ => {}
+                    .map_err(|e| ConnectError::Closed(e.to_string()))?;
             }
+            // The answer to our bind: bind_transceiver_resp or generic_nack, with or without
+            // a body (a refusal is often the bare header, and the SMSC closes right after).
+            let Event::Response(response) = inbound.event else {
+                continue;
+            };
+            if response.sequence_number != BIND_SEQUENCE
+                || !matches!(
+                    response.command_id,
+                    CommandId::BindTransceiverResp | CommandId::GenericNack
+                )
+            {
+                continue;
+            }
+            let status = response.command_status;
+            return if status == 0 {
+                Ok(())
+            } else {
+                Err(ConnectError::Refused {
+                    status,
+                    permanent: status::bind_failure_is_permanent(status),
+                })
+            };
         }
     };
     tokio::time::timeout(timeout, handshake)

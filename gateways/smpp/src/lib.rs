@@ -1,8 +1,14 @@
 //! otpgate's SMPP 3.4 gateway: SMS over direct carrier binds.
 //!
 //! # Layout
-//! - [`encoding`]: text → `submit_sm` PDUs (GSM 03.38 or UCS2, concatenation UDH, TON/NPI).
-//! - [`receipt`]: delivery receipts out of `deliver_sm` (TLVs first, then the receipt text).
+//! - [`codec`]: framing by command_length over rusmpp's codec; a body it cannot read costs one
+//!   PDU, not the connection.
+//! - [`pdu`]: what an inbound PDU asks of the session (responses read from the header, with or
+//!   without a body), and every PDU the session writes, field by field.
+//! - [`encoding`]: text → `submit_sm` PDUs (GSM 03.38 or UCS2 with surrogate pairs,
+//!   concatenation UDH, TON/NPI, esm_class).
+//! - [`receipt`]: delivery receipts out of `deliver_sm` or `data_sm` (TLVs first, then the
+//!   receipt text in short_message or message_payload).
 //! - [`status`]: the one table that classifies an SMSC's refusals.
 //! - [`window`]: in-flight requests by sequence number, with response timeouts.
 //! - `tracker`: matches receipts to messages across a carrier's binds, reports outcomes once.
@@ -16,8 +22,10 @@
 #![forbid(unsafe_code)]
 
 mod bind;
+pub mod codec;
 mod connect;
 pub mod encoding;
+pub mod pdu;
 pub mod receipt;
 pub mod status;
 mod tracker;

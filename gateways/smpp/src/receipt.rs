@@ -1,12 +1,18 @@
-//! Delivery receipts: `deliver_sm` with esm_class "MC delivery receipt" → (message id, outcome).
+//! Delivery receipts: a `deliver_sm` or `data_sm` whose esm_class says "MC delivery receipt"
+//! → (message id, outcome).
 //!
-//! The `receipted_message_id` / `message_state` TLVs win when present; otherwise the de-facto
-//! text format of SMPP 3.4 Appendix B is parsed:
-//! `id:IIIIIIIIII sub:SSS dlvrd:DDD submit date:YYMMDDhhmm done date:YYMMDDhhmm stat:DDDDDDD err:E text:...`
-//! rusmpp decodes the PDU; nothing parses that text, hence this module.
+//! SMPP 3.4 lets a receipt carry its data in several places, and SMSCs use all of them:
+//! - the `receipted_message_id` and `message_state` TLVs (§5.3.2.12, §5.3.2.35) — they win when
+//!   present;
+//! - the de-facto text of Appendix B,
+//!   `id:IIIIIIIIII sub:SSS dlvrd:DDD submit date:YYMMDDhhmm done date:YYMMDDhhmm stat:DDDDDDD err:E text:...`,
+//!   in `short_message`, or in the `message_payload` TLV when `short_message` is empty
+//!   (§5.2.21) — and data_sm (§4.7.1) has no `short_message` at all.
+//!
+//! rusmpp decodes the PDUs; nothing parses that text, hence this module.
 use otpgate_gateway::Delivery;
-use rusmpp::pdus::DeliverSm;
-use rusmpp::tlvs::TlvValue;
+use rusmpp::pdus::{DataSm, DeliverSm};
+use rusmpp::tlvs::{Tlv, TlvValue};
 use rusmpp::values::MessageState;
 
 /// What a receipt says about one message.
@@ -21,28 +27,51 @@ pub struct Receipt {
     pub error: Option<String>,
 }
 
-/// esm_class bits 5..2 = 0001: "MC Delivery Receipt".
+/// esm_class bits 5..2 = 0001: "MC Delivery Receipt" (§5.2.12, the same in deliver_sm and
+/// data_sm).
 fn is_receipt(esm_class: u8) -> bool {
     esm_class & 0b0011_1100 == 0b0000_0100
 }
 
-/// Parses a `deliver_sm`; `None` when it is not a receipt (a mobile-originated message) or
-/// carries no message id.
-pub fn parse(deliver_sm: &DeliverSm) -> Option<Receipt> {
-    if !is_receipt(u8::from(deliver_sm.esm_class)) {
+/// Reads a `deliver_sm`; `None` when it is not a receipt (a mobile-originated message) or
+/// carries no message id or state.
+pub fn from_deliver_sm(deliver_sm: &DeliverSm) -> Option<Receipt> {
+    parse(
+        u8::from(deliver_sm.esm_class),
+        deliver_sm.short_message().as_ref(),
+        deliver_sm.tlvs(),
+    )
+}
+
+/// Reads a `data_sm` (its text, if any, is in `message_payload`); `None` as for
+/// [`from_deliver_sm`].
+pub fn from_data_sm(data_sm: &DataSm) -> Option<Receipt> {
+    parse(u8::from(data_sm.esm_class), &[], data_sm.tlvs())
+}
+
+fn parse(esm_class: u8, short_message: &[u8], tlvs: &[Tlv]) -> Option<Receipt> {
+    if !is_receipt(esm_class) {
         return None;
     }
-    let text = std::str::from_utf8(deliver_sm.short_message().as_ref()).unwrap_or("");
-    let fields = TextFields::parse(text);
     let mut tlv_id = None;
     let mut tlv_state = None;
-    for tlv in deliver_sm.tlvs() {
+    let mut payload: &[u8] = &[];
+    for tlv in tlvs {
         match tlv.value() {
             Some(TlvValue::ReceiptedMessageId(id)) => tlv_id = Some(id.as_str().to_owned()),
             Some(TlvValue::MessageState(state)) => tlv_state = Some(*state),
+            Some(TlvValue::MessagePayload(p)) => payload = p.value.as_ref(),
             _ => {}
         }
     }
+    let bytes = if short_message.is_empty() {
+        payload
+    } else {
+        short_message
+    };
+    // The text is ASCII in practice; a stray GSM or Latin-1 octet must not hide the fields.
+    let text = String::from_utf8_lossy(bytes);
+    let fields = TextFields::parse(&text);
     let message_id = tlv_id.filter(|id| !id.is_empty()).or(fields.id.map(str::to_owned))?;
     let stat = match (tlv_state, fields.stat) {
         (Some(state), _) => stat_of_state(state).to_owned(),
@@ -147,9 +176,9 @@ pub fn canonical(id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rusmpp::tlvs::MessageDeliveryRequestTlvValue;
-    use rusmpp::types::{COctetString, OctetString};
-    use rusmpp::values::EsmClass;
+    use rusmpp::tlvs::{MessageDeliveryRequestTlvValue, MessageSubmissionRequestTlvValue, TlvTag};
+    use rusmpp::types::{AnyOctetString, COctetString, OctetString};
+    use rusmpp::values::{EsmClass, MessagePayload};
 
     fn deliver_sm(esm: u8, text: &str, tlvs: Vec<MessageDeliveryRequestTlvValue>) -> DeliverSm {
         DeliverSm::builder()
@@ -164,7 +193,7 @@ mod tests {
 
     #[test]
     fn text_receipt_gives_id_stat_and_error() {
-        let r = parse(&deliver_sm(0x04, TEXT, vec![])).unwrap();
+        let r = from_deliver_sm(&deliver_sm(0x04, TEXT, vec![])).unwrap();
         assert_eq!(r.message_id, "0000001A");
         assert_eq!((r.stat.as_str(), r.outcome), ("UNDELIV", Some(Delivery::Failed)));
         assert_eq!(r.error.as_deref(), Some("034"));
@@ -176,7 +205,7 @@ mod tests {
             MessageDeliveryRequestTlvValue::ReceiptedMessageId("26".parse::<COctetString<1, 65>>().unwrap()),
             MessageDeliveryRequestTlvValue::MessageState(MessageState::Delivered),
         ];
-        let r = parse(&deliver_sm(0x04, TEXT, tlvs)).unwrap();
+        let r = from_deliver_sm(&deliver_sm(0x04, TEXT, tlvs)).unwrap();
         assert_eq!((r.message_id.as_str(), r.stat.as_str()), ("26", "DELIVRD"));
         assert_eq!(r.outcome, Some(Delivery::Delivered));
     }
@@ -195,7 +224,7 @@ mod tests {
         ] {
             let text =
                 format!("id:7 sub:001 dlvrd:000 submit date:2611260910 done date:2611260911 stat:{stat} err:000 text:");
-            let r = parse(&deliver_sm(0x04, &text, vec![])).unwrap();
+            let r = from_deliver_sm(&deliver_sm(0x04, &text, vec![])).unwrap();
             assert_eq!(r.outcome, outcome, "{stat}");
             assert_eq!(r.error, None);
         }
@@ -203,8 +232,62 @@ mod tests {
 
     #[test]
     fn a_mobile_originated_message_is_not_a_receipt() {
-        assert_eq!(parse(&deliver_sm(0x00, "id:1 stat:DELIVRD", vec![])), None);
-        assert_eq!(parse(&deliver_sm(0x04, "hello there", vec![])), None);
+        assert_eq!(from_deliver_sm(&deliver_sm(0x00, "id:1 stat:DELIVRD", vec![])), None);
+        assert_eq!(from_deliver_sm(&deliver_sm(0x04, "hello there", vec![])), None);
+    }
+
+    fn payload(text: &str) -> MessagePayload {
+        MessagePayload::new(AnyOctetString::from_vec(text.as_bytes().to_vec()))
+    }
+
+    /// A data_sm as it arrives: built, written to bytes and decoded again, so TLVs written as
+    /// raw tag/value pairs come back as rusmpp reads them off the wire.
+    fn data_sm(esm: u8, tlvs: Vec<MessageSubmissionRequestTlvValue>) -> DataSm {
+        use tokio_util::codec::{Decoder, Encoder};
+        let sm = DataSm::builder().esm_class(EsmClass::from(esm)).tlvs(tlvs).build();
+        let mut codec = crate::codec::FrameCodec::default();
+        let mut bytes = bytes::BytesMut::new();
+        codec
+            .encode(rusmpp::Command::new(rusmpp::CommandStatus::EsmeRok, 1, sm), &mut bytes)
+            .unwrap();
+        match codec.decode(&mut bytes).unwrap() {
+            Some(crate::codec::Frame::Decoded(command)) => match command.pdu() {
+                Some(rusmpp::Pdu::DataSm(sm)) => sm.clone(),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_empty_short_message_leaves_the_text_to_message_payload() {
+        let tlvs = vec![MessageDeliveryRequestTlvValue::MessagePayload(payload(TEXT))];
+        let r = from_deliver_sm(&deliver_sm(0x04, "", tlvs)).unwrap();
+        assert_eq!((r.message_id.as_str(), r.stat.as_str()), ("0000001A", "UNDELIV"));
+        assert_eq!(r.error.as_deref(), Some("034"));
+    }
+
+    #[test]
+    fn a_data_sm_receipt_is_read_from_its_tlvs_or_its_message_payload() {
+        // data_sm has no short_message; receipted_message_id and message_state are not in
+        // rusmpp's submission TLV set, so they go in as raw tag/value pairs (§5.3.2.12, .35).
+        let tlvs = vec![
+            MessageSubmissionRequestTlvValue::Other {
+                tag: TlvTag::ReceiptedMessageId,
+                value: AnyOctetString::from_vec(b"9f3\0".to_vec()),
+            },
+            MessageSubmissionRequestTlvValue::Other {
+                tag: TlvTag::MessageState,
+                value: AnyOctetString::from_vec(vec![2]),
+            },
+        ];
+        let r = from_data_sm(&data_sm(0x04, tlvs)).unwrap();
+        assert_eq!((r.message_id.as_str(), r.outcome), ("9f3", Some(Delivery::Delivered)));
+
+        let text = vec![MessageSubmissionRequestTlvValue::MessagePayload(payload(TEXT))];
+        let r = from_data_sm(&data_sm(0x04, text.clone())).unwrap();
+        assert_eq!((r.message_id.as_str(), r.outcome), ("0000001A", Some(Delivery::Failed)));
+        assert_eq!(from_data_sm(&data_sm(0x00, text)), None, "esm_class 0: not a receipt");
     }
 
     #[test]

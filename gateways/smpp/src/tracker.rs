@@ -77,23 +77,25 @@ impl Tracker {
         self.by_id.insert(id, tracked);
     }
 
-    /// Applies a receipt. `handset` is the receipt's source_addr, used to refuse a match that
-    /// only a hex/decimal reinterpretation produced for some other number.
+    /// Applies a receipt. `handset` is the receipt's source_addr, used only to refuse a match
+    /// that a hex/decimal reinterpretation of the id produced for some other number.
     pub fn on_receipt(&self, receipt: Receipt, handset: Option<&str>) {
         self.apply(receipt, handset);
     }
 
     fn apply(&self, receipt: Receipt, handset: Option<&str>) {
-        let plausible =
-            |t: &Tracked| handset.is_none_or(|h| h.is_empty() || h.trim_start_matches('+') == t.handset_digits());
-        let find = |form: &str| self.by_id.get(form).filter(|t| plausible(t)).map(|t| t.clone());
-        // The spelling of the submit_sm_resp first; the other base only when that misses.
+        // The id exactly as the submit_sm_resp spelled it identifies the message, whatever the
+        // SMSC writes as the handset's address (`600002002` for `34600002002`, TON/NPI unknown
+        // or international): the address is not compared then.
         let canonical = receipt::canonical(&receipt.message_id);
-        let found = find(&canonical).map(|t| (canonical.clone(), t)).or_else(|| {
-            receipt::id_forms(&canonical)
-                .into_iter()
-                .skip(1)
-                .find_map(|form| find(&form).map(|t| (form, t)))
+        let exact = self.by_id.get(&canonical).map(|t| (canonical.clone(), t.clone()));
+        // The other base is a guess, so it must also name the same handset.
+        let plausible = |t: &Tracked| handset.is_none_or(|h| same_handset(h, t.handset_digits()));
+        let found = exact.or_else(|| {
+            receipt::id_forms(&canonical).into_iter().skip(1).find_map(|form| {
+                let tracked = self.by_id.get(&form).filter(|t| plausible(t)).map(|t| t.clone());
+                tracked.map(|t| (form, t))
+            })
         });
         let Some((key, tracked)) = found else {
             if receipt.outcome.is_some() && self.orphans.len() < MAX_ORPHANS {
@@ -134,6 +136,26 @@ impl Tracker {
     pub fn tracked(&self) -> usize {
         self.by_id.len()
     }
+}
+
+/// Whether a receipt's source_addr can be the number a message went to (`to_digits`: E.164
+/// without `+`). SMSCs write the handset internationally (`34600002002`, `+34600002002`,
+/// `0034600002002`) or nationally (`600002002`, `0600002002`), so the digits are compared
+/// without their leading zeros and the shorter must end the longer; an empty address says
+/// nothing and passes.
+fn same_handset(source_addr: &str, to_digits: &str) -> bool {
+    /// Shorter than any national significant number in use: too little to compare.
+    const MIN_DIGITS: usize = 4;
+    let digits = |s: &str| -> String {
+        let all: String = s.chars().filter(char::is_ascii_digit).collect();
+        all.trim_start_matches('0').to_owned()
+    };
+    let (a, b) = (digits(source_addr), digits(to_digits));
+    if a.is_empty() {
+        return true;
+    }
+    let (short, long) = if a.len() <= b.len() { (&a, &b) } else { (&b, &a) };
+    short.len() >= MIN_DIGITS && long.ends_with(short.as_str())
 }
 
 #[cfg(test)]
@@ -210,13 +232,45 @@ mod tests {
     }
 
     #[test]
-    fn an_intermediate_state_keeps_waiting_and_a_wrong_handset_does_not_match() {
+    fn an_intermediate_state_keeps_waiting() {
         let (tx, mut rx) = report_channel();
         let tracker = Tracker::new("smsc-a".into(), tx);
         tracker.track("5", Tracked::new(&message("+14155550100"), 1));
         tracker.on_receipt(receipt("5", "ENROUTE"), None);
-        tracker.on_receipt(receipt("5", "DELIVRD"), Some("447700900123"));
         assert!(rx.try_recv().is_err());
         assert_eq!(tracker.tracked(), 1);
+    }
+
+    #[test]
+    fn an_exact_id_counts_whatever_the_handset_spelling() {
+        for spelling in ["600002002", "34600002002", "+34600002002", "0034600002002", ""] {
+            let (tx, mut rx) = report_channel();
+            let tracker = Tracker::new("smsc-a".into(), tx);
+            tracker.track("27", Tracked::new(&message("+34600002002"), 1));
+            tracker.on_receipt(receipt("27", "DELIVRD"), Some(spelling));
+            assert_eq!(rx.try_recv().unwrap().delivery, Delivery::Delivered, "{spelling:?}");
+        }
+    }
+
+    #[test]
+    fn a_reinterpreted_id_must_name_the_same_handset() {
+        let (tx, mut rx) = report_channel();
+        let tracker = Tracker::new("smsc-a".into(), tx);
+        // Tracked as hex "1a"; a receipt "26" (decimal 26 = 0x1a) only matches the same number.
+        tracker.track("1a", Tracked::new(&message("+34600002002"), 1));
+        tracker.on_receipt(receipt("26", "DELIVRD"), Some("447700900123"));
+        assert!(rx.try_recv().is_err(), "another handset");
+        tracker.on_receipt(receipt("26", "DELIVRD"), Some("600002002"));
+        assert_eq!(rx.try_recv().unwrap().delivery, Delivery::Delivered);
+    }
+
+    #[test]
+    fn handset_spellings() {
+        assert!(same_handset("600002002", "34600002002"));
+        assert!(same_handset("0600002002", "34600002002"));
+        assert!(same_handset("+34600002002", "34600002002"));
+        assert!(same_handset("0034600002002", "34600002002"));
+        assert!(!same_handset("600002003", "34600002002"));
+        assert!(!same_handset("002", "34600002002"), "too few digits to say");
     }
 }

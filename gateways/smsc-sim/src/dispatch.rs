@@ -117,6 +117,7 @@ mod tests {
             err: 0,
             submitted_at_secs: 0,
             text: String::new(),
+            form: Default::default(),
         }
     }
 

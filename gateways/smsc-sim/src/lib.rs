@@ -53,7 +53,7 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use receipt::IdFormat;
+pub use receipt::{AddrPrefix, AddressSpelling, IdFormat, ReceiptPdu, ReceiptText};
 pub use records::{MessageRecord, UdhRecord};
 pub use rules::{parse_rules_toml, Action, RuleError, RuleSet, RuleSpec, StatusValue};
 pub use stats::StatsSnapshot;
@@ -81,8 +81,12 @@ pub struct SimConfig {
     pub message_id_format: IdFormat,
     /// The id's format inside the receipt text; `None` = same as `message_id_format`.
     pub receipt_text_id_format: Option<IdFormat>,
-    /// Add `receipted_message_id` and `message_state` TLVs to receipts.
+    /// Add `receipted_message_id` and `message_state` TLVs to receipts (a rule may say
+    /// otherwise).
     pub receipt_tlvs: bool,
+    /// Send every error response (refused binds, refused or throttled submits) as the bare
+    /// 16-octet header, as npm `smpp` does; a rule's `header_only` does it per destination.
+    pub header_only_errors: bool,
     /// PEM certificate chain (leaf first) for SMPP over TLS; needs `tls_key` too. With both,
     /// every SMPP connection must start with a TLS handshake.
     pub tls_cert: Option<PathBuf>,
@@ -104,6 +108,7 @@ impl Default for SimConfig {
             message_id_format: IdFormat::Decimal,
             receipt_text_id_format: None,
             receipt_tlvs: true,
+            header_only_errors: false,
             tls_cert: None,
             tls_key: None,
         }
@@ -132,6 +137,7 @@ pub async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
         message_id_format: config.message_id_format,
         receipt_text_id_format: config.receipt_text_id_format.unwrap_or(config.message_id_format),
         receipt_tlvs: config.receipt_tlvs,
+        header_only_errors: config.header_only_errors,
     };
     let listener = TcpListener::bind(config.smpp_listen)
         .await

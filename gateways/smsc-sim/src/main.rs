@@ -46,6 +46,9 @@ struct Cli {
     /// Leave receipted_message_id and message_state TLVs out of receipts.
     #[arg(long)]
     no_receipt_tlvs: bool,
+    /// Send every error response as the bare 16-octet header (no body), as npm smpp does.
+    #[arg(long)]
+    header_only_errors: bool,
     /// PEM certificate chain (leaf first): SMPP over TLS. Needs --tls-key.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -80,6 +83,7 @@ fn main() -> anyhow::Result<()> {
         message_id_format: cli.message_id_format,
         receipt_text_id_format: cli.receipt_text_id,
         receipt_tlvs: !cli.no_receipt_tlvs,
+        header_only_errors: cli.header_only_errors,
         tls_cert: cli.tls_cert,
         tls_key: cli.tls_key,
     };

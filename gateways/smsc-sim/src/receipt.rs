@@ -1,15 +1,124 @@
-//! Delivery receipts: the deliver_sm (esm_class 0x04) an SMSC sends back once a message reaches
-//! its final state, with the conventional text body and, unless disabled, the
+//! Delivery receipts: the deliver_sm or data_sm (esm_class 0x04) an SMSC sends back once a
+//! message reaches its final state, with the conventional text body and, unless disabled, the
 //! `receipted_message_id` and `message_state` TLVs.
+//!
+//! SMSCs differ in every part of that, and SMPP 3.4 allows all of it, so a rule picks the
+//! [`ReceiptForm`]: the PDU (deliver_sm §4.6.1 or data_sm §4.7.1), where the text goes
+//! (short_message, or message_payload §5.3.2.32 with short_message empty, or nowhere), whether
+//! the TLVs come along, and how the handset's address is spelled (national or international,
+//! any TON/NPI).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusmpp::pdus::DeliverSm;
-use rusmpp::tlvs::MessageDeliveryRequestTlvValue;
-use rusmpp::types::{COctetString, OctetString};
-use rusmpp::values::{DataCoding, EsmClass, MessageState, Npi, Ton};
+use rusmpp::pdus::{DataSm, DeliverSm};
+use rusmpp::tlvs::{MessageDeliveryRequestTlvValue, MessageSubmissionRequestTlvValue, TlvTag};
+use rusmpp::types::{AnyOctetString, COctetString, OctetString};
+use rusmpp::values::{DataCoding, EsmClass, MessagePayload, MessageState, Npi, Ton};
+use rusmpp::Pdu;
+use serde::{Deserialize, Serialize};
 
 use crate::rules::FinalState;
+
+/// esm_class of a receipt (§5.2.12): message type "MC delivery receipt".
+const ESM_CLASS_RECEIPT: u8 = 0x04;
+
+/// Which PDU carries a receipt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptPdu {
+    #[default]
+    DeliverSm,
+    DataSm,
+}
+
+/// Where the receipt text (`id:... stat:...`) goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptText {
+    /// In short_message (deliver_sm only: data_sm has no such field).
+    ShortMessage,
+    /// In the message_payload TLV, short_message left empty.
+    MessagePayload,
+    /// No text: the TLVs alone carry the receipt.
+    None,
+}
+
+/// A prefix some SMSCs put in front of the handset's digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum AddrPrefix {
+    #[default]
+    #[serde(rename = "")]
+    None,
+    #[serde(rename = "+")]
+    Plus,
+    /// A national trunk prefix.
+    #[serde(rename = "0")]
+    Zero,
+    /// An international call prefix.
+    #[serde(rename = "00")]
+    DoubleZero,
+}
+
+impl AddrPrefix {
+    fn as_str(self) -> &'static str {
+        match self {
+            AddrPrefix::None => "",
+            AddrPrefix::Plus => "+",
+            AddrPrefix::Zero => "0",
+            AddrPrefix::DoubleZero => "00",
+        }
+    }
+}
+
+/// How a receipt's source_addr spells the handset the message went to: drop `strip` leading
+/// digits (a country code), put `prefix` in front, and override TON / NPI. E.g. `34600002002`
+/// with `{ strip = 2, ton = 0, npi = 0 }` becomes `600002002`, TON unknown, NPI unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddressSpelling {
+    #[serde(default)]
+    pub strip: u8,
+    #[serde(default)]
+    pub prefix: AddrPrefix,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ton: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub npi: Option<u8>,
+}
+
+impl AddressSpelling {
+    fn apply(&self, address: &Address) -> Address {
+        let digits = address.addr.as_str();
+        let kept = digits.get(usize::from(self.strip)..).unwrap_or("");
+        let spelled = format!("{}{kept}", self.prefix.as_str());
+        Address {
+            ton: self.ton.map_or(address.ton, Ton::from),
+            npi: self.npi.map_or(address.npi, Npi::from),
+            addr: COctetString::from_string(spelled).unwrap_or_else(|_| address.addr.clone()),
+        }
+    }
+}
+
+/// The shape of one receipt, as a rule asks for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReceiptForm {
+    pub pdu: ReceiptPdu,
+    /// `None`: short_message for deliver_sm, message_payload for data_sm.
+    pub text: Option<ReceiptText>,
+    /// `None`: the simulator's setting (`--no-receipt-tlvs`).
+    pub tlvs: Option<bool>,
+    /// `None`: the destination exactly as the submit_sm spelled it.
+    pub source_addr: Option<AddressSpelling>,
+}
+
+impl ReceiptForm {
+    fn text(&self) -> ReceiptText {
+        self.text.unwrap_or(match self.pdu {
+            ReceiptPdu::DeliverSm => ReceiptText::ShortMessage,
+            ReceiptPdu::DataSm => ReceiptText::MessagePayload,
+        })
+    }
+}
 
 /// How a numeric message id is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -69,6 +178,24 @@ pub struct Receipt {
     pub submitted_at_secs: u64,
     /// The first 20 characters of the message, ASCII only.
     pub text: String,
+    pub form: ReceiptForm,
+}
+
+/// The fields deliver_sm and data_sm share, set on either's builder (rusmpp gives the two
+/// builders the same setters but no common trait): the handset as source, the ESME's address
+/// as destination, esm_class "MC delivery receipt", data_coding 0.
+macro_rules! receipt_envelope {
+    ($builder:expr, $from:expr, $to:expr) => {
+        $builder
+            .source_addr_ton($from.ton)
+            .source_addr_npi($from.npi)
+            .source_addr($from.addr)
+            .dest_addr_ton($to.ton)
+            .dest_addr_npi($to.npi)
+            .destination_addr($to.addr.clone())
+            .esm_class(EsmClass::from(ESM_CLASS_RECEIPT))
+            .data_coding(DataCoding::McSpecific)
+    };
 }
 
 impl Receipt {
@@ -87,30 +214,71 @@ impl Receipt {
         )
     }
 
-    pub fn to_deliver_sm(&self, done_at_secs: u64, with_tlvs: bool) -> DeliverSm {
-        let body = self.body(done_at_secs);
-        let short_message = OctetString::from_vec(body.into_bytes()).unwrap_or_else(|_| OctetString::empty());
-        let mut tlvs = Vec::new();
-        if with_tlvs {
-            if let Ok(id) = COctetString::from_string(self.message_id.clone()) {
-                tlvs.push(MessageDeliveryRequestTlvValue::ReceiptedMessageId(id));
+    /// The receipt PDU in its [`ReceiptForm`]; `default_tlvs` applies when the form does not
+    /// say whether the TLVs come along.
+    pub fn to_pdu(&self, done_at_secs: u64, default_tlvs: bool) -> Pdu {
+        let body = self.body(done_at_secs).into_bytes();
+        let with_tlvs = self.form.tlvs.unwrap_or(default_tlvs);
+        let text = self.form.text();
+        let from = match &self.form.source_addr {
+            Some(spelling) => spelling.apply(&self.from),
+            None => self.from.clone(),
+        };
+        let state = MessageState::from(self.state.message_state());
+        let id = COctetString::<1, 65>::from_string(self.message_id.clone()).ok();
+        match self.form.pdu {
+            ReceiptPdu::DeliverSm => {
+                let mut tlvs = Vec::new();
+                if with_tlvs {
+                    tlvs.extend(id.map(MessageDeliveryRequestTlvValue::ReceiptedMessageId));
+                    tlvs.push(MessageDeliveryRequestTlvValue::MessageState(state));
+                }
+                let mut short_message = OctetString::empty();
+                match text {
+                    ReceiptText::ShortMessage => {
+                        short_message = OctetString::from_vec(body).unwrap_or_else(|_| OctetString::empty())
+                    }
+                    ReceiptText::MessagePayload => tlvs.push(MessageDeliveryRequestTlvValue::MessagePayload(
+                        MessagePayload::new(AnyOctetString::from_vec(body)),
+                    )),
+                    ReceiptText::None => {}
+                }
+                receipt_envelope!(DeliverSm::builder(), from, self.to)
+                    .short_message(short_message)
+                    .tlvs(tlvs)
+                    .build()
+                    .into()
             }
-            tlvs.push(MessageDeliveryRequestTlvValue::MessageState(MessageState::from(
-                self.state.message_state(),
-            )));
+            ReceiptPdu::DataSm => {
+                // rusmpp's data_sm TLV set is the submission one (ESME → SMSC), which lacks
+                // receipted_message_id and message_state; §4.7.1 allows both SMSC → ESME, so
+                // they go in as raw tag/value pairs, exactly as they appear on the wire.
+                let mut tlvs = Vec::new();
+                if with_tlvs {
+                    if let Some(id) = id {
+                        let mut value = id.as_str().as_bytes().to_vec();
+                        value.push(0);
+                        tlvs.push(MessageSubmissionRequestTlvValue::Other {
+                            tag: TlvTag::ReceiptedMessageId,
+                            value: AnyOctetString::from_vec(value),
+                        });
+                    }
+                    tlvs.push(MessageSubmissionRequestTlvValue::Other {
+                        tag: TlvTag::MessageState,
+                        value: AnyOctetString::from_vec(vec![self.state.message_state()]),
+                    });
+                }
+                if text != ReceiptText::None {
+                    tlvs.push(MessageSubmissionRequestTlvValue::MessagePayload(MessagePayload::new(
+                        AnyOctetString::from_vec(body),
+                    )));
+                }
+                receipt_envelope!(DataSm::builder(), from, self.to)
+                    .tlvs(tlvs)
+                    .build()
+                    .into()
+            }
         }
-        DeliverSm::builder()
-            .source_addr_ton(self.from.ton)
-            .source_addr_npi(self.from.npi)
-            .source_addr(self.from.addr.clone())
-            .dest_addr_ton(self.to.ton)
-            .dest_addr_npi(self.to.npi)
-            .destination_addr(self.to.addr.clone())
-            .esm_class(EsmClass::from(0x04))
-            .data_coding(DataCoding::McSpecific)
-            .short_message(short_message)
-            .tlvs(tlvs)
-            .build()
     }
 }
 
@@ -200,6 +368,7 @@ mod tests {
             err: 1,
             submitted_at_secs: 1_709_251_199,
             text: receipt_excerpt("Your code is 123456. Do not share it"),
+            form: ReceiptForm::default(),
         };
         assert_eq!(
             receipt.body(1_709_251_260),

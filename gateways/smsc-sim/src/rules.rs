@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::receipt::{AddressSpelling, ReceiptForm, ReceiptPdu, ReceiptText};
+
 /// ESME_RINVDSTADR: what `refuse` answers when the rule names no status.
 const DEFAULT_REFUSE_STATUS: u32 = 0x0B;
 /// ESME_RTHROTTLED: what `throttle` answers when the rule names no status.
@@ -167,6 +169,24 @@ pub struct RuleSpec {
     /// The receipt's `err:` code; 0 for `deliver`, 1 for the failure receipts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub err: Option<u16>,
+    /// For `refuse` and `throttle`: answer with the bare 16-octet header, no body (SMPP 3.4
+    /// §3.3 allows it for any error response; npm `smpp` always does it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_only: Option<bool>,
+    /// The receipt's PDU: `deliver_sm` (default) or `data_sm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_pdu: Option<ReceiptPdu>,
+    /// Where the receipt text goes: `short_message` (deliver_sm's default), `message_payload`
+    /// (data_sm's default; short_message left empty) or `none` (TLVs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_text: Option<ReceiptText>,
+    /// Whether the receipt carries `receipted_message_id` and `message_state`; default: the
+    /// simulator's `--no-receipt-tlvs` setting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_tlvs: Option<bool>,
+    /// How the receipt's source_addr spells the handset (see [`AddressSpelling`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_source_addr: Option<AddressSpelling>,
 }
 
 impl RuleSpec {
@@ -179,6 +199,11 @@ impl RuleSpec {
             times: None,
             pending: None,
             err: None,
+            header_only: None,
+            receipt_pdu: None,
+            receipt_text: None,
+            receipt_tlvs: None,
+            receipt_source_addr: None,
         }
     }
 
@@ -204,6 +229,31 @@ impl RuleSpec {
 
     pub fn err(mut self, err: u16) -> Self {
         self.err = Some(err);
+        self
+    }
+
+    pub fn header_only(mut self) -> Self {
+        self.header_only = Some(true);
+        self
+    }
+
+    pub fn receipt_pdu(mut self, pdu: ReceiptPdu) -> Self {
+        self.receipt_pdu = Some(pdu);
+        self
+    }
+
+    pub fn receipt_text(mut self, text: ReceiptText) -> Self {
+        self.receipt_text = Some(text);
+        self
+    }
+
+    pub fn receipt_tlvs(mut self, tlvs: bool) -> Self {
+        self.receipt_tlvs = Some(tlvs);
+        self
+    }
+
+    pub fn receipt_source_addr(mut self, spelling: AddressSpelling) -> Self {
+        self.receipt_source_addr = Some(spelling);
         self
     }
 }
@@ -244,9 +294,10 @@ pub enum Verdict {
     Accept {
         receipt: Option<ReceiptPlan>,
     },
-    /// An error command_status, no message_id.
+    /// An error command_status, no message_id; `header_only`: no body at all.
     Error {
         status: u32,
+        header_only: bool,
     },
     Silent,
     Drop,
@@ -261,6 +312,7 @@ pub struct ReceiptPlan {
     pub err: u16,
     /// `None`: use the simulator's default receipt delay.
     pub delay: Option<Duration>,
+    pub form: ReceiptForm,
 }
 
 #[derive(Debug)]
@@ -333,6 +385,24 @@ impl Rule {
         if spec.pending.is_some() && action != Action::HoldThenDrop {
             return not_for("pending");
         }
+        if spec.header_only.is_some() && !matches!(action, Action::Refuse | Action::Throttle) {
+            return not_for("header_only");
+        }
+        let form = ReceiptForm {
+            pdu: spec.receipt_pdu.unwrap_or_default(),
+            text: spec.receipt_text,
+            tlvs: spec.receipt_tlvs,
+            source_addr: spec.receipt_source_addr,
+        };
+        if form != ReceiptForm::default() && !receipt_action {
+            return not_for("a receipt_* field");
+        }
+        if form.pdu == ReceiptPdu::DataSm && form.text == Some(ReceiptText::ShortMessage) {
+            return Err("data_sm has no short_message: use receipt_text = \"message_payload\" or \"none\"".into());
+        }
+        if form.text == Some(ReceiptText::None) && form.tlvs == Some(false) {
+            return Err("a receipt with neither text nor TLVs says nothing".into());
+        }
         if spec.times == Some(0) {
             return Err("times must be at least 1".into());
         }
@@ -346,9 +416,11 @@ impl Rule {
         let verdict = match action {
             Action::Refuse => Verdict::Error {
                 status: status.unwrap_or(DEFAULT_REFUSE_STATUS),
+                header_only: spec.header_only.unwrap_or(false),
             },
             Action::Throttle => Verdict::Error {
                 status: status.unwrap_or(DEFAULT_THROTTLE_STATUS),
+                header_only: spec.header_only.unwrap_or(false),
             },
             Action::Silent => Verdict::Silent,
             Action::Drop => Verdict::Drop,
@@ -369,6 +441,7 @@ impl Rule {
                         state,
                         err: spec.err.unwrap_or(state.default_err()),
                         delay: spec.delay_ms.map(Duration::from_millis),
+                        form,
                     }),
                 }
             }
@@ -401,11 +474,18 @@ impl Rule {
     fn describe(&self) -> RuleSpec {
         let mut spec = RuleSpec::new(self.prefix.clone().unwrap_or_else(|| "*".into()), self.action);
         match self.verdict {
-            Verdict::Error { status } => spec.status = Some(StatusValue::Number(status)),
+            Verdict::Error { status, header_only } => {
+                spec.status = Some(StatusValue::Number(status));
+                spec.header_only = header_only.then_some(true);
+            }
             Verdict::Hold { pending } => spec.pending = Some(pending as u32),
             Verdict::Accept { receipt: Some(plan) } => {
                 spec.err = Some(plan.err);
                 spec.delay_ms = plan.delay.map(|delay| delay.as_millis() as u64);
+                spec.receipt_pdu = (plan.form.pdu != ReceiptPdu::default()).then_some(plan.form.pdu);
+                spec.receipt_text = plan.form.text;
+                spec.receipt_tlvs = plan.form.tlvs;
+                spec.receipt_source_addr = plan.form.source_addr;
             }
             _ => {}
         }
@@ -460,7 +540,7 @@ mod tests {
         ])
         .unwrap();
         let status = |d: &str| match set.decide(d.as_bytes()) {
-            Some((_, Verdict::Error { status })) => status,
+            Some((_, Verdict::Error { status, .. })) => status,
             other => panic!("unexpected {other:?}"),
         };
         assert_eq!(status("1"), 0x58);
@@ -491,6 +571,14 @@ mod tests {
             RuleSpec::new("1", Action::Silent).pending(3),
             RuleSpec::new("1", Action::HoldThenDrop).pending(0),
             RuleSpec::new("1", Action::Deliver).times(0),
+            RuleSpec::new("1", Action::Deliver).header_only(),
+            RuleSpec::new("1", Action::Refuse).receipt_pdu(ReceiptPdu::DataSm),
+            RuleSpec::new("1", Action::Deliver)
+                .receipt_pdu(ReceiptPdu::DataSm)
+                .receipt_text(ReceiptText::ShortMessage),
+            RuleSpec::new("1", Action::Deliver)
+                .receipt_text(ReceiptText::None)
+                .receipt_tlvs(false),
         ];
         for case in cases {
             let error = RuleSet::build(&[RuleSpec::new("*", Action::Accept), case.clone()])
@@ -530,7 +618,63 @@ mod tests {
         )
         .unwrap();
         let set = RuleSet::build(&specs).unwrap();
-        assert_eq!(set.decide(b"1").unwrap().1, Verdict::Error { status: 0x0B });
-        assert_eq!(set.decide(b"2").unwrap().1, Verdict::Error { status: 20 });
+        let status = |d: &[u8]| match set.decide(d).unwrap().1 {
+            Verdict::Error { status, .. } => status,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!((status(b"1"), status(b"2")), (0x0B, 20));
+    }
+
+    #[test]
+    fn receipt_forms_and_header_only_errors_from_toml() {
+        let specs = parse_rules_toml(
+            r#"
+            [[rules]]
+            pattern = "34"
+            action = "refuse"
+            status = 0x0B
+            header_only = true
+
+            [[rules]]
+            pattern = "35"
+            action = "deliver"
+            receipt_pdu = "data_sm"
+            receipt_text = "none"
+
+            [[rules]]
+            pattern = "36"
+            action = "undeliver"
+            receipt_text = "message_payload"
+            receipt_tlvs = false
+            receipt_source_addr = { strip = 2, prefix = "0", ton = 2, npi = 1 }
+            "#,
+        )
+        .unwrap();
+        let set = RuleSet::build(&specs).unwrap();
+        assert_eq!(
+            set.decide(b"34600000000").unwrap().1,
+            Verdict::Error {
+                status: 0x0B,
+                header_only: true
+            }
+        );
+        let form = |d: &[u8]| match set.decide(d).unwrap().1 {
+            Verdict::Accept { receipt: Some(plan) } => plan.form,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(form(b"35").pdu, ReceiptPdu::DataSm);
+        assert_eq!(form(b"35").text, Some(ReceiptText::None));
+        let spelled = form(b"36");
+        assert_eq!(
+            (spelled.text, spelled.tlvs),
+            (Some(ReceiptText::MessagePayload), Some(false))
+        );
+        let spelling = spelled.source_addr.unwrap();
+        assert_eq!((spelling.strip, spelling.ton, spelling.npi), (2, Some(2), Some(1)));
+        // What the control endpoint shows is what was written.
+        let described = set.describe();
+        assert_eq!(described[0], specs[0]);
+        assert_eq!(described[1].receipt_pdu, Some(ReceiptPdu::DataSm));
+        assert_eq!(described[2].receipt_source_addr, specs[2].receipt_source_addr);
     }
 }

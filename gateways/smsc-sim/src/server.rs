@@ -25,6 +25,7 @@ pub(crate) struct Settings {
     pub message_id_format: IdFormat,
     pub receipt_text_id_format: IdFormat,
     pub receipt_tlvs: bool,
+    pub header_only_errors: bool,
 }
 
 #[derive(Debug)]

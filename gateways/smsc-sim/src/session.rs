@@ -19,13 +19,13 @@ use rusmpp::pdus::{BindReceiverResp, BindTransceiverResp, BindTransmitterResp, S
 use rusmpp::tlvs::TlvValue;
 use rusmpp::types::COctetString;
 use rusmpp::values::InterfaceVersion;
-use rusmpp::{Command, CommandStatus, Pdu};
+use rusmpp::{Command, CommandId, CommandStatus, Pdu};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_util::bytes::BytesMut;
 use tokio_util::codec::FramedRead;
 
-use crate::receipt::{receipt_excerpt, unix_now, Address, Receipt};
+use crate::receipt::{receipt_excerpt, unix_now, Address, Receipt, ReceiptForm, ReceiptPdu};
 use crate::records::{hex, MessageRecord};
 use crate::rules::{Action, FinalState, ReceiptPlan, RuleSet, Verdict};
 use crate::server::Shared;
@@ -208,12 +208,24 @@ impl Session {
             }
         };
         let sequence = command.sequence_number();
+        // Answers to our receipts, read from the header: an ESME may refuse one with a bare
+        // header too.
+        match command.id() {
+            CommandId::DeliverSmResp | CommandId::DataSmResp => {
+                if command.id() == CommandId::DeliverSmResp {
+                    self.tally.deliver_sm_resp += 1;
+                } else {
+                    self.tally.data_sm_resp += 1;
+                }
+                if command.status() != CommandStatus::EsmeRok {
+                    self.tally.receipt_resp_error += 1;
+                }
+                return Flow::Continue;
+            }
+            _ => {}
+        }
         match command.pdu() {
             Some(Pdu::SubmitSm(submit)) => self.submit(sequence, submit),
-            Some(Pdu::DeliverSmResp(_)) => {
-                self.tally.deliver_sm_resp += 1;
-                Flow::Continue
-            }
             Some(Pdu::EnquireLink) => {
                 self.tally.enquire_link += 1;
                 self.reply(CommandStatus::EsmeRok, sequence, Pdu::EnquireLinkResp);
@@ -278,7 +290,11 @@ impl Session {
             BindKind::Receiver => BindReceiverResp::new(smsc_id, version).into(),
             BindKind::Transceiver => BindTransceiverResp::new(smsc_id, version).into(),
         };
-        self.reply(status, sequence, response);
+        if status == CommandStatus::EsmeRok {
+            self.reply(status, sequence, response);
+        } else {
+            self.reply_error(status, sequence, response, false);
+        }
         match status {
             CommandStatus::EsmeRok => {
                 self.tally.binds_ok += 1;
@@ -312,7 +328,7 @@ impl Session {
         let system_id = match &self.bound {
             Some(bound) if bound.kind.can_submit() => bound.system_id.clone(),
             _ => {
-                self.answer_submit(sequence, Err(CommandStatus::EsmeRinvbndsts));
+                self.refuse_submit(sequence, CommandStatus::EsmeRinvbndsts, false);
                 return Flow::Continue;
             }
         };
@@ -324,14 +340,14 @@ impl Session {
             Verdict::Accept { receipt } => {
                 let id = self.shared.next_message_id();
                 message_id = self.shared.settings.message_id_format.format(id);
-                self.answer_submit(sequence, Ok(&message_id));
+                self.accept_submit(sequence, &message_id);
                 if let Some(plan) = receipt.filter(|plan| wants_receipt(registered_delivery, plan.state)) {
                     let receipt = self.receipt_for(submit, system_id.clone(), id, &message_id, plan);
                     self.send_receipt(receipt, plan.delay.unwrap_or(self.shared.settings.receipt_delay));
                 }
             }
-            Verdict::Error { status } => {
-                self.answer_submit(sequence, Err(CommandStatus::from(status)));
+            Verdict::Error { status, header_only } => {
+                self.refuse_submit(sequence, CommandStatus::from(status), header_only);
             }
             Verdict::Silent => {}
             Verdict::Drop => {
@@ -367,6 +383,7 @@ impl Session {
             state: FinalState::Delivered,
             err: 0,
             delay: None,
+            form: ReceiptForm::default(),
         };
         let action = if wants_receipt(registered_delivery, plan.state) {
             Action::Deliver
@@ -408,6 +425,7 @@ impl Session {
             err: plan.err,
             submitted_at_secs: unix_now().as_secs(),
             text: excerpt,
+            form: plan.form,
         }
     }
 
@@ -424,28 +442,31 @@ impl Session {
     }
 
     fn write_receipt(&mut self, receipt: &Receipt) {
-        let deliver_sm = receipt.to_deliver_sm(unix_now().as_secs(), self.shared.settings.receipt_tlvs);
+        let pdu = receipt.to_pdu(unix_now().as_secs(), self.shared.settings.receipt_tlvs);
+        match receipt.form.pdu {
+            ReceiptPdu::DeliverSm => self.tally.deliver_sm_sent += 1,
+            ReceiptPdu::DataSm => self.tally.data_sm_sent += 1,
+        }
         let sequence = self.next_sequence();
-        wire::put(
-            &mut self.out,
-            &Command::new(CommandStatus::EsmeRok, sequence, deliver_sm),
-        );
-        self.tally.deliver_sm_sent += 1;
+        wire::put(&mut self.out, &Command::new(CommandStatus::EsmeRok, sequence, pdu));
     }
 
-    fn answer_submit(&mut self, sequence: u32, outcome: Result<&str, CommandStatus>) {
-        let (status, message_id) = match outcome {
-            Ok(message_id) => {
-                self.tally.submit_sm_resp_ok += 1;
-                let id = COctetString::from_string(message_id.to_owned()).unwrap_or_default();
-                (CommandStatus::EsmeRok, id)
-            }
-            Err(status) => {
-                self.tally.submit_sm_resp_error += 1;
-                (status, COctetString::empty())
-            }
-        };
-        self.reply(status, sequence, SubmitSmResp::new(message_id, Vec::new()));
+    fn accept_submit(&mut self, sequence: u32, message_id: &str) {
+        self.tally.submit_sm_resp_ok += 1;
+        let id = COctetString::from_string(message_id.to_owned()).unwrap_or_default();
+        self.reply(CommandStatus::EsmeRok, sequence, SubmitSmResp::new(id, Vec::new()));
+    }
+
+    /// A submit_sm_resp with an error: an empty message_id, or no body at all when the rule or
+    /// `--header-only-errors` asks.
+    fn refuse_submit(&mut self, sequence: u32, status: CommandStatus, header_only: bool) {
+        self.tally.submit_sm_resp_error += 1;
+        self.reply_error(
+            status,
+            sequence,
+            SubmitSmResp::new(COctetString::empty(), Vec::new()),
+            header_only,
+        );
     }
 
     fn record(
@@ -484,6 +505,17 @@ impl Session {
 
     fn reply(&mut self, status: CommandStatus, sequence: u32, pdu: impl Into<Pdu>) {
         wire::put(&mut self.out, &Command::new(status, sequence, pdu));
+    }
+
+    /// An error response: with its body, or the bare header (`header_only` from a rule, or
+    /// every error with `--header-only-errors`).
+    fn reply_error(&mut self, status: CommandStatus, sequence: u32, pdu: impl Into<Pdu>, header_only: bool) {
+        let pdu = pdu.into();
+        if header_only || self.shared.settings.header_only_errors {
+            wire::put_header_only(&mut self.out, pdu.command_id().into(), status.into(), sequence);
+        } else {
+            self.reply(status, sequence, pdu);
+        }
     }
 
     fn nack(&mut self, sequence: u32, status: CommandStatus) {

@@ -66,6 +66,11 @@ counters! {
     unbind,
     deliver_sm_sent,
     deliver_sm_resp,
+    /// Receipts sent as data_sm (a rule's `receipt_pdu = "data_sm"`).
+    data_sm_sent,
+    data_sm_resp,
+    /// deliver_sm_resp or data_sm_resp with a non-zero command_status.
+    receipt_resp_error,
     /// Connections the simulator closed on purpose (`drop`, `hold_then_drop`).
     dropped_connections,
     /// generic_nack sent for unknown or malformed PDUs.

@@ -66,8 +66,14 @@ impl Decoder for FrameDecoder {
         let (command_id, sequence_number) = (word(4), word(12));
         let mut frame = src.split_to(command_length);
         match self.codec.decode(&mut frame) {
-            // rusmpp leaves `pdu` empty when a body-less command carries a body, or the reverse.
             Ok(Some(command)) if command.pdu().is_some() => Ok(Some(Inbound::Command(command))),
+            // A response may be the bare header (SMPP 3.4 §3.3, e.g. an ESME refusing a
+            // receipt); rusmpp returns it without a pdu.
+            Ok(Some(command)) if command_length == HEADER_LENGTH && is_response(command_id) => {
+                Ok(Some(Inbound::Command(command)))
+            }
+            // Otherwise rusmpp leaves `pdu` empty when a body-less command carries a body, or
+            // the reverse.
             Ok(_) | Err(_) => {
                 // The codec may be left mid-frame; a fresh one starts clean on the next frame.
                 self.codec = CommandCodec::new().without_max_length();
@@ -78,6 +84,19 @@ impl Decoder for FrameDecoder {
             }
         }
     }
+}
+
+/// Appends a response that is only its 16-octet header. Written by hand because rusmpp's
+/// `Command` always encodes a body for the PDUs that have one, and SMPP 3.4 §3.3 lets an error
+/// response go without it.
+pub fn put_header_only(out: &mut BytesMut, command_id: u32, command_status: u32, sequence_number: u32) {
+    for word in [HEADER_LENGTH as u32, command_id, command_status, sequence_number] {
+        out.extend_from_slice(&word.to_be_bytes());
+    }
+}
+
+fn is_response(command_id: u32) -> bool {
+    command_id & 0x8000_0000 != 0
 }
 
 /// Appends `command`'s wire form to `out`.

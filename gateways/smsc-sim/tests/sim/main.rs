@@ -5,6 +5,7 @@ mod behaviours;
 mod binary;
 mod control;
 mod esme;
+mod forms;
 mod records;
 mod tls;
 
