@@ -1,7 +1,14 @@
-//! Phone numbers: strict E.164 input, libphonenumber metadata (through the `phonenumber` crate)
-//! for country and line type, and the fictional sandbox numbers of the contract (§5).
-use phonenumber::{Mode, Type};
+//! Phone numbers: strict E.164 input read the way libphonenumber reads it (the `phonenumber`
+//! crate's metadata), and the fictional sandbox numbers of the contract (§5).
+//!
+//! # Reading a number
+//! [`reading`] reads `+digits` exactly as libphonenumber does, on the crate's metadata; the
+//! crate's own `parse` and `number_type` refuse valid numbers (see there).
+mod reading;
+
+use phonenumber::Type;
 use quick_cache::sync::Cache;
+use reading::read;
 use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
 
@@ -104,27 +111,20 @@ pub fn parse(input: &str) -> Result<NumberInfo, NumberError> {
     parsed
 }
 
-/// [`parse`] without the cache: always asks libphonenumber's metadata. Expects the E.164 shape
+/// [`parse`] without the cache: always reads libphonenumber's metadata. Expects the E.164 shape
 /// already checked.
 pub fn parse_uncached(input: &str) -> Result<NumberInfo, NumberError> {
-    let parsed = phonenumber::parse(None, input).map_err(|_| NumberError::Invalid)?;
+    let reading = read(input).ok_or(NumberError::Invalid)?;
     let sandbox = sandbox_kind(input);
-    // Region detection is the expensive part (for +1 it tries every NANP region's patterns),
-    // and `is_valid()`, `number_type()` and `country().id()` each redo it. libphonenumber's
-    // validity is exactly "the type is not Unknown", so one metadata lookup and one type
-    // match answer all three.
-    let database = &phonenumber::metadata::DATABASE;
-    let number_type = parsed.number_type(database);
     // Sandbox numbers are fictional on purpose; libphonenumber may not call them valid.
-    if sandbox.is_none() && number_type == Type::Unknown {
+    if sandbox.is_none() && !reading.is_valid() {
         return Err(NumberError::Invalid);
     }
-    let full_number = parsed.format().mode(Mode::E164).to_string();
-    let prefix = format!("+{}", parsed.code().value());
-    let subscriber = full_number[prefix.len()..].to_owned();
+    let prefix = format!("+{}", reading.calling_code);
+    let full_number = format!("{prefix}{}", reading.national);
     // Non-geographic numbers (satellite, global services) have the region "001": no country.
-    let country_code = parsed
-        .metadata(database)
+    let country_code = reading
+        .region
         .map(|m| m.id())
         .filter(|id| id.len() == 2 && id.bytes().all(|b| b.is_ascii_uppercase()))
         .map(str::to_owned);
@@ -133,7 +133,7 @@ pub fn parse_uncached(input: &str) -> Result<NumberInfo, NumberError> {
         .and_then(|c| isocountry::CountryCode::for_alpha2(c).ok())
         .map(|c| c.name().to_owned());
 
-    let (line_type, is_virtual, is_premium) = match number_type {
+    let (line_type, is_virtual, is_premium) = match reading.kind {
         Type::Mobile => (LineType::Mobile, false, false),
         Type::FixedLine => (LineType::Landline, false, false),
         Type::Voip => (LineType::Voip, true, false),
@@ -143,9 +143,9 @@ pub fn parse_uncached(input: &str) -> Result<NumberInfo, NumberError> {
         _ => (LineType::Unknown, false, false),
     };
     let mut info = NumberInfo {
+        subscriber: reading.national,
         full_number,
         prefix,
-        subscriber,
         country_code,
         country_name,
         carrier_name: None,
@@ -182,7 +182,9 @@ pub fn parse_uncached(input: &str) -> Result<NumberInfo, NumberError> {
 
 #[cfg(test)]
 mod tests {
+    use super::reading::number_type;
     use super::*;
+    use phonenumber::metadata::{Descriptor, Metadata, DATABASE};
 
     #[test]
     fn us_sandbox_number_is_parsed_and_split() {
@@ -241,5 +243,200 @@ mod tests {
             assert_eq!(parse(bad), Err(NumberError::NotE164), "{bad:?}");
         }
         assert_eq!(parse("+99912345678"), Err(NumberError::Invalid));
+    }
+
+    #[test]
+    fn national_numbers_keep_their_leading_zeros() {
+        // Italian landline: the 0 stays after +39 (libphonenumber's "Italian leading zero").
+        let rome = parse("+390612345678").unwrap();
+        assert_eq!((rome.prefix.as_str(), rome.subscriber.as_str()), ("+39", "0612345678"));
+        assert_eq!(rome.full_number, "+390612345678");
+        assert_eq!(rome.country_code.as_deref(), Some("IT"));
+        assert_eq!(rome.line_type, LineType::Landline);
+        // The Vatican's landlines sit inside Rome's 06 range; only the leading zero tells.
+        assert_eq!(parse("+390669812345").unwrap().country_code.as_deref(), Some("VA"));
+        // Ivory Coast's 10-digit plan (2021): mobiles start 01/05/07, landlines 2x.
+        let abidjan_mobile = parse("+2250123456789").unwrap();
+        assert_eq!(abidjan_mobile.country_code.as_deref(), Some("CI"));
+        assert_eq!(abidjan_mobile.line_type, LineType::Mobile);
+        assert_eq!(parse("+2250712345678").unwrap().line_type, LineType::Mobile);
+        assert_eq!(parse("+2252123456789").unwrap().line_type, LineType::Landline);
+        // Benin and Congo-Brazzaville write a leading zero too.
+        assert_eq!(parse("+2290195123456").unwrap().line_type, LineType::Mobile);
+        assert_eq!(parse("+242061234567").unwrap().country_code.as_deref(), Some("CG"));
+        // The old 8-digit Ivorian numbers stopped working in 2021.
+        assert_eq!(parse("+22507123456"), Err(NumberError::Invalid));
+    }
+
+    #[test]
+    fn a_national_prefix_is_kept_when_the_number_is_viable_only_with_it() {
+        // Russia's trunk prefix is 8, and so is the first digit of its freephone range.
+        let freephone = parse("+78001234567").unwrap();
+        assert_eq!(freephone.full_number, "+78001234567");
+        assert_eq!(freephone.country_code.as_deref(), Some("RU"));
+        assert_eq!(parse("+77001234567").unwrap().country_code.as_deref(), Some("KZ"));
+        assert_eq!(parse("+3758011234567").unwrap().full_number, "+3758011234567");
+        // A trunk prefix written by mistake after the country code is dropped, as
+        // libphonenumber does: +33 0 6… is +33 6….
+        assert_eq!(parse("+330612345678").unwrap().full_number, "+33612345678");
+        // Plans whose short local spelling libphonenumber completes: San Marino's 0549.
+        assert_eq!(parse("+378812345").unwrap().full_number, "+3780549812345");
+    }
+
+    /// The types libphonenumber's `getNumberType` can answer, with the descriptor listing them.
+    fn described_types(meta: &Metadata) -> Vec<(Type, &Descriptor)> {
+        let d = meta.descriptors();
+        [
+            (Type::FixedLine, d.fixed_line()),
+            (Type::Mobile, d.mobile()),
+            (Type::TollFree, d.toll_free()),
+            (Type::PremiumRate, d.premium_rate()),
+            (Type::SharedCost, d.shared_cost()),
+            (Type::PersonalNumber, d.personal_number()),
+            (Type::Voip, d.voip()),
+            (Type::Pager, d.pager()),
+            (Type::Uan, d.uan()),
+            (Type::Voicemail, d.voicemail()),
+        ]
+        .into_iter()
+        .filter_map(|(kind, d)| d.map(|d| (kind, d)))
+        .collect()
+    }
+
+    fn regions() -> Vec<&'static Metadata> {
+        let mut all: Vec<_> = DATABASE.iter().collect();
+        all.sort_by_key(|m| (m.id(), m.country_code()));
+        all
+    }
+
+    /// What the report says for a number of `kind` (CONTRACT §4 `carrier.type`), and whether
+    /// it is flagged virtual / premium. Fixed-line and mobile ranges that overlap are
+    /// FixedLineOrMobile, reported unknown until a carrier lookup.
+    fn reported(kind: Type, overlaps: bool) -> (LineType, bool, bool) {
+        match kind {
+            Type::FixedLine | Type::Mobile if overlaps => (LineType::Unknown, false, false),
+            Type::FixedLine => (LineType::Landline, false, false),
+            Type::Mobile => (LineType::Mobile, false, false),
+            Type::Voip => (LineType::Voip, true, false),
+            Type::PersonalNumber => (LineType::Unknown, true, false),
+            Type::PremiumRate | Type::SharedCost => (LineType::Unknown, false, true),
+            _ => (LineType::Unknown, false, false),
+        }
+    }
+
+    /// For every region and every number type of the crate's metadata, the example number is
+    /// accepted, in its country (or, for a range several regions share, the one libphonenumber
+    /// names: the first in the calling code's list that claims it), with the carrier type the
+    /// contract maps its type to. Failures are collected so one run lists them all.
+    #[test]
+    fn every_example_number_of_every_region_is_accepted_with_its_country_and_type() {
+        let (mut examples, mut shared, mut library_agrees, mut sandbox) = (0, 0, 0, 0);
+        let mut failures = Vec::new();
+        for meta in regions() {
+            let code = meta.country_code();
+            for (kind, descriptor) in described_types(meta) {
+                let Some(example) = descriptor.example() else { continue };
+                examples += 1;
+                let input = format!("+{code}{example}");
+                let number = match parse_uncached(&input) {
+                    Ok(number) => number,
+                    Err(e) => {
+                        failures.push(format!("{} {kind:?} {input}: refused ({e})", meta.id()));
+                        continue;
+                    }
+                };
+                // The crate's own verdict, wherever its parse splits the number as we do.
+                let library = phonenumber::parse(None, &input).unwrap();
+                if library.national().to_string() == number.subscriber {
+                    library_agrees += 1;
+                    if !phonenumber::is_valid(&library) {
+                        failures.push(format!("{} {kind:?} {input}: the crate's is_valid says no", meta.id()));
+                    }
+                }
+                if number.full_number != input {
+                    failures.push(format!("{} {kind:?} {input}: became {}", meta.id(), number.full_number));
+                }
+                let country_ok = match number.country_code.as_deref() {
+                    Some(country) if country == meta.id() => true,
+                    None => meta.id() == "001",
+                    Some(other) => {
+                        // A shared range: `other` comes first for the code and knows the number.
+                        let order = DATABASE.region(&code).unwrap();
+                        let rank = |id: &str| order.iter().position(|r| *r == id);
+                        let claims = number_type(DATABASE.by_id(other).unwrap(), &number.subscriber) != Type::Unknown;
+                        shared += usize::from(claims);
+                        claims && rank(other) < rank(meta.id())
+                    }
+                };
+                if !country_ok {
+                    failures.push(format!(
+                        "{} {kind:?} {input}: country {:?}",
+                        meta.id(),
+                        number.country_code
+                    ));
+                }
+                if number.sandbox.is_some() {
+                    // The contract's fictional numbers (§5) have a fixed identity: US's example
+                    // +1 201 555 0123 is one.
+                    sandbox += 1;
+                    continue;
+                }
+                let d = meta.descriptors();
+                let overlaps = [d.fixed_line(), d.mobile()]
+                    .iter()
+                    .all(|d| d.is_some_and(|d| d.is_match(&number.subscriber)));
+                let expected = reported(kind, overlaps);
+                let got = (number.line_type, number.is_virtual, number.is_premium);
+                if got != expected {
+                    failures.push(format!(
+                        "{} {kind:?} {input}: {got:?}, expected {expected:?}",
+                        meta.id()
+                    ));
+                }
+            }
+        }
+        println!(
+            "{} regions, {examples} example numbers: {shared} in ranges shared with the code's main region, {sandbox} sandbox, {library_agrees} split as the crate's parse \
+             splits them",
+            regions().len()
+        );
+        assert!(examples > 1000, "{examples}");
+        assert!(
+            failures.is_empty(),
+            "{} of {examples} failed:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
+
+    /// An invalid number for every region, made as libphonenumber's `getInvalidExampleNumber`
+    /// makes one: the fixed-line example cut short, digit by digit, until the library calls it
+    /// invalid. Each is refused as Invalid (not merely malformed).
+    #[test]
+    fn every_region_refuses_its_invalid_example() {
+        let (mut made, mut failures) = (0, Vec::new());
+        for meta in regions() {
+            let code = meta.country_code();
+            let Some(example) = described_types(meta).iter().find_map(|(_, d)| d.example()) else {
+                continue;
+            };
+            let invalid = (1..example.len())
+                .rev()
+                .map(|len| format!("+{code}{}", &example[..len]))
+                .find(|candidate| {
+                    let library = phonenumber::parse(None, candidate);
+                    // Judged by the crate, on numbers its parse splits at the calling code.
+                    library.is_ok_and(|n| candidate.ends_with(&n.national().to_string()) && !phonenumber::is_valid(&n))
+                        && is_e164_shape(candidate)
+                });
+            let Some(invalid) = invalid else { continue };
+            made += 1;
+            if parse_uncached(&invalid).is_ok() {
+                failures.push(format!("{} {invalid}: accepted", meta.id()));
+            }
+        }
+        println!("invalid examples made for {made} of {} regions", regions().len());
+        assert!(made > 200, "{made}");
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 }
