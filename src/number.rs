@@ -1,14 +1,23 @@
 //! Phone numbers: strict E.164 input read the way libphonenumber reads it (the `phonenumber`
-//! crate's metadata), and the fictional sandbox numbers of the contract (§5).
+//! crate's metadata), one canonical spelling for lines that plans write two ways, and the
+//! fictional sandbox numbers of the contract (§5).
 //!
 //! # Reading a number
 //! [`reading`] reads `+digits` exactly as libphonenumber does, on the crate's metadata; the
 //! crate's own `parse` and `number_type` refuse valid numbers (see there).
+//!
+//! # One spelling per line
+//! Argentina writes its mobiles with a mobile token, `9`, after the country code (`+54 9 11 …`)
+//! while the same line is often written without it (`+54 11 …`); Mexico did the same with `1`
+//! until August 2019. libphonenumber reads the two spellings as two numbers (or the old one as
+//! invalid), so limits, duplicates and the blocklist would count one line twice. [`parse`]
+//! returns the canonical spelling in `full_number`: the E.164 form a carrier routes to, i.e.
+//! `+54 9 …` for an Argentine line and `+52 …` without the abolished `1`.
 mod reading;
 
 use phonenumber::Type;
 use quick_cache::sync::Cache;
-use reading::read;
+use reading::{read, Reading};
 use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
 
@@ -46,7 +55,8 @@ pub const SANDBOX_DISPOSABLE: &str = "+12025550197";
 /// Everything the engine knows about a number without asking a carrier.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NumberInfo {
-    /// E.164 with the leading `+`.
+    /// E.164 with the leading `+`, in the line's canonical spelling (see the module docs): the
+    /// key of its limits, duplicates and blocklist entries, and the address carriers get.
     pub full_number: String,
     /// `+` and the country calling code, e.g. `+34`.
     pub prefix: String,
@@ -98,7 +108,38 @@ fn is_e164_shape(s: &str) -> bool {
     }
 }
 
-/// Parses and classifies a number given in strict E.164.
+/// A mobile token: a digit some numbering plans write between the country code and a mobile
+/// line's national number when it is dialled from abroad. libphonenumber keeps the list in
+/// `PhoneNumberUtil.MOBILE_TOKEN_MAPPINGS`; its metadata shows the token as a national-prefix
+/// transform (Argentina's `15` becomes `9`). A scan of every region's metadata for a digit that
+/// turns each fixed-line number into a mobile and back finds Argentina alone (see the tests).
+struct MobileToken {
+    calling_code: u16,
+    token: char,
+    /// Whether E.164 still writes the token: then the canonical spelling has it, else not.
+    in_e164: bool,
+}
+
+const MOBILE_TOKENS: [MobileToken; 2] = [
+    // ENACOM: a mobile is +54 9 <area code> <number>; `+54 <area code> <number>` is the same
+    // line as written for dialling inside the country (where `15` marks it instead).
+    MobileToken {
+        calling_code: 54,
+        token: '9',
+        in_e164: true,
+    },
+    // Mexico abolished the `1` (with 01/044/045) in August 2019; libphonenumber removed it
+    // from its token list (google/libphonenumber#2376) and now calls `+52 1 …` invalid, but old
+    // contact lists and WhatsApp IDs still carry it.
+    MobileToken {
+        calling_code: 52,
+        token: '1',
+        in_e164: false,
+    },
+];
+
+/// Parses and classifies a number given in strict E.164. `full_number` is the canonical
+/// spelling (see the module docs); [`NumberInfo::spellings`] lists the other one.
 pub fn parse(input: &str) -> Result<NumberInfo, NumberError> {
     if !is_e164_shape(input) {
         return Err(NumberError::NotE164);
@@ -114,7 +155,7 @@ pub fn parse(input: &str) -> Result<NumberInfo, NumberError> {
 /// [`parse`] without the cache: always reads libphonenumber's metadata. Expects the E.164 shape
 /// already checked.
 pub fn parse_uncached(input: &str) -> Result<NumberInfo, NumberError> {
-    let reading = read(input).ok_or(NumberError::Invalid)?;
+    let reading = read(input).map(respell).ok_or(NumberError::Invalid)?;
     let sandbox = sandbox_kind(input);
     // Sandbox numbers are fictional on purpose; libphonenumber may not call them valid.
     if sandbox.is_none() && !reading.is_valid() {
@@ -178,6 +219,52 @@ pub fn parse_uncached(input: &str) -> Result<NumberInfo, NumberError> {
         }
     }
     Ok(info)
+}
+
+impl NumberInfo {
+    /// Every spelling of this line in E.164 digits, `full_number` first: for a plan with a
+    /// mobile token, also the spelling with (or without) it. Prefix lists (blocklist,
+    /// disposable ranges) match a line by any of them.
+    pub fn spellings(&self) -> Vec<String> {
+        let mut all = vec![self.full_number.clone()];
+        let Some(token) = MOBILE_TOKENS
+            .iter()
+            .find(|t| self.prefix == format!("+{}", t.calling_code))
+        else {
+            return all;
+        };
+        if token.in_e164 {
+            if let Some(rest) = self.subscriber.strip_prefix(token.token) {
+                all.push(format!("{}{rest}", self.prefix));
+            }
+        } else {
+            all.push(format!("{}{}{}", self.prefix, token.token, self.subscriber));
+        }
+        all
+    }
+}
+
+/// The canonical spelling of a line written with or without a mobile token.
+fn respell(reading: Reading) -> Reading {
+    let Some(token) = MOBILE_TOKENS.iter().find(|t| t.calling_code == reading.calling_code) else {
+        return reading;
+    };
+    if token.in_e164 {
+        if reading.is_valid() && !reading.national.starts_with(token.token) {
+            let with = Reading::new(reading.calling_code, format!("{}{}", token.token, reading.national));
+            if with.kind == Type::Mobile {
+                return with;
+            }
+        }
+    } else if !reading.is_valid() {
+        if let Some(rest) = reading.national.strip_prefix(token.token) {
+            let without = Reading::new(reading.calling_code, rest.to_owned());
+            if matches!(without.kind, Type::Mobile | Type::FixedLineOrMobile) {
+                return without;
+            }
+        }
+    }
+    reading
 }
 
 #[cfg(test)]
@@ -283,6 +370,35 @@ mod tests {
         assert_eq!(parse("+378812345").unwrap().full_number, "+3780549812345");
     }
 
+    #[test]
+    fn a_line_written_with_or_without_the_mobile_token_is_one_number() {
+        let with_nine = parse("+5491112345678").unwrap();
+        assert_eq!(with_nine.full_number, "+5491112345678");
+        assert_eq!(with_nine.subscriber, "91112345678");
+        assert_eq!(with_nine.line_type, LineType::Mobile);
+        assert_eq!(with_nine.country_code.as_deref(), Some("AR"));
+        // Without the 9, and with the domestic 15 kept after the area code.
+        for spelling in ["+541112345678", "+54111512345678"] {
+            assert_eq!(parse(spelling).unwrap(), with_nine, "{spelling}");
+        }
+        assert_eq!(with_nine.spellings(), ["+5491112345678", "+541112345678"]);
+        // A provincial area code (Córdoba, 351).
+        assert_eq!(parse("+543514123456").unwrap().full_number, "+5493514123456");
+        // Non-geographic Argentine numbers have no mobile spelling: freephone stays as is.
+        let freephone = parse("+548001234567").unwrap();
+        assert_eq!(freephone.full_number, "+548001234567");
+        assert_eq!(freephone.spellings(), ["+548001234567"]);
+
+        // Mexico: the 1 abolished in 2019 is dropped.
+        let mexico = parse("+525512345678").unwrap();
+        assert_eq!(parse("+5215512345678").unwrap(), mexico);
+        assert_eq!(parse("+5218112345678").unwrap().full_number, "+528112345678");
+        assert_eq!(mexico.spellings(), ["+525512345678", "+5215512345678"]);
+        // The 1 is a mobile token, not a way into other ranges: +52 1 800 … stays invalid.
+        assert_eq!(parse("+521800123456"), Err(NumberError::Invalid));
+        // Other plans have one spelling.
+        assert_eq!(parse("+34612345678").unwrap().spellings(), ["+34612345678"]);
+    }
     /// The types libphonenumber's `getNumberType` can answer, with the descriptor listing them.
     fn described_types(meta: &Metadata) -> Vec<(Type, &Descriptor)> {
         let d = meta.descriptors();
@@ -330,7 +446,7 @@ mod tests {
     /// contract maps its type to. Failures are collected so one run lists them all.
     #[test]
     fn every_example_number_of_every_region_is_accepted_with_its_country_and_type() {
-        let (mut examples, mut shared, mut library_agrees, mut sandbox) = (0, 0, 0, 0);
+        let (mut examples, mut shared, mut respelled, mut library_agrees, mut sandbox) = (0, 0, 0, 0, 0);
         let mut failures = Vec::new();
         for meta in regions() {
             let code = meta.country_code();
@@ -353,8 +469,17 @@ mod tests {
                         failures.push(format!("{} {kind:?} {input}: the crate's is_valid says no", meta.id()));
                     }
                 }
+                let mut kind = kind;
                 if number.full_number != input {
-                    failures.push(format!("{} {kind:?} {input}: became {}", meta.id(), number.full_number));
+                    // Only a mobile token re-spells a valid number: +54 11 … is +54 9 11 ….
+                    let token = MOBILE_TOKENS.iter().find(|t| t.calling_code == code && t.in_e164);
+                    match token {
+                        Some(t) if number.full_number == format!("+{code}{}{example}", t.token) => {
+                            respelled += 1;
+                            kind = Type::Mobile;
+                        }
+                        _ => failures.push(format!("{} {kind:?} {input}: became {}", meta.id(), number.full_number)),
+                    }
                 }
                 let country_ok = match number.country_code.as_deref() {
                     Some(country) if country == meta.id() => true,
@@ -396,7 +521,8 @@ mod tests {
             }
         }
         println!(
-            "{} regions, {examples} example numbers: {shared} in ranges shared with the code's main region, {sandbox} sandbox, {library_agrees} split as the crate's parse \
+            "{} regions, {examples} example numbers: {shared} in ranges shared with the code's main region, \
+             {respelled} re-spelled with a mobile token, {sandbox} sandbox, {library_agrees} split as the crate's parse \
              splits them",
             regions().len()
         );
@@ -438,5 +564,74 @@ mod tests {
         println!("invalid examples made for {made} of {} regions", regions().len());
         assert!(made > 200, "{made}");
         assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+    /// The mobile-token table is complete for the bundled metadata. A region has a token `d`
+    /// when `d` + a fixed-line number is a mobile and a mobile without its `d` is a fixed-line
+    /// number; the examples show candidates (Argentina, but also Croatia, Lebanon, Peru …,
+    /// where it is a coincidence of two ranges), and random numbers from every range of each
+    /// candidate keep Argentina's 9 alone.
+    #[test]
+    fn scanning_the_metadata_finds_the_mobile_tokens_of_the_table() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut random_digits = |len: usize| -> String {
+            (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    char::from(b'0' + (seed % 10) as u8)
+                })
+                .collect()
+        };
+        // Up to 100 distinct numbers of `kind` in `meta`: `lead`, then random digits.
+        let mut sample = |meta: &Metadata, kind: Type, lead: &str, len: usize| -> Vec<String> {
+            let mut found = std::collections::BTreeSet::new();
+            for _ in 0..5000 {
+                let candidate = format!("{lead}{}", random_digits(len.saturating_sub(lead.len())));
+                if number_type(meta, &candidate) == kind {
+                    found.insert(candidate);
+                }
+                if found.len() == 100 {
+                    break;
+                }
+            }
+            found.into_iter().collect()
+        };
+        // At least 90% of `numbers`, and 30 or more, pass.
+        let mostly = |numbers: &[String], pass: &dyn Fn(&str) -> bool| {
+            numbers.len() >= 30 && numbers.iter().filter(|n| pass(n)).count() * 10 >= numbers.len() * 9
+        };
+        let (mut candidates, mut tokens) = (Vec::new(), Vec::new());
+        for meta in regions() {
+            let d = meta.descriptors();
+            let (Some(fixed), Some(mobile)) = (
+                d.fixed_line().and_then(|d| d.example()),
+                d.mobile().and_then(|d| d.example()),
+            ) else {
+                continue;
+            };
+            let Some(token) = mobile.chars().next() else { continue };
+            let to_mobile = |f: &str| number_type(meta, &format!("{token}{f}")) == Type::Mobile;
+            let to_fixed = |m: &str| matches!(number_type(meta, &m[1..]), Type::FixedLine | Type::FixedLineOrMobile);
+            if !(to_mobile(fixed) && to_fixed(mobile)) {
+                continue;
+            }
+            candidates.push(meta.id());
+            let landlines = sample(meta, Type::FixedLine, "", fixed.len());
+            let mobiles = sample(meta, Type::Mobile, &token.to_string(), mobile.len());
+            if mostly(&landlines, &to_mobile) && mostly(&mobiles, &to_fixed) {
+                tokens.push((meta.id().to_owned(), token));
+            }
+        }
+        println!("mobile token candidates from the examples: {candidates:?}; confirmed: {tokens:?}");
+        let table: Vec<_> = MOBILE_TOKENS
+            .iter()
+            .filter(|t| t.in_e164)
+            .map(|t| (DATABASE.region(&t.calling_code).unwrap()[0].to_owned(), t.token))
+            .collect();
+        assert_eq!(tokens, table);
+        // Mexico's abolished 1 is gone from the metadata: libphonenumber reads +52 1 … as invalid.
+        let mexico = read("+5215512345678").unwrap();
+        assert!(!mexico.is_valid() && read("+525512345678").unwrap().is_valid());
     }
 }
