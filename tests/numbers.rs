@@ -6,39 +6,28 @@ mod common;
 
 use common::smsc::{smpp_carrier, Smsc};
 use common::Server;
-use phonenumber::metadata::{Descriptor, Metadata, DATABASE};
+use phonenumber::metadata::{Metadata, DATABASE};
 use serde_json::{json, Value};
 
 fn examples(meta: &Metadata) -> Vec<&str> {
-    let d = meta.descriptors();
-    [
-        d.fixed_line(),
-        d.mobile(),
-        d.toll_free(),
-        d.premium_rate(),
-        d.shared_cost(),
-        d.personal_number(),
-        d.voip(),
-        d.pager(),
-        d.uan(),
-        d.voicemail(),
-    ]
-    .into_iter()
-    .flatten()
-    .filter_map(Descriptor::example)
-    .collect()
+    let types = otpgate::number::NUMBER_TYPES.iter();
+    types
+        .filter_map(|kind| meta.descriptors().get(*kind)?.example())
+        .collect()
 }
 
 /// libphonenumber's `getInvalidExampleNumber`: an example cut short, digit by digit, until the
 /// library (the crate's `is_valid`, on a number its parse splits at the calling code) says no.
 fn invalid_example(meta: &Metadata) -> Option<String> {
     let code = meta.country_code();
-    let example = *examples(meta).first()?;
+    // The fixed-line example, as libphonenumber takes, else any.
+    let fixed_line = meta.descriptors().fixed_line().and_then(|d| d.example());
+    let example = fixed_line.or_else(|| examples(meta).first().copied())?;
     (1..example.len())
         .rev()
         .map(|len| format!("+{code}{}", &example[..len]))
         .find(|candidate| {
-            (8..=16).contains(&candidate.len())
+            (4..=16).contains(&candidate.len())
                 && phonenumber::parse(None, candidate)
                     .is_ok_and(|n| candidate.ends_with(&n.national().to_string()) && !phonenumber::is_valid(&n))
         })

@@ -69,6 +69,21 @@ pub(super) fn read(input: &str) -> Option<Reading> {
     (national.len() >= 2).then(|| Reading::new(calling_code, national))
 }
 
+/// The types a number can have (libphonenumber's `PhoneNumberType` less the combined
+/// FIXED_LINE_OR_MOBILE and UNKNOWN), in the order `getNumberType` tries them.
+pub const NUMBER_TYPES: [Type; 10] = [
+    Type::PremiumRate,
+    Type::TollFree,
+    Type::SharedCost,
+    Type::Voip,
+    Type::PersonalNumber,
+    Type::Pager,
+    Type::Uan,
+    Type::Voicemail,
+    Type::FixedLine,
+    Type::Mobile,
+];
+
 /// libphonenumber's `getRegionCodeForNumberFromRegionList` (the crate's private
 /// `validator::source_for`): the only region of the code, else the first (main region first)
 /// whose leading digits match or, lacking those, whose metadata knows the number's type.
@@ -93,17 +108,10 @@ pub(super) fn number_type(meta: &Metadata, national: &str) -> Type {
     if !descriptors.general().is_match(national) {
         return Type::Unknown;
     }
-    let in_order = [
-        (Type::PremiumRate, descriptors.premium_rate()),
-        (Type::TollFree, descriptors.toll_free()),
-        (Type::SharedCost, descriptors.shared_cost()),
-        (Type::Voip, descriptors.voip()),
-        (Type::PersonalNumber, descriptors.personal_number()),
-        (Type::Pager, descriptors.pager()),
-        (Type::Uan, descriptors.uan()),
-        (Type::Voicemail, descriptors.voicemail()),
-    ];
-    if let Some((kind, _)) = in_order.into_iter().find(|(_, d)| matches(*d)) {
+    let special = NUMBER_TYPES
+        .iter()
+        .filter(|kind| !matches!(kind, Type::FixedLine | Type::Mobile));
+    if let Some(kind) = special.copied().find(|kind| matches(descriptors.get(*kind))) {
         return kind;
     }
     let (fixed, mobile) = (descriptors.fixed_line(), descriptors.mobile());
@@ -198,21 +206,10 @@ fn java_replacement(rule: &str) -> String {
 /// build computes them; the crate leaves them empty).
 fn length_allows_stripping(meta: &Metadata, length: usize) -> bool {
     let d = meta.descriptors();
-    let types = [
-        d.fixed_line(),
-        d.mobile(),
-        d.toll_free(),
-        d.premium_rate(),
-        d.shared_cost(),
-        d.personal_number(),
-        d.voip(),
-        d.pager(),
-        d.uan(),
-        d.voicemail(),
-    ];
+    let types: Vec<&Descriptor> = NUMBER_TYPES.iter().filter_map(|kind| d.get(*kind)).collect();
     let length = length as u16;
-    let possible = types.iter().flatten().flat_map(|d| d.possible_length());
-    let local_only = types.iter().flatten().flat_map(|d| d.possible_local_length());
+    let possible = types.iter().flat_map(|d| d.possible_length());
+    let local_only = types.iter().flat_map(|d| d.possible_local_length());
     let (min, max) = possible
         .clone()
         .fold((u16::MAX, 0), |(lo, hi), &l| (lo.min(l), hi.max(l)));
