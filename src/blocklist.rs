@@ -4,6 +4,7 @@
 //! looks it up before anything else: a blocked number is refused without sending or billing.
 //! Writes go to the store first and change memory only once durable, so what a send sees is
 //! never ahead of what survives a restart.
+use crate::number::NumberInfo;
 use parking_lot::RwLock;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -99,6 +100,16 @@ impl Blocklist {
         self.apps.read().get(application)?.entries.get(value).cloned()
     }
 
+    /// The entry stored as `value`, or, when `value` is a phone number written in another
+    /// spelling than the canonical one entries are stored in (`+54 11 …` for `+54 9 11 …`),
+    /// the entry of its canonical spelling.
+    pub fn entry_for(&self, application: &str, value: &str) -> Option<Entry> {
+        self.get(application, value).or_else(|| {
+            let number = crate::number::parse(value).ok()?;
+            self.get(application, &number.full_number)
+        })
+    }
+
     /// The entry that blocks `full_number` (E.164) for `application`: the number itself, or the
     /// longest blocked prefix of it.
     pub fn matching(&self, application: &str, full_number: &str) -> Option<Entry> {
@@ -110,6 +121,17 @@ impl Blocklist {
             .filter_map(|end| full_number.get(..end))
             .find_map(|value| list.entries.get(value))
             .cloned()
+    }
+
+    /// The entry that blocks `number` for `application`, whichever of its spellings an entry was
+    /// written in: a line written with or without a mobile token (`+54 9 11 …`, `+54 11 …`) is
+    /// one line, and a prefix such as `+5411` means both.
+    pub fn matching_number(&self, application: &str, number: &NumberInfo) -> Option<Entry> {
+        number
+            .spellings()
+            .iter()
+            .filter_map(|spelling| self.matching(application, spelling))
+            .max_by_key(|entry| (entry.kind == EntryKind::PhoneNumber, entry.value.len()))
     }
 
     /// Every entry of `application`, ordered by value.
@@ -166,6 +188,35 @@ mod tests {
             entry("a", "+1415", EntryKind::Prefix),
         ]);
         assert_eq!(list.matching("a", "+14155552671").unwrap().value, "+1415");
+    }
+
+    #[test]
+    fn a_line_with_two_spellings_is_matched_by_entries_in_either() {
+        let number = crate::number::parse("+541112345678").unwrap();
+        assert_eq!(number.full_number, "+5491112345678", "keyed with the mobile 9");
+        // Entries written without the 9 (as before canonical spellings, or as a prefix) apply.
+        for (value, kind) in [
+            ("+541112345678", EntryKind::PhoneNumber),
+            ("+5491112345678", EntryKind::PhoneNumber),
+            ("+5411", EntryKind::Prefix),
+            ("+54911", EntryKind::Prefix),
+        ] {
+            let list = Blocklist::new(vec![entry("a", value, kind)]);
+            assert_eq!(list.matching_number("a", &number).map(|e| e.value), Some(value.into()));
+        }
+        // The number itself wins over a prefix of either spelling.
+        let list = Blocklist::new(vec![
+            entry("a", "+5411", EntryKind::Prefix),
+            entry("a", "+5491112345678", EntryKind::PhoneNumber),
+        ]);
+        assert_eq!(list.matching_number("a", &number).unwrap().kind, EntryKind::PhoneNumber);
+        let other = crate::number::parse("+541112345679").unwrap();
+        assert_eq!(list.matching_number("a", &other).unwrap().value, "+5411");
+        // Found for removal under either spelling; a prefix only as written.
+        for spelling in ["+5491112345678", "+541112345678", "+54111512345678"] {
+            assert_eq!(list.entry_for("a", spelling).unwrap().value, "+5491112345678");
+        }
+        assert_eq!(list.entry_for("a", "+54911").map(|e| e.value), None);
     }
 
     #[test]

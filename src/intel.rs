@@ -229,16 +229,22 @@ impl Intel {
     /// their fixed carrier identities (the disposable list applies to them too, which is how
     /// the list can be tried without a carrier). A carrier name from the mapping (which covers mobile ranges only)
     /// makes a number whose type libphonenumber could not tell (`FixedLineOrMobile`) mobile.
+    ///
+    /// A line with two spellings (a mobile token, see [`NumberInfo::spellings`]) is looked up
+    /// under both, canonical first, so data written either way applies.
     pub fn enrich(&self, number: &mut NumberInfo) {
+        let spellings = number.spellings();
         if number.sandbox.is_none() && number.carrier_name.is_none() {
-            if let Some(name) = self.carriers.read().lookup(&number.full_number) {
+            let carriers = self.carriers.read();
+            if let Some(name) = spellings.iter().find_map(|s| carriers.lookup(s)) {
                 number.carrier_name = Some(name.to_string());
                 if number.line_type == LineType::Unknown && !number.is_premium {
                     number.line_type = LineType::Mobile;
                 }
             }
         }
-        if self.disposable.read().contains(&number.full_number) {
+        let disposable = self.disposable.read();
+        if spellings.iter().any(|s| disposable.contains(s)) {
             number.is_disposable = true;
         }
     }
@@ -267,6 +273,27 @@ mod tests {
         intel.enrich(&mut spain);
         assert_eq!(spain.carrier_name.as_deref(), Some("Vodafone"));
         assert_eq!(spain.line_type, LineType::Mobile);
+    }
+
+    #[test]
+    fn a_line_with_two_spellings_is_looked_up_under_both() {
+        let intel = Intel::load(None, None).unwrap();
+        // libphonenumber lists Argentine mobile ranges with the 9 (549113 Personal); a line
+        // given without it is the same line.
+        let mut buenos_aires = number::parse("+541131234567").unwrap();
+        intel.enrich(&mut buenos_aires);
+        assert_eq!(buenos_aires.carrier_name.as_deref(), Some("Personal"));
+        assert_eq!(buenos_aires.line_type, LineType::Mobile);
+        // A disposable list written with either spelling flags the line.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("disposable.txt");
+        std::fs::write(&path, "+541131234567\n+5215512345678\n").unwrap();
+        let intel = Intel::load(None, Some(path)).unwrap();
+        for spelling in ["+5491131234567", "+541131234567", "+525512345678"] {
+            let mut number = number::parse(spelling).unwrap();
+            intel.enrich(&mut number);
+            assert!(number.is_disposable, "{spelling}");
+        }
     }
 
     #[test]

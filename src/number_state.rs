@@ -574,6 +574,11 @@ impl NumberState {
             return (result, changed);
         }
         v.log("VALID_CODE_ENTERED", now_ms, None);
+        // The right code proves a message arrived. Without a receipt naming the channel, the
+        // report names the channel of the last message a carrier accepted.
+        if v.verification_method.is_none() {
+            v.verification_method = v.channel;
+        }
         self.code = None;
         // The same number already verified for another user. Without vendor_data on both sides
         // there is no telling users apart, so no match.
@@ -733,6 +738,58 @@ mod tests {
             state.check(&code, RiskActions::default(), &secret, T0 + 2).0,
             CheckResult::NotFound
         );
+    }
+
+    fn accepted(channel: Channel) -> SendResult {
+        SendResult::Accepted {
+            channel,
+            carrier: "carrier".into(),
+            delivered: false,
+            fallbacks: vec![],
+            fee_micros: None,
+        }
+    }
+
+    #[test]
+    fn an_approval_without_a_receipt_names_the_channel_of_the_last_accepted_message() {
+        let secret = CodeSecret::from_bytes(b"s");
+        // One message, accepted, no receipt yet.
+        let mut state = NumberState::default();
+        let start = begin(&mut state, &secret, T0);
+        let SendStart::Deliver { request_id, code, .. } = &start else {
+            panic!("{start:?}")
+        };
+        state.finish_send(request_id, T0, &accepted(Channel::Sms), T0);
+        let (result, changed) = state.check(code, RiskActions::default(), &secret, T0 + 1);
+        assert_eq!(result, CheckResult::Approved);
+        assert_eq!(changed[0].verification_method, Some(Channel::Sms));
+
+        // Accepted on SMS, then the same code on WhatsApp after the fallback: WhatsApp is last.
+        let mut state = NumberState::default();
+        let start = begin(&mut state, &secret, T0);
+        let SendStart::Deliver { request_id, code, .. } = &start else {
+            panic!("{start:?}")
+        };
+        state.finish_send(request_id, T0, &accepted(Channel::Sms), T0);
+        let from = (Channel::Sms, "smsc", "no_receipt");
+        state.on_fallback(request_id, from, &accepted(Channel::Whatsapp), T0 + 20_000);
+        let (_, changed) = state.check(code, RiskActions::default(), &secret, T0 + 20_001);
+        assert_eq!(changed[0].verification_method, Some(Channel::Whatsapp));
+
+        // A receipt names the channel that delivered; a resend accepted later does not undo it.
+        let mut state = NumberState::default();
+        let start = begin(&mut state, &secret, T0);
+        let SendStart::Deliver { request_id, code, .. } = &start else {
+            panic!("{start:?}")
+        };
+        state.finish_send(request_id, T0, &delivered(), T0);
+        assert!(matches!(
+            begin(&mut state, &secret, T0 + 1),
+            SendStart::Deliver { resend: true, .. }
+        ));
+        state.finish_send(request_id, T0 + 1, &accepted(Channel::Whatsapp), T0 + 1);
+        let (_, changed) = state.check(code, RiskActions::default(), &secret, T0 + 2);
+        assert_eq!(changed[0].verification_method, Some(Channel::Sms));
     }
 
     #[test]

@@ -191,3 +191,43 @@ fn each_application_has_its_own_blocklist() {
     assert_eq!(listed_by_b["count"], 0);
     assert_eq!(server.send(BLOCKED)["status"], "Blocked");
 }
+
+#[test]
+fn a_line_written_two_ways_is_listed_once_and_blocked_under_either_spelling() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::with_config(dir.path(), "");
+    // Listed as given without the Argentine mobile 9: kept in the canonical spelling.
+    let (status, entry) = block(&server, json!({ "phone_number": "+541112345678" }));
+    assert_eq!(
+        (status, &entry["phone_number"]),
+        (201, &json!("+5491112345678")),
+        "{entry}"
+    );
+    let (status, _) = block(&server, json!({ "phone_number": "+54111512345678" }));
+    assert_eq!(status, 200, "the same line, already listed");
+    for spelling in ["+5491112345678", "+541112345678", "+54111512345678"] {
+        assert_blocked(&server, spelling, ("phone_number", "+5491112345678"));
+    }
+    // Deleted under the spelling it was given in.
+    let (status, body) = server.request(
+        "DELETE",
+        "/v3/blocklist/phone/%2B541112345678/",
+        Some(&server.key),
+        None,
+    );
+    assert_eq!(status, 204, "{body}");
+    assert!(list(&server).is_empty());
+    assert_eq!(server.send("+5491112345678")["status"], "Success");
+
+    // A prefix written without the 9 covers the mobile spelling too (Buenos Aires, 11).
+    assert_eq!(block(&server, json!({ "prefix": "+5411" })).0, 201);
+    assert_blocked(&server, "+5491187654321", ("prefix", "+5411"));
+    // Mexico's abolished 1: listed and matched without it.
+    let (status, entry) = block(&server, json!({ "phone_number": "+5215512345678" }));
+    assert_eq!(
+        (status, &entry["phone_number"]),
+        (201, &json!("+525512345678")),
+        "{entry}"
+    );
+    assert_blocked(&server, "+525512345678", ("phone_number", "+525512345678"));
+}

@@ -234,6 +234,71 @@ fn sms_refused_falls_back_to_whatsapp_and_the_report_says_whatsapp() {
     );
 }
 
+/// The lifecycle entries of `kind` in a report.
+fn entries<'a>(report: &'a Value, kind: &str) -> Vec<&'a Value> {
+    report["lifecycle"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == kind)
+        .collect()
+}
+
+#[test]
+fn sms_refused_then_whatsapp_accepted_without_any_status_reports_whatsapp() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let smsc = Smsc::with_rules(
+        dir.path(),
+        "[[rules]]\npattern = \"1415\"\naction = \"refuse\"\nstatus = 11\n",
+        &[],
+    );
+    // The platform accepts and never calls back: no receipt confirms the channel.
+    let fake = whatsapp_fake(
+        port,
+        "[[rules]]\nprefix = \"1\"\naction = \"accept\"\nstatuses = []\n",
+        dir.path(),
+    );
+    let carriers = format!("{}{}", whatsapp_carrier(&fake.url), smpp_carrier(&smsc.smpp, ""));
+    let server = engine(dir.path(), port, &carriers);
+    let sent = server.send("+14155552671");
+    assert_eq!(sent["channel"], "whatsapp", "{sent}");
+    let code = fake.messages()[0]["body_code"].as_str().unwrap().to_owned();
+    let checked = server.check("+14155552671", &code);
+    assert_eq!(checked["status"], "Approved", "{checked}");
+    let report = &checked["phone"];
+    assert_eq!(report["verification_method"], "whatsapp", "{checked}");
+    assert!(
+        entries(report, "PHONE_DELIVERY_DELIVERED").is_empty(),
+        "no receipt came: {report}"
+    );
+    assert_eq!(delivered(&server, "wa"), 0.0);
+}
+
+#[test]
+fn an_sms_accepted_without_a_receipt_yet_reports_sms() {
+    let dir = tempfile::tempdir().unwrap();
+    // `accept`: ESME_ROK and never a receipt; SMS is the only channel.
+    let smsc = Smsc::with_rules(dir.path(), "[[rules]]\npattern = \"34\"\naction = \"accept\"\n", &[]);
+    let server = Server::with_config(dir.path(), &smpp_carrier(&smsc.smpp, ""));
+    let sent = server.send("+34600002002");
+    assert_eq!(
+        (&sent["status"], &sent["channel"]),
+        (&json!("Success"), &json!("sms")),
+        "{sent}"
+    );
+    let text = smsc.messages_to("34600002002")[0]["text"].as_str().unwrap().to_owned();
+    let checked = server.check("+34600002002", text.rsplit(' ').next().unwrap());
+    assert_eq!(checked["status"], "Approved", "{checked}");
+    let report = &checked["phone"];
+    assert_eq!(report["verification_method"], "sms", "{checked}");
+    assert!(
+        entries(report, "PHONE_DELIVERY_DELIVERED").is_empty(),
+        "no receipt came: {report}"
+    );
+    assert_eq!(entries(report, "PHONE_VERIFICATION_MESSAGE_SENT").len(), 1, "{report}");
+}
+
 #[test]
 fn telegram_pinned_by_the_request_delivers_through_a_signed_report() {
     let dir = tempfile::tempdir().unwrap();

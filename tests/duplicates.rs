@@ -92,3 +92,22 @@ fn the_same_user_verifying_again_is_not_a_duplicate() {
     let checked = check(&server, phone, Some("DECLINE"));
     assert_eq!(checked["status"], "Approved", "{checked}");
 }
+
+#[test]
+fn a_line_verified_under_one_spelling_is_a_duplicate_under_the_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::with_config(dir.path(), "");
+    // An Argentine mobile, first given without the 9, then with it.
+    let first = send_as(&server, "+541112345678", "user-1");
+    assert_eq!(check(&server, "+541112345678", None)["status"], "Approved");
+    send_as(&server, "+5491112345678", "user-2");
+    let second = check(&server, "+5491112345678", Some("DECLINE"));
+    assert_eq!(second["status"], "Declined", "{second}");
+    assert!(duplicate_warning(&second).is_some(), "{second}");
+    let matches = second["phone"]["matches"].as_array().unwrap();
+    assert_eq!(matches.len(), 1, "{second}");
+    assert_eq!(
+        (&matches[0]["request_id"], &matches[0]["vendor_data"]),
+        (&first["request_id"], &json!("user-1"))
+    );
+}

@@ -79,15 +79,16 @@ pub async fn remove(req: HttpRequest, path: web::Path<String>, engine: EngineDat
     // A '+' left unencoded in a path stays a '+'; an encoded one (%2B) arrives decoded.
     let value = normalise_prefix(path.trim())
         .map_err(|why| ApiError::bad_request("invalid_format", format!("blocklist entry {why}")))?;
-    let Some(entry) = engine.blocklist.get(&application, &value) else {
+    // A number is listed in its canonical spelling; it may be named in another.
+    let Some(entry) = engine.blocklist.entry_for(&application, &value) else {
         return Err(ApiError::not_found(format!("{value} is not in the blocklist")));
     };
     engine
         .store
-        .blocklist_remove(&application, &value)
+        .blocklist_remove(&application, &entry.value)
         .await
         .map_err(EngineError::from)?;
-    engine.blocklist.remove(&application, &value);
+    engine.blocklist.remove(&application, &entry.value);
     tracing::info!(%application, kind = entry.kind.as_str(), "blocklist entry removed");
     Ok(HttpResponse::NoContent().finish())
 }

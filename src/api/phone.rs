@@ -151,7 +151,7 @@ pub async fn send(req: HttpRequest, payload: web::Payload, engine: EngineData) -
     let mut number = number;
     engine.intel.enrich(&mut number);
     let key = (application.clone(), number.full_number.clone());
-    let blocklisted = engine.blocklist.matching(&application, &number.full_number);
+    let blocklisted = engine.blocklist.matching_number(&application, &number);
     let mut high_risk = None;
     if blocklisted.is_none() {
         match engine
@@ -238,11 +238,12 @@ pub async fn check(req: HttpRequest, payload: web::Payload, engine: EngineData) 
         voip_decline: decline_action(&body, "voip_number_action")?,
     };
 
+    let blocklisted = engine.blocklist.matching_number(&application, &number);
     let key = (application, number.full_number);
     let check = CheckCode {
         code: code.to_owned(),
         actions,
-        blocklisted: engine.blocklist.matching(&key.0, &key.1),
+        blocklisted,
     };
     let outcome = engine.registry.ask(&engine, &key, check).await??;
     if outcome.result == CheckResult::Approved {
