@@ -210,8 +210,27 @@ fn header_text(request: &Request, name: &str) -> String {
         .unwrap_or_else(|| panic!("no {name} in {request}"))
 }
 
+/// The callee writes its recording and its report line after it answered the BYE: on a busy
+/// machine that can be later than our next step, so wait (up to 10 s) for what it writes.
+fn written(path: &Path, ready: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if ready(&text) || Instant::now() >= deadline {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn read_json(path: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    let text = written(path, |text| serde_json::from_str::<serde_json::Value>(text).is_ok());
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}: {text:?}", path.display()))
+}
+
+/// The report file once it holds at least one line; the caller asserts how many.
+fn report_lines(path: &Path) -> String {
+    written(path, |text| text.ends_with('\n'))
 }
 
 #[test]
@@ -273,7 +292,7 @@ fn answered_call_records_rtp_and_reports_on_bye() {
     assert_eq!(i16::from_le_bytes([wav[44], wav[45]]), -32124);
     assert_eq!(i16::from_le_bytes([wav[46], wav[47]]), 0);
 
-    let log = std::fs::read_to_string(&report_file).unwrap();
+    let log = report_lines(&report_file);
     let line: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
     assert_eq!(line["outcome"], "answered");
     assert_eq!(line["report"]["packets"], 50);
@@ -353,7 +372,7 @@ fn hangup_after_sends_bye_retransmits_until_answered_and_reports() {
         panic!("nothing expected after the 200 OK, got {message}");
     }
 
-    let log = std::fs::read_to_string(&report_file).unwrap();
+    let log = report_lines(&report_file);
     assert_eq!(log.lines().count(), 1, "{log}");
     let line: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
     assert_eq!(line["outcome"], "hung_up");
@@ -390,7 +409,7 @@ fn caller_bye_crossing_the_callee_bye_gets_200_and_one_report() {
     assert_eq!(response.status_code.code(), 200);
     assert_eq!(response.cseq_header().unwrap().value(), "2 BYE");
     std::thread::sleep(Duration::from_millis(200));
-    let log = std::fs::read_to_string(&report_file).unwrap();
+    let log = report_lines(&report_file);
     assert_eq!(log.lines().count(), 1, "one call, one line: {log}");
     assert!(log.contains("\"outcome\":\"hung_up\""), "{log}");
     assert_eq!(
@@ -412,7 +431,7 @@ fn busy_answers_486_and_retransmission_is_not_a_new_call() {
     assert_eq!(uac.recv_final().1.status_code.code(), 486);
     // Let the log settle: one call, one line.
     std::thread::sleep(Duration::from_millis(100));
-    let log = std::fs::read_to_string(&report_file).unwrap();
+    let log = report_lines(&report_file);
     assert_eq!(log.lines().count(), 1, "{log}");
     assert!(log.contains("\"status\":486"));
 }
@@ -541,7 +560,7 @@ fn sipp_builtin_uac_call_is_answered() {
         .expect("run sipp");
     assert!(status.success(), "sipp reported a failed call: {status}");
     std::thread::sleep(Duration::from_millis(200));
-    let log = std::fs::read_to_string(&report_file).unwrap();
+    let log = report_lines(&report_file);
     assert!(log.contains("\"outcome\":\"answered\""), "{log}");
     assert!(log.contains("\"bye_received\":true"), "{log}");
 }
