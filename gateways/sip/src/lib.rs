@@ -14,6 +14,7 @@
 //! - [`framing`]: where a SIP message ends on a TCP / TLS stream.
 //! - [`transport`]: UDP, TCP and TLS sockets of a call, next hops, rustls settings.
 //! - [`dialog`]: route sets (Record-Route / Route, loose and strict routing) and next hops.
+//! - [`response`]: reading a response's status, CSeq, Contact, To tag and RSeq; answering a BYE.
 //! - [`call`]: one call from INVITE to BYE.
 //! - [`SipGateway`]: the [`Gateway`] the engine calls.
 #![forbid(unsafe_code)]
@@ -23,6 +24,7 @@ pub mod dialog;
 pub mod digest;
 pub mod framing;
 pub mod prompt;
+pub mod response;
 pub mod rtp;
 pub mod sdp;
 pub mod status;
