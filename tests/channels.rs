@@ -242,7 +242,10 @@ fn viber_pinned_by_the_request_delivers_through_a_signed_callback() {
         &json!({ "phone_number": "+447911123456", "options": { "preferred_channel": "VIBER" } }),
     );
     assert_eq!((status, sent["channel"].as_str()), (200, Some("viber")), "{sent}");
-    let code = fake.messages()[0]["code"].as_str().unwrap().to_owned();
+    let code = fake.messages()[0]["template"]["parameters"]["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(
         eventually(Duration::from_secs(5), || delivered(&server, "vb") == 1.0),
         "callback not applied"
