@@ -381,7 +381,8 @@ pub const MAX_CODE_LENGTH: u32 = 10;
 impl RawConfig {
     /// Parses TOML text. Errors name the key, line and column (toml's own messages).
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError(vec![e.to_string().trim_end().to_owned()]))?;
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| ConfigError(vec![e.to_string().trim_end().to_owned()]))?;
         Ok(RawConfig {
             source: Some(text.to_owned()),
             ..raw
@@ -575,7 +576,11 @@ impl RawConfig {
             routing.by_country.insert(country, parsed);
         }
 
-        if let Some(document) = self.source.as_deref().and_then(|text| toml_edit::ImDocument::parse(text).ok()) {
+        if let Some(document) = self
+            .source
+            .as_deref()
+            .and_then(|text| toml_edit::ImDocument::parse(text).ok())
+        {
             for problem in &mut problems {
                 if let Some(line) = line_of(&document, problem) {
                     problem.push_str(&format!(" (line {line})"));

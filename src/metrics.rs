@@ -95,10 +95,16 @@ fn describe() {
         "From submit_sm written to its submit_sm_resp, per SMPP carrier."
     );
     describe_counter!(smpp::RECONNECTS, "SMPP binds re-established after a loss, per carrier.");
-    describe_counter!(smpp::RETRIES, "submit_sm sent again after a throttled or transient answer, per carrier.");
+    describe_counter!(
+        smpp::RETRIES,
+        "submit_sm sent again after a throttled or transient answer, per carrier."
+    );
     describe_counter!(sip::CALLS_PLACED, "Calls placed (INVITE sent), per SIP carrier.");
     describe_counter!(sip::CALLS_ANSWERED, "Calls answered (200 OK), per SIP carrier.");
-    describe_counter!(sip::CALLS_COMPLETED, "Calls whose whole prompt played, per SIP carrier.");
+    describe_counter!(
+        sip::CALLS_COMPLETED,
+        "Calls whose whole prompt played, per SIP carrier."
+    );
     describe_counter!(
         sip::CALLS_FAILED,
         "Calls that failed, by carrier, reason and the status class of the SIP response that ended them."

@@ -262,7 +262,11 @@ fn a_number_without_rcs_falls_back_to_sms_and_an_rcs_capable_one_gets_rcs() {
     let port = free_port();
     let callback = format!("http://127.0.0.1:{port}/v3/channels/rbm/webhook/");
     let rules = dir.path().join("rcs-rules.toml");
-    std::fs::write(&rules, "[[rules]]\nprefix = \"4479111\"\naction = \"refuse\"\nstatus = 404\n").unwrap();
+    std::fs::write(
+        &rules,
+        "[[rules]]\nprefix = \"4479111\"\naction = \"refuse\"\nstatus = 404\n",
+    )
+    .unwrap();
     let fake = Fake::start(
         "otpgate-fake-rcs",
         &[

@@ -19,7 +19,14 @@ fn fake(dir: &Path, port: u16, protocol: &str, name: &str, rules: &str) -> Fake 
     let path = dir.join(format!("{name}-rules.toml"));
     std::fs::write(&path, rules).unwrap();
     let callback = format!("http://127.0.0.1:{port}/v3/channels/{name}/webhook/");
-    let mut args = vec!["--token", TOKEN, "--callback-url", &callback, "--rules", path.to_str().unwrap()];
+    let mut args = vec![
+        "--token",
+        TOKEN,
+        "--callback-url",
+        &callback,
+        "--rules",
+        path.to_str().unwrap(),
+    ];
     // Telegram and Viber sign with the API token itself.
     if !matches!(protocol, "telegram" | "viber") {
         args.extend(["--secret", SECRET]);
@@ -53,7 +60,11 @@ fn throttled_once_then_delivered(protocol: &str) {
     let rules = "[[rules]]\nprefix = \"44\"\naction = \"throttle\"\nretry_after = 1\ntimes = 1\n";
     let platform = fake(dir.path(), port, protocol, "platform", rules);
     let smsc = Smsc::start(dir.path(), &[]);
-    let carriers = format!("{}{}", carrier(protocol, "platform", &platform.url, ""), smpp_carrier(&smsc.smpp, ""));
+    let carriers = format!(
+        "{}{}",
+        carrier(protocol, "platform", &platform.url, ""),
+        smpp_carrier(&smsc.smpp, "")
+    );
     let server = engine(dir.path(), port, &carriers);
 
     let asked = Instant::now();
@@ -63,7 +74,10 @@ fn throttled_once_then_delivered(protocol: &str) {
         (Some("Success"), Some(protocol)),
         "{sent}"
     );
-    assert!(asked.elapsed() >= Duration::from_secs(1), "Retry-After was not waited for");
+    assert!(
+        asked.elapsed() >= Duration::from_secs(1),
+        "Retry-After was not waited for"
+    );
     assert_eq!(platform.messages().len(), 1, "the user gets one message");
     assert!(smsc.messages_to("447911123456").is_empty(), "no fallback to SMS");
     let metrics = server.metrics();
@@ -124,11 +138,18 @@ fn a_number_at_fault_skips_the_channel_and_a_transient_error_the_carrier() {
     assert_eq!(sent["channel"], "sms", "{sent}");
     assert!(second.messages().is_empty(), "the other WhatsApp carrier was asked");
     let resent = send_preferring(&server, "+447911123456", "WHATSAPP");
-    assert_eq!((resent["status"].as_str(), resent["channel"].as_str()), (Some("Retry"), Some("sms")));
+    assert_eq!(
+        (resent["status"].as_str(), resent["channel"].as_str()),
+        (Some("Retry"), Some("sms"))
+    );
     assert_eq!(smsc.messages_to("447911123456").len(), 2);
     let metrics = server.metrics();
     let refused = [("carrier", "wa-a"), ("reason", "not_whatsapp_user")];
-    assert_eq!(metric(&metrics, "otpgate_messages_failed_total", &refused), 1.0, "asked again");
+    assert_eq!(
+        metric(&metrics, "otpgate_messages_failed_total", &refused),
+        1.0,
+        "asked again"
+    );
     assert_eq!(metric(&metrics, "otpgate_carrier_up", &[("carrier", "wa-a")]), 1.0);
 
     let sent = send_preferring(&server, "+447922123456", "WHATSAPP");
@@ -147,7 +168,11 @@ fn a_carrier_at_fault_is_marked_down() {
     let platform = fake(dir.path(), port, "viber", "vb", "");
     let smsc = Smsc::start(dir.path(), &[]);
     let wrong_token = carrier("viber", "vb", &platform.url, "").replace(TOKEN, "revoked-token");
-    let server = engine(dir.path(), port, &format!("{wrong_token}{}", smpp_carrier(&smsc.smpp, "")));
+    let server = engine(
+        dir.path(),
+        port,
+        &format!("{wrong_token}{}", smpp_carrier(&smsc.smpp, "")),
+    );
 
     let sent = send_preferring(&server, "+447911123456", "VIBER");
     assert_eq!(sent["channel"], "sms", "{sent}");
@@ -163,7 +188,11 @@ fn a_carrier_at_fault_is_marked_down() {
     let sent = send_preferring(&server, "+447922123456", "VIBER");
     assert_eq!(sent["channel"], "sms", "{sent}");
     let metrics = server.metrics();
-    assert_eq!(metric(&metrics, "otpgate_messages_failed_total", &refused), 1.0, "asked again");
+    assert_eq!(
+        metric(&metrics, "otpgate_messages_failed_total", &refused),
+        1.0,
+        "asked again"
+    );
     assert_eq!(metric(&metrics, "otpgate_carrier_up", &[("carrier", "smsc-a")]), 1.0);
     assert!(server.stderr().contains("refused our account"), "no alert in the log");
 }
@@ -180,7 +209,11 @@ fn deliverability_line(server: &Server) -> Option<String> {
 #[test]
 fn learned_deliverability_is_a_gauge_and_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let smsc = Smsc::with_rules(dir.path(), "[[rules]]\npattern = \"1415555\"\naction = \"undeliver\"\n", &[]);
+    let smsc = Smsc::with_rules(
+        dir.path(),
+        "[[rules]]\npattern = \"1415555\"\naction = \"undeliver\"\n",
+        &[],
+    );
     let server = Server::with_config(dir.path(), &smpp_carrier(&smsc.smpp, ""));
     assert_eq!(deliverability_line(&server), None, "nothing learned yet");
     let up = || metric(&server.metrics(), "otpgate_carrier_up", &[("carrier", "smsc-a")]) == 1.0;
@@ -189,7 +222,8 @@ fn learned_deliverability_is_a_gauge_and_survives_a_restart() {
     // One UNDELIV receipt from the prior 0.9: 0.9 + 0.05 × (0 − 0.9).
     let expected = "otpgate_carrier_deliverability{carrier=\"smsc-a\",country=\"US\"} 0.855";
     assert!(
-        eventually(Duration::from_secs(5), || deliverability_line(&server).as_deref() == Some(expected)),
+        eventually(Duration::from_secs(5), || deliverability_line(&server).as_deref()
+            == Some(expected)),
         "{:?}",
         deliverability_line(&server)
     );

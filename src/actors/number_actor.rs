@@ -115,7 +115,8 @@ impl NumberActor {
     /// wait for a receipt, and never past the code's validity.
     fn budget(&self) -> Duration {
         let policy = &self.engine.policy;
-        Duration::from_secs(policy.fallback_after_seconds).min(Duration::from_millis(policy.code_validity_ms.max(0) as u64))
+        Duration::from_secs(policy.fallback_after_seconds)
+            .min(Duration::from_millis(policy.code_validity_ms.max(0) as u64))
     }
 
     fn stop_if_idle(&mut self, ctx: &mut Context<Self>) {
@@ -220,31 +221,40 @@ impl NumberActor {
         ctx.spawn(
             routing::deliver(router, remaining, message.clone(), country.clone(), started, deadline)
                 .into_actor(self)
-                .then(move |Delivered { result, remaining, skipped }, act, ctx| {
-                    act.skipped.extend(skipped);
-                    let state = act.state.as_mut().expect("loaded before any send");
-                    if let SendResult::Accepted { channel, .. } = &result {
-                        metrics::counter!(m::FALLBACKS, "from" => from.as_str(), "to" => channel.as_str()).increment(1);
-                    }
-                    let changed = state.on_fallback(&request_id, (from, &from_carrier, reason), &result, now_ms());
-                    if let SendResult::Accepted {
-                        channel,
-                        carrier,
-                        delivered: false,
-                        ..
-                    } = &result
-                    {
-                        act.arm_fallback(ctx, &request_id, *channel, carrier, remaining, message, country);
-                    }
-                    let commit = act.persist(changed.into_iter().collect());
-                    async move {
-                        if let Err(e) = commit.await {
-                            tracing::error!(error = %e, "could not store a fallback");
+                .then(
+                    move |Delivered {
+                              result,
+                              remaining,
+                              skipped,
+                          },
+                          act,
+                          ctx| {
+                        act.skipped.extend(skipped);
+                        let state = act.state.as_mut().expect("loaded before any send");
+                        if let SendResult::Accepted { channel, .. } = &result {
+                            metrics::counter!(m::FALLBACKS, "from" => from.as_str(), "to" => channel.as_str())
+                                .increment(1);
                         }
-                    }
-                    .into_actor(act)
-                    .map(|_, act, _| act.in_flight -= 1)
-                }),
+                        let changed = state.on_fallback(&request_id, (from, &from_carrier, reason), &result, now_ms());
+                        if let SendResult::Accepted {
+                            channel,
+                            carrier,
+                            delivered: false,
+                            ..
+                        } = &result
+                        {
+                            act.arm_fallback(ctx, &request_id, *channel, carrier, remaining, message, country);
+                        }
+                        let commit = act.persist(changed.into_iter().collect());
+                        async move {
+                            if let Err(e) = commit.await {
+                                tracing::error!(error = %e, "could not store a fallback");
+                            }
+                        }
+                        .into_actor(act)
+                        .map(|_, act, _| act.in_flight -= 1)
+                    },
+                ),
         );
     }
 
@@ -353,21 +363,27 @@ impl Handler<SendCode> for NumberActor {
             }
             .into_actor(self)
             .then(move |delivered, act, ctx| {
-                let finished = delivered.map(|Delivered { result, remaining, skipped }| {
-                    act.skipped.extend(skipped);
-                    let state = act.state.as_mut().expect("loaded before any send");
-                    let changed = state.finish_send(&request_id, started_ms, &result, now_ms());
-                    if let SendResult::Accepted {
-                        channel,
-                        carrier,
-                        delivered: false,
-                        ..
-                    } = &result
-                    {
-                        act.arm_fallback(ctx, &request_id, *channel, carrier, remaining, message, country);
-                    }
-                    (result, act.persist(changed.into_iter().collect()))
-                });
+                let finished = delivered.map(
+                    |Delivered {
+                         result,
+                         remaining,
+                         skipped,
+                     }| {
+                        act.skipped.extend(skipped);
+                        let state = act.state.as_mut().expect("loaded before any send");
+                        let changed = state.finish_send(&request_id, started_ms, &result, now_ms());
+                        if let SendResult::Accepted {
+                            channel,
+                            carrier,
+                            delivered: false,
+                            ..
+                        } = &result
+                        {
+                            act.arm_fallback(ctx, &request_id, *channel, carrier, remaining, message, country);
+                        }
+                        (result, act.persist(changed.into_iter().collect()))
+                    },
+                );
                 async move {
                     let (result, commit) = finished?;
                     commit.await?;

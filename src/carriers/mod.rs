@@ -119,7 +119,11 @@ fn start_http<P: Platform>(
 /// Validates entry `i`, pushing one line per problem (`carriers[i] (name).key: what`). `None`
 /// when it cannot be used. `public_url` is where platforms that call back reach this engine.
 pub fn validate(i: usize, raw: &RawCarrier, public_url: &str, problems: &mut Vec<String>) -> Option<CarrierConfig> {
-    let name = raw.get("name").and_then(toml::Value::as_str).unwrap_or_default().to_owned();
+    let name = raw
+        .get("name")
+        .and_then(toml::Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     let at = format!("carriers[{i}] ({name})");
     let before = problems.len();
     if name.trim().is_empty() || name.len() > 64 || name.contains(char::is_whitespace) {
@@ -160,7 +164,12 @@ pub fn validate(i: usize, raw: &RawCarrier, public_url: &str, problems: &mut Vec
     };
     let mut found = Problems::new(keys.protocol());
     let config = keys.build(&carrier, coverage, base_url, &mut found);
-    problems.extend(found.into_vec().iter().map(|(key, message)| format!("{at}.{key}: {message}")));
+    problems.extend(
+        found
+            .into_vec()
+            .iter()
+            .map(|(key, message)| format!("{at}.{key}: {message}")),
+    );
     config.filter(|_| problems.len() == before)
 }
 
@@ -249,9 +258,7 @@ fn read_keys<T: serde::de::DeserializeOwned>(
             _ => message.to_owned(),
         };
         problems.push(format!("{at}.{key}: {what}"));
-        if keys.and_then(|keys| keys.remove(key)).is_none() {
-            return None;
-        }
+        keys.and_then(|keys| keys.remove(key))?;
     }
 }
 
@@ -323,7 +330,10 @@ mod tests {
         let Ok(CarrierConfig::Telegram(tg)) = check("name = \"tg\"\nprotocol = \"telegram\"\ntoken = \"t\"\n") else {
             panic!("not telegram")
         };
-        assert_eq!(tg.platform.callback_url.as_deref(), Some("http://engine/v3/channels/tg/webhook/"));
+        assert_eq!(
+            tg.platform.callback_url.as_deref(),
+            Some("http://engine/v3/channels/tg/webhook/")
+        );
         assert_eq!(tg.settings.timeout, HTTP_TIMEOUT);
         let missing = check("name = \"vb\"\nprotocol = \"viber\"\nbase_url = \"ftp://x\"\n").unwrap_err();
         assert_eq!(

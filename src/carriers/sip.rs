@@ -51,10 +51,15 @@ impl Keys {
         if !(1..=120).contains(&ring) {
             problems.push("ring_timeout_seconds", format!("{ring} is outside 1..120"));
         }
-        let transport = self.transport.as_deref().unwrap_or("udp").parse().unwrap_or_else(|e| {
-            problems.push("transport", format!("{e}"));
-            Transport::Udp
-        });
+        let transport = self
+            .transport
+            .as_deref()
+            .unwrap_or("udp")
+            .parse::<Transport>()
+            .unwrap_or_else(|e| {
+                problems.push("transport", e.to_string());
+                Transport::Udp
+            });
         if self.tls_ca_file.is_some() && transport != Transport::Tls {
             problems.push("tls_ca_file", "only used with transport = \"tls\"");
         }

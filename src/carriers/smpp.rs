@@ -39,7 +39,12 @@ pub struct Keys {
 impl Keys {
     pub fn build(self, name: &str, coverage: Coverage, problems: &mut Problems) -> Option<SmppConfig> {
         let address = match self.address {
-            Some(a) if a.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()) => a,
+            Some(a)
+                if a.rsplit_once(':')
+                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()) =>
+            {
+                a
+            }
             Some(a) => {
                 problems.push("address", format!("{a:?} is not host:port"));
                 String::new()
@@ -79,7 +84,10 @@ impl Keys {
         }
         let enquire_link_seconds = self.enquire_link_seconds.unwrap_or(30);
         if !(1..=3600).contains(&enquire_link_seconds) {
-            problems.push("enquire_link_seconds", format!("{enquire_link_seconds} is outside 1..3600"));
+            problems.push(
+                "enquire_link_seconds",
+                format!("{enquire_link_seconds} is outside 1..3600"),
+            );
         }
         let response_timeout_seconds = self.response_timeout_seconds.unwrap_or(10);
         if !(1..=300).contains(&response_timeout_seconds) {

@@ -74,7 +74,10 @@ pub struct RoutingActor {
 
 impl RoutingActor {
     /// The actor and the snapshot it publishes to, starting from what the store kept.
-    pub async fn load(table: RoutingTable, store: Arc<dyn Store>) -> Result<(Self, Arc<ArcSwap<Snapshot>>), StoreError> {
+    pub async fn load(
+        table: RoutingTable,
+        store: Arc<dyn Store>,
+    ) -> Result<(Self, Arc<ArcSwap<Snapshot>>), StoreError> {
         let kept = store.get_setting(DELIVERABILITY_SETTING).await?;
         let deliverability = match kept.as_deref().map(Deliverability::from_json) {
             Some(Ok(learned)) => learned,

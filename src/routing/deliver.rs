@@ -159,11 +159,23 @@ mod tests {
     fn the_table_gives_each_kind_its_step() {
         let budget = Duration::from_secs(20);
         let cases = [
-            (GatewayError::throttled(Duration::from_secs(2), ""), NextStep::RetryAfter(Duration::from_secs(2))),
-            (GatewayError::throttled(Duration::ZERO, ""), NextStep::RetryAfter(MIN_WAIT)),
-            (GatewayError::throttled(Duration::from_secs(21), ""), NextStep::NextCarrier),
+            (
+                GatewayError::throttled(Duration::from_secs(2), ""),
+                NextStep::RetryAfter(Duration::from_secs(2)),
+            ),
+            (
+                GatewayError::throttled(Duration::ZERO, ""),
+                NextStep::RetryAfter(MIN_WAIT),
+            ),
+            (
+                GatewayError::throttled(Duration::from_secs(21), ""),
+                NextStep::NextCarrier,
+            ),
             (GatewayError::transient("timeout", ""), NextStep::NextCarrier),
-            (GatewayError::number_at_fault("not_whatsapp_user", ""), NextStep::SkipChannel),
+            (
+                GatewayError::number_at_fault("not_whatsapp_user", ""),
+                NextStep::SkipChannel,
+            ),
             (GatewayError::carrier_at_fault("auth_failed", ""), NextStep::CarrierDown),
             (GatewayError::permanent("invalid_request", ""), NextStep::NextCarrier),
         ];

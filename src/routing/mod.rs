@@ -144,7 +144,13 @@ impl Router {
         let snapshot = self.snapshot.load();
         let now = Instant::now();
         let up = |g: &Arc<dyn Gateway>| g.is_up() && !snapshot.marked_down(g.name(), now);
-        plan(&snapshot, &self.carriers, self.sandbox.as_ref(), &up, (number, pinned, preferred))
+        plan(
+            &snapshot,
+            &self.carriers,
+            self.sandbox.as_ref(),
+            &up,
+            (number, pinned, preferred),
+        )
     }
 }
 
@@ -244,7 +250,13 @@ mod tests {
         fn plan(&self, number: &NumberInfo, pinned: Option<Channel>, preferred: Option<Channel>) -> Plan {
             let now = Instant::now();
             let up = |g: &Arc<dyn Gateway>| g.is_up() && !self.snapshot.marked_down(g.name(), now);
-            plan(&self.snapshot, &self.carriers, self.sandbox.as_ref(), &up, (number, pinned, preferred))
+            plan(
+                &self.snapshot,
+                &self.carriers,
+                self.sandbox.as_ref(),
+                &up,
+                (number, pinned, preferred),
+            )
         }
     }
 
@@ -384,7 +396,10 @@ mod tests {
     fn a_carrier_marked_down_is_skipped_until_its_time_is_up() {
         let mut router = Planner::new(
             RoutingTable::default(),
-            vec![fake("sms-a", Channel::Sms, 1, true), fake("sms-b", Channel::Sms, 2, true)],
+            vec![
+                fake("sms-a", Channel::Sms, 1, true),
+                fake("sms-b", Channel::Sms, 2, true),
+            ],
             None,
         );
         let es = number::parse("+34612345678").unwrap();

@@ -82,4 +82,3 @@ pub fn engine(dir: &Path, port: u16, carriers: &str) -> Server {
     std::fs::write(&path, text).unwrap();
     Server::start(dir, &["serve", "--config", path.to_str().unwrap()], None)
 }
-

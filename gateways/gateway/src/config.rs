@@ -46,7 +46,11 @@ impl Problems {
     /// parentheses).
     pub fn require(&mut self, key: &str, value: &str, why: &str) {
         if value.trim().is_empty() {
-            let why = if why.is_empty() { String::new() } else { format!(" ({why})") };
+            let why = if why.is_empty() {
+                String::new()
+            } else {
+                format!(" ({why})")
+            };
             let message = format!("required for protocol \"{}\"{why}", self.protocol);
             self.push(key, message);
         }
@@ -82,7 +86,10 @@ mod tests {
         assert_eq!(
             problems.into_vec(),
             [
-                ("token".into(), "required for protocol \"viber\" (a secret: no default)".into()),
+                (
+                    "token".into(),
+                    "required for protocol \"viber\" (a secret: no default)".into()
+                ),
                 ("base_url".into(), "required for protocol \"viber\"".into())
             ]
         );

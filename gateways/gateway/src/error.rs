@@ -113,15 +113,34 @@ mod tests {
     fn every_constructor_says_its_kind_and_fault() {
         let cases = [
             (GatewayError::transient("timeout", ""), ErrorKind::Transient, None),
-            (GatewayError::throttled(Duration::from_secs(2), ""), ErrorKind::Throttled, None),
-            (GatewayError::permanent("invalid_request", ""), ErrorKind::Permanent, Some(Fault::Message)),
-            (GatewayError::number_at_fault("not_a_user", ""), ErrorKind::Permanent, Some(Fault::Number)),
-            (GatewayError::carrier_at_fault("auth_failed", ""), ErrorKind::Permanent, Some(Fault::Carrier)),
+            (
+                GatewayError::throttled(Duration::from_secs(2), ""),
+                ErrorKind::Throttled,
+                None,
+            ),
+            (
+                GatewayError::permanent("invalid_request", ""),
+                ErrorKind::Permanent,
+                Some(Fault::Message),
+            ),
+            (
+                GatewayError::number_at_fault("not_a_user", ""),
+                ErrorKind::Permanent,
+                Some(Fault::Number),
+            ),
+            (
+                GatewayError::carrier_at_fault("auth_failed", ""),
+                ErrorKind::Permanent,
+                Some(Fault::Carrier),
+            ),
         ];
         for (error, kind, fault) in cases {
             assert_eq!((error.kind(), error.fault()), (kind, fault), "{error}");
         }
         let throttled = GatewayError::throttled(Duration::from_secs(2), "slow down");
-        assert_eq!((throttled.reason(), throttled.retry_after()), ("throttled", Some(Duration::from_secs(2))));
+        assert_eq!(
+            (throttled.reason(), throttled.retry_after()),
+            ("throttled", Some(Duration::from_secs(2)))
+        );
     }
 }

@@ -229,7 +229,10 @@ mod tests {
         assert_eq!(header.retry_after(), Some(Duration::from_secs(7)));
         let body = answer(400, Some(7)).refusal(Some(Refusal::Throttled(Some(Duration::from_secs(3)))), "");
         assert_eq!(body.retry_after(), Some(Duration::from_secs(3)));
-        assert_eq!(answer(429, None).refusal(None, "").retry_after(), Some(DEFAULT_RETRY_AFTER));
+        assert_eq!(
+            answer(429, None).refusal(None, "").retry_after(),
+            Some(DEFAULT_RETRY_AFTER)
+        );
     }
 
     #[test]
@@ -240,7 +243,10 @@ mod tests {
         assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:50:00 GMT", now), thirty);
         assert_eq!(parse_retry_after("Sunday, 06-Nov-94 08:50:00 GMT", now), thirty);
         assert_eq!(parse_retry_after("Sun Nov  6 08:50:00 1994", now), thirty);
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-1", now), None);
     }
@@ -248,9 +254,14 @@ mod tests {
     #[tokio::test]
     async fn repeated_transport_failures_take_it_down_and_an_answer_brings_it_back() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = PlatformClient::new(&format!("http://{}/", listener.local_addr().unwrap()), Duration::from_secs(1));
+        let client = PlatformClient::new(
+            &format!("http://{}/", listener.local_addr().unwrap()),
+            Duration::from_secs(1),
+        );
         drop(listener);
-        assert!(client.url("/send").ends_with(&format!("{}/send", client.base_url.trim_start_matches("http://"))));
+        assert!(client
+            .url("/send")
+            .ends_with(&format!("{}/send", client.base_url.trim_start_matches("http://"))));
         for _ in 0..DOWN_AFTER_FAILURES {
             assert!(client.is_up());
             let error = client.send(client.http().get(client.url("/send"))).await.unwrap_err();

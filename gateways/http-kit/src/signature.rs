@@ -112,8 +112,17 @@ mod tests {
     #[test]
     fn anything_but_the_same_secret_message_and_tag_fails() {
         let sig = HEX.sign("s3cret", &[b"{}"]);
-        assert!(HEX.verify("s3cret", &[b"{", b"}"], Some(&sig)).is_ok(), "parts concatenate");
-        assert!(HEX.verify("s3cret", &[b"{}"], Some(&sig.to_uppercase().replace("SHA256=", "sha256="))).is_ok());
+        assert!(
+            HEX.verify("s3cret", &[b"{", b"}"], Some(&sig)).is_ok(),
+            "parts concatenate"
+        );
+        assert!(HEX
+            .verify(
+                "s3cret",
+                &[b"{}"],
+                Some(&sig.to_uppercase().replace("SHA256=", "sha256="))
+            )
+            .is_ok());
         for (secret, message, header) in [
             ("other", b"{}".as_slice(), Some(sig.as_str())),
             ("s3cret", b"{ }", Some(&sig)),
@@ -122,7 +131,11 @@ mod tests {
             ("s3cret", b"{}", Some(sig.trim_start_matches("sha256="))),
             ("s3cret", b"{}", Some(&sig[..sig.len() - 2])),
         ] {
-            assert_eq!(HEX.verify(secret, &[message], header), Err(CallbackRejection::BadSignature), "{header:?}");
+            assert_eq!(
+                HEX.verify(secret, &[message], header),
+                Err(CallbackRejection::BadSignature),
+                "{header:?}"
+            );
         }
     }
 }

@@ -3,8 +3,8 @@
 //! over each event its callbacks carry; the platform's outcome mapping says which events are
 //! final, and the tracker reports each message once — also when a callback overtakes the
 //! answer to its own send, which it holds for a minute.
-use otpgate_gateway::{Channel, Delivery, DeliveryReport, OutboundMessage, ReportSender};
 use dashmap::DashMap;
+use otpgate_gateway::{Channel, Delivery, DeliveryReport, OutboundMessage, ReportSender};
 use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
@@ -148,7 +148,11 @@ mod tests {
     use otpgate_gateway::report_channel;
 
     /// Viber's events, as an example mapping.
-    const VIBER: Outcomes = &[("delivered", Delivery::Delivered), ("seen", Delivery::Delivered), ("failed", Delivery::Failed)];
+    const VIBER: Outcomes = &[
+        ("delivered", Delivery::Delivered),
+        ("seen", Delivery::Delivered),
+        ("failed", Delivery::Failed),
+    ];
 
     fn tracker() -> (CallbackTracker, otpgate_gateway::ReportReceiver) {
         let (tx, rx) = report_channel();

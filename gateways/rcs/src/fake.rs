@@ -73,7 +73,11 @@ async fn create_agent_message(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     let Some(token) = fake.authorize(bearer) else {
-        return google_error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.");
+        return google_error(
+            401,
+            "UNAUTHENTICATED",
+            "Request had invalid authentication credentials.",
+        );
     };
     let phone = phone.into_inner();
     let query = query.into_inner();
@@ -97,7 +101,10 @@ async fn create_agent_message(
     if let Some(url) = fake.settings().callback_url.clone() {
         let events = match rule.action {
             Action::Fail => vec!["FAILED".to_owned()],
-            _ => rule.events.clone().unwrap_or_else(|| vec!["DELIVERED".into(), "READ".into()]),
+            _ => rule
+                .events
+                .clone()
+                .unwrap_or_else(|| vec!["DELIVERED".into(), "READ".into()]),
         };
         let secret = fake.secret(&token);
         let signed = |event_type: String| {

@@ -130,7 +130,10 @@ mod tests {
     fn callback(data: &[u8], key: &str) -> Result<Vec<Event>, CallbackRejection> {
         let body = serde_json::to_vec(&PushEnvelope::wrap(data, "p", "t")).unwrap();
         let signature = SIGNATURE.sign(key, &[data]);
-        rcs().callback(&move |name| (name == SIGNATURE_HEADER).then(|| signature.clone()), &body)
+        rcs().callback(
+            &move |name| (name == SIGNATURE_HEADER).then(|| signature.clone()),
+            &body,
+        )
     }
 
     #[test]
@@ -140,10 +143,16 @@ mod tests {
         assert_eq!(callback(typing, "client").unwrap()[0].event, "IS_TYPING");
         assert_eq!(callback(br#"{"text":"hi","messageId":"m2"}"#, "client"), Ok(vec![]));
         assert_eq!(callback(delivered, "access"), Err(CallbackRejection::BadSignature));
-        assert!(matches!(callback(b"[1,2]", "client"), Err(CallbackRejection::Malformed(_))));
+        assert!(matches!(
+            callback(b"[1,2]", "client"),
+            Err(CallbackRejection::Malformed(_))
+        ));
         let header = |_: &str| Some("x".to_owned());
         for body in [b"not json".as_slice(), br#"{"message":{"data":"%%%"}}"#] {
-            assert!(matches!(rcs().callback(&header, body), Err(CallbackRejection::Malformed(_))));
+            assert!(matches!(
+                rcs().callback(&header, body),
+                Err(CallbackRejection::Malformed(_))
+            ));
         }
     }
 

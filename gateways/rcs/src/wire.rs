@@ -146,7 +146,10 @@ mod tests {
             serde_json::to_string(&AgentMessage::text("Your code is 1234")).unwrap(),
             r#"{"contentMessage":{"text":"Your code is 1234"}}"#
         );
-        assert_eq!(agent_messages_path("14155550100"), "/v1/phones/+14155550100/agentMessages");
+        assert_eq!(
+            agent_messages_path("14155550100"),
+            "/v1/phones/+14155550100/agentMessages"
+        );
         assert_eq!(e164_digits("+14155550100"), Some("14155550100"));
         assert_eq!(e164_digits("+1 415"), None);
         assert_eq!(e164_digits("+"), None);

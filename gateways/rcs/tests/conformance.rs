@@ -29,8 +29,14 @@ impl UnderTest for RcsChannel {
 
     fn check_received(received: &Received, accepted: &str) {
         let text = format!("Your code is {CODE}");
-        assert_eq!((received.phone.as_str(), received.message_id.as_str()), ("+14155550100", accepted));
-        assert_eq!((received.agent_id.as_str(), received.text.as_str()), ("otpgate-agent", text.as_str()));
+        assert_eq!(
+            (received.phone.as_str(), received.message_id.as_str()),
+            ("+14155550100", accepted)
+        );
+        assert_eq!(
+            (received.agent_id.as_str(), received.text.as_str()),
+            ("otpgate-agent", text.as_str())
+        );
     }
 }
 

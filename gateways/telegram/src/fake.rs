@@ -111,7 +111,10 @@ async fn send_verification_message(
     if let Some(url) = callback_url.or_else(|| fake.settings().callback_url.clone()) {
         let states = match rule.action {
             Action::Fail => vec!["expired".to_owned()],
-            _ => rule.events.clone().unwrap_or_else(|| vec!["delivered".into(), "read".into()]),
+            _ => rule
+                .events
+                .clone()
+                .unwrap_or_else(|| vec!["delivered".into(), "read".into()]),
         };
         let secret = fake.secret(&token);
         let signed = |state: String| {

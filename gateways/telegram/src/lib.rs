@@ -141,7 +141,8 @@ impl Platform for Telegram {
         if otpgate_http_kit::unix_now().abs_diff(signed_at) > MAX_REPORT_AGE.as_secs() {
             return Err(CallbackRejection::Stale);
         }
-        let status: RequestStatus = serde_json::from_slice(body).map_err(|e| CallbackRejection::malformed("report", e))?;
+        let status: RequestStatus =
+            serde_json::from_slice(body).map_err(|e| CallbackRejection::malformed("report", e))?;
         let event = status.delivery_status.map(|delivery| Event {
             carrier_id: status.request_id,
             event: delivery.status,

@@ -100,6 +100,8 @@ mod tests {
         let vector = "91f168791b367b3920fb9b152189c894e6229fe756c2b6eebf37a2b89288681d";
         let report: [&[u8]; 3] = [b"1700000000", b"\n", br#"{"request_id":"r1"}"#];
         assert_eq!(SIGNATURE.sign("123:secret", &report), vector);
-        assert!(SIGNATURE.verify("123:secret", &report, Some(&vector.to_uppercase())).is_ok());
+        assert!(SIGNATURE
+            .verify("123:secret", &report, Some(&vector.to_uppercase()))
+            .is_ok());
     }
 }

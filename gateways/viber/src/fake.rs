@@ -43,7 +43,10 @@ impl FakePlatform for FakeViber {
 
     fn refuse(rule: &Rule) -> HttpResponse {
         let status = rule.error.as_deref().and_then(|e| e.parse().ok()).unwrap_or(5);
-        let http = rule.status.and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(StatusCode::OK);
+        let http = rule
+            .status
+            .and_then(|s| StatusCode::from_u16(s).ok())
+            .unwrap_or(StatusCode::OK);
         answer(http, status, status::name(status))
     }
 
@@ -57,7 +60,11 @@ impl FakePlatform for FakeViber {
     }
 }
 
-async fn send_message(fake: web::Data<Fake<FakeViber>>, request: HttpRequest, body: web::Json<SendMessage>) -> HttpResponse {
+async fn send_message(
+    fake: web::Data<Fake<FakeViber>>,
+    request: HttpRequest,
+    body: web::Json<SendMessage>,
+) -> HttpResponse {
     let presented = request.headers().get(AUTH_HEADER).and_then(|v| v.to_str().ok());
     let Some(token) = fake.authorize(presented) else {
         return answer(StatusCode::OK, 2, status::name(2));
@@ -76,7 +83,10 @@ async fn send_message(fake: web::Data<Fake<FakeViber>>, request: HttpRequest, bo
     if let Some(url) = fake.settings().callback_url.clone() {
         let events = match rule.action {
             Action::Fail => vec!["failed".to_owned()],
-            _ => rule.events.clone().unwrap_or_else(|| vec!["delivered".into(), "seen".into()]),
+            _ => rule
+                .events
+                .clone()
+                .unwrap_or_else(|| vec!["delivered".into(), "seen".into()]),
         };
         let secret = fake.secret(&token);
         let signed = |event: String| {

@@ -74,7 +74,8 @@ impl Platform for Viber {
     /// Callbacks go to the account-wide webhook; each carries one event.
     fn callback(&self, headers: Headers<'_>, body: &[u8]) -> Result<Vec<Event>, CallbackRejection> {
         SIGNATURE.verify(self.token.expose(), &[body], headers(SIGNATURE_HEADER).as_deref())?;
-        let callback: Callback = serde_json::from_slice(body).map_err(|e| CallbackRejection::malformed("callback", e))?;
+        let callback: Callback =
+            serde_json::from_slice(body).map_err(|e| CallbackRejection::malformed("callback", e))?;
         if !Self::OUTCOMES.iter().any(|(event, _)| *event == callback.event) {
             // `subscribed`, `webhook`, ...: not about a message we sent.
             return Ok(Vec::new());
@@ -96,7 +97,9 @@ mod tests {
 
     #[test]
     fn a_final_callback_without_its_message_token_is_malformed_and_others_are_ignored() {
-        let viber = Viber { token: Secret::new("t") };
+        let viber = Viber {
+            token: Secret::new("t"),
+        };
         let signed = |body: &'static [u8]| {
             let signature = SIGNATURE.sign("t", &[body]);
             viber.callback(&move |name| (name == SIGNATURE_HEADER).then(|| signature.clone()), body)

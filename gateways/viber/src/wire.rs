@@ -120,6 +120,8 @@ mod tests {
         let vector = "6334de2d89835854cb8bf87031018f52283d34996c1c08e48b51af88ec83ced7";
         let body = br#"{"event":"delivered","message_token":1}"#;
         assert_eq!(SIGNATURE.sign("viber-secret", &[body]), vector);
-        assert!(SIGNATURE.verify("viber-secret", &[body], Some(&vector.to_uppercase())).is_ok());
+        assert!(SIGNATURE
+            .verify("viber-secret", &[body], Some(&vector.to_uppercase()))
+            .is_ok());
     }
 }

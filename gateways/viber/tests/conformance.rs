@@ -33,7 +33,10 @@ impl UnderTest for ViberChannel {
 
     fn check_received(received: &Received, accepted: &str) {
         let expected = SendMessage::otp("14155550100", CODE, "req-+14155550100");
-        assert_eq!((received.message_token.to_string(), &received.message), (accepted.to_owned(), &expected));
+        assert_eq!(
+            (received.message_token.to_string(), &received.message),
+            (accepted.to_owned(), &expected)
+        );
     }
 }
 

@@ -137,7 +137,12 @@ async fn send(fake: web::Data<Fake<FakeWhatsApp>>, request: HttpRequest, body: w
                 status: state,
                 recipient_id: to.clone(),
                 errors: error
-                    .map(|code| vec![StatusError { code, title: "Message undeliverable".into() }])
+                    .map(|code| {
+                        vec![StatusError {
+                            code,
+                            title: "Message undeliverable".into(),
+                        }]
+                    })
                     .unwrap_or_default(),
             };
             let body = wire::status_webhook(&phone_number_id, &status, otpgate_http_kit::unix_now()).to_string();

@@ -154,7 +154,10 @@ mod tests {
             ])
         };
         let checked = whatsapp(Some("meta-verify"));
-        assert_eq!(checked.verify_subscription(&query("meta-verify")).as_deref(), Some("1158201444"));
+        assert_eq!(
+            checked.verify_subscription(&query("meta-verify")).as_deref(),
+            Some("1158201444")
+        );
         assert_eq!(checked.verify_subscription(&query("guess")), None);
         assert_eq!(whatsapp(None).verify_subscription(&query("")), None);
     }

@@ -12,7 +12,8 @@ impl UnderTest for WhatsAppChannel {
     type Fake = FakeWhatsApp;
     const BINARY: &'static str = env!("CARGO_BIN_EXE_otpgate-fake-whatsapp");
 
-    const KEYS: &'static str = "phone_number_id = \"1234\"\naccess_token = \"{token}\"\napp_secret = \"{secret}\"\nlanguage = \"pt_BR\"";
+    const KEYS: &'static str =
+        "phone_number_id = \"1234\"\naccess_token = \"{token}\"\napp_secret = \"{secret}\"\nlanguage = \"pt_BR\"";
 
     fn refusals() -> Vec<Case> {
         let code = |c: i64| Rule::new("", Action::Refuse).error(c);
@@ -30,9 +31,19 @@ impl UnderTest for WhatsAppChannel {
 
     fn check_received(received: &Received, accepted: &str) {
         let code = Some(CODE.to_owned());
-        assert_eq!((received.to.as_str(), received.wamid.as_str()), ("14155550100", accepted));
-        assert_eq!((received.template.as_str(), received.language.as_str()), ("otp_code", "pt_BR"));
-        assert_eq!((&received.body_code, &received.button_code), (&code, &code), "body and URL button");
+        assert_eq!(
+            (received.to.as_str(), received.wamid.as_str()),
+            ("14155550100", accepted)
+        );
+        assert_eq!(
+            (received.template.as_str(), received.language.as_str()),
+            ("otp_code", "pt_BR")
+        );
+        assert_eq!(
+            (&received.body_code, &received.button_code),
+            (&code, &code),
+            "body and URL button"
+        );
     }
 }
 

@@ -167,7 +167,10 @@ mod tests {
         let first = rules.take("+447700900123");
         assert_eq!((first.action, first.retry_after), (Action::Throttle, Some(2)));
         let second = rules.take("447700900123");
-        assert_eq!((second.action, second.error.as_deref()), (Action::Refuse, Some("131026")));
+        assert_eq!(
+            (second.action, second.error.as_deref()),
+            (Action::Refuse, Some("131026"))
+        );
         assert_eq!(rules.take("+14155550100").action, Action::Deliver);
         assert!(toml::from_str::<Rules>("[[rules]]\nprefix = \"1\"\nsurprise = 1\n").is_err());
     }

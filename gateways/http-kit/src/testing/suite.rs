@@ -192,7 +192,11 @@ pub async fn delivered_and_failed<T: UnderTest>() {
     reports.sort_by(|a, b| a.to.cmp(&b.to));
     let [to_us, to_uk] = reports;
     assert_eq!(
-        (to_us.request_id.as_str(), to_us.application.as_str(), to_us.carrier.as_str()),
+        (
+            to_us.request_id.as_str(),
+            to_us.application.as_str(),
+            to_us.carrier.as_str()
+        ),
         ("req-+14155550100", "app", CARRIER)
     );
     assert_eq!(to_us.channel, <T::Platform as Platform>::CHANNEL);
@@ -276,7 +280,10 @@ pub async fn refusals_are_classified<T: UnderTest>() {
 pub async fn the_carrier_is_at_fault_for_its_credentials<T: UnderTest>() {
     let s = Setup::<T>::start(vec![], "wrong-token");
     let e = s.send("+14155550100").await.expect_err("refused");
-    assert_eq!((e.kind(), e.fault(), e.reason()), (ErrorKind::Permanent, Some(Fault::Carrier), "auth_failed"));
+    assert_eq!(
+        (e.kind(), e.fault(), e.reason()),
+        (ErrorKind::Permanent, Some(Fault::Carrier), "auth_failed")
+    );
     assert!(s.fake.received().is_empty());
 
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
@@ -307,14 +314,24 @@ pub async fn the_fake_binary_serves_rules_and_calls_back<T: UnderTest>() {
     let (gateway, mut reports) = gateway::<T>(&fake.url, TOKEN, &receiver.url);
     let channel = <T::Platform as Platform>::CHANNEL;
     let accepted = gateway.send(&message(channel, "+14155550100")).await.expect("accepted");
-    let refused = gateway.send(&message(channel, "+447700900123")).await.expect_err("refused");
-    assert_eq!((refused.kind(), refused.fault()), (ErrorKind::Permanent, Some(Fault::Number)));
+    let refused = gateway
+        .send(&message(channel, "+447700900123"))
+        .await
+        .expect_err("refused");
+    assert_eq!(
+        (refused.kind(), refused.fault()),
+        (ErrorKind::Permanent, Some(Fault::Number))
+    );
 
     let applied: usize = receiver
         .wait_after(0)
         .await
         .iter()
-        .map(|a| gateway.handle_callback(&|name| a.header(name), &a.body).expect("signed"))
+        .map(|a| {
+            gateway
+                .handle_callback(&|name| a.header(name), &a.body)
+                .expect("signed")
+        })
         .sum();
     assert_eq!(applied, 1);
     let report = reports.try_recv().expect("a report");
@@ -322,7 +339,10 @@ pub async fn the_fake_binary_serves_rules_and_calls_back<T: UnderTest>() {
 
     fake.put_rules(serde_json::json!({"rules": [{"action": "throttle", "retry_after": 2}]}))
         .await;
-    let throttled = gateway.send(&message(channel, "+14155550100")).await.expect_err("throttled");
+    let throttled = gateway
+        .send(&message(channel, "+14155550100"))
+        .await
+        .expect_err("throttled");
     assert_eq!(throttled.retry_after(), Some(Duration::from_secs(2)));
     assert_eq!(fake.received().await.len(), 1);
 }
