@@ -38,7 +38,6 @@ impl std::fmt::Debug for Secret {
 /// `Deserialize` with `deny_unknown_fields` and holds only the platform's own keys (the engine
 /// reads `name`, `protocol`, `countries`, `fee_usd` and `base_url`), so adding a key is adding a
 /// field, checked in [`Platform::check`].
-#[async_trait]
 pub trait Platform: std::fmt::Debug + Clone + DeserializeOwned + Send + Sync + 'static {
     const CHANNEL: Channel;
     /// The API root of the real platform, for a carrier without `base_url`.
@@ -46,13 +45,13 @@ pub trait Platform: std::fmt::Debug + Clone + DeserializeOwned + Send + Sync + '
     /// Its final callback events and what each means.
     const OUTCOMES: Outcomes;
 
-    /// Checks the keys read for carrier `carrier`, naming each problem by its key, and fills in
-    /// what comes from the carrier rather than from keys. Used only when `problems` stays empty.
-    fn check(&mut self, carrier: &CarrierContext, problems: &mut Problems);
-
     /// Sends one message through `client` and returns the platform's id for it, or the
     /// classified refusal (the platform's status table, then [`crate::request::Refusal::of_status`]).
-    async fn send(&self, client: &PlatformClient, message: &OutboundMessage) -> Result<String, GatewayError>;
+    fn send(
+        &self,
+        client: &PlatformClient,
+        message: &OutboundMessage,
+    ) -> impl std::future::Future<Output = Result<String, GatewayError>> + Send;
 
     /// Whether the platform calls back about accepted messages (so they are tracked).
     fn calls_back(&self) -> bool {
@@ -61,6 +60,10 @@ pub trait Platform: std::fmt::Debug + Clone + DeserializeOwned + Send + Sync + '
 
     /// Verifies one callback request (`headers`, raw `body`) and reads the events it carries.
     fn callback(&self, headers: Headers<'_>, body: &[u8]) -> Result<Vec<Event>, CallbackRejection>;
+
+    /// Checks the keys read for carrier `carrier`, naming each problem by its key, and fills in
+    /// what comes from the carrier rather than from keys. Used only when `problems` stays empty.
+    fn check(&mut self, carrier: &CarrierContext, problems: &mut Problems);
 }
 
 /// The `base_url` key every HTTP carrier has: the platform's API root, `default` when unset;

@@ -10,7 +10,7 @@ use crate::status;
 use crate::wire::{AgentEvent, AgentMessage, ErrorBody, PushEnvelope, SIGNATURE, SIGNATURE_HEADER};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use otpgate_http_kit::testing::{Action, Fake, FakePlatform, Rule, Signed};
+use otpgate_http_kit::testing::{Fake, FakePlatform, Rule, Signed};
 use serde::{Deserialize, Serialize};
 
 pub struct FakeRcs;
@@ -39,7 +39,6 @@ fn google_error(code: u16, status: &str, message: &str) -> HttpResponse {
 
 impl FakePlatform for FakeRcs {
     const NAME: &'static str = "fake-rcs";
-    type Received = Received;
 
     fn routes(config: &mut web::ServiceConfig) {
         config.route("/v1/phones/{phone}/agentMessages", web::post().to(create_agent_message));
@@ -67,12 +66,7 @@ async fn create_agent_message(
     query: web::Query<SendQuery>,
     body: web::Json<AgentMessage>,
 ) -> HttpResponse {
-    let bearer = request
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let Some(token) = fake.authorize(bearer) else {
+    let Some(token) = fake.authorize_bearer(&request) else {
         return google_error(
             401,
             "UNAUTHENTICATED",
@@ -92,20 +86,13 @@ async fn create_agent_message(
         return refusal;
     }
     let text = body.into_inner().content_message.text;
-    fake.record(Received {
+    fake.record(&Received {
         phone: phone.clone(),
         message_id: message_id.clone(),
         agent_id: agent_id.clone(),
         text: text.clone(),
     });
     if let Some(url) = fake.settings().callback_url.clone() {
-        let events = match rule.action {
-            Action::Fail => vec!["FAILED".to_owned()],
-            _ => rule
-                .events
-                .clone()
-                .unwrap_or_else(|| vec!["DELIVERED".into(), "READ".into()]),
-        };
         let secret = fake.secret(&token);
         let signed = |event_type: String| {
             let n = fake.next_id();
@@ -124,7 +111,7 @@ async fn create_agent_message(
                 body: serde_json::to_vec(&envelope).expect("an envelope serializes"),
             }
         };
-        fake.call_back(&rule, url, events.into_iter().map(signed).collect());
+        fake.call_back(&rule, url, (&["DELIVERED", "READ"], &["FAILED"]), signed);
     }
     HttpResponse::Ok().json(serde_json::json!({
         "name": format!("phones/{phone}/agentMessages/{message_id}"),

@@ -15,7 +15,6 @@ pub mod fake;
 pub mod status;
 pub mod wire;
 
-use async_trait::async_trait;
 use otpgate_gateway::config::{CarrierContext, Problems};
 use otpgate_gateway::Delivery::{Delivered, Failed};
 use otpgate_gateway::{Channel, GatewayError, OutboundMessage};
@@ -58,19 +57,12 @@ fn next_message_id(request_id: &str) -> String {
     format!("{request_id}-{started:x}-{n}")
 }
 
-#[async_trait]
 impl Platform for Rcs {
     const CHANNEL: Channel = Channel::Rcs;
     const DEFAULT_BASE_URL: &'static str = "https://rcsbusinessmessaging.googleapis.com";
     /// `DELIVERED` and `READ` mean the handset has it. `FAILED` is not an RBM event type; we
     /// accept it (and the fake sends it) for failures.
     const OUTCOMES: Outcomes = &[("DELIVERED", Delivered), ("READ", Delivered), ("FAILED", Failed)];
-
-    fn check(&mut self, _carrier: &CarrierContext, problems: &mut Problems) {
-        problems.require("agent_id", &self.agent_id, "");
-        problems.require("token", self.token.expose(), "");
-        problems.require("webhook_token", self.webhook_token.expose(), "");
-    }
 
     async fn send(&self, client: &PlatformClient, message: &OutboundMessage) -> Result<String, GatewayError> {
         let Some(digits) = wire::e164_digits(&message.to) else {
@@ -111,6 +103,17 @@ impl Platform for Rcs {
             error: None,
         });
         Ok(event.into_iter().collect())
+    }
+
+    fn check(&mut self, _carrier: &CarrierContext, problems: &mut Problems) {
+        let webhook_token = ("webhook_token", self.webhook_token.expose());
+        for (key, value) in [
+            ("agent_id", self.agent_id.as_str()),
+            ("token", self.token.expose()),
+            webhook_token,
+        ] {
+            problems.require(key, value, "");
+        }
     }
 }
 

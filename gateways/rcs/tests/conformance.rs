@@ -1,16 +1,16 @@
 //! The HTTP channel conformance suite (`otpgate_http_kit::testing::suite`) against the fake RBM
 //! platform, over real HTTP.
-use otpgate_http_kit::testing::suite::{Case, UnderTest};
+use otpgate_http_kit::testing::suite::{assert_fields, Case, UnderTest};
 use otpgate_http_kit::testing::{harness::CODE, Action, Rule};
-use otpgate_rcs::fake::{FakeRcs, Received};
+use otpgate_rcs::fake::FakeRcs;
 use otpgate_rcs::Rcs;
+use serde_json::{json, Value};
 
 struct RcsChannel;
 
 impl UnderTest for RcsChannel {
     type Platform = Rcs;
     type Fake = FakeRcs;
-    const BINARY: &'static str = env!("CARGO_BIN_EXE_otpgate-fake-rcs");
 
     const KEYS: &'static str = "agent_id = \"otpgate-agent\"\ntoken = \"{token}\"\nwebhook_token = \"{secret}\"";
 
@@ -27,17 +27,13 @@ impl UnderTest for RcsChannel {
         ]
     }
 
-    fn check_received(received: &Received, accepted: &str) {
+    fn check_received(received: &Value, accepted: &str) {
         let text = format!("Your code is {CODE}");
-        assert_eq!(
-            (received.phone.as_str(), received.message_id.as_str()),
-            ("+14155550100", accepted)
-        );
-        assert_eq!(
-            (received.agent_id.as_str(), received.text.as_str()),
-            ("otpgate-agent", text.as_str())
+        assert_fields(
+            received,
+            json!({"phone": "+14155550100", "message_id": accepted, "agent_id": "otpgate-agent", "text": text}),
         );
     }
 }
 
-otpgate_http_kit::conformance_tests!(RcsChannel);
+otpgate_http_kit::conformance_tests!(RcsChannel, "otpgate-fake-rcs");

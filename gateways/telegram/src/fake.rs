@@ -10,7 +10,7 @@ use crate::wire::{CheckSendAbility, DeliveryStatus, Envelope, RequestStatus, Sen
 use crate::wire::{SIGNATURE, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use otpgate_http_kit::testing::{Action, Fake, FakePlatform, Rule, Signed};
+use otpgate_http_kit::testing::{Fake, FakePlatform, Rule, Signed};
 use otpgate_http_kit::unix_now;
 use serde::{Deserialize, Serialize};
 
@@ -34,7 +34,7 @@ fn refused(http: StatusCode, error: &str) -> HttpResponse {
 
 impl FakePlatform for FakeTelegram {
     const NAME: &'static str = "fake-telegram";
-    type Received = Received;
+    const SIGNS_WITH_TOKEN: bool = true;
 
     fn routes(config: &mut web::ServiceConfig) {
         config
@@ -60,12 +60,6 @@ impl FakePlatform for FakeTelegram {
     fn unreadable(why: String) -> HttpResponse {
         refused(StatusCode::BAD_REQUEST, &format!("BAD_REQUEST: {why}"))
     }
-}
-
-/// The Bearer token of `request`, if the fake takes it.
-fn authorize(fake: &Fake<FakeTelegram>, request: &HttpRequest) -> Option<String> {
-    let header = request.headers().get("authorization")?.to_str().ok()?;
-    fake.authorize(header.strip_prefix("Bearer "))
 }
 
 fn request_status(fake: &Fake<FakeTelegram>, phone: &str, payload: Option<String>, state: &str) -> RequestStatus {
@@ -94,7 +88,7 @@ async fn send_verification_message(
     request: HttpRequest,
     body: web::Json<SendVerificationMessage>,
 ) -> HttpResponse {
-    let Some(token) = authorize(&fake, &request) else {
+    let Some(token) = fake.authorize_bearer(&request) else {
         return refused(StatusCode::UNAUTHORIZED, "ACCESS_TOKEN_INVALID");
     };
     let body = body.into_inner();
@@ -104,18 +98,11 @@ async fn send_verification_message(
     }
     let status = request_status(&fake, &body.phone_number, body.payload.clone(), "sent");
     let callback_url = body.callback_url.clone();
-    fake.record(Received {
+    fake.record(&Received {
         request_id: status.request_id.clone(),
         request: body,
     });
     if let Some(url) = callback_url.or_else(|| fake.settings().callback_url.clone()) {
-        let states = match rule.action {
-            Action::Fail => vec!["expired".to_owned()],
-            _ => rule
-                .events
-                .clone()
-                .unwrap_or_else(|| vec!["delivered".into(), "read".into()]),
-        };
         let secret = fake.secret(&token);
         let signed = |state: String| {
             let mut report = status.clone();
@@ -131,7 +118,7 @@ async fn send_verification_message(
                 body,
             }
         };
-        fake.call_back(&rule, url, states.into_iter().map(signed).collect());
+        fake.call_back(&rule, url, (&["delivered", "read"], &["expired"]), signed);
     }
     accepted(status)
 }
@@ -141,7 +128,7 @@ async fn check_send_ability(
     request: HttpRequest,
     body: web::Json<CheckSendAbility>,
 ) -> HttpResponse {
-    if authorize(&fake, &request).is_none() {
+    if fake.authorize_bearer(&request).is_none() {
         return refused(StatusCode::UNAUTHORIZED, "ACCESS_TOKEN_INVALID");
     }
     let rule = fake.rule_for(&body.phone_number);

@@ -14,7 +14,6 @@ pub mod fake;
 pub mod status;
 pub mod wire;
 
-use async_trait::async_trait;
 use otpgate_gateway::config::{CarrierContext, Problems};
 use otpgate_gateway::Delivery::{Delivered, Failed};
 use otpgate_gateway::{Channel, GatewayError, OutboundMessage};
@@ -93,7 +92,6 @@ impl Telegram {
     }
 }
 
-#[async_trait]
 impl Platform for Telegram {
     const CHANNEL: Channel = Channel::Telegram;
     const DEFAULT_BASE_URL: &'static str = "https://gatewayapi.telegram.org";
@@ -104,14 +102,6 @@ impl Platform for Telegram {
         ("expired", Failed),
         ("revoked", Failed),
     ];
-
-    fn check(&mut self, carrier: &CarrierContext, problems: &mut Problems) {
-        problems.require("token", self.token.expose(), "a secret: no default");
-        if !(30..=3600).contains(&self.ttl_seconds) {
-            problems.push("ttl_seconds", format!("{} is outside 30..3600", self.ttl_seconds));
-        }
-        self.callback_url = Some(carrier.callback_url.clone());
-    }
 
     async fn send(&self, client: &PlatformClient, message: &OutboundMessage) -> Result<String, GatewayError> {
         let body = SendVerificationMessage {
@@ -149,6 +139,14 @@ impl Platform for Telegram {
             error: None,
         });
         Ok(event.into_iter().collect())
+    }
+
+    fn check(&mut self, carrier: &CarrierContext, problems: &mut Problems) {
+        problems.require("token", self.token.expose(), "a secret: no default");
+        if !(30..=3600).contains(&self.ttl_seconds) {
+            problems.push("ttl_seconds", format!("{} is outside 30..3600", self.ttl_seconds));
+        }
+        self.callback_url = Some(carrier.callback_url.clone());
     }
 }
 

@@ -9,7 +9,7 @@ use crate::status;
 use crate::wire::{Callback, SendAnswer, SendMessage, AUTH_HEADER, SIGNATURE, SIGNATURE_HEADER};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use otpgate_http_kit::testing::{Action, Fake, FakePlatform, Rule, Signed};
+use otpgate_http_kit::testing::{Fake, FakePlatform, Rule, Signed};
 use serde::{Deserialize, Serialize};
 
 /// The first `message_token` the fake hands out (the one in Viber's own examples).
@@ -35,7 +35,7 @@ fn answer(http: StatusCode, status: i64, status_message: &str) -> HttpResponse {
 
 impl FakePlatform for FakeViber {
     const NAME: &'static str = "fake-viber";
-    type Received = Received;
+    const SIGNS_WITH_TOKEN: bool = true;
 
     fn routes(config: &mut web::ServiceConfig) {
         config.route("/send_message", web::post().to(send_message));
@@ -65,8 +65,7 @@ async fn send_message(
     request: HttpRequest,
     body: web::Json<SendMessage>,
 ) -> HttpResponse {
-    let presented = request.headers().get(AUTH_HEADER).and_then(|v| v.to_str().ok());
-    let Some(token) = fake.authorize(presented) else {
+    let Some(token) = fake.authorize(&request, AUTH_HEADER) else {
         return answer(StatusCode::OK, 2, status::name(2));
     };
     let body = body.into_inner();
@@ -76,18 +75,11 @@ async fn send_message(
     }
     let message_token = FIRST_TOKEN + fake.next_id();
     let receiver = body.receiver.clone();
-    fake.record(Received {
+    fake.record(&Received {
         message_token,
         message: body,
     });
     if let Some(url) = fake.settings().callback_url.clone() {
-        let events = match rule.action {
-            Action::Fail => vec!["failed".to_owned()],
-            _ => rule
-                .events
-                .clone()
-                .unwrap_or_else(|| vec!["delivered".into(), "seen".into()]),
-        };
         let secret = fake.secret(&token);
         let signed = |event: String| {
             let callback = Callback {
@@ -104,7 +96,7 @@ async fn send_message(
                 body,
             }
         };
-        fake.call_back(&rule, url, events.into_iter().map(signed).collect());
+        fake.call_back(&rule, url, (&["delivered", "seen"], &["failed"]), signed);
     }
     HttpResponse::Ok().json(SendAnswer {
         status: 0,

@@ -14,7 +14,6 @@ pub mod fake;
 pub mod status;
 pub mod wire;
 
-use async_trait::async_trait;
 use otpgate_gateway::config::{CarrierContext, Problems};
 use otpgate_gateway::Delivery::{Delivered, Failed};
 use otpgate_gateway::{Channel, GatewayError, OutboundMessage};
@@ -34,16 +33,11 @@ pub struct Viber {
     pub token: Secret,
 }
 
-#[async_trait]
 impl Platform for Viber {
     const CHANNEL: Channel = Channel::Viber;
     const DEFAULT_BASE_URL: &'static str = "https://chatapi.viber.com/pa";
     /// `delivered` and `seen` mean the handset has it; `failed` that it never will.
     const OUTCOMES: Outcomes = &[("delivered", Delivered), ("seen", Delivered), ("failed", Failed)];
-
-    fn check(&mut self, _carrier: &CarrierContext, problems: &mut Problems) {
-        problems.require("token", self.token.expose(), "");
-    }
 
     async fn send(&self, client: &PlatformClient, message: &OutboundMessage) -> Result<String, GatewayError> {
         let body = SendMessage::otp(message.to.trim_start_matches('+'), &message.code, &message.request_id);
@@ -88,6 +82,10 @@ impl Platform for Viber {
             event: callback.event,
             error: callback.desc,
         }])
+    }
+
+    fn check(&mut self, _carrier: &CarrierContext, problems: &mut Problems) {
+        problems.require("token", self.token.expose(), "");
     }
 }
 

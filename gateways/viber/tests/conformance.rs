@@ -1,18 +1,16 @@
 //! The HTTP channel conformance suite (`otpgate_http_kit::testing::suite`) against the fake
 //! Viber platform, over real HTTP.
-use otpgate_http_kit::testing::suite::{Case, UnderTest};
+use otpgate_http_kit::testing::suite::{assert_fields, Case, UnderTest};
 use otpgate_http_kit::testing::{harness::CODE, Action, Rule};
-use otpgate_viber::fake::{FakeViber, Received};
-use otpgate_viber::wire::SendMessage;
+use otpgate_viber::fake::FakeViber;
 use otpgate_viber::Viber;
+use serde_json::{json, Value};
 
 struct ViberChannel;
 
 impl UnderTest for ViberChannel {
     type Platform = Viber;
     type Fake = FakeViber;
-    const BINARY: &'static str = env!("CARGO_BIN_EXE_otpgate-fake-viber");
-    const SIGNING_SECRET: Option<&'static str> = None;
 
     const KEYS: &'static str = "token = \"{token}\"";
 
@@ -31,13 +29,15 @@ impl UnderTest for ViberChannel {
         ]
     }
 
-    fn check_received(received: &Received, accepted: &str) {
-        let expected = SendMessage::otp("14155550100", CODE, "req-+14155550100");
-        assert_eq!(
-            (received.message_token.to_string(), &received.message),
-            (accepted.to_owned(), &expected)
+    fn check_received(received: &Value, accepted: &str) {
+        let token: u64 = accepted.parse().expect("a message token");
+        let template = json!({"name": "otp", "parameters": {"code": CODE}});
+        let tracking = "req-+14155550100";
+        assert_fields(
+            received,
+            json!({"message_token": token, "receiver": "14155550100", "template": template, "tracking_data": tracking}),
         );
     }
 }
 
-otpgate_http_kit::conformance_tests!(ViberChannel);
+otpgate_http_kit::conformance_tests!(ViberChannel, "otpgate-fake-viber");

@@ -9,7 +9,7 @@
 use crate::wire::{self, Status, StatusError, SIGNATURE, SIGNATURE_HEADER};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use otpgate_http_kit::testing::{Action, Fake, FakePlatform, Rule, Signed};
+use otpgate_http_kit::testing::{Fake, FakePlatform, Rule, Signed};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -34,7 +34,6 @@ fn graph_refusal(status: u16, code: i64, message: &str) -> HttpResponse {
 
 impl FakePlatform for FakeWhatsApp {
     const NAME: &'static str = "fake-whatsapp";
-    type Received = Received;
 
     fn routes(config: &mut web::ServiceConfig) {
         config.route("/{phone_number_id}/messages", web::post().to(send));
@@ -95,12 +94,7 @@ fn validate(body: &Value) -> Result<Received, Refusal> {
 }
 
 async fn send(fake: web::Data<Fake<FakeWhatsApp>>, request: HttpRequest, body: web::Json<Value>) -> HttpResponse {
-    let bearer = request
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let Some(token) = fake.authorize(bearer) else {
+    let Some(token) = fake.authorize_bearer(&request) else {
         return graph_refusal(401, 190, "Invalid OAuth access token - Cannot parse access token");
     };
     let mut received = match validate(&body) {
@@ -114,24 +108,13 @@ async fn send(fake: web::Data<Fake<FakeWhatsApp>>, request: HttpRequest, body: w
     let to = received.to.clone();
     let wamid = format!("wamid.FAKE{:08}", fake.next_id());
     received.wamid = wamid.clone();
-    fake.record(received);
+    fake.record(&received);
     if let Some(url) = fake.settings().callback_url.clone() {
-        let statuses = match rule.action {
-            Action::Fail => {
-                let code = rule.error.as_deref().and_then(|e| e.parse().ok()).unwrap_or(131026);
-                vec![("sent".to_owned(), None), ("failed".to_owned(), Some(code))]
-            }
-            _ => rule
-                .events
-                .clone()
-                .unwrap_or_else(|| vec!["sent".into(), "delivered".into(), "read".into()])
-                .into_iter()
-                .map(|s| (s, None))
-                .collect(),
-        };
+        let code = rule.error.as_deref().and_then(|e| e.parse().ok()).unwrap_or(131026);
         let phone_number_id = request.match_info().get("phone_number_id").unwrap_or("0").to_owned();
         let secret = fake.secret(&token);
-        let signed = |(state, error): (String, Option<i64>)| {
+        let signed = |state: String| {
+            let error = (state == "failed").then_some(code);
             let status = Status {
                 id: wamid.clone(),
                 status: state,
@@ -152,7 +135,12 @@ async fn send(fake: web::Data<Fake<FakeWhatsApp>>, request: HttpRequest, body: w
                 body: body.into_bytes(),
             }
         };
-        fake.call_back(&rule, url, statuses.into_iter().map(signed).collect());
+        fake.call_back(
+            &rule,
+            url,
+            (&["sent", "delivered", "read"], &["sent", "failed"]),
+            signed,
+        );
     }
     HttpResponse::Ok().json(json!({
         "messaging_product": "whatsapp",

@@ -18,7 +18,6 @@ pub mod fake;
 pub mod status;
 pub mod wire;
 
-use async_trait::async_trait;
 use otpgate_gateway::config::{CarrierContext, Problems};
 use otpgate_gateway::Delivery::{Delivered, Failed};
 use otpgate_gateway::{Channel, GatewayError, OutboundMessage};
@@ -77,19 +76,12 @@ impl WhatsApp {
     }
 }
 
-#[async_trait]
 impl Platform for WhatsApp {
     const CHANNEL: Channel = Channel::Whatsapp;
     const DEFAULT_BASE_URL: &'static str = "https://graph.facebook.com/v21.0";
     /// `delivered` and `read` mean the handset has it (`read` may come without `delivered`);
     /// `failed` that it never will.
     const OUTCOMES: Outcomes = &[("delivered", Delivered), ("read", Delivered), ("failed", Failed)];
-
-    fn check(&mut self, _carrier: &CarrierContext, problems: &mut Problems) {
-        problems.require("phone_number_id", &self.phone_number_id, "");
-        problems.require("access_token", self.access_token.expose(), "");
-        problems.require("app_secret", self.app_secret.expose(), "");
-    }
 
     async fn send(&self, client: &PlatformClient, message: &OutboundMessage) -> Result<String, GatewayError> {
         let body = wire::template_body(&message.to, &self.template, &self.language, &message.code);
@@ -126,6 +118,14 @@ impl Platform for WhatsApp {
             event: status.status,
         });
         Ok(events.collect())
+    }
+
+    fn check(&mut self, _carrier: &CarrierContext, problems: &mut Problems) {
+        let secrets = [("access_token", &self.access_token), ("app_secret", &self.app_secret)];
+        problems.require("phone_number_id", &self.phone_number_id, "");
+        for (key, secret) in secrets {
+            problems.require(key, secret.expose(), "");
+        }
     }
 }
 

@@ -1,16 +1,16 @@
 //! The HTTP channel conformance suite (`otpgate_http_kit::testing::suite`) against the fake
 //! WhatsApp Cloud API, over real HTTP.
-use otpgate_http_kit::testing::suite::{Case, UnderTest};
+use otpgate_http_kit::testing::suite::{assert_fields, Case, UnderTest};
 use otpgate_http_kit::testing::{harness::CODE, Action, Rule};
-use otpgate_whatsapp::fake::{FakeWhatsApp, Received};
+use otpgate_whatsapp::fake::FakeWhatsApp;
 use otpgate_whatsapp::WhatsApp;
+use serde_json::{json, Value};
 
 struct WhatsAppChannel;
 
 impl UnderTest for WhatsAppChannel {
     type Platform = WhatsApp;
     type Fake = FakeWhatsApp;
-    const BINARY: &'static str = env!("CARGO_BIN_EXE_otpgate-fake-whatsapp");
 
     const KEYS: &'static str =
         "phone_number_id = \"1234\"\naccess_token = \"{token}\"\napp_secret = \"{secret}\"\nlanguage = \"pt_BR\"";
@@ -29,22 +29,12 @@ impl UnderTest for WhatsAppChannel {
         ]
     }
 
-    fn check_received(received: &Received, accepted: &str) {
-        let code = Some(CODE.to_owned());
-        assert_eq!(
-            (received.to.as_str(), received.wamid.as_str()),
-            ("14155550100", accepted)
-        );
-        assert_eq!(
-            (received.template.as_str(), received.language.as_str()),
-            ("otp_code", "pt_BR")
-        );
-        assert_eq!(
-            (&received.body_code, &received.button_code),
-            (&code, &code),
-            "body and URL button"
-        );
+    fn check_received(received: &Value, accepted: &str) {
+        // The code goes in both the body parameter and the URL button.
+        let sent = json!({"to": "14155550100", "template": "otp_code", "language": "pt_BR", "wamid": accepted});
+        assert_fields(received, sent);
+        assert_fields(received, json!({"body_code": CODE, "button_code": CODE}));
     }
 }
 
-otpgate_http_kit::conformance_tests!(WhatsAppChannel);
+otpgate_http_kit::conformance_tests!(WhatsAppChannel, "otpgate-fake-whatsapp");

@@ -1,13 +1,14 @@
 //! The fake-platform server every channel's fake runs on: token check, rules, the sends it took,
 //! control routes (`PUT /_control/rules` with a [`Rules`] body, `GET /_control/messages` listing
-//! the [`FakePlatform::Received`] of each send taken) and signed callbacks posted after a send.
-//! A platform adds its API routes and says how it refuses, throttles and signs.
+//! what each send taken recorded) and signed callbacks posted after a send. A platform adds its
+//! API routes and says how it refuses, throttles and signs.
 use super::rules::{Action, Rule, Rules};
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::http::header::{HeaderValue, RETRY_AFTER};
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use parking_lot::Mutex;
 use serde::Serialize;
+use serde_json::Value;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -17,8 +18,9 @@ use std::time::Duration;
 pub trait FakePlatform: Send + Sync + 'static {
     /// The name in the ready line (`fake-viber http=...`).
     const NAME: &'static str;
-    /// What `GET /_control/messages` lists, one per send taken.
-    type Received: Serialize + Clone + Send + Sync + 'static;
+    /// Whether callbacks are signed with the token the send presented, as the platform does
+    /// (Telegram, Viber), whatever `--secret` says.
+    const SIGNS_WITH_TOKEN: bool = false;
 
     /// Adds the platform's API routes; their handlers take `web::Data<Fake<Self>>`.
     fn routes(config: &mut web::ServiceConfig);
@@ -43,6 +45,9 @@ pub struct FakeSettings {
     pub rules: Rules,
 }
 
+/// A platform's callback events: those of a delivered message, and of a failed one, in order.
+pub type Events<'a> = (&'a [&'a str], &'a [&'a str]);
+
 /// A callback request to post: its headers and body.
 #[derive(Debug, Clone)]
 pub struct Signed {
@@ -66,7 +71,8 @@ impl<P: FakePlatform> Clone for Fake<P> {
 struct Inner<P: FakePlatform> {
     settings: FakeSettings,
     rules: Mutex<Rules>,
-    received: Mutex<Vec<P::Received>>,
+    received: Mutex<Vec<Value>>,
+    platform: std::marker::PhantomData<P>,
     next_id: AtomicU64,
     callbacks: reqwest::Client,
 }
@@ -79,6 +85,7 @@ impl<P: FakePlatform> Fake<P> {
                 settings,
                 rules: Mutex::new(rules),
                 received: Mutex::new(Vec::new()),
+                platform: std::marker::PhantomData,
                 next_id: AtomicU64::new(1),
                 callbacks: reqwest::Client::new(),
             }),
@@ -93,13 +100,14 @@ impl<P: FakePlatform> Fake<P> {
         *self.inner.rules.lock() = rules;
     }
 
-    /// Every send taken, in order.
-    pub fn received(&self) -> Vec<P::Received> {
+    /// What every send taken recorded, in order (as `GET /_control/messages` lists it).
+    pub fn received(&self) -> Vec<Value> {
         self.inner.received.lock().clone()
     }
 
-    /// Keeps a send taken; returns how many there are now.
-    pub fn record(&self, received: P::Received) -> usize {
+    /// Keeps what a send taken should be listed as; returns how many there are now.
+    pub fn record(&self, received: &impl Serialize) -> usize {
+        let received = serde_json::to_value(received).expect("a record serializes");
         let mut all = self.inner.received.lock();
         all.push(received);
         all.len()
@@ -110,10 +118,21 @@ impl<P: FakePlatform> Fake<P> {
         self.inner.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// The token a request presented, if it is acceptable.
-    pub fn authorize(&self, presented: Option<&str>) -> Option<String> {
-        let presented = presented.filter(|t| !t.is_empty())?;
+    /// The token `request` presents in its `header`, if the fake takes it.
+    pub fn authorize(&self, request: &HttpRequest, header: &str) -> Option<String> {
+        let presented = request.headers().get(header)?.to_str().ok()?;
+        self.takes(presented)
+    }
+
+    /// The token `request` presents as `Authorization: Bearer`, if the fake takes it.
+    pub fn authorize_bearer(&self, request: &HttpRequest) -> Option<String> {
+        let presented = request.headers().get("authorization")?.to_str().ok()?;
+        self.takes(presented.strip_prefix("Bearer ")?)
+    }
+
+    fn takes(&self, presented: &str) -> Option<String> {
         match &self.inner.settings.token {
+            _ if presented.is_empty() => None,
             Some(expected) if expected != presented => None,
             _ => Some(presented.to_owned()),
         }
@@ -121,7 +140,10 @@ impl<P: FakePlatform> Fake<P> {
 
     /// The secret to sign callbacks with for a send that presented `token`.
     pub fn secret(&self, token: &str) -> String {
-        self.inner.settings.secret.clone().unwrap_or_else(|| token.to_owned())
+        match &self.inner.settings.secret {
+            Some(secret) if !P::SIGNS_WITH_TOKEN => secret.clone(),
+            _ => token.to_owned(),
+        }
     }
 
     /// The rule for a send to `destination`; it counts as one of the rule's uses.
@@ -154,9 +176,16 @@ impl<P: FakePlatform> Fake<P> {
         }
     }
 
-    /// Posts `callbacks` to `url` in order, the rule's `report_after_ms` after now, in the
-    /// background.
-    pub fn call_back(&self, rule: &Rule, url: String, callbacks: Vec<Signed>) {
+    /// Posts one callback per event of the send to `url`, in order, the rule's `report_after_ms`
+    /// after now, in the background: the rule's `events`, or the platform's `delivered` events,
+    /// or its `failed` events for a `fail` rule, each made by `sign`.
+    pub fn call_back(&self, rule: &Rule, url: String, (delivered, failed): Events, sign: impl FnMut(String) -> Signed) {
+        let events = match (rule.action, &rule.events) {
+            (Action::Fail, _) => failed.iter().map(|e| e.to_string()).collect(),
+            (_, Some(events)) => events.clone(),
+            (_, None) => delivered.iter().map(|e| e.to_string()).collect(),
+        };
+        let callbacks: Vec<Signed> = events.into_iter().map(sign).collect();
         let client = self.inner.callbacks.clone();
         let delay = Duration::from_millis(rule.report_after_ms);
         actix_web::rt::spawn(async move {

@@ -17,5 +17,5 @@ pub mod rules;
 pub mod suite;
 
 pub use crate::callback::unix_now;
-pub use fake::{Fake, FakePlatform, FakeServer, FakeSettings, Signed};
+pub use fake::{Events, Fake, FakePlatform, FakeServer, FakeSettings, Signed};
 pub use rules::{Action, Rule, Rules};

@@ -28,13 +28,6 @@ pub trait UnderTest: 'static {
     type Platform: Platform;
     type Fake: FakePlatform;
 
-    /// Its fake as a binary: `env!("CARGO_BIN_EXE_otpgate-fake-...")`.
-    const BINARY: &'static str;
-
-    /// The secret the fake signs callbacks with: [`SECRET`], or `None` for a platform that
-    /// signs with the token the send presented (Telegram, Viber).
-    const SIGNING_SECRET: Option<&'static str> = Some(SECRET);
-
     /// The platform's `[[carriers]]` keys (TOML) but `base_url`, with `{token}` for the token
     /// sends present and `{secret}` for the secret callbacks are signed with.
     const KEYS: &'static str;
@@ -43,8 +36,16 @@ pub trait UnderTest: 'static {
     /// the ones every platform shares (throttling, 5xx, timeouts, cut connections).
     fn refusals() -> Vec<Case>;
 
-    /// Checks what the fake received for `accepted`, the send of `message(CHANNEL, "+14155550100")`.
-    fn check_received(received: &<Self::Fake as FakePlatform>::Received, accepted: &str);
+    /// Checks what the fake recorded for `accepted`, the send of
+    /// `message(CHANNEL, "+14155550100")`.
+    fn check_received(received: &serde_json::Value, accepted: &str);
+}
+
+/// Asserts that every field of `expected` (a JSON object) has the same value in `received`.
+pub fn assert_fields(received: &serde_json::Value, expected: serde_json::Value) {
+    for (key, value) in expected.as_object().expect("an object of expected fields") {
+        assert_eq!(&received[key], value, "{key} in {received}");
+    }
 }
 
 /// A rule that refuses and what the gateway must make of it.
@@ -110,7 +111,7 @@ impl<T: UnderTest> Setup<T> {
         let fake = Fake::<T::Fake>::new(FakeSettings {
             token: Some(TOKEN.into()),
             callback_url: Some(receiver.url.clone()),
-            secret: T::SIGNING_SECRET.map(str::to_owned),
+            secret: Some(SECRET.into()),
             rules: Rules::new(rules),
         });
         let server = fake.start().expect("the fake starts");
@@ -142,9 +143,8 @@ impl<T: UnderTest> Setup<T> {
 
 /// `T`'s platform read from its [`UnderTest::KEYS`] and checked, as the engine does.
 pub fn platform<T: UnderTest>(token: &str, callback_url: &str) -> T::Platform {
-    let keys = T::KEYS
-        .replace("{token}", token)
-        .replace("{secret}", T::SIGNING_SECRET.unwrap_or(token));
+    let secret = if T::Fake::SIGNS_WITH_TOKEN { token } else { SECRET };
+    let keys = T::KEYS.replace("{token}", token).replace("{secret}", secret);
     let mut platform: T::Platform = toml::from_str(&keys).expect("the keys are the platform's");
     let carrier = CarrierContext {
         name: CARRIER.into(),
@@ -299,17 +299,24 @@ pub async fn the_carrier_is_at_fault_for_its_credentials<T: UnderTest>() {
     assert!(!shown.contains(TOKEN) && !shown.contains(SECRET), "{shown}");
 }
 
-/// The fake as a process: flags, TOML rules, the ready line, control routes, signed callbacks.
-pub async fn the_fake_binary_serves_rules_and_calls_back<T: UnderTest>() {
+/// The fake as a process (`binary`): flags, TOML rules, the ready line, control routes, signed
+/// callbacks.
+pub async fn the_fake_binary_serves_rules_and_calls_back<T: UnderTest>(binary: &str) {
     let receiver = CallbackReceiver::start();
     let rules = std::env::temp_dir().join(format!("{}-rules-{}.toml", T::Fake::NAME, std::process::id()));
     std::fs::write(&rules, "[[rules]]\nprefix = \"44\"\naction = \"refuse\"\n").expect("a temporary file");
-    let mut args = vec!["--token", TOKEN, "--callback-url", &receiver.url];
-    args.extend(["--rules", rules.to_str().expect("a UTF-8 path")]);
-    if let Some(secret) = T::SIGNING_SECRET {
-        args.extend(["--secret", secret]);
-    }
-    let fake = RunningFake::spawn(T::BINARY, &args);
+    let rules_path = rules.to_str().expect("a UTF-8 path");
+    let args = [
+        "--token",
+        TOKEN,
+        "--secret",
+        SECRET,
+        "--callback-url",
+        &receiver.url,
+        "--rules",
+        rules_path,
+    ];
+    let fake = RunningFake::spawn(binary, &args);
     let _ = std::fs::remove_file(&rules);
     let (gateway, mut reports) = gateway::<T>(&fake.url, TOKEN, &receiver.url);
     let channel = <T::Platform as Platform>::CHANNEL;
@@ -347,11 +354,12 @@ pub async fn the_fake_binary_serves_rules_and_calls_back<T: UnderTest>() {
     assert_eq!(fake.received().await.len(), 1);
 }
 
-/// Runs the whole suite for a channel: `conformance_tests!(MyChannel);` in a test file of the
-/// channel crate, where `MyChannel` implements [`UnderTest`].
+/// Runs the whole suite for a channel: `conformance_tests!(MyChannel, "otpgate-fake-my")` in a
+/// test file of the channel crate, where `MyChannel` implements [`UnderTest`] and the second
+/// argument names the crate's fake binary.
 #[macro_export]
 macro_rules! conformance_tests {
-    ($under_test:ty) => {
+    ($under_test:ty, $binary:literal) => {
         #[tokio::test]
         async fn a_delivered_and_a_failed_message_are_each_reported_once() {
             $crate::testing::suite::delivered_and_failed::<$under_test>().await;
@@ -374,7 +382,8 @@ macro_rules! conformance_tests {
 
         #[tokio::test]
         async fn the_fake_binary_serves_rules_and_calls_back() {
-            $crate::testing::suite::the_fake_binary_serves_rules_and_calls_back::<$under_test>().await;
+            let binary = env!(concat!("CARGO_BIN_EXE_", $binary));
+            $crate::testing::suite::the_fake_binary_serves_rules_and_calls_back::<$under_test>(binary).await;
         }
     };
 }
