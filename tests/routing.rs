@@ -44,6 +44,13 @@ fn carrier(protocol: &str, name: &str, base_url: &str, extra: &str) -> String {
     format!("[[carriers]]\nname = \"{name}\"\nprotocol = \"{protocol}\"\nbase_url = \"{base_url}\"\n{keys}\n{extra}\n")
 }
 
+/// Waits up to `seconds` for the metric with `labels` to read `value`.
+fn metric_reaches(server: &Server, seconds: u64, name: &str, labels: &[(&str, &str)], value: f64) -> bool {
+    eventually(Duration::from_secs(seconds), || {
+        metric(&server.metrics(), name, labels) == value
+    })
+}
+
 fn send_preferring(server: &Server, phone: &str, channel: &str) -> Value {
     let body = json!({ "phone_number": phone, "options": { "preferred_channel": channel } });
     let (status, sent) = server.post("/v3/phone/send/", &body);
@@ -84,14 +91,14 @@ fn throttled_once_then_delivered(protocol: &str) {
     let failed = [("carrier", "platform"), ("reason", "throttled")];
     assert_eq!(metric(&metrics, "otpgate_messages_failed_total", &failed), 1.0);
     assert_eq!(metric(&metrics, "otpgate_fallbacks_total", &[]), 0.0);
-    assert!(
-        eventually(Duration::from_secs(5), || metric(
-            &server.metrics(),
-            "otpgate_messages_delivered_total",
-            &[("carrier", "platform")]
-        ) == 1.0),
-        "the signed callback was not applied"
+    let delivered = metric_reaches(
+        &server,
+        5,
+        "otpgate_messages_delivered_total",
+        &[("carrier", "platform")],
+        1.0,
     );
+    assert!(delivered, "the signed callback was not applied");
 }
 
 #[test]
@@ -177,14 +184,8 @@ fn a_carrier_at_fault_is_marked_down() {
     let sent = send_preferring(&server, "+447911123456", "VIBER");
     assert_eq!(sent["channel"], "sms", "{sent}");
     let refused = [("carrier", "vb"), ("reason", "auth_failed")];
-    assert!(
-        eventually(Duration::from_secs(2), || metric(
-            &server.metrics(),
-            "otpgate_carrier_up",
-            &[("carrier", "vb")]
-        ) == 0.0),
-        "not marked down"
-    );
+    let down = metric_reaches(&server, 2, "otpgate_carrier_up", &[("carrier", "vb")], 0.0);
+    assert!(down, "not marked down");
     let sent = send_preferring(&server, "+447922123456", "VIBER");
     assert_eq!(sent["channel"], "sms", "{sent}");
     let metrics = server.metrics();
@@ -216,8 +217,8 @@ fn learned_deliverability_is_a_gauge_and_survives_a_restart() {
     );
     let server = Server::with_config(dir.path(), &smpp_carrier(&smsc.smpp, ""));
     assert_eq!(deliverability_line(&server), None, "nothing learned yet");
-    let up = || metric(&server.metrics(), "otpgate_carrier_up", &[("carrier", "smsc-a")]) == 1.0;
-    assert!(eventually(Duration::from_secs(10), up), "the carrier did not bind");
+    let up = metric_reaches(&server, 10, "otpgate_carrier_up", &[("carrier", "smsc-a")], 1.0);
+    assert!(up, "the carrier did not bind");
     server.send("+14155552671");
     // One UNDELIV receipt from the prior 0.9: 0.9 + 0.05 × (0 − 0.9).
     let expected = "otpgate_carrier_deliverability{carrier=\"smsc-a\",country=\"US\"} 0.855";

@@ -186,6 +186,25 @@ impl NumberActor {
         }
     }
 
+    /// Arms the fallback of a message a carrier accepted but has not delivered yet.
+    fn follow_up(
+        &mut self,
+        ctx: &mut Context<Self>,
+        request_id: &str,
+        result: &SendResult,
+        (remaining, message, country): (Vec<Step>, OutboundMessage, String),
+    ) {
+        if let SendResult::Accepted {
+            channel,
+            carrier,
+            delivered: false,
+            ..
+        } = result
+        {
+            self.arm_fallback(ctx, request_id, *channel, carrier, remaining, message, country);
+        }
+    }
+
     /// Sends the same code on the next step of the plan, if the verification is still pending.
     fn fall_back(&mut self, ctx: &mut Context<Self>, reason: &'static str) {
         let Some(fallback) = self.fallback.take() else {
@@ -236,15 +255,7 @@ impl NumberActor {
                                 .increment(1);
                         }
                         let changed = state.on_fallback(&request_id, (from, &from_carrier, reason), &result, now_ms());
-                        if let SendResult::Accepted {
-                            channel,
-                            carrier,
-                            delivered: false,
-                            ..
-                        } = &result
-                        {
-                            act.arm_fallback(ctx, &request_id, *channel, carrier, remaining, message, country);
-                        }
+                        act.follow_up(ctx, &request_id, &result, (remaining, message, country));
                         let commit = act.persist(changed.into_iter().collect());
                         async move {
                             if let Err(e) = commit.await {
@@ -372,15 +383,7 @@ impl Handler<SendCode> for NumberActor {
                         act.skipped.extend(skipped);
                         let state = act.state.as_mut().expect("loaded before any send");
                         let changed = state.finish_send(&request_id, started_ms, &result, now_ms());
-                        if let SendResult::Accepted {
-                            channel,
-                            carrier,
-                            delivered: false,
-                            ..
-                        } = &result
-                        {
-                            act.arm_fallback(ctx, &request_id, *channel, carrier, remaining, message, country);
-                        }
+                        act.follow_up(ctx, &request_id, &result, (remaining, message, country));
                         (result, act.persist(changed.into_iter().collect()))
                     },
                 );

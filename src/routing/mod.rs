@@ -300,6 +300,15 @@ mod tests {
         })
     }
 
+    /// Two SMS carriers serving ES and BR, with fees `a` and `b`.
+    fn two_sms(a: u64, b: u64) -> Planner {
+        let carriers = vec![
+            fake("sms-a", Channel::Sms, a, true),
+            fake("sms-b", Channel::Sms, b, true),
+        ];
+        Planner::new(RoutingTable::default(), carriers, None)
+    }
+
     fn names(plan: Plan) -> Vec<(Channel, String)> {
         match plan {
             Plan::Route(steps) => steps
@@ -355,14 +364,7 @@ mod tests {
 
     #[test]
     fn equal_fees_are_ordered_by_measured_deliverability_per_country() {
-        let mut router = Planner::new(
-            RoutingTable::default(),
-            vec![
-                fake("sms-a", Channel::Sms, 10, true),
-                fake("sms-b", Channel::Sms, 10, true),
-            ],
-            None,
-        );
+        let mut router = two_sms(10, 10);
         let es = number::parse("+34612345678").unwrap();
         let first = |r: &Planner, n| names(r.plan(n, None, None))[0].1.clone();
         let before = first(&router, &es);
@@ -378,14 +380,7 @@ mod tests {
         let br = number::parse("+5511987654321").unwrap();
         assert_eq!(first(&router, &br), before);
         // A cheaper carrier still wins whatever its record: fee first.
-        let mut cheap = Planner::new(
-            RoutingTable::default(),
-            vec![
-                fake("sms-a", Channel::Sms, 5, true),
-                fake("sms-b", Channel::Sms, 10, true),
-            ],
-            None,
-        );
+        let mut cheap = two_sms(5, 10);
         for _ in 0..20 {
             cheap.snapshot.deliverability.record("sms-a", "ES", false);
         }
@@ -394,14 +389,7 @@ mod tests {
 
     #[test]
     fn a_carrier_marked_down_is_skipped_until_its_time_is_up() {
-        let mut router = Planner::new(
-            RoutingTable::default(),
-            vec![
-                fake("sms-a", Channel::Sms, 1, true),
-                fake("sms-b", Channel::Sms, 2, true),
-            ],
-            None,
-        );
+        let mut router = two_sms(1, 2);
         let es = number::parse("+34612345678").unwrap();
         let down = Instant::now() + std::time::Duration::from_secs(60);
         router.snapshot.down_until.insert("sms-a".into(), down);
