@@ -2,7 +2,7 @@
 //!
 //! Every entry has `name`, `protocol`, `countries` and `fee_usd`, read here, and every HTTP
 //! channel's entry `base_url`. The rest belongs to the protocol: one `deny_unknown_fields`
-//! struct each, picked by [`ProtocolKeys`] (an enum tagged by `protocol`) and validated next to
+//! struct each, picked by `ProtocolKeys` (an enum tagged by `protocol`) and validated next to
 //! its gateway — [`smpp`] and [`sip`] here, the HTTP platforms (`otpgate_whatsapp::WhatsApp`,
 //! ...) in their own crates. Adding a key is one edit in that one file; a key that belongs to
 //! another protocol is an error, not silently ignored.

@@ -2,7 +2,7 @@
 //!
 //! The plan is the country's channel order from `[routing]` (or the pinned channel), each
 //! channel expanded into the carriers that serve the country, cheapest first; carriers that
-//! are down are skipped. The per-number actor walks the plan ([`deliver`]) and falls back step
+//! are down are skipped. The per-number actor walks the plan ([`deliver()`]) and falls back step
 //! by step, as [`next_step`] says for each refusal. Sandbox numbers only ever go to the
 //! sandbox; other numbers use it only when no carrier is configured at all (the embedded
 //! defaults).
@@ -16,7 +16,7 @@
 //! - [`actor`]: the routing actor and the snapshot it publishes; what it learns is kept in the
 //!   store.
 //! - [`deliverability`]: the decayed ratios, pure data.
-//! - [`deliver`]: walking a plan, and the one table from a refusal to the next step.
+//! - [`mod@deliver`]: walking a plan, and the one table from a refusal to the next step.
 //! - This file: [`Router`], the handle sends use, and [`Router::plan`].
 pub mod actor;
 pub mod deliver;
