@@ -7,7 +7,7 @@
 //! |--------------------------------------------|----------------------------------|
 //! | 130429, 131048, 131056, 80007, 4, 613      | throttled                        |
 //! | 131026 (undeliverable, not a WhatsApp user) | number: `not_whatsapp_user`     |
-//! | 131030 (recipient not in the allowed list) | number: `recipient_not_allowed`  |
+//! | 131030 (recipient not in the allowed list) | message: `recipient_not_allowed` |
 //! | 131008 (missing parameter), 132000..=132999 | carrier: `template_error`       |
 //! | 190, 0, 3, 10, 200..=299                   | carrier: `auth_failed`           |
 //! | 131000, 131016, 1, 2                       | transient: `server_error`        |
@@ -17,7 +17,8 @@ pub fn refusal(code: i64) -> Option<Refusal> {
     match code {
         130429 | 131048 | 131056 | 80007 | 4 | 613 => Some(Refusal::Throttled(None)),
         131026 => Some(Refusal::Number("not_whatsapp_user")),
-        131030 => Some(Refusal::Number("recipient_not_allowed")),
+        // This account (in development mode) may not write to it; another account may.
+        131030 => Some(Refusal::Message("recipient_not_allowed")),
         // The template or its parameters: every message of this carrier would fail alike.
         131008 | 132000..=132999 => Some(Refusal::Carrier("template_error")),
         190 | 0 | 3 | 10 | 200..=299 => Some(Refusal::Carrier("auth_failed")),

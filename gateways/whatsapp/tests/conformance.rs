@@ -19,7 +19,7 @@ impl UnderTest for WhatsAppChannel {
         let code = |c: i64| Rule::new("", Action::Refuse).error(c);
         vec![
             Case::number(code(131026), "not_whatsapp_user"),
-            Case::number(code(131030), "recipient_not_allowed"),
+            Case::message(code(131030), "recipient_not_allowed"),
             Case::carrier(code(131008), "template_error"),
             Case::carrier(code(132001), "template_error"),
             Case::carrier(code(190).status(401), "auth_failed"),
