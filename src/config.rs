@@ -1,9 +1,11 @@
 //! Configuration: the TOML file of the contract (§2), parsed strictly and validated once.
 //!
 //! Parsing goes through [`RawConfig`] (every section `deny_unknown_fields`, every key defaulted
-//! except secrets), then [`RawConfig::build_and_validate`] turns it into the immutable
-//! [`Config`] the engine runs on, or into a list of every problem found.
-use crate::carriers::{self, CarrierConfig};
+//! except secrets; `[[carriers]]` entries are read by their protocol's keys in
+//! [`crate::carriers`]), then [`RawConfig::build_and_validate`] turns it into the immutable
+//! [`Config`] the engine runs on, or into a list of every problem found, each with the line of
+//! the key it is about.
+use crate::carriers::{self, CarrierConfig, RawCarrier};
 use otpgate_gateway::Channel;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -18,6 +20,9 @@ pub struct ConfigError(pub Vec<String>);
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawConfig {
+    /// The text this was parsed from, to say on which line each problem is.
+    #[serde(skip)]
+    source: Option<String>,
     pub server: RawServer,
     pub store: RawStore,
     pub applications: Vec<RawApplication>,
@@ -271,96 +276,6 @@ pub struct RawSandbox {
     pub enabled: Option<bool>,
 }
 
-/// One `[[carriers]]` entry. Keys of every protocol are accepted here; which ones a protocol
-/// needs is checked in validation.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawCarrier {
-    pub name: String,
-    pub protocol: String,
-    pub address: Option<String>,
-    pub system_id: Option<String>,
-    pub password: Option<String>,
-    pub system_type: Option<String>,
-    pub source_addr: Option<String>,
-    pub binds: Option<u32>,
-    pub window: Option<u32>,
-    pub max_tps: Option<u32>,
-    pub tls: Option<bool>,
-    /// Extension: a PEM file of extra CA certificates for `tls = true` (a carrier's private CA).
-    pub tls_ca_file: Option<String>,
-    pub enquire_link_seconds: Option<u64>,
-    /// Extension: how long an SMPP request may go unanswered (default 10).
-    pub response_timeout_seconds: Option<u64>,
-    pub countries: Option<Vec<String>>,
-    pub fee_usd: Option<BTreeMap<String, f64>>,
-    pub from: Option<String>,
-    pub base_url: Option<String>,
-    pub phone_number_id: Option<String>,
-    pub access_token: Option<String>,
-    pub template: Option<String>,
-    pub language: Option<String>,
-    pub token: Option<String>,
-    pub agent_id: Option<String>,
-    /// Extension (telegram): how long Telegram keeps the code valid (default 300).
-    pub ttl_seconds: Option<u32>,
-    /// Extension (whatsapp): the Meta app secret that signs status webhooks.
-    pub app_secret: Option<String>,
-    /// Extension (rcs): the client token that signs RBM event callbacks.
-    pub webhook_token: Option<String>,
-    /// Extension (whatsapp): the token Meta's webhook registration check must present.
-    pub verify_token: Option<String>,
-    /// Extension (sip): digest credentials for the trunk, and how long a callee may ring.
-    pub username: Option<String>,
-    pub ring_timeout_seconds: Option<u64>,
-    /// sip: `udp` (default), `tcp` or `tls`.
-    pub transport: Option<String>,
-    /// Extension (sip): `host:port` of a proxy every request goes through (a preloaded Route).
-    pub outbound_proxy: Option<String>,
-    /// Extension (sip): the IP address the trunk reaches us at behind a NAT (Via, Contact, SDP).
-    pub public_address: Option<String>,
-}
-
-impl RawCarrier {
-    /// The optional keys this entry sets, for the per-protocol key check.
-    pub fn keys_set(&self) -> Vec<&'static str> {
-        let keys = [
-            ("address", self.address.is_some()),
-            ("system_id", self.system_id.is_some()),
-            ("password", self.password.is_some()),
-            ("system_type", self.system_type.is_some()),
-            ("source_addr", self.source_addr.is_some()),
-            ("binds", self.binds.is_some()),
-            ("window", self.window.is_some()),
-            ("max_tps", self.max_tps.is_some()),
-            ("tls", self.tls.is_some()),
-            ("tls_ca_file", self.tls_ca_file.is_some()),
-            ("enquire_link_seconds", self.enquire_link_seconds.is_some()),
-            ("response_timeout_seconds", self.response_timeout_seconds.is_some()),
-            ("countries", self.countries.is_some()),
-            ("fee_usd", self.fee_usd.is_some()),
-            ("from", self.from.is_some()),
-            ("base_url", self.base_url.is_some()),
-            ("phone_number_id", self.phone_number_id.is_some()),
-            ("access_token", self.access_token.is_some()),
-            ("template", self.template.is_some()),
-            ("language", self.language.is_some()),
-            ("token", self.token.is_some()),
-            ("agent_id", self.agent_id.is_some()),
-            ("ttl_seconds", self.ttl_seconds.is_some()),
-            ("app_secret", self.app_secret.is_some()),
-            ("webhook_token", self.webhook_token.is_some()),
-            ("verify_token", self.verify_token.is_some()),
-            ("username", self.username.is_some()),
-            ("ring_timeout_seconds", self.ring_timeout_seconds.is_some()),
-            ("transport", self.transport.is_some()),
-            ("outbound_proxy", self.outbound_proxy.is_some()),
-            ("public_address", self.public_address.is_some()),
-        ];
-        keys.into_iter().filter(|(_, set)| *set).map(|(k, _)| k).collect()
-    }
-}
-
 /// The validated, immutable configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -466,7 +381,12 @@ pub const MAX_CODE_LENGTH: u32 = 10;
 impl RawConfig {
     /// Parses TOML text. Errors name the key, line and column (toml's own messages).
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError(vec![e.to_string().trim_end().to_owned()]))
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| ConfigError(vec![e.to_string().trim_end().to_owned()]))?;
+        Ok(RawConfig {
+            source: Some(text.to_owned()),
+            ..raw
+        })
     }
 
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -583,7 +503,7 @@ impl RawConfig {
         for (i, raw) in self.carriers.iter().enumerate() {
             if let Some(carrier) = carriers::validate(i, raw, &public_url, &mut problems) {
                 if carriers.iter().any(|c| c.name() == carrier.name()) {
-                    problems.push(format!("carriers[{i}].name: {:?} is used twice", raw.name));
+                    problems.push(format!("carriers[{i}].name: {:?} is used twice", carrier.name()));
                 }
                 carriers.push(carrier);
             }
@@ -656,6 +576,17 @@ impl RawConfig {
             routing.by_country.insert(country, parsed);
         }
 
+        if let Some(document) = self
+            .source
+            .as_deref()
+            .and_then(|text| toml_edit::ImDocument::parse(text).ok())
+        {
+            for problem in &mut problems {
+                if let Some(line) = line_of(&document, problem) {
+                    problem.push_str(&format!(" (line {line})"));
+                }
+            }
+        }
         if problems.is_empty() {
             Ok(Config {
                 listen,
@@ -673,6 +604,43 @@ impl RawConfig {
             Err(ConfigError(problems))
         }
     }
+}
+
+/// The line of the key a problem names (`carriers[2] (wa).token: ...` → the `token` of the
+/// third `[[carriers]]`), or of the nearest table of it that the file has.
+fn line_of(document: &toml_edit::ImDocument<&str>, problem: &str) -> Option<usize> {
+    let mut path = problem.split_once(": ")?.0.to_owned();
+    // Carrier names in parentheses are for the reader.
+    while let Some(start) = path.find(" (") {
+        let end = start + path[start..].find(')')?;
+        path.replace_range(start..=end, "");
+    }
+    let mut table: &dyn toml_edit::TableLike = document.as_table();
+    let mut span = None;
+    for segment in path.split('.') {
+        let (key, index) = match segment.split_once('[') {
+            Some((key, rest)) => (key, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (segment, None),
+        };
+        let Some((found, item)) = table.get_key_value(key) else {
+            break;
+        };
+        span = found.span().or(span);
+        let next = match index {
+            Some(i) => {
+                let entry = item.as_array_of_tables().and_then(|a| a.get(i));
+                span = entry.and_then(|t| t.span()).or(span);
+                entry.map(|t| t as &dyn toml_edit::TableLike)
+            }
+            None => item.as_table_like(),
+        };
+        match next {
+            Some(next) => table = next,
+            None => break,
+        }
+    }
+    let start = span?.start;
+    Some(document.raw()[..start].matches('\n').count() + 1)
 }
 
 #[cfg(test)]
@@ -737,52 +705,6 @@ mod tests {
     }
 
     #[test]
-    fn an_smpp_carrier_takes_the_contract_defaults() {
-        let text = "[[carriers]]\nname = \"smsc-a\"\nprotocol = \"smpp\"\naddress = \"127.0.0.1:2775\"\n\
-                    system_id = \"otpgate\"\npassword = \"secret\"\nfee_usd = { default = 0.0, US = 0.0079 }\n";
-        let config = RawConfig::parse(text).unwrap().build_and_validate().unwrap();
-        assert!(
-            !config.sandbox_enabled,
-            "sandbox is off by default once a carrier exists"
-        );
-        let CarrierConfig::Smpp(smpp) = &config.carriers[0] else {
-            panic!("not smpp")
-        };
-        assert_eq!((smpp.binds, smpp.window, smpp.max_tps), (1, 10, 100));
-        assert_eq!(smpp.enquire_link, std::time::Duration::from_secs(30));
-        assert_eq!(smpp.coverage.fee_micros("US"), 7_900);
-        assert!(smpp.coverage.serves("BR"));
-        assert!(!format!("{smpp:?}").contains("secret"), "password leaks through Debug");
-    }
-
-    #[test]
-    fn smpp_carrier_problems_name_each_key() {
-        let text = "[[carriers]]\nname = \"smsc-a\"\nprotocol = \"smpp\"\naddress = \"nowhere\"\n\
-                    system_id = \"otpgate\"\npassword = \"much-too-long\"\nwindow = 0\n\
-                    base_url = \"http://x\"\nfee_usd = { default = -1.0 }\ncountries = [\"usa\"]\n";
-        let err = RawConfig::parse(text).unwrap().build_and_validate().unwrap_err();
-        let text = err.to_string();
-        for key in [
-            "address",
-            "password",
-            "window",
-            "base_url",
-            "fee_usd.default",
-            "countries",
-        ] {
-            assert!(text.contains(&format!("(smsc-a).{key}")), "{key} not named in:\n{text}");
-        }
-        let missing = RawConfig::parse("[[carriers]]\nname = \"b\"\nprotocol = \"smpp\"\n")
-            .unwrap()
-            .build_and_validate()
-            .unwrap_err()
-            .to_string();
-        assert!(
-            missing.contains("(b).address") && missing.contains("(b).system_id") && missing.contains("(b).password")
-        );
-    }
-
-    #[test]
     fn the_example_config_is_valid_with_and_without_its_carriers() {
         let example = include_str!("../config/otpgate.example.toml");
         RawConfig::parse(example).unwrap().build_and_validate().unwrap();
@@ -816,54 +738,17 @@ mod tests {
     }
 
     #[test]
-    fn a_sip_carrier_takes_transport_proxy_and_public_address() {
-        let text = "[[carriers]]\nname = \"voice\"\nprotocol = \"sip\"\naddress = \"sip.example.net:5061\"\n\
-                    transport = \"tls\"\noutbound_proxy = \"edge.example.net:5061\"\npublic_address = \"203.0.113.7\"\n";
-        let config = RawConfig::parse(text).unwrap().build_and_validate().unwrap();
-        let CarrierConfig::Sip(sip) = &config.carriers[0] else {
-            panic!("not sip")
-        };
-        assert_eq!(sip.transport, otpgate_sip::transport::Transport::Tls);
-        assert!(sip.tls.is_some(), "TLS settings built from the public roots");
-        assert_eq!(sip.outbound_proxy.as_deref(), Some("edge.example.net:5061"));
-        assert_eq!(sip.public_address, Some("203.0.113.7".parse().unwrap()));
-        let default = "[[carriers]]\nname = \"voice\"\nprotocol = \"sip\"\naddress = \"127.0.0.1:5060\"\n";
-        let config = RawConfig::parse(default).unwrap().build_and_validate().unwrap();
-        let CarrierConfig::Sip(sip) = &config.carriers[0] else {
-            panic!("not sip")
-        };
-        assert_eq!(sip.transport, otpgate_sip::transport::Transport::Udp);
-        assert!(sip.tls.is_none());
-    }
-
-    #[test]
-    fn sip_network_problems_name_each_key() {
-        let text = "[[carriers]]\nname = \"voice\"\nprotocol = \"sip\"\naddress = \"127.0.0.1:5060\"\n\
-                    transport = \"sctp\"\ntls_ca_file = \"/nonexistent/ca.pem\"\noutbound_proxy = \"edge\"\n\
-                    public_address = \"my.host\"\n";
-        let err = RawConfig::parse(text)
-            .unwrap()
-            .build_and_validate()
-            .unwrap_err()
-            .to_string();
-        for needle in [
-            "(voice).transport: \"sctp\" is not one of udp, tcp, tls",
-            "(voice).tls_ca_file: only used with transport = \"tls\"",
-            "(voice).outbound_proxy: \"edge\" is not host:port",
-            "(voice).public_address: \"my.host\" is not an IP address",
-        ] {
-            assert!(err.contains(needle), "{needle} not in {err}");
-        }
-        let missing_ca = "[[carriers]]\nname = \"voice\"\nprotocol = \"sip\"\naddress = \"127.0.0.1:5061\"\n\
-                          transport = \"tls\"\ntls_ca_file = \"/nonexistent/ca.pem\"\n";
-        let err = RawConfig::parse(missing_ca)
-            .unwrap()
-            .build_and_validate()
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("(voice).tls_ca_file: tls_ca_file /nonexistent/ca.pem"),
-            "{err}"
+    fn each_problem_names_its_line() {
+        let text = "[verification]\ncode_length = 3\n\n[[carriers]]\nname = \"vb\"\nprotocol = \"viber\"\n\
+                    token = \"t\"\nttl_seconds = 30\n\n[[carriers]]\nname = \"tg\"\nprotocol = \"telegram\"\n";
+        let err = RawConfig::parse(text).unwrap().build_and_validate().unwrap_err();
+        assert_eq!(
+            err.0,
+            [
+                "verification.code_length: 3 is outside 4..10 (line 2)",
+                "carriers[0] (vb).ttl_seconds: not a key of protocol \"viber\" (line 8)",
+                "carriers[1] (tg).token: required for protocol \"telegram\" (a secret: no default) (line 10)",
+            ]
         );
     }
 }

@@ -25,12 +25,13 @@ pub struct Engine {
     /// The configured number-lookup provider, if any.
     pub lookup: Option<Lookup>,
     pub secret: CodeSecret,
+    /// Routing: the carriers, the routing actor's published snapshot, and where outcomes go.
     pub router: Router,
     pub registry: Registry,
     pub applications: Applications,
     /// Present when the sandbox channel is enabled.
     pub inbox: Option<Inbox>,
-    /// Callback handlers of carriers whose platforms call back (WhatsApp, Telegram).
+    /// Callback handlers of carriers whose platforms call back (WhatsApp, Telegram, Viber, RCS).
     pub webhooks: Webhooks,
 }
 
@@ -67,10 +68,7 @@ impl Engine {
         inbox: Option<Inbox>,
         webhooks: Webhooks,
     ) -> Arc<Self> {
-        for carrier in router.carriers() {
-            metrics::gauge!(crate::metrics::CARRIER_UP, "carrier" => carrier.name().to_owned())
-                .set(if carrier.is_up() { 1.0 } else { 0.0 });
-        }
+        router.refresh_metrics();
         Arc::new(Self {
             policy,
             store,

@@ -1,8 +1,10 @@
 //! otpgate: a self-hostable phone-verification engine.
 //!
 //! # Layout
-//! - [`config`]: the TOML config, parsed strictly and validated into an immutable [`config::Config`].
-//! - [`carriers`]: `[[carriers]]` entries validated per protocol, and their gateways started.
+//! - [`config`]: the TOML config, parsed strictly and validated into an immutable
+//!   [`config::Config`]; every problem is reported at once, with its line.
+//! - [`carriers`]: `[[carriers]]` entries read by the keys of their protocol (one struct per
+//!   protocol, next to its gateway), and their gateways started.
 //! - [`serve`]: start-up wiring and the drain on shutdown.
 //! - [`api`]: the HTTP API (actix-web): routes, input validation, the error-to-HTTP mapping.
 //! - [`applications`]: tenants and their hashed API keys.
@@ -12,15 +14,21 @@
 //! - [`verification`]: the stored verification record and the report built from it.
 //! - [`code`]: code generation (CSPRNG) and the keyed hash codes are stored as.
 //! - [`number`]: E.164 parsing and classification (libphonenumber metadata), sandbox numbers.
-//! - [`routing`]: which channel and carrier to try, in which order.
+//! - [`intel`]: carrier names and disposable numbers from data files, reloadable.
+//! - [`lookup`]: the optional HTTP number-lookup provider (HLR / portability), cached.
+//! - [`risk`]: refusals before a send: rate limits, high-risk prefixes, SMS-pumping protection.
+//! - [`blocklist`]: per-application blocked numbers and prefixes.
+//! - [`routing`]: which channel and carrier to try, what each refusal leads to, and the
+//!   routing actor that owns the table and the measured deliverability.
 //! - [`receipts`]: delivery reports from the gateways, handed to the number's actor.
+//! - [`billing`]: what a verification costs, and the monthly usage report.
 //! - [`templates`]: message texts per locale.
 //! - [`store`]: the `Store` trait and the embedded SQLite store with group commit.
-//! - [`webhooks`]: signed callbacks from channel platforms, per carrier.
-//! - [`metrics`]: Prometheus metric names and registration.
+//! - [`webhooks`]: signed callbacks from the channel platforms, per carrier.
+//! - [`metrics`]: Prometheus metric names and their descriptions.
 //!
 //! Channels are implemented outside this crate, under `gateways/`, behind the
-//! `otpgate_gateway::Gateway` trait.
+//! `otpgate_gateway::Gateway` trait; the HTTP channels share `otpgate-http-kit`.
 #![forbid(unsafe_code)]
 
 pub mod actors;

@@ -1,14 +1,16 @@
 //! Prometheus metrics. Names are part of the public contract (§7); labels stay low-cardinality
-//! (never a number, code or id).
+//! (never a number, code or id). Each name is defined once — here, or in the gateway crate
+//! that records it — and every one is described here, where the recorder is installed.
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+pub use otpgate_gateway::CARRIER_UP;
 pub const MESSAGES_SENT: &str = "otpgate_messages_sent_total";
 pub const MESSAGES_DELIVERED: &str = "otpgate_messages_delivered_total";
 pub const MESSAGES_FAILED: &str = "otpgate_messages_failed_total";
 pub const VERIFICATIONS: &str = "otpgate_verifications_total";
 pub const FALLBACKS: &str = "otpgate_fallbacks_total";
 pub const SEND_DURATION: &str = "otpgate_send_duration_seconds";
-pub const CARRIER_UP: &str = "otpgate_carrier_up";
+pub const CARRIER_DELIVERABILITY: &str = "otpgate_carrier_deliverability";
 pub const NUMBER_ACTORS: &str = "otpgate_number_actors";
 pub const STORE_COMMIT_DURATION: &str = "otpgate_store_commit_duration_seconds";
 pub const STORE_BATCH_SIZE: &str = "otpgate_store_batch_size";
@@ -34,8 +36,11 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     Ok(handle)
 }
 
+/// The `# HELP` of every metric the engine and its gateways record.
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    use otpgate_sip as sip;
+    use otpgate_smpp as smpp;
     describe_counter!(
         MESSAGES_SENT,
         "Messages accepted by a carrier, by channel, carrier and country."
@@ -43,7 +48,7 @@ fn describe() {
     describe_counter!(MESSAGES_DELIVERED, "Messages with a positive delivery outcome.");
     describe_counter!(
         MESSAGES_FAILED,
-        "Messages a carrier refused or failed to deliver, by reason."
+        "Messages a carrier refused (each try, throttling included) or failed to deliver, by reason."
     );
     describe_counter!(VERIFICATIONS, "Verification outcomes by status.");
     describe_counter!(
@@ -72,8 +77,41 @@ fn describe() {
         "Platform callbacks refused (bad or missing signature, stale, malformed), by carrier."
     );
     describe_histogram!(SEND_DURATION, Unit::Seconds, "From send request to carrier acceptance.");
-    describe_gauge!(CARRIER_UP, "1 when the carrier can take messages.");
+    describe_gauge!(
+        CARRIER_UP,
+        "1 when the carrier can take messages; 0 while it is unbound or unreachable, or marked down after its platform refused our account."
+    );
+    describe_gauge!(
+        CARRIER_DELIVERABILITY,
+        "Measured deliverability by carrier and country: the decayed share of accepted messages delivered (about the last 20)."
+    );
     describe_gauge!(NUMBER_ACTORS, "Per-number actors alive.");
     describe_histogram!(STORE_COMMIT_DURATION, Unit::Seconds, "One group commit of the store.");
     describe_histogram!(STORE_BATCH_SIZE, "Writes per group commit.");
+    describe_gauge!(smpp::WINDOW_IN_USE, "Unacknowledged submit_sm per SMPP carrier.");
+    describe_histogram!(
+        smpp::SUBMIT_DURATION,
+        Unit::Seconds,
+        "From submit_sm written to its submit_sm_resp, per SMPP carrier."
+    );
+    describe_counter!(smpp::RECONNECTS, "SMPP binds re-established after a loss, per carrier.");
+    describe_counter!(
+        smpp::RETRIES,
+        "submit_sm sent again after a throttled or transient answer, per carrier."
+    );
+    describe_counter!(sip::CALLS_PLACED, "Calls placed (INVITE sent), per SIP carrier.");
+    describe_counter!(sip::CALLS_ANSWERED, "Calls answered (200 OK), per SIP carrier.");
+    describe_counter!(
+        sip::CALLS_COMPLETED,
+        "Calls whose whole prompt played, per SIP carrier."
+    );
+    describe_counter!(
+        sip::CALLS_FAILED,
+        "Calls that failed, by carrier, reason and the status class of the SIP response that ended them."
+    );
+    describe_histogram!(
+        sip::CALL_DURATION,
+        Unit::Seconds,
+        "From INVITE to the end of an answered call, per SIP carrier."
+    );
 }

@@ -45,7 +45,9 @@ pub async fn build_engine(config: &Config) -> anyhow::Result<(Arc<Engine>, Optio
         carriers.push(gateway);
     }
     drop(reports);
-    let router = Router::new(config.routing.clone(), carriers, sandbox);
+    let router = Router::start(config.routing.clone(), carriers, sandbox, store.clone())
+        .await
+        .context("loading what routing learned")?;
     let blocklist = store.blocklist_all().await.context("loading the blocklist")?;
     let intel = crate::intel::Intel::load(config.intel.carriers_file.clone(), config.intel.disposable_file.clone())
         .map_err(|e| anyhow::anyhow!("number intelligence: {e}"))?;
@@ -123,7 +125,7 @@ async fn applications(config: &Config, store: &dyn Store) -> anyhow::Result<(App
 }
 
 /// Runs the engine until SIGTERM / SIGINT, then drains: stop accepting, finish in-flight
-/// requests, unbind from the carriers, flush the store.
+/// requests, unbind from the carriers, save what routing learned, flush the store.
 pub fn run(config: Config) -> anyhow::Result<()> {
     let metrics = crate::metrics::install()?;
     actix_web::rt::System::new().block_on(async move {
@@ -150,8 +152,9 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         for carrier in engine.router.carriers() {
             carrier.shutdown().await;
         }
+        engine.router.flush().await?;
         engine.store.flush().await?;
-        tracing::info!("drained: in-flight requests finished, carriers unbound, store flushed");
+        tracing::info!("drained: in-flight requests finished, carriers unbound, routing saved, store flushed");
         Ok(())
     })
 }

@@ -1,25 +1,14 @@
-//! Inbound carrier callbacks (WhatsApp status webhooks, Telegram delivery reports): one
-//! handler per carrier that verifies the platform's signature and turns the body into
-//! delivery reports. The HTTP side is `api::channels`.
+//! Inbound carrier callbacks (WhatsApp status webhooks, Telegram delivery reports, Viber
+//! callbacks, RCS events): one handler per carrier that verifies the platform's signature and
+//! turns the body into delivery reports, and the subscription check of platforms that make
+//! one. The HTTP side is `api::channels`; the handlers are the HTTP channel gateways'
+//! `handle_callback` (`otpgate_http_kit::HttpGateway`).
+use otpgate_http_kit::{CallbackRejection, Headers};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Why a callback was refused; nothing is changed in any case.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Rejection {
-    #[error("signature missing or wrong")]
-    BadSignature,
-    #[error("timestamp too old or missing (replay protection)")]
-    Stale,
-    #[error("body is not a callback of this platform: {0}")]
-    Malformed(String),
-}
-
-/// Reads a request header by name (case-insensitive), whatever the HTTP library.
-pub type Headers<'a> = &'a dyn Fn(&str) -> Option<String>;
-
 /// Verifies one callback and applies it; returns how many statuses it applied.
-pub type Handler = Arc<dyn Fn(Headers<'_>, &[u8]) -> Result<usize, Rejection> + Send + Sync>;
+pub type Handler = Arc<dyn Fn(Headers<'_>, &[u8]) -> Result<usize, CallbackRejection> + Send + Sync>;
 
 /// Answers a platform's subscription check (a GET with query parameters): the body to echo
 /// back, or `None` to refuse. WhatsApp's `hub.mode=subscribe&hub.verify_token=..&hub.challenge=..`.

@@ -1,96 +1,18 @@
-//! WhatsApp and Telegram through the engine, against the platform fakes shipped in
-//! gateways/whatsapp and gateways/telegram (real HTTP both ways: the engine calls the fake, the
-//! fake calls the engine's signed webhook endpoint back), and channel fallback from SMS.
+//! WhatsApp, Telegram, Viber, RCS and voice through the engine, against the platform fakes
+//! shipped in their gateway crates (real HTTP both ways: the engine calls the fake, the fake
+//! calls the engine's signed webhook endpoint back), and channel fallback from SMS.
 mod common;
 
+use common::platforms::{engine, free_port, Fake};
 use common::smsc::{eventually, metric, smpp_carrier, Smsc};
-use common::{Server, BIN};
+use common::Server;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const WA_TOKEN: &str = "wa-access-token";
 const WA_SECRET: &str = "wa-app-secret";
 const TG_TOKEN: &str = "tg-gateway-token";
-
-/// A fake platform binary of the workspace, killed on drop.
-struct Fake {
-    child: Child,
-    url: String,
-}
-
-impl Fake {
-    fn start(name: &str, args: &[&str]) -> Fake {
-        Fake::start_ready(name, args, "http=")
-    }
-
-    /// Starts a workspace binary and reads the address after `field` from its ready line.
-    fn start_ready(name: &str, args: &[&str], field: &str) -> Fake {
-        let bin = Path::new(BIN).with_file_name(name);
-        assert!(bin.exists(), "{} missing: run bash tests/run.sh", bin.display());
-        let mut child = Command::new(bin)
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix(field))
-            .unwrap_or_else(|| panic!("no ready line from {name}: {line:?}"))
-            .to_owned();
-        Fake { child, url }
-    }
-
-    fn messages(&self) -> Vec<Value> {
-        ureq::get(&format!("{}/_control/messages", self.url))
-            .call()
-            .unwrap()
-            .into_json::<Value>()
-            .map(|v| {
-                v.as_array()
-                    .cloned()
-                    .or_else(|| v["messages"].as_array().cloned())
-                    .unwrap_or_default()
-            })
-            .unwrap()
-    }
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A free loopback port, so the engine's public_url is known before it starts (the fakes call
-/// it back).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn engine(dir: &Path, port: u16, carriers: &str) -> Server {
-    let path = dir.join("otpgate.toml");
-    let text = format!(
-        "[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n\
-         [store]\nurl = \"sqlite://{}/data/otpgate.db\"\n{carriers}",
-        dir.display()
-    );
-    std::fs::write(&path, text).unwrap();
-    Server::start(dir, &["serve", "--config", path.to_str().unwrap()], None)
-}
 
 fn whatsapp_carrier(base_url: &str) -> String {
     format!(
@@ -107,11 +29,11 @@ fn whatsapp_fake(port: u16, rules: &str, dir: &Path) -> Fake {
     Fake::start(
         "otpgate-fake-whatsapp",
         &[
-            "--access-token",
+            "--token",
             WA_TOKEN,
-            "--app-secret",
+            "--secret",
             WA_SECRET,
-            "--webhook-url",
+            "--callback-url",
             &webhook,
             "--rules",
             rules_path.to_str().unwrap(),
@@ -133,7 +55,7 @@ fn brazil_goes_whatsapp_first_and_the_signed_status_webhook_marks_it_delivered()
     let port = free_port();
     let fake = whatsapp_fake(
         port,
-        "[[rules]]\nprefix = \"55\"\naction = \"accept\"\nstatuses = [\"read\", \"delivered\"]\n",
+        "[[rules]]\nprefix = \"55\"\naction = \"deliver\"\nevents = [\"read\", \"delivered\"]\n",
         dir.path(),
     );
     let server = engine(dir.path(), port, &whatsapp_carrier(&fake.url));
@@ -339,7 +261,7 @@ fn when_every_channel_refuses_the_send_is_undeliverable_and_nothing_is_pending()
     );
     let fake = whatsapp_fake(
         port,
-        "[[rules]]\nprefix = \"1415\"\naction = \"refuse\"\ncode = 131026\n",
+        "[[rules]]\nprefix = \"1415\"\naction = \"refuse\"\nerror = 131026\n",
         dir.path(),
     );
     let carriers = format!("{}{}", whatsapp_carrier(&fake.url), smpp_carrier(&smsc.smpp, ""));
@@ -385,7 +307,10 @@ fn viber_pinned_by_the_request_delivers_through_a_signed_callback() {
         &json!({ "phone_number": "+447911123456", "options": { "preferred_channel": "VIBER" } }),
     );
     assert_eq!((status, sent["channel"].as_str()), (200, Some("viber")), "{sent}");
-    let code = fake.messages()[0]["code"].as_str().unwrap().to_owned();
+    let code = fake.messages()[0]["template"]["parameters"]["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(
         eventually(Duration::from_secs(5), || delivered(&server, "vb") == 1.0),
         "callback not applied"
@@ -402,13 +327,17 @@ fn a_number_without_rcs_falls_back_to_sms_and_an_rcs_capable_one_gets_rcs() {
     let port = free_port();
     let callback = format!("http://127.0.0.1:{port}/v3/channels/rbm/webhook/");
     let rules = dir.path().join("rcs-rules.toml");
-    std::fs::write(&rules, "[[rules]]\nprefix = \"4479111\"\naction = \"not_capable\"\n").unwrap();
+    std::fs::write(
+        &rules,
+        "[[rules]]\nprefix = \"4479111\"\naction = \"refuse\"\nstatus = 404\n",
+    )
+    .unwrap();
     let fake = Fake::start(
         "otpgate-fake-rcs",
         &[
             "--token",
             "rbm-token",
-            "--webhook-token",
+            "--secret",
             "rbm-client-token",
             "--callback-url",
             &callback,

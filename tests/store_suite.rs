@@ -224,6 +224,27 @@ macro_rules! store_suite {
             assert_eq!(store.get_setting("k").await.unwrap().as_deref(), Some("first"));
             store.flush().await.unwrap();
         }
+
+        #[tokio::test]
+        async fn a_replaced_setting_keeps_the_last_value_written() {
+            let (_guard, store) = $open;
+            store.put_setting("learned", "one").await.unwrap();
+            assert_eq!(
+                store.get_setting("learned").await.unwrap().as_deref(),
+                Some("one")
+            );
+            let (a, b) = tokio::join!(
+                store.put_setting("learned", "two"),
+                store.put_setting("learned", "three")
+            );
+            a.unwrap();
+            b.unwrap();
+            assert_eq!(
+                store.get_setting("learned").await.unwrap().as_deref(),
+                Some("three")
+            );
+            assert!(!store.put_setting_if_absent("learned", "four").await.unwrap());
+        }
     };
 }
 

@@ -10,7 +10,7 @@ use crate::metrics as m;
 use crate::number_state::{
     BlockReason, CheckResult, NumberState, RiskActions, SendRequest, SendResult, SendStart, DAY_MS,
 };
-use crate::routing::{Plan, Step};
+use crate::routing::{self, Delivered, Plan, Step};
 use crate::store::StoreError;
 use crate::templates;
 use crate::verification::Verification;
@@ -81,6 +81,9 @@ pub struct NumberActor {
     /// Outcomes that arrived while their send was still being answered (a fast SMSC sends the
     /// receipt right behind submit_sm_resp): (request id, carrier, outcome).
     early: Vec<(String, String, Delivery)>,
+    /// Channels a carrier said this number cannot get messages on (not on WhatsApp, not
+    /// RCS-capable): later sends skip them while the actor lives.
+    skipped: Vec<Channel>,
 }
 
 /// A message a carrier accepted but has not confirmed: if a negative receipt arrives, or no
@@ -105,7 +108,16 @@ impl NumberActor {
             last_active: Instant::now(),
             fallback: None,
             early: Vec::new(),
+            skipped: Vec::new(),
         }
+    }
+
+    /// How long a send may wait for a throttled carrier before it moves on: the time it would
+    /// wait for a receipt, and never past the code's validity.
+    fn budget(&self) -> Duration {
+        let policy = &self.engine.policy;
+        Duration::from_secs(policy.fallback_after_seconds)
+            .min(Duration::from_millis(policy.code_validity_ms.max(0) as u64))
     }
 
     /// Stops the actor when nothing is pending, in flight or recent; otherwise looks again at the
@@ -189,6 +201,25 @@ impl NumberActor {
         }
     }
 
+    /// Arms the fallback of a message a carrier accepted but has not delivered yet.
+    fn follow_up(
+        &mut self,
+        ctx: &mut Context<Self>,
+        request_id: &str,
+        result: &SendResult,
+        (remaining, message, country): (Vec<Step>, OutboundMessage, String),
+    ) {
+        if let SendResult::Accepted {
+            channel,
+            carrier,
+            delivered: false,
+            ..
+        } = result
+        {
+            self.arm_fallback(ctx, request_id, *channel, carrier, remaining, message, country);
+        }
+    }
+
     /// Sends the same code on the next step of the plan, if the verification is still pending.
     fn fall_back(&mut self, ctx: &mut Context<Self>, reason: &'static str) {
         let Some(fallback) = self.fallback.take() else {
@@ -215,37 +246,41 @@ impl NumberActor {
         tracing::info!(%request_id, carrier = %from_carrier, reason, "falling back to the next step");
         if reason == "no_receipt" {
             // A negative receipt was already counted when it arrived; silence counts here.
-            self.engine.router.deliverability.record(&from_carrier, &country, false);
+            self.engine.router.record(&from_carrier, &country, false);
         }
         self.in_flight += 1;
         let started = Instant::now();
+        let router = self.engine.router.clone();
+        let deadline = started + self.budget();
         ctx.spawn(
-            deliver(remaining, message.clone(), country.clone(), started)
+            routing::deliver(router, remaining, message.clone(), country.clone(), started, deadline)
                 .into_actor(self)
-                .then(move |(result, remaining), act, ctx| {
-                    let state = act.state.as_mut().expect("loaded before any send");
-                    if let SendResult::Accepted { channel, .. } = &result {
-                        metrics::counter!(m::FALLBACKS, "from" => from.as_str(), "to" => channel.as_str()).increment(1);
-                    }
-                    let changed = state.on_fallback(&request_id, (from, &from_carrier, reason), &result, now_ms());
-                    if let SendResult::Accepted {
-                        channel,
-                        carrier,
-                        delivered: false,
-                        ..
-                    } = &result
-                    {
-                        act.arm_fallback(ctx, &request_id, *channel, carrier, remaining, message, country);
-                    }
-                    let commit = act.persist(changed.into_iter().collect());
-                    async move {
-                        if let Err(e) = commit.await {
-                            tracing::error!(error = %e, "could not store a fallback");
+                .then(
+                    move |Delivered {
+                              result,
+                              remaining,
+                              skipped,
+                          },
+                          act,
+                          ctx| {
+                        act.skipped.extend(skipped);
+                        let state = act.state.as_mut().expect("loaded before any send");
+                        if let SendResult::Accepted { channel, .. } = &result {
+                            metrics::counter!(m::FALLBACKS, "from" => from.as_str(), "to" => channel.as_str())
+                                .increment(1);
                         }
-                    }
-                    .into_actor(act)
-                    .map(|_, act, _| act.in_flight -= 1)
-                }),
+                        let changed = state.on_fallback(&request_id, (from, &from_carrier, reason), &result, now_ms());
+                        act.follow_up(ctx, &request_id, &result, (remaining, message, country));
+                        let commit = act.persist(changed.into_iter().collect());
+                        async move {
+                            if let Err(e) = commit.await {
+                                tracing::error!(error = %e, "could not store a fallback");
+                            }
+                        }
+                        .into_actor(act)
+                        .map(|_, act, _| act.in_flight -= 1)
+                    },
+                ),
         );
     }
 
@@ -277,64 +312,6 @@ impl Actor for NumberActor {
         );
         ctx.run_later(IDLE_AFTER, Self::stop_if_idle);
     }
-}
-
-/// Walks the plan until a carrier accepts, recording metrics per attempt. Returns the steps
-/// after the one that accepted (the fallback if its message is never delivered).
-async fn deliver(
-    steps: Vec<Step>,
-    mut message: OutboundMessage,
-    country: String,
-    received: Instant,
-) -> (SendResult, Vec<Step>) {
-    let mut failures = Vec::new();
-    let mut fallbacks = Vec::new();
-    let mut previous: Option<Channel> = None;
-    let mut steps = steps.into_iter();
-    while let Some(step) = steps.next() {
-        if let Some(from) = previous.filter(|from| *from != step.channel) {
-            metrics::counter!(m::FALLBACKS, "from" => from.as_str(), "to" => step.channel.as_str()).increment(1);
-            fallbacks.push((from, step.channel));
-        }
-        message.channel = step.channel;
-        let carrier = step.gateway.name().to_owned();
-        match step.gateway.send(&message).await {
-            Ok(accepted) => {
-                metrics::histogram!(m::SEND_DURATION).record(received.elapsed().as_secs_f64());
-                let fee_micros = step.gateway.billable().then(|| step.gateway.fee_micros(&country));
-                let labels = [
-                    ("channel", step.channel.as_str().to_owned()),
-                    ("carrier", carrier.clone()),
-                    ("country", country),
-                ];
-                metrics::counter!(m::MESSAGES_SENT, &labels).increment(1);
-                let delivered = accepted.delivery == Some(Delivery::Delivered);
-                if delivered {
-                    metrics::counter!(m::MESSAGES_DELIVERED, &labels).increment(1);
-                }
-                let result = SendResult::Accepted {
-                    channel: step.channel,
-                    carrier,
-                    delivered,
-                    fallbacks,
-                    fee_micros,
-                };
-                return (result, steps.collect());
-            }
-            Err(e) => {
-                tracing::warn!(carrier = %carrier, channel = %step.channel, error = %e, "carrier refused message");
-                let labels = [
-                    ("channel", step.channel.as_str().to_owned()),
-                    ("carrier", carrier.clone()),
-                    ("reason", e.reason().to_owned()),
-                ];
-                metrics::counter!(m::MESSAGES_FAILED, &labels).increment(1);
-                failures.push((step.channel, carrier, e.reason()));
-                previous = Some(step.channel);
-            }
-        }
-    }
-    (SendResult::Undeliverable { failures }, Vec::new())
 }
 
 impl Handler<SendCode> for NumberActor {
@@ -380,10 +357,11 @@ impl Handler<SendCode> for NumberActor {
         let request = &msg.request;
         let plan = engine.router.plan(&request.number, request.channel, request.preferred);
         let all_down = matches!(plan, Plan::AllDown);
-        let steps = match plan {
+        let mut steps = match plan {
             Plan::Route(steps) => steps,
             Plan::AllDown | Plan::NoRoute => Vec::new(),
         };
+        steps.retain(|step| !self.skipped.contains(&step.channel));
         let message = OutboundMessage {
             request_id: request_id.clone(),
             application: request.application.clone(),
@@ -395,7 +373,15 @@ impl Handler<SendCode> for NumberActor {
         };
         let country = request.number.country_code.clone().unwrap_or_else(|| "unknown".into());
         self.in_flight += 1;
-        let delivery = deliver(steps, message.clone(), country.clone(), msg.received);
+        let deadline = msg.received + self.budget();
+        let delivery = routing::deliver(
+            engine.router.clone(),
+            steps,
+            message.clone(),
+            country.clone(),
+            msg.received,
+            deadline,
+        );
         Box::pin(
             async move {
                 earlier.await?;
@@ -403,20 +389,19 @@ impl Handler<SendCode> for NumberActor {
             }
             .into_actor(self)
             .then(move |delivered, act, ctx| {
-                let finished = delivered.map(|(result, remaining)| {
-                    let state = act.state.as_mut().expect("loaded before any send");
-                    let changed = state.finish_send(&request_id, started_ms, &result, now_ms());
-                    if let SendResult::Accepted {
-                        channel,
-                        carrier,
-                        delivered: false,
-                        ..
-                    } = &result
-                    {
-                        act.arm_fallback(ctx, &request_id, *channel, carrier, remaining, message, country);
-                    }
-                    (result, act.persist(changed.into_iter().collect()))
-                });
+                let finished = delivered.map(
+                    |Delivered {
+                         result,
+                         remaining,
+                         skipped,
+                     }| {
+                        act.skipped.extend(skipped);
+                        let state = act.state.as_mut().expect("loaded before any send");
+                        let changed = state.finish_send(&request_id, started_ms, &result, now_ms());
+                        act.follow_up(ctx, &request_id, &result, (remaining, message, country));
+                        (result, act.persist(changed.into_iter().collect()))
+                    },
+                );
                 async move {
                     let (result, commit) = finished?;
                     commit.await?;
@@ -537,10 +522,7 @@ impl Handler<DeliveryReceipt> for NumberActor {
         if let Some(v) = &changed {
             let country = v.number.country_code.clone().unwrap_or_else(|| "unknown".into());
             let delivered = report.delivery == Delivery::Delivered;
-            self.engine
-                .router
-                .deliverability
-                .record(&report.carrier, &country, delivered);
+            self.engine.router.record(&report.carrier, &country, delivered);
             let channel = report.channel.as_str();
             match report.delivery {
                 Delivery::Delivered => metrics::counter!(m::MESSAGES_DELIVERED, "channel" => channel,

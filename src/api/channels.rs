@@ -1,9 +1,9 @@
 //! `POST /v3/channels/{carrier}/webhook/`: callbacks from channel platforms (WhatsApp status
-//! webhooks, Telegram delivery reports). No API key: each platform signs its callbacks, and an
-//! unsigned or forged one is refused with 401 before anything changes.
+//! webhooks, Telegram delivery reports, Viber callbacks, RCS events). No API key: each platform
+//! signs its callbacks, and an unsigned, forged or replayed one is refused with 401 before
+//! anything changes.
 use super::error::ApiError;
 use super::EngineData;
-use crate::webhooks::Rejection;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
@@ -46,12 +46,13 @@ pub async fn webhook(
         Err(rejection) => {
             metrics::counter!(crate::metrics::WEBHOOKS_REJECTED, "carrier" => carrier.clone()).increment(1);
             tracing::warn!(carrier = %carrier, %rejection, "callback refused");
-            Err(match rejection {
-                Rejection::BadSignature | Rejection::Stale => {
-                    ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", rejection.to_string())
-                }
-                Rejection::Malformed(_) => ApiError::bad_request("invalid_callback", rejection.to_string()),
-            })
+            let status = StatusCode::from_u16(rejection.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+            let code = if status == StatusCode::UNAUTHORIZED {
+                "invalid_signature"
+            } else {
+                "invalid_callback"
+            };
+            Err(ApiError::new(status, code, rejection.to_string()))
         }
     }
 }

@@ -20,14 +20,7 @@ pub async fn readyz(engine: EngineData) -> HttpResponse {
 }
 
 pub async fn metrics(handle: web::Data<PrometheusHandle>, engine: EngineData) -> HttpResponse {
-    for carrier in engine.router.carriers() {
-        metrics::gauge!(crate::metrics::CARRIER_UP, "carrier" => carrier.name().to_owned()).set(if carrier.is_up() {
-            1.0
-        } else {
-            0.0
-        });
-        carrier.refresh_metrics();
-    }
+    engine.router.refresh_metrics();
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(handle.render())

@@ -2,7 +2,7 @@
 //!
 //! [`Store`] is what the engine needs from a database: load one number's recent history, save
 //! changed verifications (in order, answering only once they are durable), and a small settings
-//! table. [`sqlite::SqliteStore`] is the embedded default; a PostgreSQL backend for several
+//! table (written once, or replaced). [`sqlite::SqliteStore`] is the embedded default; a PostgreSQL backend for several
 //! nodes implements the same trait and runs the same test suite (`tests/store_suite.rs`).
 pub mod sqlite;
 
@@ -71,6 +71,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores `value` under `key` unless the key exists; true when it was stored.
     async fn put_setting_if_absent(&self, key: &str, value: &str) -> Result<bool, StoreError>;
+
+    /// Stores `value` under `key`, replacing any value there; resolves once it is durable.
+    /// Writes to one key apply in call order, so the last call's value is the one kept (the
+    /// routing actor keeps what it learned this way, under `routing.deliverability`).
+    async fn put_setting(&self, key: &str, value: &str) -> Result<(), StoreError>;
 
     /// Resolves once everything saved before the call is durable.
     async fn flush(&self) -> Result<(), StoreError>;

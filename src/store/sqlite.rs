@@ -171,6 +171,7 @@ struct ChargeRow {
 enum Job {
     Save(Vec<Row>, oneshot::Sender<Result<(), StoreError>>),
     PutIfAbsent(String, String, oneshot::Sender<Result<bool, StoreError>>),
+    Put(String, String, oneshot::Sender<Result<(), StoreError>>),
     BlockAdd(Entry, oneshot::Sender<Result<bool, StoreError>>),
     BlockRemove(String, String, oneshot::Sender<Result<bool, StoreError>>),
     Flush(oneshot::Sender<Result<(), StoreError>>),
@@ -312,7 +313,7 @@ fn run_writer(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
         for (i, job) in batch.drain(..).enumerate() {
             let output = result.as_ref().map(|outputs| &outputs[i]).map_err(Clone::clone);
             match job {
-                Job::Save(_, reply) | Job::Flush(reply) => {
+                Job::Save(_, reply) | Job::Put(_, _, reply) | Job::Flush(reply) => {
                     let _ = reply.send(output.map(|_| ()));
                 }
                 Job::PutIfAbsent(_, _, reply) | Job::BlockAdd(_, reply) | Job::BlockRemove(_, _, reply) => {
@@ -330,6 +331,9 @@ fn write_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Output>, Stor
         let mut upsert = tx.prepare_cached(SAVE_VERIFICATION).map_err(unavailable)?;
         let mut put = tx
             .prepare_cached("INSERT OR IGNORE INTO settings (key, value) VALUES (?1, ?2)")
+            .map_err(unavailable)?;
+        let mut replace = tx
+            .prepare_cached("INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
             .map_err(unavailable)?;
         let mut charge = tx.prepare_cached(INSERT_CHARGE).map_err(unavailable)?;
         let mut count_charge = tx.prepare_cached(COUNT_CHARGE).map_err(unavailable)?;
@@ -398,6 +402,10 @@ fn write_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Output>, Stor
                 }
                 Job::PutIfAbsent(key, value, _) => {
                     Output::Put(put.execute(params![key, value]).map_err(unavailable)? == 1)
+                }
+                Job::Put(key, value, _) => {
+                    replace.execute(params![key, value]).map_err(unavailable)?;
+                    Output::Saved
                 }
                 Job::Flush(_) => Output::Saved,
             });
@@ -599,6 +607,13 @@ impl Store for SqliteStore {
     async fn put_setting_if_absent(&self, key: &str, value: &str) -> Result<bool, StoreError> {
         let (reply, done) = oneshot::channel();
         self.enqueue(Job::PutIfAbsent(key.to_owned(), value.to_owned(), reply))?;
+        done.await
+            .map_err(|_| StoreError::Unavailable("store writer has stopped".into()))?
+    }
+
+    async fn put_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let (reply, done) = oneshot::channel();
+        self.enqueue(Job::Put(key.to_owned(), value.to_owned(), reply))?;
         done.await
             .map_err(|_| StoreError::Unavailable("store writer has stopped".into()))?
     }

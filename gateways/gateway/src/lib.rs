@@ -4,27 +4,33 @@
 //! - [`Channel`]: the six channels a code can travel on, with their wire spellings.
 //! - [`Gateway`]: what a carrier connection (SMPP bind, SIP trunk, HTTP platform) implements.
 //! - [`Coverage`]: the countries a carrier serves and its fee in each.
-//! - [`GatewayError`]: classified failures; routing and fallback branch only on [`ErrorKind`].
+//! - [`GatewayError`]: classified failures; routing and fallback branch only on [`ErrorKind`]
+//!   and, for permanent refusals, on the [`Fault`] (number, carrier or message).
 //! - [`DeliveryReport`]: a receipt that arrived after the carrier took a message, sent to the
 //!   engine through a [`ReportSender`] each gateway is built with.
-//! - [`callbacks`]: the receipt tracker the HTTP channel gateways share.
+//! - [`config`]: the [`config::Problems`] each protocol's carrier keys are validated into.
 //! - [`sandbox`]: the sandbox channel, which "delivers" into an in-memory inbox.
 //!
-//! Protocol crates (SMPP, SIP, the HTTP platforms) live beside this one under `gateways/` and
-//! depend on it; the engine depends on them only through `Arc<dyn Gateway>`.
+//! Protocol crates (SMPP, SIP, the HTTP platforms and `otpgate-http-kit`, the kit those share)
+//! live beside this one under `gateways/` and depend on it; the engine depends on them only
+//! through `Arc<dyn Gateway>` and their config types.
 #![forbid(unsafe_code)]
 
-pub mod callbacks;
 mod channel;
+pub mod config;
 mod coverage;
 mod error;
 pub mod sandbox;
 
 pub use channel::{Channel, ParseChannelError};
 pub use coverage::Coverage;
-pub use error::{ErrorKind, GatewayError};
+pub use error::{ErrorKind, Fault, GatewayError};
 
 use async_trait::async_trait;
+
+/// `otpgate_carrier_up{carrier}`: 1 while a carrier can take messages, else 0 (CONTRACT §7).
+/// Defined here, once, for the engine and the gateways that set it.
+pub const CARRIER_UP: &str = "otpgate_carrier_up";
 
 /// One message to deliver. `text` is already rendered for the recipient's locale; `code` is
 /// carried separately because some platforms (WhatsApp templates, Telegram Gateway) take the

@@ -48,7 +48,7 @@ use tokio::sync::{oneshot, Semaphore};
 use tracker::{Tracked, Tracker};
 
 /// Metric names (CONTRACT §7 plus the SMPP-specific ones).
-pub const CARRIER_UP: &str = "otpgate_carrier_up";
+pub use otpgate_gateway::CARRIER_UP;
 pub const WINDOW_IN_USE: &str = "otpgate_smpp_window_in_use";
 pub const SUBMIT_DURATION: &str = "otpgate_smpp_submit_duration_seconds";
 pub const RECONNECTS: &str = "otpgate_smpp_reconnects_total";

@@ -2,244 +2,179 @@
 //! (<https://core.telegram.org/gateway/api>) to the Telegram account of a phone number.
 //!
 //! # Layout
-//! - [`api`]: the platform's JSON shapes (requests, `RequestStatus`, the `{ok, result, error}`
-//!   envelope), shared with the fake.
-//! - [`status`]: the one table that classifies refusals and transport failures.
-//! - [`signature`]: the HMAC that signs delivery reports.
-//! - `tracker`: matches delivery reports to sent messages, reports each outcome once.
-//! - [`TelegramGateway`]: the [`Gateway`] the engine calls, plus [`TelegramGateway::handle_report`]
-//!   for the engine's callback route.
+//! - [`wire`]: the platform's JSON shapes (requests, `RequestStatus`, the `{ok, result, error}`
+//!   envelope), the report headers and signature, shared with the fake.
+//! - [`status`]: the status table that classifies refusals.
+//! - This file: [`Telegram`], its `[[carriers]]` keys and the [`Platform`] the kit's
+//!   [`HttpGateway`] runs.
 //! - [`fake`]: a fake Gateway API platform (also the `otpgate-fake-telegram` binary).
 #![forbid(unsafe_code)]
 
-pub mod api;
 pub mod fake;
-pub mod signature;
 pub mod status;
-mod tracker;
+pub mod wire;
 
-pub use signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
-
-use api::{CheckSendAbility, Envelope, RequestStatus, SendVerificationMessage};
-use async_trait::async_trait;
-use otpgate_gateway::{Accepted, Channel, Coverage, Gateway, GatewayError, OutboundMessage, ReportSender};
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tracker::Tracker;
+use otpgate_gateway::config::{CarrierContext, Problems};
+use otpgate_gateway::Delivery::{Delivered, Failed};
+use otpgate_gateway::{Channel, GatewayError, OutboundMessage};
+use otpgate_http_kit::{CallbackRejection, Event, Headers, HttpGateway, Outcomes, Platform, PlatformClient, Secret};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use wire::{CheckSendAbility, Envelope, RequestStatus, SendVerificationMessage};
+use wire::{SIGNATURE, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 /// Reports signed longer ago (or further ahead) than this are refused as replays.
 pub const MAX_REPORT_AGE: Duration = Duration::from_secs(300);
 
-/// One Telegram Gateway account (the engine maps its `[[carriers]]` entry to this).
-#[derive(Clone)]
-pub struct TelegramConfig {
-    pub name: String,
-    /// `https://gatewayapi.telegram.org` for the real platform.
-    pub base_url: String,
-    pub token: String,
-    /// Where Telegram should POST delivery reports (the engine's report route); none, no reports.
-    pub callback_url: Option<String>,
-    /// How long the message stays valid on Telegram's side (30..=3600 s).
+/// The gateway of a `protocol = "telegram"` carrier.
+pub type TelegramGateway = HttpGateway<Telegram>;
+
+/// One Telegram Gateway account: the keys of a `protocol = "telegram"` carrier.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Telegram {
+    /// Required: the API token, sent as `Authorization: Bearer`; SHA-256 of it is the key of
+    /// report signatures.
+    #[serde(default)]
+    pub token: Secret,
+    /// Extension: how long Telegram keeps the code valid, 30..=3600 seconds (default 300).
+    #[serde(default = "default_ttl")]
     pub ttl_seconds: u32,
-    pub coverage: Coverage,
-    /// Per request, connection included.
-    pub timeout: Duration,
+    /// Where Telegram POSTs delivery reports: the carrier's callback route, not a key.
+    #[serde(skip)]
+    pub callback_url: Option<String>,
 }
 
-// The token stays out of every `{:?}`.
-impl std::fmt::Debug for TelegramConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TelegramConfig")
-            .field("name", &self.name)
-            .field("base_url", &self.base_url)
-            .field("token", &"<redacted>")
-            .field("callback_url", &self.callback_url)
-            .field("ttl_seconds", &self.ttl_seconds)
-            .field("coverage", &self.coverage)
-            .field("timeout", &self.timeout)
-            .finish()
-    }
+fn default_ttl() -> u32 {
+    300
 }
 
-/// Why a delivery report was refused. Nothing was applied in any case.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ReportError {
-    /// Signature or timestamp header missing, or the signature does not match.
-    #[error("missing or invalid signature")]
-    BadSignature,
-    /// Correctly signed, but too old (or too far in the future): a replay.
-    #[error("stale timestamp")]
-    Stale,
-    /// Correctly signed, but not a `RequestStatus`.
-    #[error("malformed report: {0}")]
-    Malformed(String),
-}
-
-impl ReportError {
-    /// The HTTP status the engine's callback route answers with.
-    pub fn http_status(&self) -> u16 {
-        match self {
-            ReportError::BadSignature | ReportError::Stale => 401,
-            ReportError::Malformed(_) => 400,
-        }
-    }
-}
-
-pub struct TelegramGateway {
-    config: TelegramConfig,
-    http: reqwest::Client,
-    tracker: Tracker,
-}
-
-impl TelegramGateway {
-    pub fn new(config: TelegramConfig, reports: ReportSender) -> Arc<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout)
-            .build()
-            .expect("a rustls client with default settings builds");
-        let tracker = Tracker::new(config.name.clone(), reports);
-        Arc::new(Self { config, http, tracker })
-    }
-
+impl Telegram {
     /// Whether Telegram can send a code to `phone` (E.164 with `+`). Telegram charges for this
-    /// call, so `send` does not make it; `Ok(false)` means the number has no reachable account.
-    pub async fn check_send_ability(&self, phone: &str) -> Result<bool, GatewayError> {
+    /// call, so sends do not make it; `Ok(false)` means the number has no reachable account.
+    pub async fn check_send_ability(&self, client: &PlatformClient, phone: &str) -> Result<bool, GatewayError> {
         let body = CheckSendAbility {
             phone_number: phone.to_owned(),
         };
-        match self.call::<_, RequestStatus>("checkSendAbility", &body).await {
+        match self.call::<_, RequestStatus>(client, "checkSendAbility", &body).await {
             Ok(_) => Ok(true),
-            Err(e) if e.reason() == "not_telegram_user" => Ok(false),
+            Err(e) if e.fault() == Some(otpgate_gateway::Fault::Number) => Ok(false),
             Err(e) => Err(e),
         }
     }
 
-    /// Applies one delivery report POSTed to `callback_url`: the `X-Request-Timestamp` and
-    /// `X-Request-Signature` header values and the raw body. Returns how many outcomes were
-    /// reported to the engine (0 for `sent`, repeats and unknown requests; else 1).
-    pub fn handle_report(
+    async fn call<B: Serialize, R: DeserializeOwned>(
         &self,
-        timestamp: Option<&str>,
-        signature: Option<&str>,
-        body: &[u8],
-    ) -> Result<usize, ReportError> {
-        let (Some(timestamp), Some(sig)) = (timestamp, signature) else {
-            return Err(ReportError::BadSignature);
-        };
-        if !signature::verify(&self.config.token, timestamp, body, sig) {
-            return Err(ReportError::BadSignature);
-        }
-        let signed_at: u64 = timestamp
-            .trim()
-            .parse()
-            .map_err(|_| ReportError::Malformed("timestamp is not unix seconds".into()))?;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
-        if now.abs_diff(signed_at) > MAX_REPORT_AGE.as_secs() {
-            return Err(ReportError::Stale);
-        }
-        let status: RequestStatus = serde_json::from_slice(body).map_err(|e| ReportError::Malformed(e.to_string()))?;
-        let Some(delivery) = status.delivery_status else {
-            return Ok(0);
-        };
-        let applied = self.tracker.apply(&status.request_id, &delivery.status);
-        tracing::debug!(
-            carrier = %self.config.name,
-            telegram_id = %status.request_id,
-            status = %delivery.status,
-            applied,
-            "telegram delivery report"
-        );
-        Ok(usize::from(applied))
-    }
-
-    /// Messages waiting for their delivery report.
-    pub fn tracked(&self) -> usize {
-        self.tracker.tracked()
-    }
-
-    async fn call<B: serde::Serialize, R: serde::de::DeserializeOwned>(
-        &self,
+        client: &PlatformClient,
         method: &str,
         body: &B,
     ) -> Result<R, GatewayError> {
-        let url = format!("{}/{method}", self.config.base_url.trim_end_matches('/'));
-        let response = self
-            .http
-            .post(url)
-            .bearer_auth(&self.config.token)
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| status::classify_transport(&e))?;
-        let http_status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok())
-            .map(Duration::from_secs);
-        let bytes = response.bytes().await.map_err(|e| status::classify_transport(&e))?;
-        match serde_json::from_slice::<Envelope<R>>(&bytes) {
+        let request = client
+            .http()
+            .post(client.url(&format!("/{method}")))
+            .bearer_auth(self.token.expose())
+            .json(body);
+        let answer = client.send(request).await?;
+        match serde_json::from_slice::<Envelope<R>>(&answer.body) {
             Ok(Envelope {
                 ok: true,
                 result: Some(result),
                 ..
-            }) if http_status < 300 => Ok(result),
-            Ok(envelope) => Err(status::classify(http_status, envelope.error.as_deref(), retry_after)),
-            Err(_) if http_status >= 300 => Err(status::classify(http_status, None, retry_after)),
-            Err(e) => Err(GatewayError::transient(
-                "bad_response",
-                format!("HTTP {http_status}, unreadable body: {e}"),
-            )),
+            }) if answer.is_success() => Ok(result),
+            Ok(refused) => {
+                let error = refused.error.unwrap_or_default();
+                Err(answer.refusal(status::refusal(&error), error))
+            }
+            Err(e) if answer.is_success() => Err(answer.unreadable(e)),
+            Err(_) => Err(answer.refusal(None, "no Telegram error")),
         }
     }
 }
 
-#[async_trait]
-impl Gateway for TelegramGateway {
-    fn name(&self) -> &str {
-        &self.config.name
-    }
+impl Platform for Telegram {
+    const CHANNEL: Channel = Channel::Telegram;
+    const DEFAULT_BASE_URL: &'static str = "https://gatewayapi.telegram.org";
+    /// `delivered` and `read` mean the handset has it; `expired` and `revoked` that it never will.
+    const OUTCOMES: Outcomes = &[
+        ("delivered", Delivered),
+        ("read", Delivered),
+        ("expired", Failed),
+        ("revoked", Failed),
+    ];
 
-    fn channels(&self) -> &[Channel] {
-        &[Channel::Telegram]
-    }
-
-    fn serves_country(&self, country: &str) -> bool {
-        self.config.coverage.serves(country)
-    }
-
-    fn fee_micros(&self, country: &str) -> u64 {
-        self.config.coverage.fee_micros(country)
-    }
-
-    /// An HTTP platform has no session to lose; failures show up per send.
-    fn is_up(&self) -> bool {
-        true
-    }
-
-    async fn send(&self, message: &OutboundMessage) -> Result<Accepted, GatewayError> {
+    async fn send(&self, client: &PlatformClient, message: &OutboundMessage) -> Result<String, GatewayError> {
         let body = SendVerificationMessage {
             phone_number: message.to.clone(),
             code: message.code.clone(),
-            ttl: Some(self.config.ttl_seconds),
-            callback_url: self.config.callback_url.clone(),
+            ttl: Some(self.ttl_seconds),
+            callback_url: self.callback_url.clone(),
             payload: Some(message.request_id.clone()),
         };
-        let result: RequestStatus = self.call("sendVerificationMessage", &body).await.inspect_err(|e| {
-            tracing::debug!(carrier = %self.config.name, request_id = %message.request_id, error = %e, "telegram send failed");
-        })?;
-        if self.config.callback_url.is_some() {
-            self.tracker.track(&result.request_id, message);
+        let status: RequestStatus = self.call(client, "sendVerificationMessage", &body).await?;
+        Ok(status.request_id)
+    }
+
+    /// Reports go only to a `callback_url` given with the send.
+    fn calls_back(&self) -> bool {
+        self.callback_url.is_some()
+    }
+
+    fn callback(&self, headers: Headers<'_>, body: &[u8]) -> Result<Vec<Event>, CallbackRejection> {
+        let timestamp = headers(TIMESTAMP_HEADER).ok_or(CallbackRejection::BadSignature)?;
+        let signed = [timestamp.as_bytes(), b"\n", body];
+        SIGNATURE.verify(self.token.expose(), &signed, headers(SIGNATURE_HEADER).as_deref())?;
+        let signed_at: u64 = timestamp
+            .trim()
+            .parse()
+            .map_err(|e| CallbackRejection::malformed("timestamp", e))?;
+        if otpgate_http_kit::unix_now().abs_diff(signed_at) > MAX_REPORT_AGE.as_secs() {
+            return Err(CallbackRejection::Stale);
         }
-        Ok(Accepted {
-            carrier_message_id: result.request_id,
-            parts: 1,
-            delivery: None,
-        })
+        let status: RequestStatus =
+            serde_json::from_slice(body).map_err(|e| CallbackRejection::malformed("report", e))?;
+        let event = status.delivery_status.map(|delivery| Event {
+            carrier_id: status.request_id,
+            event: delivery.status,
+            error: None,
+        });
+        Ok(event.into_iter().collect())
+    }
+
+    fn check(&mut self, carrier: &CarrierContext, problems: &mut Problems) {
+        problems.require("token", self.token.expose(), "a secret: no default");
+        if !(30..=3600).contains(&self.ttl_seconds) {
+            problems.push("ttl_seconds", format!("{} is outside 30..3600", self.ttl_seconds));
+        }
+        self.callback_url = Some(carrier.callback_url.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_signed_too_long_ago_or_ahead_are_replays() {
+        let telegram = Telegram {
+            token: Secret::new("123:secret"),
+            callback_url: None,
+            ttl_seconds: 300,
+        };
+        let report = |at: String| {
+            let body = br#"{"request_id":"r1","phone_number":"+1"}"#;
+            let signature = SIGNATURE.sign("123:secret", &[at.as_bytes(), b"\n", body]);
+            let headers = move |name: &str| match name {
+                TIMESTAMP_HEADER => Some(at.clone()),
+                SIGNATURE_HEADER => Some(signature.clone()),
+                _ => None,
+            };
+            telegram.callback(&headers, body)
+        };
+        let now = otpgate_http_kit::unix_now();
+        assert_eq!(report(now.to_string()), Ok(vec![]), "no delivery_status yet");
+        assert_eq!(report((now - 301).to_string()), Err(CallbackRejection::Stale));
+        assert_eq!(report((now + 301).to_string()), Err(CallbackRejection::Stale));
+        assert!(matches!(report("soon".into()), Err(CallbackRejection::Malformed(_))));
     }
 }

@@ -2,211 +2,110 @@
 //! to the Viber account of a phone number, with delivery told by signed callbacks.
 //!
 //! # Layout
-//! - [`api`]: the JSON shapes (the `send_message` body and answer, callbacks), shared with the
-//!   fake.
-//! - [`status`]: the one table that classifies refusals and transport failures.
-//! - [`signature`]: the header names and the HMAC that signs callbacks.
-//! - `tracker`: matches callbacks to sent messages, reports each outcome once.
-//! - [`ViberGateway`]: the [`Gateway`] the engine calls, plus [`ViberGateway::handle_callback`]
-//!   for the engine's callback route.
+//! - [`wire`]: the JSON shapes (the `send_message` body and answer, callbacks), the headers and
+//!   the callback signature, shared with the fake.
+//! - [`status`]: the status table that classifies refusals.
+//! - This file: [`Viber`], its `[[carriers]]` keys and the [`Platform`] the kit's
+//!   [`HttpGateway`] runs.
 //! - [`fake`]: a fake platform (also the `otpgate-fake-viber` binary).
 #![forbid(unsafe_code)]
 
-pub mod api;
 pub mod fake;
-pub mod signature;
 pub mod status;
-mod tracker;
+pub mod wire;
 
-pub use signature::{AUTH_HEADER, SIGNATURE_HEADER};
+use otpgate_gateway::config::{CarrierContext, Problems};
+use otpgate_gateway::Delivery::{Delivered, Failed};
+use otpgate_gateway::{Channel, GatewayError, OutboundMessage};
+use otpgate_http_kit::{CallbackRejection, Event, Headers, HttpGateway, Outcomes, Platform, PlatformClient, Secret};
+use serde::Deserialize;
+use wire::{Callback, SendAnswer, SendMessage, AUTH_HEADER, SIGNATURE, SIGNATURE_HEADER};
 
-use api::{Callback, SendAnswer, SendMessage};
-use async_trait::async_trait;
-use otpgate_gateway::{Accepted, Channel, Coverage, Gateway, GatewayError, OutboundMessage, ReportSender};
-use std::sync::Arc;
-use std::time::Duration;
-use tracker::Tracker;
+/// The gateway of a `protocol = "viber"` carrier.
+pub type ViberGateway = HttpGateway<Viber>;
 
-/// One Viber Business Messages account (the engine maps its `[[carriers]]` entry to this).
-#[derive(Clone)]
-pub struct ViberConfig {
-    pub name: String,
-    /// The platform's API root; `send` POSTs to `{base_url}/send_message`.
-    pub base_url: String,
-    /// Sent as `X-Viber-Auth-Token`; also the key that signs callbacks.
-    pub token: String,
-    pub coverage: Coverage,
-    /// Per request, connection included.
-    pub timeout: Duration,
+/// One Viber Business Messages account: the keys of a `protocol = "viber"` carrier.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Viber {
+    /// Required: sent as `X-Viber-Auth-Token`; also the key that signs callbacks.
+    #[serde(default)]
+    pub token: Secret,
 }
 
-// The token stays out of every `{:?}`.
-impl std::fmt::Debug for ViberConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ViberConfig")
-            .field("name", &self.name)
-            .field("base_url", &self.base_url)
-            .field("token", &"<redacted>")
-            .field("coverage", &self.coverage)
-            .field("timeout", &self.timeout)
-            .finish()
-    }
-}
+impl Platform for Viber {
+    const CHANNEL: Channel = Channel::Viber;
+    const DEFAULT_BASE_URL: &'static str = "https://chatapi.viber.com/pa";
+    /// `delivered` and `seen` mean the handset has it; `failed` that it never will.
+    const OUTCOMES: Outcomes = &[("delivered", Delivered), ("seen", Delivered), ("failed", Failed)];
 
-/// Why a callback was refused. Nothing was applied in any case.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CallbackError {
-    /// The signature header is missing or does not match the body.
-    #[error("missing or invalid signature")]
-    BadSignature,
-    /// Correctly signed, but not a callback we can read.
-    #[error("malformed callback: {0}")]
-    Malformed(String),
-}
-
-impl CallbackError {
-    /// The HTTP status the engine's callback route answers with.
-    pub fn http_status(&self) -> u16 {
-        match self {
-            CallbackError::BadSignature => 401,
-            CallbackError::Malformed(_) => 400,
-        }
-    }
-}
-
-pub struct ViberGateway {
-    config: ViberConfig,
-    http: reqwest::Client,
-    tracker: Tracker,
-}
-
-impl ViberGateway {
-    pub fn new(config: ViberConfig, reports: ReportSender) -> Arc<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout)
-            .build()
-            .expect("a rustls client with default settings builds");
-        let tracker = Tracker::new(config.name.clone(), reports);
-        Arc::new(Self { config, http, tracker })
-    }
-
-    /// Applies one callback POSTed to the account's webhook: the `X-Viber-Content-Signature`
-    /// header value and the raw body. Returns how many outcomes were reported to the engine
-    /// (0 for other events, repeats such as `seen` after `delivered`, and unknown tokens; else 1).
-    pub fn handle_callback(&self, signature: Option<&str>, body: &[u8]) -> Result<usize, CallbackError> {
-        let Some(sig) = signature else {
-            return Err(CallbackError::BadSignature);
-        };
-        if !signature::verify(&self.config.token, body, sig) {
-            return Err(CallbackError::BadSignature);
-        }
-        let callback: Callback = serde_json::from_slice(body).map_err(|e| CallbackError::Malformed(e.to_string()))?;
-        if tracker::outcome_of(&callback.event).is_none() {
-            return Ok(0);
-        }
-        let Some(token) = callback.message_token else {
-            return Err(CallbackError::Malformed(format!(
-                "`{}` callback without message_token",
-                callback.event
-            )));
-        };
-        let token = token.to_string();
-        let applied = self.tracker.apply(&token, &callback.event, callback.desc.as_deref());
-        tracing::debug!(
-            carrier = %self.config.name,
-            message_token = %token,
-            event = %callback.event,
-            applied,
-            "viber delivery callback"
-        );
-        Ok(usize::from(applied))
-    }
-
-    /// Messages waiting for their delivery callback.
-    pub fn tracked(&self) -> usize {
-        self.tracker.tracked()
-    }
-
-    async fn send_message(&self, body: &SendMessage) -> Result<u64, GatewayError> {
-        let url = format!("{}/send_message", self.config.base_url.trim_end_matches('/'));
-        let response = self
-            .http
-            .post(url)
-            .header(AUTH_HEADER, &self.config.token)
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| status::classify_transport(&e))?;
-        let http_status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok())
-            .map(Duration::from_secs);
-        let bytes = response.bytes().await.map_err(|e| status::classify_transport(&e))?;
-        match serde_json::from_slice::<SendAnswer>(&bytes) {
+    async fn send(&self, client: &PlatformClient, message: &OutboundMessage) -> Result<String, GatewayError> {
+        let body = SendMessage::otp(message.to.trim_start_matches('+'), &message.code, &message.request_id);
+        let request = client
+            .http()
+            .post(client.url("/send_message"))
+            .header(AUTH_HEADER, self.token.expose())
+            .json(&body);
+        let answer = client.send(request).await?;
+        match serde_json::from_slice::<SendAnswer>(&answer.body) {
             Ok(SendAnswer {
                 status: 0,
                 message_token: Some(token),
                 ..
-            }) if http_status < 300 => Ok(token),
-            Ok(SendAnswer { status: 0, .. }) if http_status < 300 => Err(GatewayError::transient(
-                "bad_response",
-                format!("HTTP {http_status}: status 0 without message_token"),
+            }) if answer.is_success() => Ok(token.to_string()),
+            Ok(SendAnswer { status: 0, .. }) if answer.is_success() => {
+                Err(answer.unreadable("status 0 without message_token"))
+            }
+            Ok(refused) => Err(answer.refusal(
+                status::refusal(answer.status, refused.status),
+                format!("status {} {}", refused.status, refused.status_message),
             )),
-            Ok(answer) => Err(status::classify(
-                http_status,
-                Some(answer.status).filter(|s| *s != 0),
-                &answer.status_message,
-                retry_after,
-            )),
-            Err(_) if http_status >= 300 => Err(status::classify(http_status, None, "", retry_after)),
-            Err(e) => Err(GatewayError::transient(
-                "bad_response",
-                format!("HTTP {http_status}, unreadable body: {e}"),
-            )),
+            Err(e) if answer.is_success() => Err(answer.unreadable(e)),
+            Err(_) => Err(answer.refusal(None, "no Viber status")),
         }
+    }
+
+    /// Callbacks go to the account-wide webhook; each carries one event.
+    fn callback(&self, headers: Headers<'_>, body: &[u8]) -> Result<Vec<Event>, CallbackRejection> {
+        SIGNATURE.verify(self.token.expose(), &[body], headers(SIGNATURE_HEADER).as_deref())?;
+        let callback: Callback =
+            serde_json::from_slice(body).map_err(|e| CallbackRejection::malformed("callback", e))?;
+        if !Self::OUTCOMES.iter().any(|(event, _)| *event == callback.event) {
+            // `subscribed`, `webhook`, ...: not about a message we sent.
+            return Ok(Vec::new());
+        }
+        let token = callback.message_token.ok_or_else(|| {
+            CallbackRejection::Malformed(format!("`{}` callback without message_token", callback.event))
+        })?;
+        Ok(vec![Event {
+            carrier_id: token.to_string(),
+            event: callback.event,
+            error: callback.desc,
+        }])
+    }
+
+    fn check(&mut self, _carrier: &CarrierContext, problems: &mut Problems) {
+        problems.require("token", self.token.expose(), "");
     }
 }
 
-#[async_trait]
-impl Gateway for ViberGateway {
-    fn name(&self) -> &str {
-        &self.config.name
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    fn channels(&self) -> &[Channel] {
-        &[Channel::Viber]
-    }
-
-    fn serves_country(&self, country: &str) -> bool {
-        self.config.coverage.serves(country)
-    }
-
-    fn fee_micros(&self, country: &str) -> u64 {
-        self.config.coverage.fee_micros(country)
-    }
-
-    /// An HTTP platform has no session to lose; failures show up per send.
-    fn is_up(&self) -> bool {
-        true
-    }
-
-    async fn send(&self, message: &OutboundMessage) -> Result<Accepted, GatewayError> {
-        let receiver = message.to.trim_start_matches('+');
-        let body = SendMessage::otp(receiver, &message.code, &message.request_id);
-        let token = self.send_message(&body).await.inspect_err(|e| {
-            tracing::debug!(carrier = %self.config.name, request_id = %message.request_id, error = %e, "viber send failed");
-        })?;
-        let carrier_message_id = token.to_string();
-        // Callbacks go to the account-wide webhook, so every accepted message is tracked.
-        self.tracker.track(&carrier_message_id, message);
-        Ok(Accepted {
-            carrier_message_id,
-            parts: 1,
-            delivery: None,
-        })
+    #[test]
+    fn a_final_callback_without_its_message_token_is_malformed_and_others_are_ignored() {
+        let viber = Viber {
+            token: Secret::new("t"),
+        };
+        let signed = |body: &'static [u8]| {
+            let signature = SIGNATURE.sign("t", &[body]);
+            viber.callback(&move |name| (name == SIGNATURE_HEADER).then(|| signature.clone()), body)
+        };
+        assert_eq!(signed(br#"{"event":"subscribed","user_id":"u"}"#), Ok(vec![]));
+        assert!(matches!(
+            signed(br#"{"event":"delivered","timestamp":1}"#),
+            Err(CallbackRejection::Malformed(_))
+        ));
     }
 }

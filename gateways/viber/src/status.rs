@@ -1,85 +1,38 @@
-//! The one table that classifies the platform's refusals and transport failures.
-use otpgate_gateway::GatewayError;
-use std::time::Duration;
+//! Viber's status table: the `status` of a send answer as a [`Refusal`]. Viber refuses with
+//! HTTP 200 and a non-zero `status`; what the table leaves open (HTTP 429, 401/403, 5xx and
+//! other 4xx without a status it knows) is read from the HTTP status alone, as on every platform.
+use otpgate_http_kit::Refusal;
 
-/// Throttle delay when the platform says "too many requests" without saying for how long.
-const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
-
-/// Classifies an answer that is not `{"status": 0, "message_token": ..}`: a non-zero Viber
-/// `status` (HTTP 200, as the platform answers refusals), or a non-2xx HTTP status with or
-/// without a readable body.
-pub fn classify(
-    http_status: u16,
-    status: Option<i64>,
-    status_message: &str,
-    retry_after: Option<Duration>,
-) -> GatewayError {
-    let detail = match status {
-        Some(status) => format!("HTTP {http_status}: status {status} {status_message}"),
-        None => format!("HTTP {http_status}: no status"),
-    };
-    let throttled = || GatewayError::throttled(retry_after.unwrap_or(DEFAULT_RETRY_AFTER), detail.clone());
-    match (http_status, status) {
-        (429, _) | (_, Some(12)) => throttled(),
-        (_, Some(2)) | (401 | 403, _) => GatewayError::permanent("auth_failed", detail),
-        // Not on Viber, not reachable from this account, or no device that can show templates.
-        (_, Some(5 | 6 | 11)) => GatewayError::permanent("not_viber_user", detail),
-        (_, Some(7..=9)) => GatewayError::permanent("account_unavailable", detail),
-        (500.., _) => GatewayError::transient("server_error", detail),
-        // 1 bad URL, 3 bad data, 4 missing data, anything else.
-        _ => GatewayError::permanent("invalid_request", detail),
+/// `status` (non-zero) of an answer with HTTP status `http_status`.
+pub fn refusal(http_status: u16, status: i64) -> Option<Refusal> {
+    match status {
+        12 => Some(Refusal::Throttled(None)),
+        2 => Some(Refusal::Carrier("auth_failed")),
+        // Public account blocked, not found or suspended.
+        7..=9 => Some(Refusal::Carrier("account_unavailable")),
+        // Not on Viber, not subscribed to this account, or no device that shows templates.
+        5 | 6 | 11 => Some(Refusal::Number("not_viber_user")),
+        // A server error says more than the status it came with.
+        _ if http_status >= 300 => None,
+        // 1 invalid URL, 3 bad data, 4 missing data, anything else.
+        _ => Some(Refusal::Message("invalid_request")),
     }
 }
 
-/// Classifies a failure to get any answer at all.
-pub fn classify_transport(error: &reqwest::Error) -> GatewayError {
-    if error.is_timeout() {
-        GatewayError::transient("timeout", error.to_string())
-    } else {
-        // Refused, reset or dropped connection, or a body cut short: the platform may come back.
-        GatewayError::transient("connection", error.to_string())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use otpgate_gateway::ErrorKind;
-
-    #[test]
-    fn the_table() {
-        let cases = [
-            (200, Some(5), ErrorKind::Permanent, "not_viber_user"),
-            (200, Some(6), ErrorKind::Permanent, "not_viber_user"),
-            (200, Some(11), ErrorKind::Permanent, "not_viber_user"),
-            (200, Some(2), ErrorKind::Permanent, "auth_failed"),
-            (401, None, ErrorKind::Permanent, "auth_failed"),
-            (200, Some(8), ErrorKind::Permanent, "account_unavailable"),
-            (200, Some(12), ErrorKind::Throttled, "throttled"),
-            (429, None, ErrorKind::Throttled, "throttled"),
-            (200, Some(1), ErrorKind::Permanent, "invalid_request"),
-            (200, Some(3), ErrorKind::Permanent, "invalid_request"),
-            (200, Some(4), ErrorKind::Permanent, "invalid_request"),
-            (200, Some(99), ErrorKind::Permanent, "invalid_request"),
-            (400, None, ErrorKind::Permanent, "invalid_request"),
-            (500, None, ErrorKind::Transient, "server_error"),
-            (503, Some(3), ErrorKind::Transient, "server_error"),
-        ];
-        for (http, status, kind, reason) in cases {
-            let classified = classify(http, status, "msg", None);
-            assert_eq!(
-                (classified.kind(), classified.reason()),
-                (kind, reason),
-                "{http} {status:?}"
-            );
-        }
-        assert_eq!(
-            classify(429, None, "", Some(Duration::from_secs(3))).retry_after(),
-            Some(Duration::from_secs(3))
-        );
-        assert_eq!(
-            classify(200, Some(12), "", None).retry_after(),
-            Some(DEFAULT_RETRY_AFTER)
-        );
+/// Viber's `status_message` for a status (the fake answers with these).
+pub fn name(status: i64) -> &'static str {
+    match status {
+        1 => "invalidUrl",
+        2 => "invalidAuthToken",
+        3 => "badData",
+        4 => "missingData",
+        5 => "receiverNotRegistered",
+        6 => "receiverNotSubscribed",
+        7 => "publicAccountBlocked",
+        8 => "publicAccountNotFound",
+        9 => "publicAccountSuspended",
+        11 => "noSuitableDevice",
+        12 => "tooManyRequests",
+        _ => "generalError",
     }
 }

@@ -1,203 +1,56 @@
-//! A fake WhatsApp Cloud API for tests and local runs: it checks the Bearer token and the
-//! authentication-template body as the platform does, answers each destination by the first
-//! matching digit-prefix [`Rule`] (longest prefix wins), and sends signed status webhooks.
+//! A fake WhatsApp Cloud API for tests and local runs, on the kit's fake server (rules, control
+//! routes, signed callbacks; see `otpgate_http_kit::testing`).
 //!
-//! Control endpoints: `GET /_control/messages` lists the sends it took ([`Recorded`]);
-//! `PUT /_control/rules` replaces the rules with `{"rules": [Rule, ...]}`.
-use crate::webhook::signature;
-use crate::wire::{self, Status, StatusError};
-use actix_web::dev::{Server, ServerHandle};
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+//! It checks the Bearer token (401, code 190) and the authentication-template body (a missing
+//! button parameter: 400, code 131008) as the platform does, and posts status webhooks signed
+//! with the app secret (`--secret`) to the webhook URL (`--callback-url`): `sent`, `delivered`,
+//! `read` by default, `sent` then `failed` for a `fail` rule. A `refuse` rule's `error` is a
+//! Graph code (default 131026, not a WhatsApp user), with HTTP `status` (default 400).
+use crate::wire::{self, Status, StatusError, SIGNATURE, SIGNATURE_HEADER};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use otpgate_http_kit::testing::{Fake, FakePlatform, Rule, Signed};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use std::net::TcpListener;
-use std::sync::Mutex;
-use std::time::Duration;
 
-/// What the fake does with a send to a matching destination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    /// 200 with a wamid, then one webhook per entry of `statuses`, in that order.
-    Accept,
-    /// 200 with a wamid, then a `sent` and a `failed` webhook carrying `code` (default 131026).
-    Fail,
-    /// `http_status` (default 400) with a Graph error body carrying `code`.
-    Refuse,
-    /// 429 with `Retry-After: retry_after_seconds` when set.
-    Throttle,
-    /// Waits `delay_ms`, then behaves as `accept`.
-    Delay,
-    /// Closes the connection without a usable answer.
-    Drop,
-}
+pub struct FakeWhatsApp;
 
-/// A digit-prefix rule, from `--rules FILE` (`[[rules]]` tables) or `PUT /_control/rules`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct Rule {
-    /// Digits the destination (without `+`) starts with; `""` matches everyone.
-    #[serde(default)]
-    pub prefix: String,
-    pub action: Action,
-    /// Webhook statuses for `accept` and `delay`; default `sent, delivered, read`.
-    #[serde(default)]
-    pub statuses: Option<Vec<String>>,
-    #[serde(default)]
-    pub code: Option<i64>,
-    #[serde(default)]
-    pub http_status: Option<u16>,
-    #[serde(default)]
-    pub retry_after_seconds: Option<u64>,
-    #[serde(default)]
-    pub delay_ms: Option<u64>,
-}
-
-#[derive(Debug, Default, Deserialize, Serialize)]
-pub struct Rules {
-    #[serde(default)]
-    pub rules: Vec<Rule>,
-}
-
-/// One send the fake took (after the token check).
+/// One send the fake took.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Recorded {
+pub struct Received {
     pub to: String,
     pub template: String,
     pub language: String,
     /// The body parameter and the URL-button parameter, as sent.
     pub body_code: Option<String>,
     pub button_code: Option<String>,
-    pub wamid: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-pub struct FakeConfig {
-    pub access_token: String,
-    pub app_secret: String,
-    pub webhook_url: Option<String>,
-    pub rules: Vec<Rule>,
-}
-
-impl Default for FakeConfig {
-    fn default() -> Self {
-        Self {
-            access_token: "fake-token".into(),
-            app_secret: "fake-app-secret".into(),
-            webhook_url: None,
-            rules: Vec::new(),
-        }
-    }
-}
-
-struct State {
-    config: FakeConfig,
-    rules: Mutex<Vec<Rule>>,
-    messages: Mutex<Vec<Recorded>>,
-    client: reqwest::Client,
-}
-
-impl State {
-    fn rule_for(&self, to: &str) -> Rule {
-        let rules = self.rules.lock().unwrap_or_else(|p| p.into_inner());
-        rules
-            .iter()
-            .filter(|r| to.starts_with(&r.prefix))
-            .max_by_key(|r| r.prefix.len())
-            .cloned()
-            .unwrap_or(Rule {
-                prefix: String::new(),
-                action: Action::Accept,
-                statuses: None,
-                code: None,
-                http_status: None,
-                retry_after_seconds: None,
-                delay_ms: None,
-            })
-    }
-
-    fn record(&self, message: Recorded) -> usize {
-        let mut messages = self.messages.lock().unwrap_or_else(|p| p.into_inner());
-        messages.push(message);
-        messages.len()
-    }
-}
-
-/// The HTTP server on `listener`; run it on an actix system (see [`FakeServer::start`]).
-pub fn server(listener: TcpListener, config: FakeConfig) -> std::io::Result<Server> {
-    let state = web::Data::new(State {
-        rules: Mutex::new(config.rules.clone()),
-        config,
-        messages: Mutex::new(Vec::new()),
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .map_err(std::io::Error::other)?,
-    });
-    Ok(HttpServer::new(move || {
-        App::new()
-            .app_data(state.clone())
-            .app_data(web::PayloadConfig::new(1 << 20))
-            .route("/_control/messages", web::get().to(list_messages))
-            .route("/_control/rules", web::put().to(put_rules))
-            .route("/{phone_number_id}/messages", web::post().to(send))
-    })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)?
-    .run())
-}
-
-/// A fake running on its own thread and actix system; stopped when dropped.
-pub struct FakeServer {
-    /// `http://127.0.0.1:PORT`, to use as the gateway's `base_url`.
-    pub url: String,
-    handle: ServerHandle,
-}
-
-impl FakeServer {
-    /// Binds `127.0.0.1:0` and serves until dropped.
-    pub fn start(config: FakeConfig) -> std::io::Result<FakeServer> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                match server(listener, config) {
-                    Ok(server) => {
-                        let _ = tx.send(Ok(server.handle()));
-                        let _ = server.await;
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                    }
-                }
-            })
-        });
-        let handle = rx.recv().map_err(std::io::Error::other)??;
-        Ok(FakeServer { url, handle })
-    }
-}
-
-impl Drop for FakeServer {
-    fn drop(&mut self) {
-        // The stop command is sent when `stop` is called; the returned future only waits.
-        drop(self.handle.stop(false));
-    }
-}
-
-async fn list_messages(state: web::Data<State>) -> HttpResponse {
-    let messages = state.messages.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    HttpResponse::Ok().json(messages)
-}
-
-async fn put_rules(state: web::Data<State>, body: web::Json<Rules>) -> HttpResponse {
-    *state.rules.lock().unwrap_or_else(|p| p.into_inner()) = body.into_inner().rules;
-    HttpResponse::NoContent().finish()
+    pub wamid: String,
 }
 
 fn graph_refusal(status: u16, code: i64, message: &str) -> HttpResponse {
-    let status = actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
     HttpResponse::build(status).json(wire::graph_error_body(code, message))
+}
+
+impl FakePlatform for FakeWhatsApp {
+    const NAME: &'static str = "fake-whatsapp";
+
+    fn routes(config: &mut web::ServiceConfig) {
+        config.route("/{phone_number_id}/messages", web::post().to(send));
+    }
+
+    fn refuse(rule: &Rule) -> HttpResponse {
+        let code = rule.error.as_deref().and_then(|e| e.parse().ok()).unwrap_or(131026);
+        graph_refusal(rule.status.unwrap_or(400), code, &format!("(#{code}) refused by rule"))
+    }
+
+    fn throttle(_rule: &Rule) -> HttpResponse {
+        graph_refusal(429, 130429, "(#130429) Rate limit hit")
+    }
+
+    fn unreadable(why: String) -> HttpResponse {
+        graph_refusal(400, 100, &format!("(#100) {why}"))
+    }
 }
 
 /// A refusal's Graph code and message.
@@ -206,7 +59,7 @@ type Refusal = (i64, &'static str);
 const INVALID_PARAMETER: Refusal = (100, "(#100) Invalid parameter");
 
 /// Checks the documented authentication-template shape; `Err` is the platform's refusal.
-fn validate(body: &Value) -> Result<Recorded, Refusal> {
+fn validate(body: &Value) -> Result<Received, Refusal> {
     let text = |v: &Value| v.as_str().map(str::to_owned);
     let to = text(&body["to"]).filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()));
     let (Some(to), Some("whatsapp"), Some("template")) =
@@ -230,134 +83,68 @@ fn validate(body: &Value) -> Result<Recorded, Refusal> {
     if body_code.is_none() || button_code.is_none() {
         return Err((131008, "(#131008) Required parameter is missing"));
     }
-    Ok(Recorded {
+    Ok(Received {
         to,
         template: name,
         language,
         body_code,
         button_code,
-        wamid: None,
+        wamid: String::new(),
     })
 }
 
-async fn send(state: web::Data<State>, request: HttpRequest, body: web::Bytes) -> HttpResponse {
-    let expected = format!("Bearer {}", state.config.access_token);
-    let authorized = request
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == expected);
-    if !authorized {
+async fn send(fake: web::Data<Fake<FakeWhatsApp>>, request: HttpRequest, body: web::Json<Value>) -> HttpResponse {
+    let Some(token) = fake.authorize_bearer(&request) else {
         return graph_refusal(401, 190, "Invalid OAuth access token - Cannot parse access token");
-    }
-    let Ok(json) = serde_json::from_slice::<Value>(&body) else {
-        return graph_refusal(400, 100, "(#100) The parameter body is not valid JSON");
     };
-    let recorded = match validate(&json) {
-        Ok(recorded) => recorded,
+    let mut received = match validate(&body) {
+        Ok(received) => received,
         Err((code, text)) => return graph_refusal(400, code, text),
     };
-    let rule = state.rule_for(&recorded.to);
-    let to = recorded.to.clone();
-    match rule.action {
-        Action::Refuse => {
-            state.record(recorded);
-            let code = rule.code.unwrap_or(131026);
-            return graph_refusal(
-                rule.http_status.unwrap_or(400),
-                code,
-                &format!("(#{code}) refused by rule"),
-            );
-        }
-        Action::Throttle => {
-            state.record(recorded);
-            let mut answer = HttpResponse::TooManyRequests();
-            if let Some(seconds) = rule.retry_after_seconds {
-                answer.insert_header(("retry-after", seconds.to_string()));
-            }
-            return answer.json(wire::graph_error_body(130429, "(#130429) Rate limit hit"));
-        }
-        Action::Drop => {
-            state.record(recorded);
-            // actix cannot close a socket from a handler; a body that fails at once makes it
-            // abort the connection before any usable answer reaches the client.
-            let failing =
-                futures_util::stream::once(async { Err::<web::Bytes, _>(std::io::Error::other("dropped by rule")) });
-            return HttpResponse::Ok().streaming(failing);
-        }
-        Action::Delay => {
-            tokio::time::sleep(Duration::from_millis(rule.delay_ms.unwrap_or(0))).await;
-        }
-        Action::Accept | Action::Fail => {}
+    let rule = fake.rule_for(&received.to);
+    if let Some(refusal) = fake.refusal(&rule).await {
+        return refusal;
     }
-    let n = state.record(recorded);
-    let wamid = format!("wamid.FAKE{n:08}");
-    if let Some(slot) = state.messages.lock().unwrap_or_else(|p| p.into_inner()).get_mut(n - 1) {
-        slot.wamid = Some(wamid.clone());
-    }
-    let statuses: Vec<Status> = match rule.action {
-        Action::Fail => vec![
-            status(&wamid, &to, "sent", None),
-            status(&wamid, &to, "failed", Some(rule.code.unwrap_or(131026))),
-        ],
-        _ => rule
-            .statuses
-            .clone()
-            .unwrap_or_else(|| vec!["sent".into(), "delivered".into(), "read".into()])
-            .iter()
-            .map(|s| status(&wamid, &to, s, None))
-            .collect(),
-    };
-    if let Some(url) = state.config.webhook_url.clone() {
+    let to = received.to.clone();
+    let wamid = format!("wamid.FAKE{:08}", fake.next_id());
+    received.wamid = wamid.clone();
+    fake.record(&received);
+    if let Some(url) = fake.settings().callback_url.clone() {
+        let code = rule.error.as_deref().and_then(|e| e.parse().ok()).unwrap_or(131026);
         let phone_number_id = request.match_info().get("phone_number_id").unwrap_or("0").to_owned();
-        let state = state.clone();
-        actix_web::rt::spawn(async move {
-            for status in statuses {
-                deliver_webhook(&state, &url, &phone_number_id, &status).await;
+        let secret = fake.secret(&token);
+        let signed = |state: String| {
+            let error = (state == "failed").then_some(code);
+            let status = Status {
+                id: wamid.clone(),
+                status: state,
+                recipient_id: to.clone(),
+                errors: error
+                    .map(|code| {
+                        vec![StatusError {
+                            code,
+                            title: "Message undeliverable".into(),
+                        }]
+                    })
+                    .unwrap_or_default(),
+            };
+            let body = wire::status_webhook(&phone_number_id, &status, otpgate_http_kit::unix_now()).to_string();
+            let signature = SIGNATURE.sign(&secret, &[body.as_bytes()]);
+            Signed {
+                headers: vec![(SIGNATURE_HEADER, signature)],
+                body: body.into_bytes(),
             }
-        });
+        };
+        fake.call_back(
+            &rule,
+            url,
+            (&["sent", "delivered", "read"], &["sent", "failed"]),
+            signed,
+        );
     }
     HttpResponse::Ok().json(json!({
         "messaging_product": "whatsapp",
         "contacts": [{ "input": to, "wa_id": to }],
         "messages": [{ "id": wamid }]
     }))
-}
-
-fn status(wamid: &str, to: &str, status: &str, error: Option<i64>) -> Status {
-    Status {
-        id: wamid.into(),
-        status: status.into(),
-        recipient_id: to.into(),
-        errors: error
-            .map(|code| {
-                vec![StatusError {
-                    code,
-                    title: "Message undeliverable".into(),
-                }]
-            })
-            .unwrap_or_default(),
-    }
-}
-
-async fn deliver_webhook(state: &State, url: &str, phone_number_id: &str, status: &Status) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
-    let body = wire::status_webhook(phone_number_id, status, now).to_string();
-    let answer = state
-        .client
-        .post(url)
-        .header("content-type", "application/json")
-        .header(
-            "x-hub-signature-256",
-            signature(&state.config.app_secret, body.as_bytes()),
-        )
-        .body(body)
-        .send()
-        .await;
-    if let Err(e) = answer {
-        tracing::warn!(error = %e, "fake-whatsapp: webhook delivery failed");
-    }
 }

@@ -1,8 +1,15 @@
 //! The Cloud API's JSON shapes, encoded and decoded without any I/O: the authentication-template
-//! send body, the send answer, the Graph error body and the status webhook payload. Shared by
-//! the gateway and the fake server, so both speak exactly the same documented shapes.
+//! send body, the send answer, the Graph error body and the status webhook payload, and the
+//! webhook signature. Shared by the gateway and the fake server, so both speak exactly the same
+//! documented shapes.
+use otpgate_http_kit::{Encoding, Hash, HmacScheme, KeyFrom};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+
+/// Status webhooks carry their signature in this header.
+pub const SIGNATURE_HEADER: &str = "X-Hub-Signature-256";
+/// `sha256=` + hex HMAC-SHA256 over the raw body, keyed with the Meta app secret.
+pub const SIGNATURE: HmacScheme = HmacScheme::new(Hash::Sha256, Encoding::Hex, KeyFrom::Secret, "sha256=");
 
 /// The documented body of an authentication-template send: the code goes both into the body
 /// parameter and into the copy-code URL button, which Meta refuses (131008) when missing.

@@ -1,44 +1,6 @@
-//! `otpgate-fake-telegram --listen 127.0.0.1:0 [--token T] [--rules FILE]`: a fake Telegram
-//! Gateway API platform. Prints `fake-telegram http=http://ADDR` once it is listening.
-use otpgate_telegram::fake::{FakeTelegram, Rules};
-use std::io::Write;
-
-const USAGE: &str = "usage: otpgate-fake-telegram --listen ADDR [--token TOKEN] [--rules FILE.toml]";
-
+//! `otpgate-fake-telegram --listen ADDR [--token T] [--secret S] [--callback-url URL] [--rules FILE]`:
+//! the fake Telegram Gateway API of `otpgate_telegram::fake` as a process (see
+//! `otpgate_http_kit::testing::main`).
 fn main() -> std::io::Result<()> {
-    let mut listen = "127.0.0.1:0".to_owned();
-    let mut token = None;
-    let mut rules = Rules::default();
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let mut value = || args.next().unwrap_or_else(|| fail(&format!("{flag} needs a value")));
-        match flag.as_str() {
-            "--listen" => listen = value(),
-            "--token" => token = Some(value()),
-            "--rules" => {
-                let path = value();
-                let text = std::fs::read_to_string(&path).unwrap_or_else(|e| fail(&format!("{path}: {e}")));
-                rules = toml::from_str(&text).unwrap_or_else(|e| fail(&format!("{path}: {e}")));
-            }
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            other => fail(&format!("unknown argument {other}")),
-        }
-    }
-    let listener = std::net::TcpListener::bind(&listen)?;
-    let address = listener.local_addr()?;
-    let fake = FakeTelegram::new(token, rules);
-    actix_web::rt::System::new().block_on(async move {
-        let server = fake.serve(listener)?;
-        println!("fake-telegram http=http://{address}");
-        std::io::stdout().flush()?;
-        server.await
-    })
-}
-
-fn fail(message: &str) -> ! {
-    eprintln!("otpgate-fake-telegram: {message}\n{USAGE}");
-    std::process::exit(2)
+    otpgate_http_kit::testing::main::main::<otpgate_telegram::fake::FakeTelegram>()
 }

@@ -1,8 +1,15 @@
 //! The RBM API's JSON shapes (<https://developers.google.com/business-communications/rcs-business-messaging/reference/rest>),
-//! shared by the gateway and the fake platform. Pure serde and string building: no I/O here.
+//! the webhook signature, shared by the gateway and the fake platform. No I/O here.
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use otpgate_http_kit::{Encoding, Hash, HmacScheme, KeyFrom};
 use serde::{Deserialize, Serialize};
+
+/// Webhook requests carry their signature in this header.
+pub const SIGNATURE_HEADER: &str = "X-Goog-Signature";
+/// Base64 HMAC-SHA512 keyed with the agent's client token, over the base64-decoded bytes of
+/// the body's `message.data` (not the raw body: the Pub/Sub envelope around it is not covered).
+pub const SIGNATURE: HmacScheme = HmacScheme::new(Hash::Sha512, Encoding::Base64, KeyFrom::Secret, "");
 
 /// The body of `phones.agentMessages.create`: `{"contentMessage": {"text": ...}}`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -31,9 +38,10 @@ pub fn e164_digits(phone: &str) -> Option<&str> {
     valid.then_some(digits)
 }
 
-/// `{base_url}/v1/phones/+{digits}/agentMessages`; `messageId` and `agentId` go in the query.
-pub fn agent_messages_url(base_url: &str, digits: &str) -> String {
-    format!("{}/v1/phones/+{digits}/agentMessages", base_url.trim_end_matches('/'))
+/// `/v1/phones/+{digits}/agentMessages`, under the API root; `messageId` and `agentId` go in
+/// the query.
+pub fn agent_messages_path(digits: &str) -> String {
+    format!("/v1/phones/+{digits}/agentMessages")
 }
 
 /// Google's error body: `{"error": {"code": 404, "message": "...", "status": "NOT_FOUND"}}`.
@@ -139,8 +147,8 @@ mod tests {
             r#"{"contentMessage":{"text":"Your code is 1234"}}"#
         );
         assert_eq!(
-            agent_messages_url("https://rcsbusinessmessaging.googleapis.com/", "14155550100"),
-            "https://rcsbusinessmessaging.googleapis.com/v1/phones/+14155550100/agentMessages"
+            agent_messages_path("14155550100"),
+            "/v1/phones/+14155550100/agentMessages"
         );
         assert_eq!(e164_digits("+14155550100"), Some("14155550100"));
         assert_eq!(e164_digits("+1 415"), None);
@@ -162,5 +170,15 @@ mod tests {
         let body = br#"{"error":{"code":404,"message":"Requested entity was not found.","status":"NOT_FOUND"}}"#;
         assert_eq!(error_status(body).as_deref(), Some("NOT_FOUND"));
         assert_eq!(error_status(b"<html>"), None);
+    }
+
+    #[test]
+    fn the_signature_matches_an_independent_implementation() {
+        // Computed with Python's hmac/hashlib/base64.
+        let vector = "jbGPc/hMMtmdKA45/2L/It284pk9PGTE14ddfIpLXetYNWoY2IjPpVNxq4g+BWctHG1Zug67ltkW3l4GIpicEw==";
+        let data: &[u8] = br#"{"eventType":"DELIVERED"}"#;
+        assert_eq!(SIGNATURE.sign("client-token", &[data]), vector);
+        assert!(SIGNATURE.verify("client-token", &[data], Some(vector)).is_ok());
+        assert!(SIGNATURE.verify("client-token", &[data], Some(&vector[..44])).is_err());
     }
 }

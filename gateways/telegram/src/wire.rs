@@ -1,6 +1,14 @@
-//! The Telegram Gateway API's JSON shapes (https://core.telegram.org/gateway/api), shared by the
-//! gateway and the fake platform. Pure serde: no I/O here.
+//! The Telegram Gateway API's JSON shapes (<https://core.telegram.org/gateway/api>), its report
+//! headers and signature, shared by the gateway and the fake platform. No I/O here.
+use otpgate_http_kit::{Encoding, Hash, HmacScheme, KeyFrom};
 use serde::{Deserialize, Serialize};
+
+/// Delivery reports carry the unix second they were signed at in this header...
+pub const TIMESTAMP_HEADER: &str = "X-Request-Timestamp";
+/// ...and their signature in this one.
+pub const SIGNATURE_HEADER: &str = "X-Request-Signature";
+/// Hex HMAC-SHA256 keyed with SHA-256 of the API token, over `timestamp + "\n" + body`.
+pub const SIGNATURE: HmacScheme = HmacScheme::new(Hash::Sha256, Encoding::Hex, KeyFrom::Sha256OfSecret, "");
 
 /// The body of `sendVerificationMessage`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -84,5 +92,16 @@ mod tests {
             serde_json::to_string(&body).unwrap(),
             r#"{"phone_number":"+391234567890","code":"1234"}"#
         );
+    }
+
+    #[test]
+    fn the_signature_matches_an_independent_implementation() {
+        // Computed with Python's hmac/hashlib.
+        let vector = "91f168791b367b3920fb9b152189c894e6229fe756c2b6eebf37a2b89288681d";
+        let report: [&[u8]; 3] = [b"1700000000", b"\n", br#"{"request_id":"r1"}"#];
+        assert_eq!(SIGNATURE.sign("123:secret", &report), vector);
+        assert!(SIGNATURE
+            .verify("123:secret", &report, Some(&vector.to_uppercase()))
+            .is_ok());
     }
 }

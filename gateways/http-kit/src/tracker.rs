@@ -1,9 +1,10 @@
-//! Matching platform callbacks to the messages they are about, shared by the HTTP channel
-//! gateways (Telegram, Viber, RCS): each registers what the platform accepted, hands over the
-//! final outcomes its callbacks carry, and the tracker reports each message once — also when a
-//! callback overtakes the answer to its own send, which it holds for a minute.
-use crate::{Channel, Delivery, DeliveryReport, OutboundMessage, ReportSender};
+//! Matching platform callbacks to the messages they are about, for every HTTP channel
+//! (WhatsApp, Telegram, Viber, RCS): the gateway registers what the platform accepted and hands
+//! over each event its callbacks carry; the platform's outcome mapping says which events are
+//! final, and the tracker reports each message once — also when a callback overtakes the
+//! answer to its own send, which it holds for a minute.
 use dashmap::DashMap;
+use otpgate_gateway::{Channel, Delivery, DeliveryReport, OutboundMessage, ReportSender};
 use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
@@ -30,21 +31,29 @@ struct Orphan {
     at: Instant,
 }
 
+/// A platform's outcome mapping: each final event (`delivered`, `read`, `failed`, ...) with the
+/// [`Delivery`] it means. Events not listed (`sent`, `IS_TYPING`, unknown ones) are not final.
+pub type Outcomes = &'static [(&'static str, Delivery)];
+
 pub struct CallbackTracker {
     carrier: String,
     channel: Channel,
     reports: ReportSender,
+    outcomes: Outcomes,
     by_id: DashMap<String, Tracked>,
     orphans: DashMap<String, Orphan>,
     last_sweep: Mutex<Instant>,
 }
 
 impl CallbackTracker {
-    pub fn new(carrier: String, channel: Channel, reports: ReportSender) -> Self {
+    /// A tracker reporting `carrier`'s messages on `channel` to `reports`, with the platform's
+    /// `outcomes` mapping.
+    pub fn new(carrier: String, channel: Channel, reports: ReportSender, outcomes: Outcomes) -> Self {
         Self {
             carrier,
             channel,
             reports,
+            outcomes,
             by_id: DashMap::new(),
             orphans: DashMap::new(),
             last_sweep: Mutex::new(Instant::now()),
@@ -67,9 +76,12 @@ impl CallbackTracker {
         }
     }
 
-    /// Applies a final outcome for `carrier_id` (`event` is the platform's word for it, `desc`
-    /// its error, if any); true when it produced a report. Intermediate states never get here.
-    pub fn apply(&self, carrier_id: &str, outcome: Delivery, event: &str, desc: Option<&str>) -> bool {
+    /// Applies one callback event for `carrier_id` (`event` is the platform's word, `desc` its
+    /// error, if any); true when it produced a report. Events that are not final change nothing.
+    pub fn apply(&self, carrier_id: &str, event: &str, desc: Option<&str>) -> bool {
+        let Some(&(_, outcome)) = self.outcomes.iter().find(|(final_event, _)| *final_event == event) else {
+            return false;
+        };
         self.sweep_now_and_then();
         // Removing first makes the report happen at most once, however many callbacks arrive
         // (`seen` after `delivered`, retries).
@@ -133,7 +145,19 @@ impl CallbackTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report_channel;
+    use otpgate_gateway::report_channel;
+
+    /// Viber's events, as an example mapping.
+    const VIBER: Outcomes = &[
+        ("delivered", Delivery::Delivered),
+        ("seen", Delivery::Delivered),
+        ("failed", Delivery::Failed),
+    ];
+
+    fn tracker() -> (CallbackTracker, otpgate_gateway::ReportReceiver) {
+        let (tx, rx) = report_channel();
+        (CallbackTracker::new("vb".into(), Channel::Viber, tx, VIBER), rx)
+    }
 
     fn message() -> OutboundMessage {
         OutboundMessage {
@@ -149,11 +173,11 @@ mod tests {
 
     #[test]
     fn a_message_is_reported_once_whatever_follows() {
-        let (tx, mut rx) = report_channel();
-        let tracker = CallbackTracker::new("vb".into(), Channel::Viber, tx);
+        let (tracker, mut rx) = tracker();
         tracker.track("1", &message());
-        assert!(tracker.apply("1", Delivery::Delivered, "delivered", None));
-        assert!(!tracker.apply("1", Delivery::Delivered, "seen", None));
+        assert!(!tracker.apply("1", "subscribed", None), "not a final event");
+        assert!(tracker.apply("1", "delivered", None));
+        assert!(!tracker.apply("1", "seen", None));
         let report = rx.try_recv().unwrap();
         assert_eq!(
             (report.request_id.as_str(), report.delivery),
@@ -166,9 +190,8 @@ mod tests {
 
     #[test]
     fn a_callback_that_overtakes_its_send_waits_for_it() {
-        let (tx, mut rx) = report_channel();
-        let tracker = CallbackTracker::new("vb".into(), Channel::Viber, tx);
-        assert!(!tracker.apply("2", Delivery::Failed, "failed", Some("blocked")));
+        let (tracker, mut rx) = tracker();
+        assert!(!tracker.apply("2", "failed", Some("blocked")));
         assert!(rx.try_recv().is_err());
         tracker.track("2", &message());
         let report = rx.try_recv().unwrap();
@@ -181,12 +204,11 @@ mod tests {
 
     #[test]
     fn entries_expire() {
-        let (tx, mut rx) = report_channel();
-        let tracker = CallbackTracker::new("vb".into(), Channel::Viber, tx);
+        let (tracker, mut rx) = tracker();
         tracker.track("3", &message());
         tracker.sweep(Instant::now() + REPORT_WAIT);
         assert_eq!(tracker.tracked(), 0);
-        assert!(!tracker.apply("3", Delivery::Delivered, "delivered", None));
+        assert!(!tracker.apply("3", "delivered", None));
         assert!(rx.try_recv().is_err());
     }
 }

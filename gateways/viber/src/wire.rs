@@ -1,6 +1,14 @@
-//! The Viber Business Messages JSON shapes otpgate speaks (see the crate README), shared by the
-//! gateway and the fake platform. Pure serde: no I/O here.
+//! The Viber Business Messages JSON shapes otpgate speaks (see the crate README), the headers,
+//! and the callback signature, shared by the gateway and the fake platform. No I/O here.
+use otpgate_http_kit::{Encoding, Hash, HmacScheme, KeyFrom};
 use serde::{Deserialize, Serialize};
+
+/// Requests to the platform carry the account token in this header.
+pub const AUTH_HEADER: &str = "X-Viber-Auth-Token";
+/// Callbacks carry their signature in this header.
+pub const SIGNATURE_HEADER: &str = "X-Viber-Content-Signature";
+/// Hex HMAC-SHA256 over the raw body, keyed with the account token.
+pub const SIGNATURE: HmacScheme = HmacScheme::new(Hash::Sha256, Encoding::Hex, KeyFrom::Secret, "");
 
 /// The `type` of every message we send: a pre-approved template with the code as a parameter.
 pub const TEMPLATE_TYPE: &str = "template";
@@ -104,5 +112,16 @@ mod tests {
         .unwrap();
         assert_eq!(failed.event, "failed");
         assert_eq!(failed.desc.as_deref(), Some("failure description"));
+    }
+
+    #[test]
+    fn the_signature_matches_an_independent_implementation() {
+        // Computed with Python's hmac/hashlib.
+        let vector = "6334de2d89835854cb8bf87031018f52283d34996c1c08e48b51af88ec83ced7";
+        let body = br#"{"event":"delivered","message_token":1}"#;
+        assert_eq!(SIGNATURE.sign("viber-secret", &[body]), vector);
+        assert!(SIGNATURE
+            .verify("viber-secret", &[body], Some(&vector.to_uppercase()))
+            .is_ok());
     }
 }
