@@ -178,7 +178,7 @@ fn sms_refused_then_whatsapp_accepted_without_any_status_reports_whatsapp() {
     // The platform accepts and never calls back: no receipt confirms the channel.
     let fake = whatsapp_fake(
         port,
-        "[[rules]]\nprefix = \"1\"\naction = \"accept\"\nstatuses = []\n",
+        "[[rules]]\nprefix = \"1\"\naction = \"deliver\"\nevents = []\n",
         dir.path(),
     );
     let carriers = format!("{}{}", whatsapp_carrier(&fake.url), smpp_carrier(&smsc.smpp, ""));
