@@ -9,7 +9,7 @@ use crate::engine::now_ms;
 use crate::metrics as m;
 use crate::number::{self, NumberInfo};
 use crate::number_state::BlockReason;
-use crate::number_state::{CheckResult, RiskActions, SendRequest};
+use crate::number_state::{CheckResult, RiskAction, RiskActions, SendRequest};
 use crate::risk::Refusal;
 use crate::verification::{iso8601, PhoneReport};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -211,10 +211,10 @@ pub async fn send(req: HttpRequest, payload: web::Payload, engine: EngineData) -
     }))
 }
 
-fn decline_action(body: &Object, key: &str) -> Result<bool, ApiError> {
+fn decline_action(body: &Object, key: &str) -> Result<RiskAction, ApiError> {
     match body.optional_str(key)? {
-        None | Some("NO_ACTION") => Ok(false),
-        Some("DECLINE") => Ok(true),
+        None | Some("NO_ACTION") => Ok(RiskAction::Approve),
+        Some("DECLINE") => Ok(RiskAction::Decline),
         Some(other) => Err(ApiError::field(
             key,
             "invalid_choice",
@@ -233,9 +233,9 @@ pub async fn check(req: HttpRequest, payload: web::Payload, engine: EngineData) 
     }
     let vendor_data = vendor_data(&body)?;
     let actions = RiskActions {
-        duplicated_decline: decline_action(&body, "duplicated_phone_number_action")?,
-        disposable_decline: decline_action(&body, "disposable_number_action")?,
-        voip_decline: decline_action(&body, "voip_number_action")?,
+        duplicated: decline_action(&body, "duplicated_phone_number_action")?,
+        disposable: decline_action(&body, "disposable_number_action")?,
+        voip: decline_action(&body, "voip_number_action")?,
     };
 
     let key = (application, number.full_number);
@@ -255,6 +255,8 @@ pub async fn check(req: HttpRequest, payload: web::Payload, engine: EngineData) 
             format!("The verification code is incorrect; {attempts_left} attempt(s) left."),
         ),
         CheckResult::Declined => ("Declined", "The verification was declined.".to_owned()),
+        // Path B has no Review action; a workflow's check answers through its session.
+        CheckResult::InReview => ("In Review", "The verification is in review.".to_owned()),
         CheckResult::NotFound => (
             "Expired or Not Found",
             "No pending verification for this phone number, or it has expired.".to_owned(),
