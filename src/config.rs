@@ -3,6 +3,10 @@
 //! Parsing goes through [`RawConfig`] (every section `deny_unknown_fields`, every key defaulted
 //! except secrets), then [`RawConfig::build_and_validate`] turns it into the immutable
 //! [`Config`] the engine runs on, or into a list of every problem found.
+mod hosted;
+
+pub use hosted::{RawSessions, RawWebhooks, WebhooksConfig};
+
 use crate::carriers::{self, CarrierConfig};
 use otpgate_gateway::Channel;
 use serde::Deserialize;
@@ -27,6 +31,8 @@ pub struct RawConfig {
     pub routing: BTreeMap<String, Vec<String>>,
     pub risk: RawRisk,
     pub intel: RawIntel,
+    pub sessions: RawSessions,
+    pub webhooks: RawWebhooks,
 }
 
 /// Extension (`[intel]`): the number-intelligence data files.
@@ -374,6 +380,8 @@ pub struct Config {
     pub routing: RoutingTable,
     pub risk: RiskPolicy,
     pub intel: IntelConfig,
+    pub sessions: crate::sessions::SessionTimes,
+    pub webhooks: WebhooksConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -630,6 +638,9 @@ impl RawConfig {
             lookup,
         };
 
+        let sessions = self.sessions.validate(&mut problems);
+        let webhooks = self.webhooks.validate(&mut problems);
+
         let mut routing = RoutingTable::default();
         for (country, channels) in self.routing {
             if country != "*" && !(country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase())) {
@@ -668,6 +679,8 @@ impl RawConfig {
                 routing,
                 risk,
                 intel,
+                sessions,
+                webhooks,
             })
         } else {
             Err(ConfigError(problems))

@@ -15,6 +15,7 @@
 //! The verification itself is an ordinary one of the number's actor ([`crate::actors`]), sent and
 //! checked under the workflow's limits and risk actions.
 pub mod events;
+pub mod service;
 
 use crate::verification::{State, Verification};
 use crate::workflows::Workflow;
@@ -162,6 +163,10 @@ pub struct Session {
     /// The last send from the page, for the resend cooldown.
     pub last_send_ms: Option<i64>,
     pub reviews: Vec<Review>,
+    /// `language` given at creation: the page's language when it has that one (else the
+    /// browser's `Accept-Language` decides).
+    #[serde(default)]
+    pub language: Option<String>,
 }
 
 /// A new session token: 192 random bits, hex (what `session_url` carries).
@@ -207,6 +212,7 @@ impl Session {
             deadline_ms: Some(now_ms + times.expire_after_ms),
             last_send_ms: None,
             reviews: Vec::new(),
+            language: None,
         }
     }
 
@@ -250,19 +256,30 @@ impl Session {
         }
     }
 
-    /// The session after its verification changed to `v`: Approved, Declined or In Review when
-    /// the verification reached that state while the session was In Progress; `None` otherwise.
-    pub fn after_verification(&self, v: &Verification) -> Option<Session> {
-        if self.status != SessionStatus::InProgress || !self.owns(v) {
+    /// The session after a send or check of its verification `v` (while In Progress): `v`
+    /// becomes its verification, and its status follows when `v` reached Approved, Declined or
+    /// In Review. `None` once the session is no longer In Progress.
+    pub fn with_verification(&self, v: &Verification) -> Option<Session> {
+        if self.status != SessionStatus::InProgress {
             return None;
         }
         let status = match v.state {
-            State::Approved => SessionStatus::Approved,
-            State::Declined => SessionStatus::Declined,
-            State::InReview => SessionStatus::InReview,
-            State::Pending | State::Expired | State::Undeliverable => return None,
+            State::Approved => Some(SessionStatus::Approved),
+            State::Declined => Some(SessionStatus::Declined),
+            State::InReview => Some(SessionStatus::InReview),
+            State::Pending | State::Expired | State::Undeliverable => None,
         };
-        Some(self.with_status(status, None))
+        Some(self.next(|s| {
+            s.verification = Some(VerificationRef {
+                request_id: v.request_id.clone(),
+                phone: v.number.full_number.clone(),
+                created_at_ms: v.created_at_ms,
+            });
+            if let Some(status) = status {
+                s.status = status;
+                s.deadline_ms = None;
+            }
+        }))
     }
 
     /// Whether `v` is this session's verification.
