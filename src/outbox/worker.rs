@@ -106,7 +106,9 @@ impl Worker {
         let this = Arc::new(self);
         let lease_ms = (this.config.timeout + LEASE_MARGIN).as_millis() as i64;
         let mut in_flight = JoinSet::new();
-        let mut depth_at = std::time::Instant::now();
+        let mut depth_at = std::time::Instant::now()
+            .checked_sub(DEPTH_EVERY)
+            .unwrap_or_else(std::time::Instant::now);
         loop {
             let room = IN_FLIGHT - in_flight.len();
             if room > 0 {
