@@ -43,12 +43,22 @@ fn the_hosted_page_verifies_a_number_in_headless_chromium() {
     );
     let dir = tempfile::tempdir().unwrap();
     // 612345005 gets no receipt, so its code falls back from SMS to RCS after 2 s.
-    let smsc = Smsc::with_rules(dir.path(), "[[rules]]\npattern = \"34612345005\"\naction = \"accept\"\n", &[]);
-    let rcs = Peer::start(dir.path(), "otpgate-fake-rcs", &["--token", "rbm-token"], "http");
+    let smsc = Smsc::with_rules(
+        dir.path(),
+        "[[rules]]\npattern = \"34612345005\"\naction = \"accept\"\n",
+        &[],
+    );
+    let rcs = Peer::start(
+        dir.path(),
+        "otpgate-fake-rcs",
+        &["--token", "rbm-token", "--webhook-token", "rbm-client-token"],
+        "http",
+    );
     let config = format!(
         "[verification]\nfallback_after_seconds = 2\n[sessions]\nresend_cooldown_seconds = 3\n\
          [routing]\nES = [\"sms\", \"rcs\"]\n\
-         [[carriers]]\nname = \"rbm\"\nprotocol = \"rcs\"\nbase_url = \"{}\"\nagent_id = \"otp-agent\"\ntoken = \"rbm-token\"\n{}",
+         [[carriers]]\nname = \"rbm\"\nprotocol = \"rcs\"\nbase_url = \"{}\"\nagent_id = \"otp-agent\"\ntoken = \"rbm-token\"\n\
+         webhook_token = \"rbm-client-token\"\n{}",
         rcs.address,
         smpp_carrier(&smsc.smpp, "")
     );
@@ -58,7 +68,10 @@ fn the_hosted_page_verifies_a_number_in_headless_chromium() {
     let workflow_id = workflow(&server, json!({}));
     let mut sessions = Vec::new();
     let mut url = || {
-        let (id, url) = session(&server, json!({ "workflow_id": workflow_id, "vendor_data": "José Müller" }));
+        let (id, url) = session(
+            &server,
+            json!({ "workflow_id": workflow_id, "vendor_data": "José Müller" }),
+        );
         sessions.push(id);
         url
     };
@@ -100,7 +113,11 @@ fn the_hosted_page_verifies_a_number_in_headless_chromium() {
 
     for r in &results {
         assert_eq!(r["status"], "Approved", "{r}");
-        assert_eq!(r["codeInput"], json!({ "autocomplete": "one-time-code", "inputmode": "numeric" }), "{r}");
+        assert_eq!(
+            r["codeInput"],
+            json!({ "autocomplete": "one-time-code", "inputmode": "numeric" }),
+            "{r}"
+        );
         assert_eq!(r["webotpHost"], "127.0.0.1", "the SMS ends with the WebOTP line: {r}");
         assert!(r["csp"].as_str().unwrap().contains("frame-ancestors 'none'"), "{r}");
         assert!(r["scrollWidth"].as_u64().unwrap() <= 1280, "{r}");
@@ -108,21 +125,45 @@ fn the_hosted_page_verifies_a_number_in_headless_chromium() {
     }
     let desktop = by_name("desktop-en");
     assert_eq!(desktop["h1"], "Verify your phone number");
-    assert!(desktop["sent"].as_str().unwrap().contains("We sent a code by SMS to"), "{desktop}");
-    assert!(desktop["numberCheck"].as_str().unwrap().contains("+34612345001"), "{desktop}");
-    assert!(desktop["countdown"].as_str().unwrap().starts_with("You can ask for a new code in"), "{desktop}");
+    assert!(
+        desktop["sent"].as_str().unwrap().contains("We sent a code by SMS to"),
+        "{desktop}"
+    );
+    assert!(
+        desktop["numberCheck"].as_str().unwrap().contains("+34612345001"),
+        "{desktop}"
+    );
+    assert!(
+        desktop["countdown"]
+            .as_str()
+            .unwrap()
+            .starts_with("You can ask for a new code in"),
+        "{desktop}"
+    );
     assert_eq!(desktop["resent"], "We sent the code again.");
     let mobile = by_name("mobile-en");
     assert!(mobile["scrollWidth"].as_u64().unwrap() <= 320, "fits 320 px: {mobile}");
     let arabic = by_name("mobile-ar");
-    assert_eq!((arabic["dir"].as_str(), arabic["lang"].as_str()), (Some("rtl"), Some("ar")), "{arabic}");
+    assert_eq!(
+        (arabic["dir"].as_str(), arabic["lang"].as_str()),
+        (Some("rtl"), Some("ar")),
+        "{arabic}"
+    );
     assert_eq!(arabic["h1"], "تحقق من رقم هاتفك");
     assert!(arabic["scrollWidth"].as_u64().unwrap() <= 320, "{arabic}");
-    assert_eq!(by_name("keyboard-en")["status"], "Approved");
+    let keyboard = by_name("keyboard-en");
+    assert_eq!(
+        keyboard["countryByKeyboard"], "ES",
+        "typing \"Spain\" selects it: {keyboard}"
+    );
+    assert_eq!(keyboard["status"], "Approved");
     let fallback = by_name("fallback-es");
     assert_eq!(fallback["dir"], "ltr");
     assert!(
-        fallback["fallback"].as_str().unwrap().contains("SMS no llegó, así que te enviamos el mismo código por mensaje RCS"),
+        fallback["fallback"]
+            .as_str()
+            .unwrap()
+            .contains("SMS no llegó, así que te enviamos el mismo código por mensaje RCS"),
         "{fallback}"
     );
 
@@ -132,10 +173,18 @@ fn the_hosted_page_verifies_a_number_in_headless_chromium() {
     }
     let lifecycle = decision(&server, &sessions[4])["phone_verifications"][0]["lifecycle"].clone();
     assert!(
-        lifecycle.as_array().unwrap().iter().any(|e| e["type"] == "PHONE_CHANNEL_FALLBACK" && e["details"]["to"] == "rcs"),
+        lifecycle
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "PHONE_CHANNEL_FALLBACK" && e["details"]["to"] == "rcs"),
         "{lifecycle:#}"
     );
     let deliveries = receiver.wait_for(10, Duration::from_secs(15));
-    assert_eq!(deliveries.len(), 10, "In Progress and Approved per session: {deliveries:#?}");
+    assert_eq!(
+        deliveries.len(),
+        10,
+        "In Progress and Approved per session: {deliveries:#?}"
+    );
     assert!(deliveries.iter().all(|d| d["verified"] == true));
 }

@@ -9,7 +9,7 @@
   var fill = function (text, values) {
     return text.replace(/\{(\w+)\}/g, function (m, key) { return key in values ? values[key] : m; });
   };
-  var live = document.getElementById('live');
+  var live = document.getElementById('announce');
   var announce = function (text) {
     if (!live) return;
     live.textContent = '';

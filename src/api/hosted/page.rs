@@ -33,13 +33,6 @@ pub static COUNTRIES: LazyLock<Vec<Country>> = LazyLock::new(|| {
     countries
 });
 
-/// The flag emoji of an ISO 3166-1 alpha-2 code (two regional indicator symbols).
-fn flag(iso: &str) -> String {
-    iso.chars()
-        .filter_map(|c| char::from_u32(0x1F1E6 + (c.to_ascii_uppercase() as u32).checked_sub('A' as u32)?))
-        .collect()
-}
-
 /// What every view shares.
 pub struct Frame<'a> {
     pub lang: Lang,
@@ -126,6 +119,9 @@ pub fn render(frame: &Frame<'_>, view: &View) -> Markup {
                         View::Result { status, continue_url } => (result(frame, *status, continue_url.as_deref())),
                         View::Problem { message, .. } => p #problem role="alert" { (message) },
                     }
+                    // What the script announces (countdown over, channel moved): heard, not seen;
+                    // what is seen says the same on the page.
+                    div #announce.sr-only aria-live="polite" {}
                 }
             }
         }
@@ -155,8 +151,10 @@ fn number_step(frame: &Frame<'_>, step: &NumberStep) -> Markup {
                 label for="country" { (t.country) }
                 select #country name="country" autocomplete="country" {
                     @for c in COUNTRIES.iter() {
+                        // The name first: typing a country's first letters selects it (no flag
+                        // emoji in front, which would defeat the select's type-ahead).
                         option value=(c.iso) data-code=(c.calling_code) selected[c.iso == step.country] {
-                            (flag(&c.iso)) " " (c.name) " (+" (c.calling_code) ")"
+                            (c.name) " (+" (c.calling_code) ")"
                         }
                     }
                 }
@@ -322,10 +320,9 @@ mod tests {
     }
 
     #[test]
-    fn countries_have_names_codes_and_flags() {
+    fn countries_have_names_and_calling_codes() {
         let spain = COUNTRIES.iter().find(|c| c.iso == "ES").unwrap();
         assert_eq!((spain.name.as_str(), spain.calling_code), ("Spain", 34));
-        assert_eq!(flag("ES"), "\u{1F1EA}\u{1F1F8}");
         assert!(COUNTRIES.len() > 200);
     }
 }

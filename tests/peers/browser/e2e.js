@@ -72,6 +72,7 @@ async function run(browser, flow) {
   if (flow.keyboard) {
     await tabTo(page, 'country');
     await page.keyboard.type(flow.countryName);
+    result.countryByKeyboard = await page.inputValue('#country');
     await tabTo(page, 'national');
     await page.keyboard.type(flow.national, { delay: 20 });
   } else {
