@@ -113,9 +113,9 @@ pub(super) struct UpdateRows {
 }
 
 pub(super) enum SessionJob {
-    PutWorkflow(Workflow, String, Reply<()>),
+    PutWorkflow(Box<Workflow>, String, Reply<()>),
     DeleteWorkflow(String, String, Reply<bool>),
-    CreateSession(Session, Reply<Session>),
+    CreateSession(Box<Session>, Reply<Session>),
     UpdateSession(Box<UpdateRows>, Reply<bool>),
     DeleteSession(String, String, Reply<bool>),
     AddDestination(Destination, Reply<()>),
@@ -134,7 +134,7 @@ pub(super) enum SessionJob {
 pub(super) enum SessionOutput {
     Done,
     Flag(bool),
-    Session(Session),
+    Session(Box<Session>),
     Claimed(Vec<ClaimedEvent>),
 }
 
@@ -307,7 +307,7 @@ impl SessionJob {
             SessionJob::CreateSession(_, reply) => send(
                 reply,
                 output.and_then(|o| match o {
-                    SessionOutput::Session(s) => Ok(s.clone()),
+                    SessionOutput::Session(s) => Ok((**s).clone()),
                     _ => Err(StoreError::Unavailable("writer answered the wrong job".into())),
                 }),
             ),
@@ -347,7 +347,8 @@ impl SqliteStore {
 
     pub(super) async fn put_workflow_impl(&self, workflow: Workflow) -> Result<(), StoreError> {
         let body = to_json(&workflow)?;
-        self.job(|reply| SessionJob::PutWorkflow(workflow, body, reply)).await
+        self.job(|reply| SessionJob::PutWorkflow(Box::new(workflow), body, reply))
+            .await
     }
 
     pub(super) async fn workflow_impl(&self, application: &str, id: &str) -> Result<Option<Workflow>, StoreError> {
@@ -375,7 +376,8 @@ impl SqliteStore {
     }
 
     pub(super) async fn create_session_impl(&self, session: Session) -> Result<Session, StoreError> {
-        self.job(|reply| SessionJob::CreateSession(session, reply)).await
+        self.job(|reply| SessionJob::CreateSession(Box::new(session), reply))
+            .await
     }
 
     pub(super) async fn session_impl(&self, key: SessionKey<'_>) -> Result<Option<Session>, StoreError> {

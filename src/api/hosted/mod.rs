@@ -8,6 +8,7 @@
 //! | `POST /session/{token}/send` | `csrf`, `country` + `national` (or the locked number): sends the code |
 //! | `POST /session/{token}/resend` | `csrf`: the same code again, after the cooldown |
 //! | `POST /session/{token}/check` | `csrf`, `code` |
+//! | other `POST /session/{token}/…` | 404 |
 //! | `GET /session/{token}/status` | `{status, channel, fell_back_from}` for the page's script |
 //! | `GET /hosted/app.js`, `/hosted/app.css` | the page's only script and style |
 //!
@@ -51,10 +52,8 @@ const STYLE: &str = include_str!("app.css");
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/session/{token}/").route(web::get().to(show)))
-        .service(web::resource("/session/{token}/send").route(web::post().to(send)))
-        .service(web::resource("/session/{token}/resend").route(web::post().to(resend)))
-        .service(web::resource("/session/{token}/check").route(web::post().to(check)))
         .service(web::resource("/session/{token}/status").route(web::get().to(status)))
+        .service(web::resource("/session/{token}/{action}").route(web::post().to(act)))
         .service(
             web::resource("/hosted/app.js").route(web::get().to(|| asset(SCRIPT, "text/javascript; charset=utf-8"))),
         )
@@ -86,7 +85,7 @@ enum Answer {
     Back(&'static str),
 }
 
-fn header_str<'a>(req: &'a HttpRequest, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(req: &HttpRequest, name: header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -429,59 +428,62 @@ fn submitted_number(session: &Session, form: &HashMap<String, String>) -> Option
     number::parse(&e164).ok()
 }
 
-async fn send(
+/// The page's forms: `send`, `resend` and `check`, each after [`posted`]'s checks.
+async fn act(
     req: HttpRequest,
-    token: web::Path<String>,
+    path: web::Path<(String, String)>,
     form: web::Form<HashMap<String, String>>,
     engine: EngineData,
     hosting: HostingData,
 ) -> HttpResponse {
+    let (token, action) = path.into_inner();
+    if !matches!(action.as_str(), "send" | "resend" | "check") {
+        return HttpResponse::NotFound().finish();
+    }
     let visit = match posted(&req, &token, &form, &engine, &hosting).await {
         Ok(visit) => visit,
         Err(response) => return response,
     };
+    let answer = match action.as_str() {
+        "send" => send(&req, &form, &engine, &hosting, &visit).await,
+        "resend" => resend(&req, &engine, &hosting, &visit).await,
+        _ => check(&form, &engine, &hosting, &visit).await,
+    };
+    finish(&engine, &hosting, &visit, answer)
+}
+
+async fn send(
+    req: &HttpRequest,
+    form: &HashMap<String, String>,
+    engine: &EngineData,
+    hosting: &Hosting,
+    visit: &Visit,
+) -> Answer {
     let t = visit.lang.texts();
-    let Some(number) = submitted_number(&visit.session, &form) else {
+    let Some(number) = submitted_number(&visit.session, form) else {
         let national = form.get("national").cloned().unwrap_or_default();
-        let mut step = number_step(&visit, Some(t.invalid_number), national);
+        let mut step = number_step(visit, Some(t.invalid_number), national);
         if let Some(country) = form
             .get("country")
             .filter(|c| page::COUNTRIES.iter().any(|x| &x.iso == *c))
         {
             step.country = country.clone();
         }
-        return finish(
-            &engine,
-            &hosting,
-            &visit,
-            Answer::Page(StatusCode::BAD_REQUEST, View::Number(step)),
-        );
+        return Answer::Page(StatusCode::BAD_REQUEST, View::Number(step));
     };
-    let answer = deliver(&req, &engine, &hosting, &visit, number, "").await;
-    finish(&engine, &hosting, &visit, answer)
+    deliver(req, engine, hosting, visit, number, "").await
 }
 
-async fn resend(
-    req: HttpRequest,
-    token: web::Path<String>,
-    form: web::Form<HashMap<String, String>>,
-    engine: EngineData,
-    hosting: HostingData,
-) -> HttpResponse {
-    let visit = match posted(&req, &token, &form, &engine, &hosting).await {
-        Ok(visit) => visit,
-        Err(response) => return response,
-    };
-    let Some(number) = visit
+async fn resend(req: &HttpRequest, engine: &EngineData, hosting: &Hosting, visit: &Visit) -> Answer {
+    let number = visit
         .session
         .verification
         .as_ref()
-        .and_then(|v| number::parse(&v.phone).ok())
-    else {
-        return finish(&engine, &hosting, &visit, Answer::Back(""));
-    };
-    let answer = deliver(&req, &engine, &hosting, &visit, number, "?resent=1").await;
-    finish(&engine, &hosting, &visit, answer)
+        .and_then(|v| number::parse(&v.phone).ok());
+    match number {
+        Some(number) => deliver(req, engine, hosting, visit, number, "?resent=1").await,
+        None => Answer::Back(""),
+    }
 }
 
 /// Sends the code for the session's verification to `number` through the number's actor, with
@@ -600,51 +602,26 @@ async fn refused_send(engine: &EngineData, hosting: &Hosting, visit: &Visit, e: 
     page_with_error(engine, hosting, visit, e.status(), message).await
 }
 
-async fn check(
-    req: HttpRequest,
-    token: web::Path<String>,
-    form: web::Form<HashMap<String, String>>,
-    engine: EngineData,
-    hosting: HostingData,
-) -> HttpResponse {
-    let visit = match posted(&req, &token, &form, &engine, &hosting).await {
-        Ok(visit) => visit,
-        Err(response) => return response,
-    };
+async fn check(form: &HashMap<String, String>, engine: &EngineData, hosting: &Hosting, visit: &Visit) -> Answer {
     let t = visit.lang.texts();
     let session = &visit.session;
     let now = now_ms();
     let verification = match service::verification_of(engine.store.as_ref(), session).await {
         Ok(v) => v,
-        Err(e) => return unavailable(&hosting, header_str(&req, header::ACCEPT_LANGUAGE), e.into()),
+        Err(e) => return refused_send(engine, hosting, visit, EngineError::from(e).into()).await,
     };
     let Some(v) = verification.filter(|v| v.is_pending_at(now)) else {
-        let step = number_step(&visit, Some(t.code_expired), String::new());
-        return finish(
-            &engine,
-            &hosting,
-            &visit,
-            Answer::Page(StatusCode::BAD_REQUEST, View::Number(step)),
-        );
+        let step = number_step(visit, Some(t.code_expired), String::new());
+        return Answer::Page(StatusCode::BAD_REQUEST, View::Number(step));
     };
     let code: String = form
         .get("code")
         .map_or(String::new(), |c| c.chars().filter(|c| !c.is_whitespace()).collect());
     if !code::is_well_formed(&code) {
-        let step = code_step(
-            &engine,
-            &hosting,
-            session,
-            &v,
-            now,
-            Some(t.malformed_code.to_owned()),
-            None,
-        );
-        return finish(
-            &engine,
-            &hosting,
-            &visit,
-            Answer::Page(StatusCode::BAD_REQUEST, View::Code(step)),
+        let error = Some(t.malformed_code.to_owned());
+        return Answer::Page(
+            StatusCode::BAD_REQUEST,
+            View::Code(code_step(engine, hosting, session, &v, now, error, None)),
         );
     }
     let key = (session.application.clone(), v.number.full_number.clone());
@@ -654,34 +631,30 @@ async fn check(
         blocklisted: engine.blocklist.matching(&key.0, &key.1),
         session: Some(check_hook(session.clone())),
     };
-    let outcome = match engine.registry.ask(&engine, &key, message).await {
+    let outcome = match engine.registry.ask(engine, &key, message).await {
         Ok(Ok(outcome)) => outcome,
-        Ok(Err(e)) | Err(e) => {
-            let answer = refused_send(&engine, &hosting, &visit, e.into()).await;
-            return finish(&engine, &hosting, &visit, answer);
-        }
+        Ok(Err(e)) | Err(e) => return refused_send(engine, hosting, visit, e.into()).await,
     };
-    counted(&engine, &hosting, session).await;
-    let answer = match outcome.result {
+    counted(engine, hosting, session).await;
+    match outcome.result {
         CheckResult::Approved => {
             engine.risk.record_completion(&key.0, &key.1, now_ms());
             Answer::Back("")
         }
         CheckResult::Declined | CheckResult::InReview => Answer::Back(""),
         CheckResult::Failed { attempts_left } => {
-            let error = t.wrong_code.replace("{n}", &attempts_left.to_string());
+            let error = Some(t.wrong_code.replace("{n}", &attempts_left.to_string()));
             let v = outcome.verification.unwrap_or(v);
             Answer::Page(
                 StatusCode::BAD_REQUEST,
-                View::Code(code_step(&engine, &hosting, session, &v, now, Some(error), None)),
+                View::Code(code_step(engine, hosting, session, &v, now, error, None)),
             )
         }
         CheckResult::NotFound => Answer::Page(
             StatusCode::BAD_REQUEST,
-            View::Number(number_step(&visit, Some(t.code_expired), String::new())),
+            View::Number(number_step(visit, Some(t.code_expired), String::new())),
         ),
-    };
-    finish(&engine, &hosting, &visit, answer)
+    }
 }
 
 /// `{status, channel, fell_back_from}` for the page's script; no secrets, nothing changed.
