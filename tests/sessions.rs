@@ -316,7 +316,8 @@ fn wrong_or_replayed_input_on_the_page_changes_nothing() {
     assert_eq!(decision(&server, &a_id), before);
     assert_eq!(server.inbox("+12025550124").len(), 1);
 
-    let deliveries = receiver.wait_for(2, Duration::from_secs(10));
+    // a: In Progress and Approved; b (opened): In Progress.
+    let deliveries = receiver.wait_for(3, Duration::from_secs(10));
     assert_eq!(
         statuses(&deliveries, &a_id),
         ["In Progress", "Approved"],
