@@ -2,7 +2,8 @@
 //!
 //! [`Store`] is what the engine needs from a database: load one number's recent history, save
 //! changed verifications (in order, answering only once they are durable), and a small settings
-//! table. [`sqlite::SqliteStore`] is the embedded default; a PostgreSQL backend for several
+//! table; for path A, workflows, sessions (changed only over the version read, with their webhook
+//! events in the same commit), webhook destinations and the leased outbox. [`sqlite::SqliteStore`] is the embedded default; a PostgreSQL backend for several
 //! nodes implements the same trait and runs the same test suite (`tests/store_suite.rs`).
 pub mod sqlite;
 
