@@ -5,6 +5,10 @@
 //! [`crate::carriers`]), then [`RawConfig::build_and_validate`] turns it into the immutable
 //! [`Config`] the engine runs on, or into a list of every problem found, each with the line of
 //! the key it is about.
+mod hosted;
+
+pub use hosted::{RawSessions, RawWebhooks, WebhooksConfig};
+
 use crate::carriers::{self, CarrierConfig, RawCarrier};
 use otpgate_gateway::Channel;
 use serde::Deserialize;
@@ -32,6 +36,8 @@ pub struct RawConfig {
     pub routing: BTreeMap<String, Vec<String>>,
     pub risk: RawRisk,
     pub intel: RawIntel,
+    pub sessions: RawSessions,
+    pub webhooks: RawWebhooks,
 }
 
 /// Extension (`[intel]`): the number-intelligence data files.
@@ -289,6 +295,8 @@ pub struct Config {
     pub routing: RoutingTable,
     pub risk: RiskPolicy,
     pub intel: IntelConfig,
+    pub sessions: crate::sessions::SessionTimes,
+    pub webhooks: WebhooksConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -550,6 +558,9 @@ impl RawConfig {
             lookup,
         };
 
+        let sessions = self.sessions.validate(&mut problems);
+        let webhooks = self.webhooks.validate(&mut problems);
+
         let mut routing = RoutingTable::default();
         for (country, channels) in self.routing {
             if country != "*" && !(country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase())) {
@@ -599,6 +610,8 @@ impl RawConfig {
                 routing,
                 risk,
                 intel,
+                sessions,
+                webhooks,
             })
         } else {
             Err(ConfigError(problems))

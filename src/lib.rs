@@ -25,6 +25,9 @@
 //! - [`templates`]: message texts per locale.
 //! - [`store`]: the `Store` trait and the embedded SQLite store with group commit.
 //! - [`webhooks`]: signed callbacks from the channel platforms, per carrier.
+//! - [`workflows`]: path A's workflows: the PHONE feature, its limits and risk actions.
+//! - [`sessions`]: hosted sessions, their lifecycle, decision and `status.updated` events.
+//! - [`outbox`]: outbound webhooks: destinations, signatures, the durable outbox and its worker.
 //! - [`metrics`]: Prometheus metric names and their descriptions.
 //!
 //! Channels are implemented outside this crate, under `gateways/`, behind the
@@ -45,11 +48,14 @@ pub mod lookup;
 pub mod metrics;
 pub mod number;
 pub mod number_state;
+pub mod outbox;
 pub mod receipts;
 pub mod risk;
 pub mod routing;
 pub mod serve;
+pub mod sessions;
 pub mod store;
 pub mod templates;
 pub mod verification;
 pub mod webhooks;
+pub mod workflows;

@@ -20,9 +20,17 @@ pub const SENDS_RATE_LIMITED: &str = "otpgate_sends_rate_limited_total";
 pub const INTEL_RELOADS: &str = "otpgate_intel_reloads_total";
 pub const INTEL_LOOKUPS: &str = "otpgate_intel_lookups_total";
 pub const PREFIXES_BLOCKED: &str = "otpgate_prefixes_blocked_total";
+pub const SESSIONS: &str = "otpgate_sessions_total";
+pub const WEBHOOK_DELIVERIES: &str = "otpgate_webhook_deliveries_total";
+pub const WEBHOOK_DELIVERY_DURATION: &str = "otpgate_webhook_delivery_seconds";
+pub const WEBHOOK_OUTBOX_DEPTH: &str = "otpgate_webhook_outbox_depth";
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+/// A webhook's wait spans milliseconds (receiver up) to days (receiver down, retried).
+const WEBHOOK_BUCKETS: &[f64] = &[
+    0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0,
 ];
 const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2048.0];
 
@@ -31,6 +39,7 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)?
         .set_buckets_for_metric(Matcher::Full(STORE_BATCH_SIZE.into()), BATCH_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(WEBHOOK_DELIVERY_DURATION.into()), WEBHOOK_BUCKETS)?
         .install_recorder()?;
     describe();
     Ok(handle)
@@ -113,5 +122,22 @@ fn describe() {
         sip::CALL_DURATION,
         Unit::Seconds,
         "From INVITE to the end of an answered call, per SIP carrier."
+    );
+    describe_counter!(
+        SESSIONS,
+        "Hosted sessions entering a status, by status (not_started, in_progress, in_review, approved, declined, abandoned, expired)."
+    );
+    describe_counter!(
+        WEBHOOK_DELIVERIES,
+        "Webhook delivery attempts by outcome (delivered, retried, given_up, refused)."
+    );
+    describe_histogram!(
+        WEBHOOK_DELIVERY_DURATION,
+        Unit::Seconds,
+        "From a session's status change to its webhook's 2xx, retries included."
+    );
+    describe_gauge!(
+        WEBHOOK_OUTBOX_DEPTH,
+        "Webhook events waiting to be delivered, in every application (refreshed every 5 s)."
     );
 }

@@ -109,12 +109,34 @@ pub enum SendResult {
     },
 }
 
-/// `*_action` fields of a check request.
+/// What a configurable risk (CONTRACT §4) does to a verification whose code was right: a
+/// workflow's `Decline | Review | Approve`; path B's `DECLINE` and `NO_ACTION`. The strongest
+/// action among the risks found wins (`Decline` over `Review` over `Approve`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+pub enum RiskAction {
+    #[default]
+    Approve,
+    Review,
+    Decline,
+}
+
+impl RiskAction {
+    /// The warning's `log_type`: Decline → error, Review → warning, Approve → information.
+    pub fn log_type(self) -> LogType {
+        match self {
+            RiskAction::Approve => LogType::Information,
+            RiskAction::Review => LogType::Warning,
+            RiskAction::Decline => LogType::Error,
+        }
+    }
+}
+
+/// The action for each configurable risk: path B's `*_action` fields, or a workflow's.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RiskActions {
-    pub duplicated_decline: bool,
-    pub disposable_decline: bool,
-    pub voip_decline: bool,
+    pub duplicated: RiskAction,
+    pub disposable: RiskAction,
+    pub voip: RiskAction,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +147,8 @@ pub enum CheckResult {
         attempts_left: u32,
     },
     Declined,
+    /// Right code, but a risk's action is Review: a person decides ([`NumberState::resolve_review`]).
+    InReview,
     NotFound,
 }
 
@@ -591,33 +615,33 @@ impl NumberState {
                 .collect(),
             None => Vec::new(),
         };
+        let mut action = RiskAction::Approve;
         if !v.matches.is_empty() {
             let data = json!({ "matches": v.matches.len() });
-            let log_type = if actions.duplicated_decline {
-                LogType::Error
-            } else {
-                LogType::Information
-            };
-            v.warn(Risk::DuplicatedPhoneNumber, log_type, Some(data));
+            v.warn(Risk::DuplicatedPhoneNumber, actions.duplicated.log_type(), Some(data));
+            action = actions.duplicated;
         }
-        let mut decline = actions.duplicated_decline && !v.matches.is_empty();
-        for (present, risk, declines) in [
+        for (present, risk, risk_action) in [
             (
                 v.number.is_disposable,
                 Risk::DisposableNumberDetected,
-                actions.disposable_decline,
+                actions.disposable,
             ),
-            (v.number.is_virtual, Risk::VoipNumberDetected, actions.voip_decline),
+            (v.number.is_virtual, Risk::VoipNumberDetected, actions.voip),
         ] {
             if present {
-                v.warn(risk, if declines { LogType::Error } else { LogType::Information }, None);
-                decline |= declines;
+                v.warn(risk, risk_action.log_type(), None);
+                action = action.max(risk_action);
             }
         }
-        let result = if decline {
+        let result = if action == RiskAction::Decline {
             v.state = State::Declined;
             v.log("PHONE_VERIFICATION_DECLINED", now_ms, None);
             CheckResult::Declined
+        } else if action == RiskAction::Review {
+            v.state = State::InReview;
+            v.log("PHONE_VERIFICATION_IN_REVIEW", now_ms, None);
+            CheckResult::InReview
         } else {
             v.state = State::Approved;
             v.verified_at_ms = Some(now_ms);
@@ -631,6 +655,40 @@ impl NumberState {
         };
         changed.push(v.clone());
         (result, changed)
+    }
+
+    /// A person approved or declined a verification In Review (`details`: who, why; logged).
+    /// The number's current record is used when it is that verification, else `stored` (as the
+    /// store holds it). Returns the changed record; `None` when it is not In Review.
+    pub fn resolve_review(
+        &mut self,
+        stored: Verification,
+        approve: bool,
+        details: Value,
+        now_ms: i64,
+    ) -> Option<Verification> {
+        let mut stored = stored;
+        let v = match self.current.as_mut() {
+            Some(current) if current.request_id == stored.request_id => current,
+            _ => &mut stored,
+        };
+        if v.state != State::InReview {
+            return None;
+        }
+        if approve {
+            v.state = State::Approved;
+            v.verified_at_ms = Some(now_ms);
+            v.log("PHONE_VERIFICATION_APPROVED", now_ms, Some(details));
+            self.approved.push(Match {
+                request_id: v.request_id.clone(),
+                vendor_data: v.vendor_data.clone(),
+                verified_at_ms: v.verified_at_ms,
+            });
+        } else {
+            v.state = State::Declined;
+            v.log("PHONE_VERIFICATION_DECLINED", now_ms, Some(details));
+        }
+        Some(v.clone())
     }
 }
 
@@ -905,7 +963,11 @@ mod tests {
             let mut state = NumberState::default();
             let code = code_of(&sent(&mut state, &secret, number::SANDBOX_VOIP, T0));
             let actions = RiskActions {
-                voip_decline: decline,
+                voip: if decline {
+                    RiskAction::Decline
+                } else {
+                    RiskAction::Approve
+                },
                 ..Default::default()
             };
             let (result, changed) = state.check(&code, actions, &secret, T0 + 1);
@@ -913,6 +975,43 @@ mod tests {
             assert_eq!(changed[0].warnings[0].risk, Risk::VoipNumberDetected);
             assert_eq!(changed[0].warnings[0].log_type, log_type);
         }
+    }
+
+    #[test]
+    fn review_holds_a_right_code_until_a_person_decides() {
+        let secret = CodeSecret::from_bytes(b"s");
+        let mut state = NumberState::default();
+        let code = code_of(&sent(&mut state, &secret, number::SANDBOX_VOIP, T0));
+        let actions = RiskActions {
+            voip: RiskAction::Review,
+            disposable: RiskAction::Decline,
+            ..Default::default()
+        };
+        let (result, changed) = state.check(&code, actions, &secret, T0 + 1);
+        assert_eq!(result, CheckResult::InReview);
+        let v = changed[0].clone();
+        assert_eq!((v.state, v.report().status), (State::InReview, "In Review"));
+        assert_eq!(v.warnings[0].log_type, LogType::Warning);
+        // The code was used: checking again finds nothing pending.
+        assert_eq!(state.check(&code, actions, &secret, T0 + 2).0, CheckResult::NotFound);
+        let approved = state
+            .resolve_review(v.clone(), true, json!({ "by": "ops" }), T0 + 3)
+            .unwrap();
+        assert_eq!(
+            (approved.state, approved.verified_at_ms),
+            (State::Approved, Some(T0 + 3))
+        );
+        assert!(
+            state.resolve_review(approved, false, json!({}), T0 + 4).is_none(),
+            "settled once"
+        );
+        // A record that is no longer current is settled from the stored copy.
+        assert_eq!(
+            NumberState::default()
+                .resolve_review(v, false, json!({}), T0 + 5)
+                .map(|v| v.state),
+            Some(State::Declined)
+        );
     }
 
     #[test]

@@ -140,8 +140,9 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         }
         println!("otpgate listening on http://{addr}");
         tracing::info!(%addr, sandbox = config.sandbox_enabled, "otpgate listening");
+        let hosting = start_path_a(&config, &engine)?;
         let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        let server = api::server(listener, engine.clone(), metrics, workers)?;
+        let server = api::server(listener, engine.clone(), metrics, hosting, workers)?;
         let handle = server.handle();
         actix::spawn(async move {
             wait_for_signal().await;
@@ -157,6 +158,25 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!("drained: in-flight requests finished, carriers unbound, routing saved, store flushed");
         Ok(())
     })
+}
+
+/// Path A's background work: the webhook delivery worker and the sweep that expires and abandons
+/// sessions. Returns what the session endpoints and the hosted page share.
+fn start_path_a(config: &Config, engine: &Arc<Engine>) -> anyhow::Result<Arc<crate::sessions::service::Hosting>> {
+    let hosting = Arc::new(crate::sessions::service::Hosting::new(
+        config.sessions,
+        &config.public_url,
+    ));
+    let worker = crate::outbox::worker::Worker::new(engine.store.clone(), config.webhooks, hosting.wake.clone())
+        .context("building the webhook HTTP client")?;
+    actix::spawn(worker.run());
+    let sweep_every = std::time::Duration::from_secs(1);
+    actix::spawn(crate::sessions::service::run_sweeper(
+        engine.store.clone(),
+        hosting.clone(),
+        sweep_every,
+    ));
+    Ok(hosting)
 }
 
 /// Gives carrier binds a moment to come up before the first request, so a fresh start does

@@ -9,7 +9,8 @@ use otpgate_gateway::Channel;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Where a verification stands. `Undeliverable` means no channel took the first message.
+/// Where a verification stands. `Undeliverable` means no channel took the first message;
+/// `InReview` that the code was right but a workflow sends one of its risks to a person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
@@ -18,6 +19,7 @@ pub enum State {
     Declined,
     Expired,
     Undeliverable,
+    InReview,
 }
 
 impl State {
@@ -26,6 +28,7 @@ impl State {
         match self {
             State::Approved => "Approved",
             State::Declined => "Declined",
+            State::InReview => "In Review",
             State::Pending | State::Expired | State::Undeliverable => "Not Finished",
         }
     }

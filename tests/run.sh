@@ -2,8 +2,10 @@
 # The test command (README): does its own set-up, then runs every test in the workspace.
 #
 # Set-up: the npm `smpp` package (pinned in tests/peers/smpp/package-lock.json), a third-party
-# SMPP peer that tests run against our SMPP code (needs node and npm; installed with `npm ci`,
-# skipped when node_modules already matches the lock), then every binary of the workspace, which
+# SMPP peer that tests run against our SMPP code, and npm `playwright-core` (pinned in
+# tests/peers/browser) with Debian's `chromium` (apt-get, as root), which drive the hosted page
+# in tests/hosted_browser.rs (needs node and npm; `npm ci`, skipped when node_modules already
+# matches the lock), then every binary of the workspace, which
 # the integration tests spawn (the otpgate server on loopback, port 0 plus 8080 for the
 # embedded-defaults test; the otpgate-smsc-sim SMSC simulator), and SIPp (Debian's sip-tester),
 # the third-party SIP user agent the voice gateway is tested against (installed with apt-get when
@@ -19,35 +21,44 @@ for tool in node npm; do
   }
 done
 
-peer=tests/peers/smpp
 # node_modules/.package-lock.json is npm's record of what it installed; it matches the lock's
 # package entries (all but the root "") exactly when the install is current.
-if ! node -e '
-  const fs = require("fs");
-  const sorted = (v) => v && typeof v === "object" && !Array.isArray(v)
-    ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sorted(v[k])])) : v;
-  const read = (f) => JSON.parse(fs.readFileSync(process.argv[1] + f, "utf8")).packages;
-  try {
-    const want = read("/package-lock.json"); delete want[""];
-    const have = read("/node_modules/.package-lock.json");
-    process.exit(JSON.stringify(sorted(want)) === JSON.stringify(sorted(have)) ? 0 : 1);
-  } catch (e) { process.exit(1); }
-' "$peer"; then
-  echo "tests/run.sh: installing npm packages in $peer (npm ci)" >&2
-  npm ci --prefix "$peer" --no-audit --no-fund --loglevel=error
-fi
+npm_ci_if_stale() {
+  local peer=$1
+  if ! node -e '
+    const fs = require("fs");
+    const sorted = (v) => v && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sorted(v[k])])) : v;
+    const read = (f) => JSON.parse(fs.readFileSync(process.argv[1] + f, "utf8")).packages;
+    try {
+      const want = read("/package-lock.json"); delete want[""];
+      const have = read("/node_modules/.package-lock.json");
+      process.exit(JSON.stringify(sorted(want)) === JSON.stringify(sorted(have)) ? 0 : 1);
+    } catch (e) { process.exit(1); }
+  ' "$peer"; then
+    echo "tests/run.sh: installing npm packages in $peer (npm ci)" >&2
+    npm ci --prefix "$peer" --no-audit --no-fund --loglevel=error
+  fi
+}
+npm_ci_if_stale tests/peers/smpp
+# playwright-core drives the hosted page in Debian's chromium (no browser download of its own).
+npm_ci_if_stale tests/peers/browser
 
-if ! command -v sipp >/dev/null; then
+apt_install() {
+  local package=$1 why=$2
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "tests/run.sh: installing SIPp (apt-get install sip-tester)" >&2
+    echo "tests/run.sh: installing $package (apt-get): $why" >&2
     export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q --no-install-recommends sip-tester >/dev/null ||
-      { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends sip-tester >/dev/null; }
+    apt-get install -y -q --no-install-recommends "$package" >/dev/null ||
+      { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "$package" >/dev/null; }
   else
-    echo "tests/run.sh: sipp not found; install SIPp (Debian/Ubuntu: apt-get install sip-tester)" >&2
+    echo "tests/run.sh: $package is missing ($why); install it (Debian/Ubuntu: apt-get install $package)" >&2
     exit 1
   fi
-fi
+}
+[ -x /usr/bin/chromium ] || apt_install chromium "the headless browser of tests/hosted_browser.rs"
+
+command -v sipp >/dev/null || apt_install sip-tester "SIPp, the SIP peer of the voice tests"
 
 cargo build --workspace --bins --locked
 cargo test --workspace --locked "$@"

@@ -4,10 +4,67 @@ use otpgate::code::CodeSecret;
 use otpgate::config::VerificationPolicy;
 use otpgate::number;
 use otpgate::number_state::{NumberState, SendRequest, SendResult, SendStart};
+use otpgate::outbox::{Destination, Settlement};
+use otpgate::sessions::events::status_event;
+use otpgate::sessions::{Session, SessionStatus, SessionTimes};
 use otpgate::store::sqlite::SqliteStore;
-use otpgate::store::Store;
+use otpgate::store::{SessionKey, SessionUpdate, Store};
 use otpgate::verification::{State, Verification};
+use otpgate::workflows::{PhoneSettings, Workflow};
 use otpgate_gateway::Channel;
+
+pub fn workflow(app: &str, id: &str, at_ms: i64) -> Workflow {
+    Workflow {
+        id: id.into(),
+        application: app.into(),
+        label: format!("workflow {id}"),
+        phone: PhoneSettings::default(),
+        created_at_ms: at_ms,
+        updated_at_ms: at_ms,
+    }
+}
+
+/// A new session of `app` whose `session_url` carries `token`, created at `at_ms`.
+pub fn session(app: &str, token: &str, at_ms: i64) -> Session {
+    let times = SessionTimes::default();
+    Session::new(
+        app,
+        workflow(app, "wf", 0),
+        token,
+        Some("user-1".into()),
+        None,
+        None,
+        None,
+        &times,
+        at_ms,
+    )
+}
+
+pub fn destination(app: &str, id: &str, events: &[&str]) -> Destination {
+    Destination {
+        id: id.into(),
+        application: app.into(),
+        url: format!("http://127.0.0.1:9/{id}"),
+        subscribed_events: events.iter().map(|e| e.to_string()).collect(),
+        statuses: events
+            .iter()
+            .map(|e| otpgate::outbox::event_statuses(e).unwrap())
+            .fold(0, |a, b| a | b),
+        secret: format!("secret-{id}"),
+        created_at_ms: 1,
+    }
+}
+
+/// `session` moved to `status`, with its webhook event.
+pub fn moved(session: &Session, status: SessionStatus, at_ms: i64) -> SessionUpdate {
+    let next = session.next(|s| s.status = status);
+    SessionUpdate {
+        event: Some(status_event(&next, None, at_ms)),
+        expected_version: session.version,
+        session: next,
+        records: Vec::new(),
+    }
+}
 
 /// A verification of `phone` created at `at_ms`, as the number rules would make it.
 pub fn verification(app: &str, phone: &str, at_ms: i64) -> Verification {
@@ -216,6 +273,279 @@ macro_rules! store_suite {
         }
 
         #[tokio::test]
+        async fn workflows_are_kept_per_application() {
+            let (_guard, store) = $open;
+            store.put_workflow(workflow("a", "w1", 1)).await.unwrap();
+            store.put_workflow(workflow("a", "w2", 2)).await.unwrap();
+            store.put_workflow(workflow("b", "w3", 3)).await.unwrap();
+            let mut renamed = workflow("a", "w1", 1);
+            renamed.label = "renamed".into();
+            renamed.updated_at_ms = 5;
+            store.put_workflow(renamed.clone()).await.unwrap();
+            assert_eq!(store.workflow("a", "w1").await.unwrap(), Some(renamed.clone()));
+            assert_eq!(
+                store.workflow("b", "w1").await.unwrap(),
+                None,
+                "another application's"
+            );
+            let ids: Vec<String> = store
+                .workflows("a")
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|w| w.id)
+                .collect();
+            assert_eq!(ids, ["w1", "w2"], "oldest first");
+            assert!(!store.delete_workflow("b", "w1").await.unwrap());
+            assert!(store.delete_workflow("a", "w1").await.unwrap());
+            assert!(!store.delete_workflow("a", "w1").await.unwrap());
+            assert_eq!(store.workflows("a").await.unwrap().len(), 1);
+        }
+
+        #[tokio::test]
+        async fn sessions_get_increasing_numbers_per_application_and_are_found_by_id_or_token() {
+            let (_guard, store) = $open;
+            let creates: Vec<_> = (0..20)
+                .map(|i| store.create_session(session("a", &format!("token-{i}"), i)))
+                .collect();
+            let mut numbers = Vec::new();
+            for created in futures_util::future::join_all(creates).await {
+                numbers.push(created.unwrap().number);
+            }
+            numbers.sort();
+            assert_eq!(numbers, (1..=20).collect::<Vec<i64>>(), "each number once");
+            let other = store.create_session(session("b", "token-b", 0)).await.unwrap();
+            assert_eq!(other.number, 1, "numbers are per application");
+
+            let by_id = store.session(SessionKey::Id(&other.id)).await.unwrap().unwrap();
+            assert_eq!(by_id, other);
+            let digest = otpgate::sessions::token_digest("token-b");
+            assert_eq!(
+                store.session(SessionKey::TokenDigest(&digest)).await.unwrap(),
+                Some(other)
+            );
+            let unknown = otpgate::sessions::token_digest("nope");
+            assert_eq!(
+                store.session(SessionKey::TokenDigest(&unknown)).await.unwrap(),
+                None
+            );
+        }
+
+        #[tokio::test]
+        async fn a_session_change_applies_once_over_its_version_with_its_events_and_records() {
+            let (_guard, store) = $open;
+            store
+                .add_destination(destination("a", "all", &["status.updated"]))
+                .await
+                .unwrap();
+            store
+                .add_destination(destination("a", "approvals", &["session.verified"]))
+                .await
+                .unwrap();
+            store
+                .add_destination(destination("b", "elsewhere", &["status.updated"]))
+                .await
+                .unwrap();
+            let s = store.create_session(session("a", "t", 1_000)).await.unwrap();
+
+            let mut started = moved(&s, SessionStatus::InProgress, 2_000);
+            let v = verification("a", "+12025550123", 1_500);
+            started.records = vec![v.clone()];
+            // Two changes computed from the same version: the first one applies, the second
+            // writes its records only.
+            let mut late = moved(&s, SessionStatus::Expired, 2_001);
+            let mut approved_v = v.clone();
+            approved_v.state = State::Approved;
+            late.records = vec![approved_v.clone()];
+            let (first, second) = tokio::join!(store.update_session(started), store.update_session(late));
+            assert!(first.unwrap());
+            assert!(!second.unwrap());
+            let stored = store.session(SessionKey::Id(&s.id)).await.unwrap().unwrap();
+            assert_eq!((stored.status, stored.version), (SessionStatus::InProgress, 1));
+            assert_eq!(
+                store.load_number("a", "+12025550123", 0).await.unwrap(),
+                vec![approved_v],
+                "records are saved either way, in call order"
+            );
+            // One event, for the destination of "a" subscribed to every status.
+            let claimed = store.claim_events("node-1", 10_000, 30_000, 10).await.unwrap();
+            assert_eq!(claimed.len(), 1, "{claimed:?}");
+            assert_eq!(
+                (claimed[0].destination_id.as_str(), claimed[0].status.as_str()),
+                ("all", "In Progress")
+            );
+            assert_eq!(claimed[0].secret, "secret-all");
+            assert!(claimed[0].payload.contains("\"status\":\"In Progress\""));
+
+            let approved = store
+                .update_session(moved(&stored, SessionStatus::Approved, 3_000))
+                .await
+                .unwrap();
+            assert!(approved);
+            assert_eq!(
+                store.outbox_depth().await.unwrap(),
+                3,
+                "in progress + approved twice"
+            );
+            // A session deleted takes its undelivered events with it.
+            assert!(
+                !store.delete_session("b", &s.id).await.unwrap(),
+                "another application's"
+            );
+            assert!(store.delete_session("a", &s.id).await.unwrap());
+            assert_eq!(store.session(SessionKey::Id(&s.id)).await.unwrap(), None);
+            assert_eq!(store.outbox_depth().await.unwrap(), 0);
+            let gone = store
+                .update_session(moved(&stored, SessionStatus::Declined, 4_000))
+                .await
+                .unwrap();
+            assert!(!gone, "a deleted session is not written again");
+        }
+
+        #[tokio::test]
+        async fn events_are_leased_to_one_claimant_and_delivered_in_order_per_session() {
+            let (_guard, store) = $open;
+            store
+                .add_destination(destination("a", "d1", &["status.updated"]))
+                .await
+                .unwrap();
+            store
+                .add_destination(destination("a", "d2", &["status.updated"]))
+                .await
+                .unwrap();
+            let s1 = store.create_session(session("a", "t1", 0)).await.unwrap();
+            let s2 = store.create_session(session("a", "t2", 0)).await.unwrap();
+            let s1b = s1.next(|s| s.status = SessionStatus::InProgress);
+            assert!(store
+                .update_session(moved(&s1, SessionStatus::InProgress, 100))
+                .await
+                .unwrap());
+            assert!(store
+                .update_session(moved(&s1b, SessionStatus::Approved, 101))
+                .await
+                .unwrap());
+            assert!(store
+                .update_session(moved(&s2, SessionStatus::InProgress, 102))
+                .await
+                .unwrap());
+
+            // Heads only: s1's first event for each destination, and s2's.
+            let now = 1_000;
+            let first = store.claim_events("node-1", now, 30_000, 100).await.unwrap();
+            let heads: Vec<(String, String, String)> = first
+                .iter()
+                .map(|e| (e.session_id.clone(), e.destination_id.clone(), e.status.clone()))
+                .collect();
+            assert_eq!(heads.len(), 4, "{heads:?}");
+            assert!(
+                heads.iter().all(|(_, _, status)| status == "In Progress"),
+                "{heads:?}"
+            );
+            assert!(first.windows(2).all(|w| w[0].id < w[1].id), "oldest first");
+            // Leased: nobody else gets them until the lease ends.
+            assert!(store
+                .claim_events("node-2", now + 29_999, 30_000, 100)
+                .await
+                .unwrap()
+                .is_empty());
+
+            let (delivered, retried) = (&first[0], &first[1]);
+            assert_eq!(delivered.session_id, s1.id);
+            assert!(
+                !store
+                    .settle_event(delivered.id, "node-2", Settlement::Delivered)
+                    .await
+                    .unwrap(),
+                "not its lease"
+            );
+            assert!(store
+                .settle_event(delivered.id, "node-1", Settlement::Delivered)
+                .await
+                .unwrap());
+            assert!(
+                !store
+                    .settle_event(delivered.id, "node-1", Settlement::Delivered)
+                    .await
+                    .unwrap(),
+                "settled once"
+            );
+            let retry_at = now + 5_000;
+            assert!(store
+                .settle_event(retried.id, "node-1", Settlement::Retry { due_at_ms: retry_at })
+                .await
+                .unwrap());
+
+            // s1's Approved for the delivered destination is now the head; the retried event's
+            // session waits for it, on its destination only.
+            let next = store.claim_events("node-2", now + 1, 30_000, 100).await.unwrap();
+            assert_eq!(next.len(), 1, "{next:?}");
+            assert_eq!(
+                (next[0].session_id.as_str(), next[0].status.as_str()),
+                (s1.id.as_str(), "Approved")
+            );
+            assert_eq!(next[0].destination_id, delivered.destination_id);
+            let again = store.claim_events("node-2", retry_at, 30_000, 100).await.unwrap();
+            assert_eq!(again.len(), 1);
+            assert_eq!((again[0].id, again[0].attempts), (retried.id, 1));
+            // A lease that ran out is claimable again, by anyone.
+            let expired = store
+                .claim_events("node-3", now + 30_000, 30_000, 100)
+                .await
+                .unwrap();
+            assert_eq!(
+                expired.len(),
+                2,
+                "the two leases of node-1 not settled: {expired:?}"
+            );
+            assert!(!store
+                .settle_event(expired[0].id, "node-1", Settlement::GiveUp)
+                .await
+                .unwrap());
+            assert!(store.remove_destination("a", "d2").await.unwrap());
+            assert!(!store.remove_destination("a", "d2").await.unwrap());
+            assert!(store
+                .destinations("a")
+                .await
+                .unwrap()
+                .iter()
+                .all(|d| d.id == "d1"));
+            assert!(store
+                .claim_events("node-4", now + 100_000, 1, 100)
+                .await
+                .unwrap()
+                .iter()
+                .all(|e| e.destination_id == "d1"));
+        }
+
+        #[tokio::test]
+        async fn due_sessions_are_listed_by_deadline() {
+            let (_guard, store) = $open;
+            let times = SessionTimes::default();
+            let early = store.create_session(session("a", "t1", 0)).await.unwrap();
+            let late = store.create_session(session("a", "t2", 10)).await.unwrap();
+            let done = store.create_session(session("a", "t3", 0)).await.unwrap();
+            let finished = done.next(|s| {
+                s.status = SessionStatus::Declined;
+                s.deadline_ms = None;
+            });
+            let update = SessionUpdate {
+                session: finished,
+                expected_version: 0,
+                records: vec![],
+                event: None,
+            };
+            assert!(store.update_session(update).await.unwrap());
+            assert!(store
+                .sessions_due(times.expire_after_ms - 1, 10)
+                .await
+                .unwrap()
+                .is_empty());
+            let due = store.sessions_due(times.expire_after_ms + 10, 10).await.unwrap();
+            assert_eq!(due, vec![early.clone(), late]);
+            assert_eq!(store.sessions_due(i64::MAX, 1).await.unwrap(), vec![early]);
+        }
+
+        #[tokio::test]
         async fn settings_are_written_once() {
             let (_guard, store) = $open;
             assert_eq!(store.get_setting("k").await.unwrap(), None);
@@ -258,6 +588,35 @@ mod sqlite {
     }
 
     store_suite!(open());
+
+    /// Two stores on one database file stand for two nodes: under concurrent claims each event
+    /// goes to one of them.
+    #[tokio::test]
+    async fn two_nodes_on_one_database_never_claim_the_same_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("otpgate.db");
+        let (a, b) = (SqliteStore::open(&path).unwrap(), SqliteStore::open(&path).unwrap());
+        a.add_destination(destination("app", "d", &["status.updated"]))
+            .await
+            .unwrap();
+        for i in 0..60 {
+            let s = a.create_session(session("app", &format!("t{i}"), 0)).await.unwrap();
+            assert!(b.update_session(moved(&s, SessionStatus::InProgress, 1)).await.unwrap());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..10 {
+            // Each store's writer is its own thread: the two claims run at once.
+            let (x, y) = tokio::join!(
+                a.claim_events("a", 1_000, 60_000, 7),
+                b.claim_events("b", 1_000, 60_000, 7)
+            );
+            let (x, y) = (x.unwrap(), y.unwrap());
+            for event in x.into_iter().chain(y) {
+                assert!(seen.insert(event.id), "event {} claimed twice", event.id);
+            }
+        }
+        assert_eq!(seen.len(), 60);
+    }
 
     #[tokio::test]
     async fn data_survives_reopening() {
@@ -305,8 +664,12 @@ mod sqlite {
         }
         // Back to schema 2: the ledger alone, as stop 9 left it.
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch("DROP TABLE charge_months; DROP TABLE usage_months; PRAGMA user_version = 2;")
-            .unwrap();
+        conn.execute_batch(
+            "DROP TABLE charge_months; DROP TABLE usage_months; DROP TABLE workflows; DROP TABLE sessions;
+             DROP TABLE session_numbers; DROP TABLE webhook_destinations; DROP TABLE outbox;
+             PRAGMA user_version = 2;",
+        )
+        .unwrap();
         drop(conn);
 
         let store = SqliteStore::open(&path).unwrap();
@@ -378,7 +741,9 @@ mod sqlite {
         }
 
         /// Adds `n` approved verifications of other numbers, each charged, to application `a` in
-        /// this month, with the running totals a real writer keeps.
+        /// this month, with the running totals a real writer keeps; and `n` sessions, workflows
+        /// and webhook events waiting for a retry later (none of them the ones the statements
+        /// touch).
         fn fill(conn: &Connection, from: i64, n: i64) {
             conn.execute_batch(&format!(
                 "WITH RECURSIVE k(i) AS (SELECT {from} UNION ALL SELECT i + 1 FROM k WHERE i < {from} + {n} - 1)
@@ -391,6 +756,14 @@ mod sqlite {
                  INSERT INTO charge_months SELECT application, month, COUNT(*) FROM charges GROUP BY 1, 2;
                  INSERT INTO usage_months SELECT application, month, channel, country, COUNT(*), SUM(free),
                    SUM(CASE WHEN free THEN 0 ELSE amount_micros END) FROM charges GROUP BY 1, 2, 3, 4;
+                 WITH RECURSIVE k(i) AS (SELECT {from} UNION ALL SELECT i + 1 FROM k WHERE i < {from} + {n} - 1)
+                 INSERT INTO sessions SELECT printf('fill-%08d', i), 'a', i + 2, randomblob(32), 'In Progress', 1,
+                   {NOW_MS} + 3600000 + i, '{{}}' FROM k;
+                 WITH RECURSIVE k(i) AS (SELECT {from} UNION ALL SELECT i + 1 FROM k WHERE i < {from} + {n} - 1)
+                 INSERT INTO outbox (session_id, destination_id, status, payload, created_at_ms, due_at_ms)
+                   SELECT printf('fill-%08d', i), 'd-1', 'In Progress', '{{}}', {NOW_MS}, {NOW_MS} + 3600000 + i FROM k;
+                 WITH RECURSIVE k(i) AS (SELECT {from} UNION ALL SELECT i + 1 FROM k WHERE i < {from} + {n} - 1)
+                 INSERT INTO workflows SELECT 'a', printf('wf-fill-%08d', i), i, '{{}}' FROM k;
                  ANALYZE;"
             ))
             .unwrap();
@@ -416,6 +789,26 @@ mod sqlite {
                 "add_usage" => vec![b("a"), b(MONTH), b("sms"), b("ES"), i(0), i(37_900)],
                 "load_number" | "load_for_actor" => vec![b("a"), b("+34611000001"), i(NOW_MS - 86_400_000)],
                 "approvals" => vec![b("a"), b("+34611000001")],
+                "next_session_number" => vec![b("a")],
+                "insert_session" => vec![
+                    b("s-new"),
+                    b("a"),
+                    i(2),
+                    Box::new(vec![7u8; 32]),
+                    b("Not Started"),
+                    i(0),
+                    i(NOW_MS),
+                    b("{}"),
+                ],
+                "session_by_id" => vec![b("s-1")],
+                "session_by_token" => vec![Box::new(vec![1u8; 32])],
+                "update_session" => vec![b("s-1"), i(0), b("In Progress"), i(1), i(NOW_MS + 1), b("{}")],
+                "fan_out_event" => vec![b("s-1"), b("In Progress"), b("{}"), i(NOW_MS), b("a"), i(2)],
+                "workflow" => vec![b("a"), b("wf-1")],
+                "claim_candidates" => vec![i(NOW_MS), i(32)],
+                "claim_event" => vec![i(1), b("node"), i(NOW_MS + 30_000), i(NOW_MS)],
+                "settle_remove" => vec![i(1), b("node")],
+                "settle_retry" => vec![i(1), b("node"), i(NOW_MS + 5_000)],
                 other => panic!("no parameters for the hot statement {other:?}: add them here"),
             }
         }
@@ -443,6 +836,18 @@ mod sqlite {
                  INSERT INTO verifications VALUES ('t-2', 'a', '+34611000001', {}, 'pending', '{{}}');",
                 NOW_MS - 3_600_000,
                 NOW_MS - 60_000
+            ))
+            .unwrap();
+            // A session with one due event, the application's destination, and its workflow.
+            conn.execute_batch(&format!(
+                "INSERT INTO sessions VALUES ('s-1', 'a', 1, zeroblob(32), 'Not Started', 0, {deadline}, '{{}}');
+                 INSERT INTO session_numbers VALUES ('a', 1);
+                 INSERT INTO webhook_destinations VALUES ('d-1', 'a', 'http://127.0.0.1:9/', '[]', 127, 'k', 1);
+                 INSERT INTO outbox (seq, session_id, destination_id, status, payload, created_at_ms, due_at_ms, claimed_by)
+                   VALUES (1, 's-1', 'd-1', 'In Progress', '{{}}', {now}, {now} - 1, 'node');
+                 INSERT INTO workflows VALUES ('a', 'wf-1', 1, '{{}}');",
+                deadline = NOW_MS + 60_000,
+                now = NOW_MS
             ))
             .unwrap();
         }

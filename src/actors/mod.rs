@@ -3,5 +3,8 @@
 mod number_actor;
 mod registry;
 
-pub use number_actor::{CheckCode, CheckOutcome, DeliveryReceipt, NumberActor, SendCode, SendOutcome, SendStatus};
+pub use number_actor::{
+    CheckCode, CheckOutcome, DeliveryReceipt, HostedSend, NumberActor, ResolveReview, SendCode, SendOutcome,
+    SendStatus, SessionHook,
+};
 pub use registry::{NumberKey, Registry};

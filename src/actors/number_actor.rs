@@ -5,13 +5,14 @@
 //! the reply waits until the changed records are durable. Carrier calls run as futures beside
 //! the mailbox, so a slow carrier never stalls checks for the same number.
 use super::NumberKey;
+use crate::config::VerificationPolicy;
 use crate::engine::{now_ms, Engine, EngineError};
 use crate::metrics as m;
 use crate::number_state::{
     BlockReason, CheckResult, NumberState, RiskActions, SendRequest, SendResult, SendStart, DAY_MS,
 };
 use crate::routing::{self, Delivered, Plan, Step};
-use crate::store::StoreError;
+use crate::store::{SessionUpdate, StoreError};
 use crate::templates;
 use crate::verification::Verification;
 use actix::prelude::*;
@@ -23,6 +24,25 @@ use std::time::{Duration, Instant};
 const IDLE_AFTER: Duration = Duration::from_secs(30);
 /// The soonest an actor that could not stop looks again.
 const IDLE_RECHECK_MIN: Duration = Duration::from_secs(1);
+/// The longest a code can stay valid: a workflow may set `code_validity_seconds` up to a day, so
+/// an actor loads that much more history than the last 24 h of sends.
+const LONGEST_VALIDITY_MS: i64 = DAY_MS;
+
+/// Path A: turns a verification as it stands after a send, check or review into its session's
+/// change. The actor commits that change with the verification records it changed, in one
+/// transaction ([`crate::store::Store::update_session`]). `None`: the session does not change.
+pub type SessionHook = Arc<dyn Fn(Option<&Verification>, i64) -> Option<SessionUpdate> + Send + Sync>;
+
+/// What a send from a hosted session adds to a path B send.
+#[derive(Clone)]
+pub struct HostedSend {
+    /// The engine's policy with the workflow's limits.
+    pub policy: VerificationPolicy,
+    /// The page's host (`host[:port]`), for the WebOTP line `@host #code` that lets the browser
+    /// offer the code from the SMS (WICG WebOTP, "origin-bound one-time codes").
+    pub webotp_host: String,
+    pub session: SessionHook,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendStatus {
@@ -45,6 +65,8 @@ pub struct SendOutcome {
 pub struct SendCode {
     pub request: SendRequest,
     pub received: Instant,
+    /// Set when the send comes from a hosted session.
+    pub hosted: Option<HostedSend>,
 }
 
 /// A code check. Deliberately not `Debug`: it carries the candidate code.
@@ -55,6 +77,21 @@ pub struct CheckCode {
     pub actions: RiskActions,
     /// The application's blocklist entry matching the number, if it was listed after the send.
     pub blocklisted: Option<crate::blocklist::Entry>,
+    /// Set when the check comes from a hosted session.
+    pub session: Option<SessionHook>,
+}
+
+/// A person settled a verification In Review (`PATCH /v3/session/{id}/update-status/`).
+/// Answers whether the session changed (false: not In Review, or changed meanwhile).
+#[derive(Message, Clone)]
+#[rtype(result = "Result<bool, EngineError>")]
+pub struct ResolveReview {
+    /// The verification as stored; the actor's own copy wins when it still holds it.
+    pub verification: Verification,
+    pub approve: bool,
+    /// Who decided and why, for the lifecycle entry.
+    pub details: serde_json::Value,
+    pub session: SessionHook,
 }
 
 /// A carrier's receipt for one of this number's messages.
@@ -149,6 +186,32 @@ impl NumberActor {
             match commit {
                 Some(commit) => commit.await,
                 None => Ok(()),
+            }
+        }
+    }
+
+    /// Like [`Self::persist`], and when `hook` turns `verification` into a session change, commits
+    /// that change with the records in the same transaction. Resolves to whether a session
+    /// change was written.
+    fn persist_with_session(
+        &self,
+        changed: Vec<Verification>,
+        hook: Option<&SessionHook>,
+        verification: Option<&Verification>,
+    ) -> impl std::future::Future<Output = Result<bool, StoreError>> {
+        let update = hook.and_then(|hook| hook(verification, now_ms()));
+        let plain = update.is_none().then(|| self.persist(changed.clone()));
+        let applied = update.map(|update| {
+            self.engine.store.update_session(SessionUpdate {
+                records: changed,
+                ..update
+            })
+        });
+        async move {
+            match (plain, applied) {
+                (_, Some(applied)) => applied.await,
+                (Some(plain), None) => plain.await.map(|_| false),
+                (None, None) => Ok(false),
             }
         }
     }
@@ -298,7 +361,7 @@ impl Actor for NumberActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         let store = self.engine.store.clone();
         let (application, phone) = self.key.clone();
-        let since = now_ms() - DAY_MS - self.engine.policy.code_validity_ms;
+        let since = now_ms() - DAY_MS - self.engine.policy.code_validity_ms.max(LONGEST_VALIDITY_MS);
         // `wait` holds the mailbox until the history is loaded: no message sees a blank state.
         ctx.wait(
             async move { store.load_for_actor(&application, &phone, since).await }
@@ -325,13 +388,16 @@ impl Handler<SendCode> for NumberActor {
         };
         let engine = self.engine.clone();
         let started_ms = now_ms();
-        let (start, changed) = state.begin_send(&msg.request, &engine.policy, &engine.secret, started_ms);
-        let earlier = self.persist(changed);
+        let policy = msg.hosted.as_ref().map_or(&engine.policy, |h| &h.policy);
+        let (start, changed) = state.begin_send(&msg.request, policy, &engine.secret, started_ms);
+        let hook = msg.hosted.as_ref().map(|h| h.session.clone());
         let (request_id, code, resend) = match start {
             SendStart::Blocked { request_id, reason } => {
                 metrics::counter!(m::VERIFICATIONS, "status" => "blocked").increment(1);
                 metrics::counter!(m::SENDS_BLOCKED, "reason" => reason.as_str()).increment(1);
                 self.in_flight += 1;
+                let declined = state.current().filter(|v| v.request_id == request_id).cloned();
+                let earlier = self.persist_with_session(changed, hook.as_ref(), declined.as_ref());
                 let outcome = SendOutcome {
                     request_id,
                     status: SendStatus::Blocked,
@@ -353,6 +419,7 @@ impl Handler<SendCode> for NumberActor {
                 resend,
             } => (request_id, code, resend),
         };
+        let earlier = self.persist(changed);
 
         let request = &msg.request;
         let plan = engine.router.plan(&request.number, request.channel, request.preferred);
@@ -367,7 +434,14 @@ impl Handler<SendCode> for NumberActor {
             application: request.application.clone(),
             to: request.number.full_number.clone(),
             channel: steps.first().map_or(Channel::Sms, |s| s.channel),
-            text: templates::render(&request.locale, &request.application, &code),
+            text: match &msg.hosted {
+                Some(hosted) => format!(
+                    "{}\n\n@{} #{code}",
+                    templates::render(&request.locale, &request.application, &code),
+                    hosted.webotp_host
+                ),
+                None => templates::render(&request.locale, &request.application, &code),
+            },
             code,
             locale: request.locale.clone(),
         };
@@ -399,7 +473,12 @@ impl Handler<SendCode> for NumberActor {
                         let state = act.state.as_mut().expect("loaded before any send");
                         let changed = state.finish_send(&request_id, started_ms, &result, now_ms());
                         act.follow_up(ctx, &request_id, &result, (remaining, message, country));
-                        (result, act.persist(changed.into_iter().collect()))
+                        let commit = act.persist_with_session(
+                            changed.iter().cloned().collect(),
+                            hook.as_ref(),
+                            changed.as_ref(),
+                        );
+                        (result, commit)
                     },
                 );
                 async move {
@@ -462,6 +541,7 @@ impl Handler<CheckCode> for NumberActor {
         changed.extend(checked);
         let status = match result {
             CheckResult::Approved => Some("approved"),
+            CheckResult::InReview => Some("in_review"),
             CheckResult::Declined if changed.iter().any(|v| v.state == crate::verification::State::Declined) => {
                 Some("declined")
             }
@@ -474,10 +554,37 @@ impl Handler<CheckCode> for NumberActor {
             result,
             verification: state.current().cloned(),
         };
-        let commit = self.persist(changed);
+        let commit = self.persist_with_session(changed, msg.session.as_ref(), outcome.verification.as_ref());
         self.in_flight += 1;
         Box::pin(
             async move { commit.await.map(|_| outcome).map_err(EngineError::from) }
+                .into_actor(self)
+                .map(|result, act, _| {
+                    act.in_flight -= 1;
+                    result
+                }),
+        )
+    }
+}
+
+impl Handler<ResolveReview> for NumberActor {
+    type Result = ResponseActFuture<Self, Result<bool, EngineError>>;
+
+    fn handle(&mut self, msg: ResolveReview, ctx: &mut Context<Self>) -> Self::Result {
+        self.last_active = Instant::now();
+        let Some(state) = self.state.as_mut() else {
+            let error = self.not_loaded(ctx);
+            return Box::pin(fut::ready(Err(error)));
+        };
+        let Some(settled) = state.resolve_review(msg.verification, msg.approve, msg.details, now_ms()) else {
+            return Box::pin(fut::ready(Ok(false)));
+        };
+        let status = if msg.approve { "approved" } else { "declined" };
+        metrics::counter!(m::VERIFICATIONS, "status" => status).increment(1);
+        let commit = self.persist_with_session(vec![settled.clone()], Some(&msg.session), Some(&settled));
+        self.in_flight += 1;
+        Box::pin(
+            async move { commit.await.map_err(EngineError::from) }
                 .into_actor(self)
                 .map(|result, act, _| {
                     act.in_flight -= 1;

@@ -49,6 +49,15 @@ impl ApiError {
         }
     }
 
+    /// Seconds of a 429's `Retry-After`.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, detail)
     }

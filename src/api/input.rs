@@ -118,4 +118,67 @@ impl Object {
     pub fn optional_value(&self, key: &str) -> Option<Value> {
         self.present(key).cloned()
     }
+
+    /// An array of objects, each named `key[i].` in errors.
+    pub fn optional_objects(&self, key: &str) -> Result<Option<Vec<Object>>, ApiError> {
+        let Some(value) = self.present(key) else {
+            return Ok(None);
+        };
+        let Value::Array(items) = value else {
+            return Err(self.wrong_type(key, "an array", value));
+        };
+        let path = self.path(key);
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| match item {
+                Value::Object(map) => Ok(Object {
+                    map: map.clone(),
+                    prefix: format!("{path}[{i}]."),
+                }),
+                other => Err(ApiError::field(
+                    format!("{path}[{i}]"),
+                    "invalid_type",
+                    format!("{path}[{i}] must be an object, not {}", type_name(other)),
+                )),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+
+    /// An array of strings.
+    pub fn optional_strings(&self, key: &str) -> Result<Option<Vec<String>>, ApiError> {
+        let Some(value) = self.present(key) else {
+            return Ok(None);
+        };
+        let Value::Array(items) = value else {
+            return Err(self.wrong_type(key, "an array of strings", value));
+        };
+        items
+            .iter()
+            .map(|item| item.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .map(Some)
+            .ok_or_else(|| self.wrong_type(key, "an array of strings", value))
+    }
+
+    /// The object's keys, as given.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.map.keys().map(String::as_str)
+    }
+
+    /// 400 naming the first key that is not in `known` (for strict objects).
+    pub fn deny_unknown(&self, known: &[&str]) -> Result<(), ApiError> {
+        match self.keys().find(|k| !known.contains(k)) {
+            None => Ok(()),
+            Some(key) => {
+                let path = self.path(key);
+                Err(ApiError::field(
+                    path.clone(),
+                    "unknown_field",
+                    format!("{path} is not a known field; known: {}", known.join(", ")),
+                ))
+            }
+        }
+    }
 }

@@ -5,11 +5,15 @@
 mod billing;
 mod blocklist;
 mod channels;
+mod destinations;
 pub mod error;
+mod hosted;
 mod input;
 mod ops;
 mod phone;
 mod sandbox;
+mod sessions;
+mod workflows;
 
 use crate::applications::Application;
 use crate::engine::Engine;
@@ -78,6 +82,40 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(channels::verify))
                 .default_service(web::to(method_not_allowed)),
         )
+        .service(
+            web::resource("/v3/workflows/")
+                .route(web::post().to(workflows::create))
+                .route(web::get().to(workflows::list))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/v3/workflows/{id}/")
+                .route(web::get().to(workflows::get))
+                .route(web::patch().to(workflows::update))
+                .route(web::delete().to(workflows::delete))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(resource("/v3/session/", web::post().to(sessions::create)))
+        .service(resource(
+            "/v3/session/{id}/decision/",
+            web::get().to(sessions::decision_of),
+        ))
+        .service(resource(
+            "/v3/session/{id}/update-status/",
+            web::patch().to(sessions::update_status),
+        ))
+        .service(resource("/v3/session/{id}/", web::delete().to(sessions::delete)))
+        .service(
+            web::resource("/v3/webhook/destinations/")
+                .route(web::post().to(destinations::add))
+                .route(web::get().to(destinations::list))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(resource(
+            "/v3/webhook/destinations/{id}/",
+            web::delete().to(destinations::remove),
+        ))
+        .configure(hosted::routes)
         .service(resource("/healthz", web::get().to(ops::healthz)))
         .service(resource("/readyz", web::get().to(ops::readyz)))
         .service(resource("/metrics", web::get().to(ops::metrics)));
@@ -91,14 +129,17 @@ pub fn server(
     listener: std::net::TcpListener,
     engine: Arc<Engine>,
     metrics: PrometheusHandle,
+    hosting: Arc<crate::sessions::service::Hosting>,
     workers: usize,
 ) -> std::io::Result<actix_web::dev::Server> {
     let engine = web::Data::from(engine);
     let metrics = web::Data::new(metrics);
+    let hosting = web::Data::from(hosting);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(engine.clone())
             .app_data(metrics.clone())
+            .app_data(hosting.clone())
             .configure(routes)
             .default_service(web::to(not_found))
     })

@@ -9,7 +9,7 @@ use crate::engine::now_ms;
 use crate::metrics as m;
 use crate::number::{self, NumberInfo};
 use crate::number_state::BlockReason;
-use crate::number_state::{CheckResult, RiskActions, SendRequest};
+use crate::number_state::{CheckResult, RiskAction, RiskActions, SendRequest};
 use crate::risk::Refusal;
 use crate::verification::{iso8601, PhoneReport};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -70,7 +70,7 @@ fn channel(body: &Object, key: &str) -> Result<Option<Channel>, ApiError> {
         .transpose()
 }
 
-fn vendor_data(body: &Object) -> Result<Option<String>, ApiError> {
+pub(super) fn vendor_data(body: &Object) -> Result<Option<String>, ApiError> {
     let value = body.optional_str("vendor_data")?;
     if value.is_some_and(|v| v.len() > MAX_VENDOR_DATA) {
         return Err(ApiError::field(
@@ -82,7 +82,7 @@ fn vendor_data(body: &Object) -> Result<Option<String>, ApiError> {
     Ok(value.map(str::to_owned))
 }
 
-fn metadata(body: &Object) -> Result<Option<Value>, ApiError> {
+pub(super) fn metadata(body: &Object) -> Result<Option<Value>, ApiError> {
     match body.optional_value("metadata") {
         Some(Value::Object(map)) => Ok(Some(Value::Object(map))),
         None => Ok(None),
@@ -92,6 +92,51 @@ fn metadata(body: &Object) -> Result<Option<Value>, ApiError> {
             "metadata must be an object",
         )),
     }
+}
+
+/// A number that passed the checks made before its actor: enriched, and what the risk rules
+/// found (the actor declines blocklisted and high-risk numbers without sending).
+pub(super) struct Screened {
+    pub number: NumberInfo,
+    pub blocklisted: Option<crate::blocklist::Entry>,
+    pub high_risk: Option<Value>,
+}
+
+/// The checks of every send, path A's as path B's: number intelligence, the blocklist, the
+/// rate limits (429) and high-risk rules, then the lookup provider.
+pub(super) async fn screen(
+    engine: &crate::engine::Engine,
+    application: &str,
+    mut number: NumberInfo,
+    ip: Option<&str>,
+) -> Result<Screened, ApiError> {
+    engine.intel.enrich(&mut number);
+    let blocklisted = engine.blocklist.matching_number(application, &number);
+    let mut high_risk = None;
+    if blocklisted.is_none() {
+        match engine.risk.admit(application, ip, &number.full_number, now_ms()) {
+            Ok(()) => {}
+            Err(Refusal::RateLimited { scope, retry_after }) => {
+                metrics::counter!(m::SENDS_RATE_LIMITED, "scope" => scope).increment(1);
+                return Err(ApiError::rate_limited(
+                    retry_after,
+                    format!("too many sends for this {scope}; retry later"),
+                ));
+            }
+            Err(Refusal::HighRisk { details }) => high_risk = Some(details),
+        }
+    }
+    // After the rate limits: a refused request must not cost a (paid) provider lookup.
+    if let Some(lookup) = engine.lookup.as_ref().filter(|_| number.sandbox.is_none()) {
+        if let Some(result) = lookup.lookup(&number.full_number).await {
+            result.apply(&mut number);
+        }
+    }
+    Ok(Screened {
+        number,
+        blocklisted,
+        high_risk,
+    })
 }
 
 pub async fn send(req: HttpRequest, payload: web::Payload, engine: EngineData) -> Result<HttpResponse, ApiError> {
@@ -148,33 +193,12 @@ pub async fn send(req: HttpRequest, payload: web::Payload, engine: EngineData) -
         preferred = channel(&options, "preferred_channel")?;
     }
 
-    let mut number = number;
-    engine.intel.enrich(&mut number);
+    let Screened {
+        number,
+        blocklisted,
+        high_risk,
+    } = screen(&engine, &application, number, ip.as_deref()).await?;
     let key = (application.clone(), number.full_number.clone());
-    let blocklisted = engine.blocklist.matching_number(&application, &number);
-    let mut high_risk = None;
-    if blocklisted.is_none() {
-        match engine
-            .risk
-            .admit(&application, ip.as_deref(), &number.full_number, now_ms())
-        {
-            Ok(()) => {}
-            Err(Refusal::RateLimited { scope, retry_after }) => {
-                metrics::counter!(m::SENDS_RATE_LIMITED, "scope" => scope).increment(1);
-                return Err(ApiError::rate_limited(
-                    retry_after,
-                    format!("too many sends for this {scope}; retry later"),
-                ));
-            }
-            Err(Refusal::HighRisk { details }) => high_risk = Some(details),
-        }
-    }
-    // After the rate limits: a refused request must not cost a (paid) provider lookup.
-    if let Some(lookup) = engine.lookup.as_ref().filter(|_| number.sandbox.is_none()) {
-        if let Some(result) = lookup.lookup(&number.full_number).await {
-            result.apply(&mut number);
-        }
-    }
     let full_number = number.full_number.clone();
     let request = SendRequest {
         application,
@@ -190,7 +214,15 @@ pub async fn send(req: HttpRequest, payload: web::Payload, engine: EngineData) -
     };
     let outcome = engine
         .registry
-        .ask(&engine, &key, SendCode { request, received })
+        .ask(
+            &engine,
+            &key,
+            SendCode {
+                request,
+                received,
+                hosted: None,
+            },
+        )
         .await??;
     if matches!(outcome.status, SendStatus::Success | SendStatus::Retry) {
         engine.risk.record_send(&key.0, &full_number, now_ms());
@@ -211,10 +243,10 @@ pub async fn send(req: HttpRequest, payload: web::Payload, engine: EngineData) -
     }))
 }
 
-fn decline_action(body: &Object, key: &str) -> Result<bool, ApiError> {
+fn decline_action(body: &Object, key: &str) -> Result<RiskAction, ApiError> {
     match body.optional_str(key)? {
-        None | Some("NO_ACTION") => Ok(false),
-        Some("DECLINE") => Ok(true),
+        None | Some("NO_ACTION") => Ok(RiskAction::Approve),
+        Some("DECLINE") => Ok(RiskAction::Decline),
         Some(other) => Err(ApiError::field(
             key,
             "invalid_choice",
@@ -233,9 +265,9 @@ pub async fn check(req: HttpRequest, payload: web::Payload, engine: EngineData) 
     }
     let vendor_data = vendor_data(&body)?;
     let actions = RiskActions {
-        duplicated_decline: decline_action(&body, "duplicated_phone_number_action")?,
-        disposable_decline: decline_action(&body, "disposable_number_action")?,
-        voip_decline: decline_action(&body, "voip_number_action")?,
+        duplicated: decline_action(&body, "duplicated_phone_number_action")?,
+        disposable: decline_action(&body, "disposable_number_action")?,
+        voip: decline_action(&body, "voip_number_action")?,
     };
 
     let blocklisted = engine.blocklist.matching_number(&application, &number);
@@ -244,6 +276,7 @@ pub async fn check(req: HttpRequest, payload: web::Payload, engine: EngineData) 
         code: code.to_owned(),
         actions,
         blocklisted,
+        session: None,
     };
     let outcome = engine.registry.ask(&engine, &key, check).await??;
     if outcome.result == CheckResult::Approved {
@@ -256,6 +289,8 @@ pub async fn check(req: HttpRequest, payload: web::Payload, engine: EngineData) 
             format!("The verification code is incorrect; {attempts_left} attempt(s) left."),
         ),
         CheckResult::Declined => ("Declined", "The verification was declined.".to_owned()),
+        // Path B has no Review action; a workflow's check answers through its session.
+        CheckResult::InReview => ("In Review", "The verification is in review.".to_owned()),
         CheckResult::NotFound => (
             "Expired or Not Found",
             "No pending verification for this phone number, or it has expired.".to_owned(),

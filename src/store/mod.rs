@@ -2,19 +2,49 @@
 //!
 //! [`Store`] is what the engine needs from a database: load one number's recent history, save
 //! changed verifications (in order, answering only once they are durable), and a small settings
-//! table (written once, or replaced). [`sqlite::SqliteStore`] is the embedded default; a PostgreSQL backend for several
+//! table (written once, or replaced); for path A, workflows, sessions (changed only over the version
+//! read, with their webhook events in the same commit), webhook destinations and the leased outbox.
+//! [`sqlite::SqliteStore`] is the embedded default; a PostgreSQL backend for several
 //! nodes implements the same trait and runs the same test suite (`tests/store_suite.rs`).
 pub mod sqlite;
 
 use crate::billing::UsageRow;
 use crate::blocklist::Entry;
+use crate::outbox::{ClaimedEvent, Destination, Settlement};
+use crate::sessions::events::StatusEvent;
+use crate::sessions::Session;
 use crate::verification::{Match, Verification};
+use crate::workflows::Workflow;
 use async_trait::async_trait;
 use std::future::Future;
 use std::pin::Pin;
 
 /// Resolves once the saved records are durable (committed and synced).
 pub type Commit = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send>>;
+
+/// Resolves once an [`Store::update_session`] is durable: whether the session was replaced.
+pub type Applied = Pin<Box<dyn Future<Output = Result<bool, StoreError>> + Send>>;
+
+/// A session change for [`Store::update_session`].
+#[derive(Debug, Clone)]
+pub struct SessionUpdate {
+    /// The session's new state. Its `version` must be `expected_version + 1`.
+    pub session: Session,
+    /// The version the change was computed from.
+    pub expected_version: i64,
+    /// Verifications changed with it, saved as [`Store::save`] saves them in any case.
+    pub records: Vec<Verification>,
+    /// The status change's webhook, when the status changed.
+    pub event: Option<StatusEvent>,
+}
+
+/// How a session is looked up.
+#[derive(Debug, Clone, Copy)]
+pub enum SessionKey<'a> {
+    Id(&'a str),
+    /// SHA-256 of the token in `session_url`.
+    TokenDigest(&'a [u8; 32]),
+}
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -79,4 +109,72 @@ pub trait Store: Send + Sync + 'static {
 
     /// Resolves once everything saved before the call is durable.
     async fn flush(&self) -> Result<(), StoreError>;
+
+    // Path A: workflows, sessions, webhook destinations and the webhook outbox.
+
+    /// Inserts a workflow, or replaces the one with the same (application, id).
+    async fn put_workflow(&self, workflow: Workflow) -> Result<(), StoreError>;
+
+    /// One workflow of one application.
+    async fn workflow(&self, application: &str, id: &str) -> Result<Option<Workflow>, StoreError>;
+
+    /// Every workflow of one application, oldest first.
+    async fn workflows(&self, application: &str) -> Result<Vec<Workflow>, StoreError>;
+
+    /// Deletes a workflow; false when there was none. Sessions keep their copy of it.
+    async fn delete_workflow(&self, application: &str, id: &str) -> Result<bool, StoreError>;
+
+    /// Stores a new session, giving it the application's next `session_number` (1, 2, 3...;
+    /// never reused, also under concurrent creates); returns the session as stored. Its token
+    /// digest is unique.
+    async fn create_session(&self, session: Session) -> Result<Session, StoreError>;
+
+    /// One session by id or by token digest.
+    async fn session(&self, key: SessionKey<'_>) -> Result<Option<Session>, StoreError>;
+
+    /// Applies a session change, in one transaction: saves `records` exactly as [`Store::save`]
+    /// would; then, only if the stored session's version is still `expected_version`, replaces it
+    /// with `session` and, when `event` is given, adds one outbox event per webhook destination
+    /// of the session's application that subscribes to the event's status (ordered after every
+    /// event added before it). Applied in call order with [`Store::save`]; must not block (it
+    /// only enqueues). Resolves, once durable, to whether the session was replaced; false means
+    /// someone changed or deleted it first and nothing but `records` was written.
+    fn update_session(&self, update: SessionUpdate) -> Applied;
+
+    /// Deletes a session and its undelivered events; false when there was none in `application`.
+    async fn delete_session(&self, application: &str, id: &str) -> Result<bool, StoreError>;
+
+    /// Up to `limit` sessions whose deadline (expiry or abandonment) is at or before `now_ms`,
+    /// earliest deadline first.
+    async fn sessions_due(&self, now_ms: i64, limit: usize) -> Result<Vec<Session>, StoreError>;
+
+    /// Adds a webhook destination.
+    async fn add_destination(&self, destination: Destination) -> Result<(), StoreError>;
+
+    /// Every webhook destination of one application, oldest first.
+    async fn destinations(&self, application: &str) -> Result<Vec<Destination>, StoreError>;
+
+    /// Deletes a destination and its undelivered events; false when there was none.
+    async fn remove_destination(&self, application: &str, id: &str) -> Result<bool, StoreError>;
+
+    /// Leases up to `limit` due events to `claimant` until `now_ms + lease_ms`, atomically: an
+    /// event is handed to one claimant at a time, whichever process or node asks. Only the
+    /// oldest pending event of each (destination, session) is ever due, so a session's events
+    /// reach a destination in order. An event is due when its retry time has come and it is not
+    /// leased (or its lease ran out). Returned oldest due first.
+    async fn claim_events(
+        &self,
+        claimant: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<ClaimedEvent>, StoreError>;
+
+    /// Ends `claimant`'s lease on event `id`: delivered or given up removes it (the next event
+    /// of its session becomes due); a retry makes it due again at the given time, one attempt
+    /// more. False (nothing changed) when the event is gone or leased by someone else.
+    async fn settle_event(&self, id: i64, claimant: &str, settlement: Settlement) -> Result<bool, StoreError>;
+
+    /// Events not yet delivered nor given up, in every application.
+    async fn outbox_depth(&self) -> Result<u64, StoreError>;
 }

@@ -10,13 +10,19 @@
 //! statements into one transaction with cached prepared statements, which is direct in
 //! rusqlite and would cost an async hop per statement through sqlx's worker. The PostgreSQL
 //! backend uses sqlx.
-use super::{Commit, Store, StoreError};
+#[path = "sqlite_sessions.rs"]
+mod sessions;
+
+use super::{Applied, Commit, SessionKey, SessionUpdate, Store, StoreError};
 use crate::billing::{self, UsageRow};
 use crate::blocklist::{Entry, EntryKind};
+use crate::outbox::{ClaimedEvent, Destination, Settlement};
+use crate::sessions::Session;
 use crate::verification::{Match, State, Verification};
+use crate::workflows::Workflow;
 use async_trait::async_trait;
 use parking_lot::Mutex;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -91,9 +97,11 @@ const MIGRATIONS: &[&str] = &[
                SUM(CASE WHEN free THEN 0 ELSE amount_micros END)
         FROM charges GROUP BY application, month, channel, country;
 ",
+    sessions::MIGRATION,
 ];
 
-/// The statements of the send, check, receipt and callback paths, by name. Each must cost the same
+/// The statements of the send, check, receipt and callback paths, and of hosted sessions and
+/// webhook deliveries, by name. Each must cost the same
 /// whatever the number of stored rows: `tests/query_plans.rs` runs `EXPLAIN QUERY PLAN` on every
 /// one of them and fails on a full scan, an aggregate or a temporary sort, and counts each one's
 /// SQLite VM steps on a small and on a filled store.
@@ -105,6 +113,17 @@ pub const HOT_PATH_STATEMENTS: &[(&str, &str)] = &[
     ("load_number", LOAD_NUMBER),
     ("load_for_actor", LOAD_FOR_ACTOR),
     ("approvals", APPROVALS),
+    ("next_session_number", sessions::NEXT_SESSION_NUMBER),
+    ("insert_session", sessions::INSERT_SESSION),
+    ("session_by_id", sessions::SESSION_BY_ID),
+    ("session_by_token", sessions::SESSION_BY_TOKEN),
+    ("update_session", sessions::UPDATE_SESSION),
+    ("fan_out_event", sessions::FAN_OUT_EVENT),
+    ("workflow", sessions::WORKFLOW),
+    ("claim_candidates", sessions::CLAIM_CANDIDATES),
+    ("claim_event", sessions::CLAIM_EVENT),
+    ("settle_remove", sessions::SETTLE_REMOVE),
+    ("settle_retry", sessions::SETTLE_RETRY),
 ];
 
 /// Inserts a verification or replaces its state and body (the primary key decides).
@@ -175,6 +194,7 @@ enum Job {
     BlockAdd(Entry, oneshot::Sender<Result<bool, StoreError>>),
     BlockRemove(String, String, oneshot::Sender<Result<bool, StoreError>>),
     Flush(oneshot::Sender<Result<(), StoreError>>),
+    Sessions(sessions::SessionJob),
 }
 
 pub struct SqliteStore {
@@ -194,6 +214,7 @@ fn state_name(state: State) -> &'static str {
         State::Declined => "declined",
         State::Expired => "expired",
         State::Undeliverable => "undeliverable",
+        State::InReview => "in_review",
     }
 }
 
@@ -291,6 +312,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 enum Output {
     Saved,
     Put(bool),
+    Sessions(sessions::SessionOutput),
 }
 
 fn run_writer(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
@@ -313,6 +335,10 @@ fn run_writer(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
         for (i, job) in batch.drain(..).enumerate() {
             let output = result.as_ref().map(|outputs| &outputs[i]).map_err(Clone::clone);
             match job {
+                Job::Sessions(job) => job.answer(output.and_then(|o| match o {
+                    Output::Sessions(o) => Ok(o),
+                    _ => Err(StoreError::Unavailable("writer answered the wrong job".into())),
+                })),
                 Job::Save(_, reply) | Job::Put(_, _, reply) | Job::Flush(reply) => {
                     let _ = reply.send(output.map(|_| ()));
                 }
@@ -324,20 +350,69 @@ fn run_writer(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
     }
 }
 
+/// Writes verification rows: each upserted, and its charge added once (with the month's totals).
+fn save_rows(tx: &Transaction<'_>, rows: &[Row]) -> Result<(), StoreError> {
+    let mut upsert = tx.prepare_cached(SAVE_VERIFICATION).map_err(unavailable)?;
+    let mut charge = tx.prepare_cached(INSERT_CHARGE).map_err(unavailable)?;
+    let mut count_charge = tx.prepare_cached(COUNT_CHARGE).map_err(unavailable)?;
+    let mut add_usage = tx.prepare_cached(ADD_USAGE).map_err(unavailable)?;
+    for r in rows {
+        upsert
+            .execute(params![
+                r.request_id,
+                r.application,
+                r.phone,
+                r.created_at_ms,
+                r.state,
+                r.body
+            ])
+            .map_err(unavailable)?;
+        if let Some(c) = &r.charge {
+            // No row back: this verification was charged before (resend, fallback).
+            let free: Option<bool> = charge
+                .query_row(
+                    params![
+                        r.request_id,
+                        r.application,
+                        c.month,
+                        c.at_ms,
+                        c.channel,
+                        c.country,
+                        c.amount_micros,
+                        billing::FREE_PER_MONTH as i64
+                    ],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            if let Some(free) = free {
+                count_charge
+                    .execute(params![r.application, c.month])
+                    .map_err(unavailable)?;
+                let billed = if free { 0 } else { c.amount_micros };
+                add_usage
+                    .execute(params![r.application, c.month, c.channel, c.country, free, billed])
+                    .map_err(unavailable)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn write_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Output>, StoreError> {
-    let tx = conn.transaction().map_err(unavailable)?;
+    // IMMEDIATE: take the write lock at BEGIN, so another process writing the same file (a second
+    // node) makes us wait in the busy handler instead of failing a read-then-write upgrade.
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(unavailable)?;
     let mut outputs = Vec::with_capacity(batch.len());
     {
-        let mut upsert = tx.prepare_cached(SAVE_VERIFICATION).map_err(unavailable)?;
         let mut put = tx
             .prepare_cached("INSERT OR IGNORE INTO settings (key, value) VALUES (?1, ?2)")
             .map_err(unavailable)?;
         let mut replace = tx
             .prepare_cached("INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
             .map_err(unavailable)?;
-        let mut charge = tx.prepare_cached(INSERT_CHARGE).map_err(unavailable)?;
-        let mut count_charge = tx.prepare_cached(COUNT_CHARGE).map_err(unavailable)?;
-        let mut add_usage = tx.prepare_cached(ADD_USAGE).map_err(unavailable)?;
         let mut block_add = tx
             .prepare_cached(
                 "INSERT OR IGNORE INTO blocklist (application, value, kind, created_at_ms) VALUES (?1, ?2, ?3, ?4)",
@@ -349,46 +424,7 @@ fn write_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Output>, Stor
         for job in batch {
             outputs.push(match job {
                 Job::Save(rows, _) => {
-                    for r in rows {
-                        upsert
-                            .execute(params![
-                                r.request_id,
-                                r.application,
-                                r.phone,
-                                r.created_at_ms,
-                                r.state,
-                                r.body
-                            ])
-                            .map_err(unavailable)?;
-                        if let Some(c) = &r.charge {
-                            // No row back: this verification was charged before (resend, fallback).
-                            let free: Option<bool> = charge
-                                .query_row(
-                                    params![
-                                        r.request_id,
-                                        r.application,
-                                        c.month,
-                                        c.at_ms,
-                                        c.channel,
-                                        c.country,
-                                        c.amount_micros,
-                                        billing::FREE_PER_MONTH as i64
-                                    ],
-                                    |row| row.get(0),
-                                )
-                                .optional()
-                                .map_err(unavailable)?;
-                            if let Some(free) = free {
-                                count_charge
-                                    .execute(params![r.application, c.month])
-                                    .map_err(unavailable)?;
-                                let billed = if free { 0 } else { c.amount_micros };
-                                add_usage
-                                    .execute(params![r.application, c.month, c.channel, c.country, free, billed])
-                                    .map_err(unavailable)?;
-                            }
-                        }
-                    }
+                    save_rows(&tx, rows)?;
                     Output::Saved
                 }
                 Job::BlockAdd(e, _) => Output::Put(
@@ -408,11 +444,36 @@ fn write_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Output>, Stor
                     Output::Saved
                 }
                 Job::Flush(_) => Output::Saved,
+                Job::Sessions(job) => Output::Sessions(sessions::apply(&tx, job)?),
             });
         }
     }
     tx.commit().map_err(unavailable)?;
     Ok(outputs)
+}
+
+/// Store rows of verification records.
+fn rows(records: Vec<Verification>) -> Result<Vec<Row>, StoreError> {
+    records
+        .into_iter()
+        .map(|v| {
+            Ok(Row {
+                body: serde_json::to_string(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                charge: v.charge.as_ref().map(|c| ChargeRow {
+                    month: c.month(),
+                    at_ms: c.at_ms,
+                    channel: c.channel.as_str(),
+                    country: c.country.clone(),
+                    amount_micros: c.amount_micros() as i64,
+                }),
+                state: state_name(v.state),
+                request_id: v.request_id,
+                application: v.application,
+                phone: v.number.full_number,
+                created_at_ms: v.created_at_ms,
+            })
+        })
+        .collect()
 }
 
 #[async_trait]
@@ -440,26 +501,7 @@ impl Store for SqliteStore {
     }
 
     fn save(&self, records: Vec<Verification>) -> Commit {
-        let rows: Result<Vec<Row>, StoreError> = records
-            .into_iter()
-            .map(|v| {
-                Ok(Row {
-                    body: serde_json::to_string(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                    charge: v.charge.as_ref().map(|c| ChargeRow {
-                        month: c.month(),
-                        at_ms: c.at_ms,
-                        channel: c.channel.as_str(),
-                        country: c.country.clone(),
-                        amount_micros: c.amount_micros() as i64,
-                    }),
-                    state: state_name(v.state),
-                    request_id: v.request_id,
-                    application: v.application,
-                    phone: v.number.full_number,
-                    created_at_ms: v.created_at_ms,
-                })
-            })
-            .collect();
+        let rows = rows(records);
         let (reply, done) = oneshot::channel();
         let queued = rows.and_then(|rows| self.enqueue(Job::Save(rows, reply)));
         Box::pin(async move {
@@ -623,5 +665,70 @@ impl Store for SqliteStore {
         self.enqueue(Job::Flush(reply))?;
         done.await
             .map_err(|_| StoreError::Unavailable("store writer has stopped".into()))?
+    }
+    async fn put_workflow(&self, workflow: Workflow) -> Result<(), StoreError> {
+        self.put_workflow_impl(workflow).await
+    }
+
+    async fn workflow(&self, application: &str, id: &str) -> Result<Option<Workflow>, StoreError> {
+        self.workflow_impl(application, id).await
+    }
+
+    async fn workflows(&self, application: &str) -> Result<Vec<Workflow>, StoreError> {
+        self.workflows_impl(application).await
+    }
+
+    async fn delete_workflow(&self, application: &str, id: &str) -> Result<bool, StoreError> {
+        self.delete_workflow_impl(application, id).await
+    }
+
+    async fn create_session(&self, session: Session) -> Result<Session, StoreError> {
+        self.create_session_impl(session).await
+    }
+
+    async fn session(&self, key: SessionKey<'_>) -> Result<Option<Session>, StoreError> {
+        self.session_impl(key).await
+    }
+
+    fn update_session(&self, update: SessionUpdate) -> Applied {
+        self.update_session_impl(update)
+    }
+
+    async fn delete_session(&self, application: &str, id: &str) -> Result<bool, StoreError> {
+        self.delete_session_impl(application, id).await
+    }
+
+    async fn sessions_due(&self, now_ms: i64, limit: usize) -> Result<Vec<Session>, StoreError> {
+        self.sessions_due_impl(now_ms, limit).await
+    }
+
+    async fn add_destination(&self, destination: Destination) -> Result<(), StoreError> {
+        self.add_destination_impl(destination).await
+    }
+
+    async fn destinations(&self, application: &str) -> Result<Vec<Destination>, StoreError> {
+        self.destinations_impl(application).await
+    }
+
+    async fn remove_destination(&self, application: &str, id: &str) -> Result<bool, StoreError> {
+        self.remove_destination_impl(application, id).await
+    }
+
+    async fn claim_events(
+        &self,
+        claimant: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<ClaimedEvent>, StoreError> {
+        self.claim_events_impl(claimant, now_ms, lease_ms, limit).await
+    }
+
+    async fn settle_event(&self, id: i64, claimant: &str, settlement: Settlement) -> Result<bool, StoreError> {
+        self.settle_event_impl(id, claimant, settlement).await
+    }
+
+    async fn outbox_depth(&self) -> Result<u64, StoreError> {
+        self.outbox_depth_impl().await
     }
 }

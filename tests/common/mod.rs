@@ -2,6 +2,7 @@
 //! HTTP, the way a user does.
 #![allow(dead_code)]
 
+pub mod hosted;
 pub mod platforms;
 pub mod smsc;
 
