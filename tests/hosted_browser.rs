@@ -51,7 +51,7 @@ fn the_hosted_page_verifies_a_number_in_headless_chromium() {
     let rcs = Peer::start(
         dir.path(),
         "otpgate-fake-rcs",
-        &["--token", "rbm-token", "--webhook-token", "rbm-client-token"],
+        &["--token", "rbm-token", "--secret", "rbm-client-token"],
         "http",
     );
     let config = format!(

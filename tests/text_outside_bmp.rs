@@ -75,7 +75,7 @@ fn rcs_text_and_a_call_for_an_application_named_pizza_emoji() {
     let rcs = Peer::start(
         dir.path(),
         "otpgate-fake-rcs",
-        &["--token", "rbm-token", "--webhook-token", "rbm-client-token"],
+        &["--token", "rbm-token", "--secret", "rbm-client-token"],
         "http",
     );
     let callee = Peer::start(dir.path(), "otpgate-sip-callee", &["--mode", "answer"], "sip");
