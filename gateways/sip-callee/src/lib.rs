@@ -3,7 +3,8 @@
 //! # Layout
 //! - [`behaviour`] — `--mode` (answer, busy, reject:CODE, ring-forever, challenge, hangup-after:MS),
 //!   per-user rules, and `--answer-shape` (how the SDP answer travels).
-//! - [`server`] — the SIP user agent server (rsip messages), answer shapes and the call table.
+//! - [`server`] — the SIP user agent server (rsip messages) and the call table; `server/invite.rs`
+//!   answers INVITE and PRACK in the configured shape, `server/dialog.rs` ACK, BYE and CANCEL.
 //! - [`transport`] — UDP, TCP and TLS listeners and the way back to each peer.
 //! - [`sdp`] — codec choice from the offer and the SDP answer.
 //! - [`rtp`] — RTP header parsing and the per-call recorder (packets, gaps, SSRC changes, duration).
