@@ -16,7 +16,8 @@ use std::time::Duration;
 const API_KEY: &str = "otpg_logscan5e6f1a2b3c4d5e6f7a8b9c0d1e2f3a4b";
 const WA_TOKEN: &str = "wa-token-logscan-7f3e9a";
 const WA_SECRET: &str = "wa-secret-logscan-2c8d4b";
-const SMPP_PASSWORD: &str = "smpp-pw-logscan-9a1";
+// SMPP passwords are at most 8 characters.
+const SMPP_PASSWORD: &str = "Zq7xW3kp";
 const SMS_NUMBER: &str = "+14155552671";
 const WA_NUMBER: &str = "+5511987654321";
 const PAGE_NUMBER: &str = "+12025550123";
@@ -25,7 +26,7 @@ const PAGE_NUMBER: &str = "+12025550123";
 fn a_full_run_at_trace_level_logs_no_number_code_key_or_secret() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let smsc = Smsc::start(dir.path(), &[]);
+    let smsc = Smsc::start(dir.path(), &["--password", SMPP_PASSWORD]);
     let rules = dir.path().join("wa-rules.toml");
     std::fs::write(
         &rules,
@@ -100,7 +101,7 @@ fn a_full_run_at_trace_level_logs_no_number_code_key_or_secret() {
     // A hosted session on a sandbox number, with its signed webhooks.
     let secret = destination(&server, &receiver);
     let workflow_id = workflow(&server, json!({}));
-    let (_, url) = session(&server, json!({ "workflow_id": workflow_id, "vendor_data": "user-1" }));
+    let (session_id, url) = session(&server, json!({ "workflow_id": workflow_id, "vendor_data": "user-1" }));
     verify_on_page(&server, &url, "US", "2025550123", PAGE_NUMBER);
     // The token in session_url is the page's only credential.
     let token = url.rsplit("/session/").next().unwrap().trim_end_matches('/').to_owned();
@@ -116,6 +117,11 @@ fn a_full_run_at_trace_level_logs_no_number_code_key_or_secret() {
     assert!(
         logs.contains("TRACE") && lines > 200,
         "the run must really log at trace level ({lines} lines)"
+    );
+    // Control: the scan reads the stream the engine logs its events to (session ids are logged).
+    assert!(
+        logs.lines().any(|line| line.contains(&session_id)),
+        "the session's id should be in the logs; is this the engine's log?"
     );
     let mut secrets: Vec<(&str, String)> = vec![
         ("API key", API_KEY.to_owned()),
