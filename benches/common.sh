@@ -108,6 +108,10 @@ url = "sqlite://$db/otpgate.db"
 # A send-only load to few prefixes with nobody entering codes is what pumping looks like.
 [risk.pumping]
 min_sends = 0
+# One load generator on one address and one key: the request limits would cap the measurement.
+[limits]
+requests_per_minute_per_ip = 0
+requests_per_minute_per_key = 0
 [[carriers]]
 name = "smsc-a"
 protocol = "smpp"

@@ -6,8 +6,10 @@
 //! [`Config`] the engine runs on, or into a list of every problem found, each with the line of
 //! the key it is about.
 mod hosted;
+mod limits;
 
 pub use hosted::{RawSessions, RawWebhooks, WebhooksConfig};
+pub use limits::{RawLimits, RawTls, RequestLimits, TlsConfig, TlsVersion};
 
 use crate::carriers::{self, CarrierConfig, RawCarrier};
 use otpgate_gateway::Channel;
@@ -38,6 +40,7 @@ pub struct RawConfig {
     pub intel: RawIntel,
     pub sessions: RawSessions,
     pub webhooks: RawWebhooks,
+    pub limits: RawLimits,
 }
 
 /// Extension (`[intel]`): the number-intelligence data files.
@@ -221,6 +224,7 @@ impl RawRisk {
 pub struct RawServer {
     pub listen: String,
     pub public_url: String,
+    pub tls: Option<RawTls>,
 }
 
 impl Default for RawServer {
@@ -228,6 +232,7 @@ impl Default for RawServer {
         Self {
             listen: "127.0.0.1:8080".into(),
             public_url: "http://127.0.0.1:8080".into(),
+            tls: None,
         }
     }
 }
@@ -297,6 +302,9 @@ pub struct Config {
     pub intel: IntelConfig,
     pub sessions: crate::sessions::SessionTimes,
     pub webhooks: WebhooksConfig,
+    /// `[server.tls]`: HTTPS on `listen` when set.
+    pub tls: Option<TlsConfig>,
+    pub limits: RequestLimits,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -518,6 +526,8 @@ impl RawConfig {
         }
         let sandbox_enabled = self.sandbox.enabled.unwrap_or(self.carriers.is_empty());
         let risk = self.risk.validate(&mut problems);
+        let tls = self.server.tls.as_ref().and_then(|t| t.validate(&mut problems));
+        let limits = self.limits.validate();
         if !(1..=86_400).contains(&self.intel.reload_seconds) {
             problems.push(format!(
                 "intel.reload_seconds: {} is outside 1..86400",
@@ -612,6 +622,8 @@ impl RawConfig {
                 intel,
                 sessions,
                 webhooks,
+                tls,
+                limits,
             })
         } else {
             Err(ConfigError(problems))

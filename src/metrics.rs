@@ -17,6 +17,7 @@ pub const STORE_BATCH_SIZE: &str = "otpgate_store_batch_size";
 pub const WEBHOOKS_REJECTED: &str = "otpgate_webhooks_rejected_total";
 pub const SENDS_BLOCKED: &str = "otpgate_sends_blocked_total";
 pub const SENDS_RATE_LIMITED: &str = "otpgate_sends_rate_limited_total";
+pub const HTTP_RATE_LIMITED: &str = "otpgate_http_requests_rate_limited_total";
 pub const INTEL_RELOADS: &str = "otpgate_intel_reloads_total";
 pub const INTEL_LOOKUPS: &str = "otpgate_intel_lookups_total";
 pub const PREFIXES_BLOCKED: &str = "otpgate_prefixes_blocked_total";
@@ -71,6 +72,10 @@ fn describe() {
     describe_counter!(
         SENDS_RATE_LIMITED,
         "Sends refused with 429 by a rate limit, by scope (application, ip)."
+    );
+    describe_counter!(
+        HTTP_RATE_LIMITED,
+        "Requests refused with 429 by a request limit ([limits]), by route template and scope (ip, key, failed_auth)."
     );
     describe_counter!(
         PREFIXES_BLOCKED,

@@ -131,6 +131,9 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(async move {
         let (engine, generated) = build_engine(&config).await?;
         wait_for_carriers(&engine).await;
+        // Read before binding: a bad certificate or key stops start-up with its file named.
+        let tls = config.tls.as_ref().map(api::tls::server_config).transpose()?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let listener = std::net::TcpListener::bind(config.listen)
             .with_context(|| format!("binding server.listen {}", config.listen))?;
         let addr = listener.local_addr()?;
@@ -138,11 +141,21 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             // Printed once, on first start, to stdout only; never logged.
             println!("otpgate: generated API key for application \"{DEFAULT_APPLICATION}\" (shown once, stored hashed): {key}");
         }
-        println!("otpgate listening on http://{addr}");
-        tracing::info!(%addr, sandbox = config.sandbox_enabled, "otpgate listening");
+        println!("otpgate listening on {scheme}://{addr}");
+        tracing::info!(%addr, scheme, sandbox = config.sandbox_enabled, "otpgate listening");
         let hosting = start_path_a(&config, &engine)?;
         let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        let server = api::server(listener, engine.clone(), metrics, hosting, workers)?;
+        let limits = Arc::new(api::limits::Limits::new(config.limits));
+        let forgetting = limits.clone();
+        actix::spawn(async move {
+            let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                every_minute.tick().await;
+                forgetting.housekeeping();
+            }
+        });
+        let listening = api::Listening { workers, limits, tls };
+        let server = api::server(listener, engine.clone(), metrics, hosting, listening)?;
         let handle = server.handle();
         actix::spawn(async move {
             wait_for_signal().await;

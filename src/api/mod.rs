@@ -1,7 +1,8 @@
 //! The HTTP API (actix-web): routes, authentication, and the server function.
 //!
 //! Every `/v3/*` route needs `x-api-key`. Handlers validate input into typed requests, ask the
-//! number's actor, and shape the answer; errors go through [`error::ApiError`].
+//! number's actor, and shape the answer; errors go through [`error::ApiError`]. Every request
+//! first passes the request limits ([`limits`]); the listener speaks TLS when configured ([`tls`]).
 mod billing;
 mod blocklist;
 mod channels;
@@ -9,10 +10,12 @@ mod destinations;
 pub mod error;
 mod hosted;
 mod input;
+pub mod limits;
 mod ops;
 mod phone;
 mod sandbox;
 mod sessions;
+pub mod tls;
 mod workflows;
 
 use crate::applications::Application;
@@ -121,6 +124,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/metrics", web::get().to(ops::metrics)));
 }
 
+/// How the server listens: its worker count, the request limits of every endpoint, and TLS.
+pub struct Listening {
+    pub workers: usize,
+    pub limits: Arc<limits::Limits>,
+    /// HTTPS with these settings; plain HTTP when `None`.
+    pub tls: Option<rustls::ServerConfig>,
+}
+
 /// Builds the HTTP server on an already bound listener (tests bind port 0). Signals are left to
 /// the caller (`serve::run`): actix-server's own handler would stop the whole actix system on
 /// SIGTERM, taking the carrier binds down before they could unbind. `ServerHandle::stop(true)`
@@ -130,23 +141,30 @@ pub fn server(
     engine: Arc<Engine>,
     metrics: PrometheusHandle,
     hosting: Arc<crate::sessions::service::Hosting>,
-    workers: usize,
+    listening: Listening,
 ) -> std::io::Result<actix_web::dev::Server> {
     let engine = web::Data::from(engine);
     let metrics = web::Data::new(metrics);
     let hosting = web::Data::from(hosting);
+    let request_limits = web::Data::from(listening.limits);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(engine.clone())
             .app_data(metrics.clone())
             .app_data(hosting.clone())
+            .app_data(request_limits.clone())
             .configure(routes)
             .default_service(web::to(not_found))
-    })
-    .listen(listener)?
-    .workers(workers)
-    .shutdown_timeout(30)
-    .disable_signals()
-    .run();
+            .wrap(actix_web::middleware::from_fn(limits::enforce))
+    });
+    let server = match listening.tls {
+        Some(tls) => server.listen_rustls_0_23(listener, tls)?,
+        None => server.listen(listener)?,
+    };
+    let server = server
+        .workers(listening.workers)
+        .shutdown_timeout(30)
+        .disable_signals()
+        .run();
     Ok(server)
 }

@@ -38,6 +38,11 @@ impl Server {
     /// Starts the binary with `args` in `dir` and waits for its "listening" line. `key` is the
     /// generated key if this start printed one, else `known_key`.
     pub fn start(dir: &Path, args: &[&str], known_key: Option<&str>) -> Server {
+        Server::start_logging(dir, args, known_key, "info")
+    }
+
+    /// [`Server::start`] with `RUST_LOG` set to `filter` (the log-scan test runs at trace).
+    pub fn start_logging(dir: &Path, args: &[&str], known_key: Option<&str>, filter: &str) -> Server {
         let stderr_path = dir.join(format!(
             "stderr-{}.log",
             std::time::SystemTime::now()
@@ -49,7 +54,7 @@ impl Server {
             .args(args)
             .current_dir(dir)
             .env_remove("OTPGATE_CONFIG")
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", filter)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr_path).unwrap())
             .spawn()
