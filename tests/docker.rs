@@ -167,6 +167,9 @@ fn the_dockerfile_builds_what_its_runtime_stage_copies_and_runs_as_non_root() {
         copied.contains(&"otpgate".into()) && copied.contains(&"otpgate-smsc-sim".into()),
         "{copied:?}"
     );
+    // The context is the repository root: without this the build would send target/ (gigabytes).
+    let ignored = std::fs::read_to_string(repo().join(".dockerignore")).expect(".dockerignore at the root");
+    assert!(ignored.lines().any(|l| l.trim() == "target"), "{ignored}");
     let cargo = build
         .iter()
         .filter_map(|i| i.strip_prefix("RUN "))
