@@ -244,7 +244,7 @@ fn signal(expr: &str) -> &str {
 #[test]
 fn every_dashboard_and_alert_expression_returns_series_from_a_live_engine() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b, server) = start(dir.path());
+    let (a, mut b, server) = start(dir.path());
     serve_traffic(&a, &b, &server);
 
     let rules = docker("prometheus/alerts.yml");
@@ -349,6 +349,26 @@ fn every_dashboard_and_alert_expression_returns_series_from_a_live_engine() {
         "expressions with no series:\n{}\nscrape:\n{}",
         empty.join("\n"),
         server.metrics()
+    );
+
+    // An alert does its job: smsc-b goes away and OtpgateCarrierDown is pending for it (firing
+    // would take its `for: 2m`).
+    b.kill();
+    let pending = || {
+        api(&base, "/api/v1/alerts", &[])["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|alert| {
+                alert["labels"]["alertname"] == "OtpgateCarrierDown"
+                    && alert["labels"]["carrier"] == "smsc-b"
+                    && alert["state"] == "pending"
+            })
+    };
+    assert!(
+        eventually(Duration::from_secs(20), pending),
+        "OtpgateCarrierDown never went pending for smsc-b: {}",
+        api(&base, "/api/v1/alerts", &[])
     );
 }
 
