@@ -1,7 +1,14 @@
 //! Prometheus metrics. Names are part of the public contract (§7); labels stay low-cardinality
 //! (never a number, code or id). Each name is defined once — here, or in the gateway crate
 //! that records it — and every one is described here, where the recorder is installed.
+//!
+//! The metrics the SRE kit (docker/: dashboard and alert rules) reads that need more than one
+//! `counter!` line are recorded through the functions at the end of this file, so each emission
+//! site stays one call: [`fallback`], [`send_refused`], [`receipt`], [`completed`],
+//! [`channel_send`], [`store_queue`] / [`store_dequeued`] and [`build_info`].
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use otpgate_gateway::{Channel, DeliveryReport};
+use std::time::Duration;
 
 pub use otpgate_gateway::CARRIER_UP;
 pub const MESSAGES_SENT: &str = "otpgate_messages_sent_total";
@@ -25,6 +32,13 @@ pub const SESSIONS: &str = "otpgate_sessions_total";
 pub const WEBHOOK_DELIVERIES: &str = "otpgate_webhook_deliveries_total";
 pub const WEBHOOK_DELIVERY_DURATION: &str = "otpgate_webhook_delivery_seconds";
 pub const WEBHOOK_OUTBOX_DEPTH: &str = "otpgate_webhook_outbox_depth";
+pub const RECEIPT_DURATION: &str = "otpgate_receipt_duration_seconds";
+pub const VERIFICATIONS_COMPLETED: &str = "otpgate_verifications_completed_total";
+pub const SENDS_REFUSED: &str = "otpgate_sends_refused_total";
+pub const CHANNEL_SEND_DURATION: &str = "otpgate_channel_send_duration_seconds";
+pub const STORE_QUEUE_DEPTH: &str = "otpgate_store_queue_depth";
+pub const BUILD_INFO: &str = "otpgate_build_info";
+pub use otpgate_smpp::BINDS_BOUND as SMPP_BINDS_BOUND;
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -32,6 +46,10 @@ const LATENCY_BUCKETS: &[f64] = &[
 /// A webhook's wait spans milliseconds (receiver up) to days (receiver down, retried).
 const WEBHOOK_BUCKETS: &[f64] = &[
     0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0,
+];
+/// A receipt takes seconds to minutes (an operator's store-and-forward retries).
+const RECEIPT_BUCKETS: &[f64] = &[
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0,
 ];
 const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2048.0];
 
@@ -41,8 +59,10 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)?
         .set_buckets_for_metric(Matcher::Full(STORE_BATCH_SIZE.into()), BATCH_BUCKETS)?
         .set_buckets_for_metric(Matcher::Full(WEBHOOK_DELIVERY_DURATION.into()), WEBHOOK_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(RECEIPT_DURATION.into()), RECEIPT_BUCKETS)?
         .install_recorder()?;
     describe();
+    build_info();
     Ok(handle)
 }
 
@@ -85,7 +105,37 @@ fn describe() {
         SENDS_BLOCKED,
         "Sends refused before anything was sent, by reason (in_block_list, suspicious, repeated_attempts, spam)."
     );
-    describe_counter!(FALLBACKS, "Moves from one channel to the next.");
+    describe_counter!(
+        FALLBACKS,
+        "Moves from one step of the plan to the next, by channel from and to and reason (refused, negative_receipt, no_receipt)."
+    );
+    describe_counter!(
+        SENDS_REFUSED,
+        "Sends refused before anything was sent, rate limits included, by cause (rate_limit, pumping, blocklist, high_risk, attempts, spam)."
+    );
+    describe_histogram!(
+        RECEIPT_DURATION,
+        Unit::Seconds,
+        "From a carrier accepting a message to its delivery receipt (positive or negative), by channel and carrier."
+    );
+    describe_counter!(
+        VERIFICATIONS_COMPLETED,
+        "Verifications approved, by the channel that delivered the code and whether a fallback happened (fallback = true, false)."
+    );
+    describe_histogram!(
+        CHANNEL_SEND_DURATION,
+        Unit::Seconds,
+        "One carrier's answer to one send (SMPP submit, platform API call, SIP call set-up), by channel, carrier and result (accepted, refused)."
+    );
+    describe_gauge!(
+        STORE_QUEUE_DEPTH,
+        "Writes queued for the store's writer, not yet committed."
+    );
+    describe_gauge!(
+        BUILD_INFO,
+        "Always 1; the labels name the running build (version, commit)."
+    );
+    describe_gauge!(SMPP_BINDS_BOUND, "SMPP binds currently bound, per carrier.");
     describe_counter!(
         WEBHOOKS_REJECTED,
         "Platform callbacks refused (bad or missing signature, stale, malformed), by carrier."
@@ -145,4 +195,107 @@ fn describe() {
         WEBHOOK_OUTBOX_DEPTH,
         "Webhook events waiting to be delivered, in every application (refreshed every 5 s)."
     );
+}
+
+/// Counts one move from channel `from` to channel `to` in `otpgate_fallbacks_total`;
+/// `reason` is `refused` (the carrier refused the message), `negative_receipt` or `no_receipt`
+/// (none within `fallback_after_seconds`).
+pub fn fallback(from: Channel, to: Channel, reason: &'static str) {
+    metrics::counter!(FALLBACKS, "from" => from.as_str(), "to" => to.as_str(), "reason" => reason).increment(1);
+}
+
+/// Counts a send refused before anything was sent in `otpgate_sends_refused_total{cause}`.
+/// `cause` is one of `rate_limit`, `pumping`, `blocklist`, `high_risk`, `attempts`, `spam`
+/// (see [`block_cause`] for the blocks a number's actor decides).
+pub fn send_refused(cause: &'static str) {
+    metrics::counter!(SENDS_REFUSED, "cause" => cause).increment(1);
+}
+
+/// The `cause` of a block decided on a send: the API's `reason`, with `suspicious` split into
+/// `pumping` (the prefix is blocked for SMS pumping, [`crate::risk::PUMPING`]) and `high_risk`.
+/// `high_risk` is the risk check's detail, when one flagged the send.
+pub fn block_cause(reason: &str, high_risk: Option<&serde_json::Value>) -> &'static str {
+    match reason {
+        "in_block_list" => "blocklist",
+        "repeated_attempts" => "attempts",
+        "spam" => "spam",
+        _ if high_risk
+            .and_then(|d| d["reason"].as_str())
+            .is_some_and(|r| r.starts_with(crate::risk::PUMPING)) =>
+        {
+            "pumping"
+        }
+        _ => "high_risk",
+    }
+}
+
+/// Records the time from a carrier accepting the message to its receipt `report`, read from
+/// `v`'s lifecycle: the last `PHONE_VERIFICATION_MESSAGE_SENT` entry of the report's carrier.
+/// Without one the receipt beat the acceptance to the number's actor (the SMSC sent the
+/// deliver_sm before our submit_sm_resp was handled): 0 s.
+pub fn receipt(v: &crate::verification::Verification, report: &DeliveryReport, now_ms: i64) {
+    let sent = v.lifecycle.iter().rev().find(|e| {
+        e.kind == "PHONE_VERIFICATION_MESSAGE_SENT"
+            && e.details.as_ref().and_then(|d| d["carrier"].as_str()) == Some(report.carrier.as_str())
+    });
+    let seconds = sent.map_or(0.0, |sent| (now_ms - sent.timestamp_ms).max(0) as f64 / 1000.0);
+    metrics::histogram!(RECEIPT_DURATION, "channel" => report.channel.as_str(), "carrier" => report.carrier.clone())
+        .record(seconds);
+}
+
+/// Counts an approved verification `v` in `otpgate_verifications_completed_total{channel,
+/// fallback}`: the channel that delivered the code (the last one it went out on when no receipt
+/// said), and whether any fallback happened on the way.
+pub fn completed(v: &crate::verification::Verification) {
+    let channel = v.verification_method.or(v.channel).map_or("unknown", Channel::as_str);
+    let fallback = v.lifecycle.iter().any(|e| e.kind == "PHONE_CHANNEL_FALLBACK");
+    metrics::counter!(VERIFICATIONS_COMPLETED, "channel" => channel, "fallback" => if fallback { "true" } else { "false" })
+        .increment(1);
+}
+
+/// Records one carrier's answer to one send: `took` from the gateway call to its answer.
+pub fn channel_send(channel: Channel, carrier: &str, accepted: bool, took: Duration) {
+    let result = if accepted { "accepted" } else { "refused" };
+    metrics::histogram!(CHANNEL_SEND_DURATION, "channel" => channel.as_str(), "carrier" => carrier.to_owned(), "result" => result)
+        .record(took.as_secs_f64());
+}
+
+/// A write was queued for the store's writer (`otpgate_store_queue_depth` + 1).
+pub fn store_queue() {
+    metrics::gauge!(STORE_QUEUE_DEPTH).increment(1.0);
+}
+
+/// The writer took `n` queued writes into a commit.
+pub fn store_dequeued(n: usize) {
+    metrics::gauge!(STORE_QUEUE_DEPTH).decrement(n as f64);
+}
+
+/// The version of this build (Cargo.toml) and its git commit (build.rs: `OTPGATE_COMMIT`, else
+/// `git rev-parse --short HEAD`, else `unknown`).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const COMMIT: &str = env!("OTPGATE_COMMIT");
+
+/// Sets `otpgate_build_info{version,commit}` to 1.
+fn build_info() {
+    metrics::gauge!(BUILD_INFO, "version" => VERSION, "commit" => COMMIT).set(1.0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::block_cause;
+    use serde_json::json;
+
+    #[test]
+    fn a_suspicious_block_is_told_apart_as_pumping_or_high_risk() {
+        let pumping = json!({ "reason": format!("{}: a burst", crate::risk::PUMPING) });
+        assert_eq!(block_cause("suspicious", Some(&pumping)), "pumping");
+        assert_eq!(
+            block_cause("suspicious", Some(&json!({ "reason": "high-risk prefix" }))),
+            "high_risk"
+        );
+        assert_eq!(block_cause("suspicious", None), "high_risk");
+        assert_eq!(block_cause("in_block_list", Some(&pumping)), "blocklist");
+        assert_eq!(block_cause("repeated_attempts", None), "attempts");
+        assert_eq!(block_cause("spam", None), "spam");
+    }
 }

@@ -58,6 +58,9 @@ fn limiter(per_minute: u32) -> Option<DefaultKeyedRateLimiter<String>> {
     NonZeroU32::new(per_minute).map(|n| RateLimiter::keyed(Quota::per_minute(n)))
 }
 
+/// How a pumping block's `reason` detail begins ([`crate::metrics::block_cause`] reads it).
+pub const PUMPING: &str = "sms pumping";
+
 impl Risk {
     pub fn new(policy: RiskPolicy) -> Self {
         Self {
@@ -89,7 +92,7 @@ impl Risk {
         if let Some(until) = self.blocked_until(application, full_number, now_ms) {
             return Err(Refusal::HighRisk {
                 details: json!({
-                    "reason": "sms pumping: a burst of sends to this prefix that are not completed",
+                    "reason": format!("{PUMPING}: a burst of sends to this prefix that are not completed"),
                     "prefix": self.prefix(full_number),
                     "blocked_until": crate::verification::iso8601(until),
                 }),

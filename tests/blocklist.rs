@@ -62,6 +62,12 @@ fn a_blocked_number_is_refused_without_sending_and_unblocked_it_sends_again() {
         metric(&metrics, "otpgate_sends_blocked_total", &[("reason", "in_block_list")]),
         1.0
     );
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "otpgate_sends_refused_total{cause=\"blocklist\"} 1"),
+        "{metrics}"
+    );
 
     let (status, body) = server.request("DELETE", "/v3/blocklist/phone/%2B12025550123/", Some(&server.key), None);
     assert_eq!(status, 204, "{body}");

@@ -54,6 +54,13 @@ fn a_configured_high_risk_prefix_is_blocked_as_suspicious() {
         ),
         1.0
     );
+    let metrics = server.metrics();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "otpgate_sends_refused_total{cause=\"high_risk\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[test]
@@ -94,6 +101,12 @@ fn a_burst_of_uncompleted_sends_blocks_its_prefix_until_the_block_expires() {
     );
     let metrics = server.metrics();
     assert_eq!(metric(&metrics, "otpgate_prefixes_blocked_total", &[]), 1.0);
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "otpgate_sends_refused_total{cause=\"pumping\"} 1"),
+        "{metrics}"
+    );
 
     std::thread::sleep(Duration::from_millis(2_100));
     assert_eq!(server.send(&pumped(11))["status"], "Success", "the block expired");
@@ -145,6 +158,13 @@ fn rate_limits_answer_429_with_retry_after_and_send_nothing() {
             &[("scope", "application")]
         ),
         1.0
+    );
+    // Both 429s in the SRE kit's one count of refusals (README "Operations").
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "otpgate_sends_refused_total{cause=\"rate_limit\"} 2"),
+        "{metrics}"
     );
 
     let (status, _, body) = send(&server, with_ip("+12025550121", "not-an-ip"));

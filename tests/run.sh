@@ -8,8 +8,9 @@
 # matches the lock), then every binary of the workspace, which
 # the integration tests spawn (the otpgate server on loopback, port 0 plus 8080 for the
 # embedded-defaults test; the otpgate-smsc-sim SMSC simulator), and SIPp (Debian's sip-tester),
-# the third-party SIP user agent the voice gateway is tested against (installed with apt-get when
-# missing and run as root; otherwise install it yourself).
+# the third-party SIP user agent the voice gateway is tested against, Debian's `prometheus`
+# (promtool included; tests/prometheus.rs) and `docker-compose` (tests/docker.rs) — each installed
+# with apt-get when missing and run as root; otherwise install them yourself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -59,6 +60,8 @@ apt_install() {
 [ -x /usr/bin/chromium ] || apt_install chromium "the headless browser of tests/hosted_browser.rs"
 
 command -v sipp >/dev/null || apt_install sip-tester "SIPp, the SIP peer of the voice tests"
+[ -x /usr/bin/promtool ] || apt_install prometheus "Prometheus and promtool, which tests/prometheus.rs runs against docker/'s dashboard and alert rules"
+[ -x /usr/bin/docker-compose ] || apt_install docker-compose "docker-compose config, which tests/docker.rs validates docker/docker-compose.yml with"
 
 cargo build --workspace --bins --locked
 cargo test --workspace --locked "$@"

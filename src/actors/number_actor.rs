@@ -329,8 +329,7 @@ impl NumberActor {
                         act.skipped.extend(skipped);
                         let state = act.state.as_mut().expect("loaded before any send");
                         if let SendResult::Accepted { channel, .. } = &result {
-                            metrics::counter!(m::FALLBACKS, "from" => from.as_str(), "to" => channel.as_str())
-                                .increment(1);
+                            m::fallback(from, *channel, reason);
                         }
                         let changed = state.on_fallback(&request_id, (from, &from_carrier, reason), &result, now_ms());
                         act.follow_up(ctx, &request_id, &result, (remaining, message, country));
@@ -395,6 +394,7 @@ impl Handler<SendCode> for NumberActor {
             SendStart::Blocked { request_id, reason } => {
                 metrics::counter!(m::VERIFICATIONS, "status" => "blocked").increment(1);
                 metrics::counter!(m::SENDS_BLOCKED, "reason" => reason.as_str()).increment(1);
+                m::send_refused(m::block_cause(reason.as_str(), msg.request.high_risk.as_ref()));
                 self.in_flight += 1;
                 let declined = state.current().filter(|v| v.request_id == request_id).cloned();
                 let earlier = self.persist_with_session(changed, hook.as_ref(), declined.as_ref());
@@ -550,6 +550,9 @@ impl Handler<CheckCode> for NumberActor {
         if let Some(status) = status {
             metrics::counter!(m::VERIFICATIONS, "status" => status).increment(1);
         }
+        if let (CheckResult::Approved, Some(v)) = (&result, state.current()) {
+            m::completed(v);
+        }
         let outcome = CheckOutcome {
             result,
             verification: state.current().cloned(),
@@ -581,6 +584,9 @@ impl Handler<ResolveReview> for NumberActor {
         };
         let status = if msg.approve { "approved" } else { "declined" };
         metrics::counter!(m::VERIFICATIONS, "status" => status).increment(1);
+        if msg.approve {
+            m::completed(&settled);
+        }
         let commit = self.persist_with_session(vec![settled.clone()], Some(&msg.session), Some(&settled));
         self.in_flight += 1;
         Box::pin(
@@ -630,6 +636,7 @@ impl Handler<DeliveryReceipt> for NumberActor {
             let country = v.number.country_code.clone().unwrap_or_else(|| "unknown".into());
             let delivered = report.delivery == Delivery::Delivered;
             self.engine.router.record(&report.carrier, &country, delivered);
+            m::receipt(v, &report, now_ms());
             let channel = report.channel.as_str();
             match report.delivery {
                 Delivery::Delivered => metrics::counter!(m::MESSAGES_DELIVERED, "channel" => channel,

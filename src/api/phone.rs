@@ -118,6 +118,7 @@ pub(super) async fn screen(
             Ok(()) => {}
             Err(Refusal::RateLimited { scope, retry_after }) => {
                 metrics::counter!(m::SENDS_RATE_LIMITED, "scope" => scope).increment(1);
+                m::send_refused("rate_limit");
                 return Err(ApiError::rate_limited(
                     retry_after,
                     format!("too many sends for this {scope}; retry later"),

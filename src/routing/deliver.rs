@@ -79,13 +79,16 @@ pub async fn deliver(
             continue;
         }
         if let Some(from) = previous.filter(|from| *from != step.channel) {
-            metrics::counter!(m::FALLBACKS, "from" => from.as_str(), "to" => step.channel.as_str()).increment(1);
+            m::fallback(from, step.channel, "refused");
             fallbacks.push((from, step.channel));
         }
         message.channel = step.channel;
         let mut retries = 0;
         let error = loop {
-            let error = match step.gateway.send(&message).await {
+            let asked = Instant::now();
+            let answer = step.gateway.send(&message).await;
+            m::channel_send(step.channel, &carrier, answer.is_ok(), asked.elapsed());
+            let error = match answer {
                 Ok(accepted) => {
                     metrics::histogram!(m::SEND_DURATION).record(received.elapsed().as_secs_f64());
                     let fee_micros = step.gateway.billable().then(|| step.gateway.fee_micros(&country));

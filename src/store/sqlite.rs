@@ -259,9 +259,11 @@ impl SqliteStore {
     }
 
     fn enqueue(&self, job: Job) -> Result<(), StoreError> {
-        self.writer
-            .send(job)
-            .map_err(|_| StoreError::Unavailable("store writer has stopped".into()))
+        crate::metrics::store_queue();
+        self.writer.send(job).map_err(|_| {
+            crate::metrics::store_dequeued(1);
+            StoreError::Unavailable("store writer has stopped".into())
+        })
     }
 
     /// Runs `read` on a pooled read-only connection off the async threads.
@@ -325,6 +327,7 @@ fn run_writer(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
+        crate::metrics::store_dequeued(batch.len());
         let started = Instant::now();
         let result = write_batch(&mut conn, &batch);
         metrics::histogram!(crate::metrics::STORE_COMMIT_DURATION).record(started.elapsed().as_secs_f64());

@@ -53,6 +53,7 @@ pub const WINDOW_IN_USE: &str = "otpgate_smpp_window_in_use";
 pub const SUBMIT_DURATION: &str = "otpgate_smpp_submit_duration_seconds";
 pub const RECONNECTS: &str = "otpgate_smpp_reconnects_total";
 pub const RETRIES: &str = "otpgate_smpp_retries_total";
+pub const BINDS_BOUND: &str = "otpgate_smpp_binds_bound";
 
 /// How long a message waits for its receipt before it is forgotten.
 const RECEIPT_WAIT: Duration = Duration::from_secs(3600);
@@ -103,6 +104,7 @@ pub(crate) struct Shared {
     tracker: Tracker,
     binds_up: AtomicUsize,
     carrier_up: metrics::Gauge,
+    binds_bound: metrics::Gauge,
     reconnects: metrics::Counter,
 }
 
@@ -114,6 +116,7 @@ impl Shared {
             self.binds_up.fetch_sub(1, Ordering::AcqRel) - 1
         };
         self.carrier_up.set(if now_up > 0 { 1.0 } else { 0.0 });
+        self.binds_bound.set(now_up as f64);
     }
 }
 
@@ -144,9 +147,11 @@ impl SmppGateway {
             tracker: Tracker::new(carrier.clone(), reports),
             binds_up: AtomicUsize::new(0),
             carrier_up: metrics::gauge!(CARRIER_UP, "carrier" => carrier.clone()),
+            binds_bound: metrics::gauge!(BINDS_BOUND, "carrier" => carrier.clone()),
             reconnects: metrics::counter!(RECONNECTS, "carrier" => carrier.clone()),
         });
         shared.carrier_up.set(0.0);
+        shared.binds_bound.set(0.0);
         let window_in_use = metrics::gauge!(WINDOW_IN_USE, "carrier" => carrier.clone());
         window_in_use.set(0.0);
         let binds = (0..config.binds.max(1) as usize)
