@@ -32,6 +32,8 @@ pub async fn build_engine(config: &Config) -> anyhow::Result<(Arc<Engine>, Optio
         ),
     };
     let data_dir = config.store.data_dir();
+    // Beside a PostgreSQL store nothing else has made the directory of the code secret yet.
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     let secret = CodeSecret::load_or_create(&data_dir)
         .with_context(|| format!("loading the code secret in {}", data_dir.display()))?;
     let (applications, generated) = applications(config, store.as_ref()).await?;
