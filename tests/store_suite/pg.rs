@@ -1,4 +1,5 @@
-//! A fresh PostgreSQL schema per test, in the database of `TEST_DATABASE_URL`, dropped after.
+//! A fresh PostgreSQL schema per test, in the database of `TEST_DATABASE_URL`, dropped after
+//! (shared by `tests/store_suite.rs` and `tests/postgres_engine.rs`).
 use std::io::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Once;
@@ -16,10 +17,18 @@ fn skipped() {
     NOTICE.call_once(|| {
         let _ = writeln!(
             std::io::stderr(),
-            "store_suite: TEST_DATABASE_URL is not set: SKIPPING the PostgreSQL runs of the store suite \
-             (set it, e.g. to postgres://postgres@127.0.0.1:5432/test, to run them)"
+            "{}: TEST_DATABASE_URL is not set: SKIPPING its PostgreSQL tests \
+             (set it, e.g. to postgres://postgres@127.0.0.1:5432/test, to run them)",
+            test_binary()
         );
     });
+}
+
+/// The test binary's name without cargo's hash: `store_suite`, `postgres_engine`.
+fn test_binary() -> String {
+    let path = std::env::args().next().unwrap_or_default();
+    let file = path.rsplit('/').next().unwrap_or_default();
+    file.rsplit_once('-').map_or(file, |(name, _)| name).to_owned()
 }
 
 async fn connect(url: &str) -> tokio_postgres::Client {
@@ -58,6 +67,7 @@ impl Schema {
     }
 
     /// A plain connection whose search path is this schema.
+    #[allow(dead_code)] // not every test binary that includes this module uses it
     pub async fn client(&self) -> tokio_postgres::Client {
         connect(&self.url()).await
     }
