@@ -19,6 +19,7 @@ macro_rules! store_suite {
         store_suite!(
             saved_records_load_back_per_number_oldest_first,
             later_saves_of_a_record_win_in_call_order,
+            the_last_of_many_queued_saves_of_a_record_wins,
             many_concurrent_saves_are_all_durable,
             the_first_500_charges_of_a_utc_month_are_free_and_each_verification_is_charged_once,
             approvals_of_a_number_are_listed_oldest_first,

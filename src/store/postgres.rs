@@ -27,7 +27,7 @@ mod sessions;
 
 pub use schema::{HOT_PATH_STATEMENTS, MIGRATIONS};
 
-use super::rows::{rows, Row};
+use super::rows::{rows, ChargeRow, Row};
 use super::{Applied, Commit, SessionKey, SessionUpdate, Store, StoreError};
 use crate::billing::{self, UsageRow};
 use crate::blocklist::{Entry, EntryKind};
@@ -37,6 +37,7 @@ use crate::verification::{Match, State, Verification};
 use crate::workflows::Workflow;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Transaction};
+use futures_util::future::try_join_all;
 use schema::*;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -248,13 +249,19 @@ async fn write_with_retries(pool: &Pool, batch: &[Job]) -> Result<Vec<Output>, S
 }
 
 async fn write_batch(tx: &Transaction<'_>, batch: &[Job]) -> Result<Vec<Output>, tokio_postgres::Error> {
+    save_rows(
+        tx,
+        batch.iter().flat_map(|job| match job {
+            Job::Save(rows, _) => rows.as_slice(),
+            Job::Sessions(sessions::SessionJob::UpdateSession(update, _)) => update.rows.as_slice(),
+            _ => &[],
+        }),
+    )
+    .await?;
     let mut outputs = Vec::with_capacity(batch.len());
     for job in batch {
         outputs.push(match job {
-            Job::Save(rows, _) => {
-                save_rows(tx, rows).await?;
-                Output::Saved
-            }
+            Job::Save(..) => Output::Saved,
             Job::BlockAdd(e, _) => {
                 let sql = "INSERT INTO blocklist (application, value, kind, created_at_ms) VALUES ($1, $2, $3, $4)
                            ON CONFLICT (application, value) DO NOTHING";
@@ -294,57 +301,64 @@ async fn write_batch(tx: &Transaction<'_>, batch: &[Job]) -> Result<Vec<Output>,
     Ok(outputs)
 }
 
-/// Writes verification rows: each upserted, and its charge added once (with the month's totals).
-pub(crate) async fn save_rows(tx: &Transaction<'_>, rows: &[Row]) -> Result<(), tokio_postgres::Error> {
+/// Writes a batch's verification rows, in call order: each upserted, and its charge added once
+/// (with the month's totals). Three pipelined rounds instead of a round trip per statement:
+/// every upsert, then every charge insert, then the counting of the charges that were new (which
+/// depends on the inserts' answers). tokio-postgres sends a connection's requests in the order
+/// their futures are first polled and the server runs them in that order, so a later save of a
+/// record still wins, the first charge of a request id is the one kept, and the month's charges
+/// are counted in call order. Only saves touch these tables, so running them before the batch's
+/// other jobs is invisible outside the transaction.
+async fn save_rows<'r>(
+    tx: &Transaction<'_>,
+    rows: impl Iterator<Item = &'r Row> + Clone,
+) -> Result<(), tokio_postgres::Error> {
+    type Param = dyn tokio_postgres::types::ToSql + Sync;
     let upsert = tx.prepare_cached(SAVE_VERIFICATION).await?;
     let charge = tx.prepare_cached(INSERT_CHARGE).await?;
     let count = tx.prepare_cached(COUNT_CHARGE).await?;
     let free_per_month = billing::FREE_PER_MONTH as i64;
-    for r in rows {
-        tx.execute(
-            &upsert,
-            &[
-                &r.request_id,
-                &r.application,
-                &r.phone,
-                &r.created_at_ms,
-                &r.state,
-                &r.body,
-            ],
-        )
-        .await?;
-        let Some(c) = &r.charge else { continue };
-        // Nothing inserted: this verification was charged before (resend, fallback).
-        let inserted = tx
-            .execute(
-                &charge,
-                &[
-                    &r.request_id,
-                    &r.application,
-                    &c.month,
-                    &c.at_ms,
-                    &c.channel,
-                    &c.country,
-                    &c.amount_micros,
-                ],
-            )
-            .await?;
-        if inserted == 1 {
-            tx.execute(
-                &count,
-                &[
-                    &r.application,
-                    &c.month,
-                    &r.request_id,
-                    &c.channel,
-                    &c.country,
-                    &c.amount_micros,
-                    &free_per_month,
-                ],
-            )
-            .await?;
-        }
-    }
+    try_join_all(rows.clone().map(|r| {
+        let params: [&Param; 6] = [
+            &r.request_id,
+            &r.application,
+            &r.phone,
+            &r.created_at_ms,
+            &r.state,
+            &r.body,
+        ];
+        tx.execute_raw(&upsert, params)
+    }))
+    .await?;
+    let charged: Vec<(&Row, &ChargeRow)> = rows.filter_map(|r| r.charge.as_ref().map(|c| (r, c))).collect();
+    let inserted = try_join_all(charged.iter().map(|(r, c)| {
+        let params: [&Param; 7] = [
+            &r.request_id,
+            &r.application,
+            &c.month,
+            &c.at_ms,
+            &c.channel,
+            &c.country,
+            &c.amount_micros,
+        ];
+        tx.execute_raw(&charge, params)
+    }))
+    .await?;
+    // Nothing inserted: this verification was charged before (resend, fallback).
+    let new = charged.iter().zip(inserted).filter(|(_, n)| *n == 1);
+    try_join_all(new.map(|((r, c), _)| {
+        let params: [&Param; 7] = [
+            &r.application,
+            &c.month,
+            &r.request_id,
+            &c.channel,
+            &c.country,
+            &c.amount_micros,
+            &free_per_month,
+        ];
+        tx.execute_raw(&count, params)
+    }))
+    .await?;
     Ok(())
 }
 

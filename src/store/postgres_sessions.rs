@@ -129,7 +129,7 @@ pub(super) async fn apply(tx: &Transaction<'_>, job: &SessionJob) -> Result<Sess
             SessionOutput::Session(session)
         }
         SessionJob::UpdateSession(update, _) => {
-            super::save_rows(tx, &update.rows).await?;
+            // Its records were saved with the batch's (`write_batch`), in call order.
             let s = &update.session;
             let replaced = execute(
                 tx,

@@ -136,6 +136,21 @@ pub async fn later_saves_of_a_record_win_in_call_order(store: &dyn Store) {
     assert_eq!(store.load_number("a", "+12025550123", 0).await.unwrap(), vec![v]);
 }
 
+pub async fn the_last_of_many_queued_saves_of_a_record_wins(store: &dyn Store) {
+    // Enqueued together, so that most land in one group commit (a backend may pipeline them).
+    let mut v = verification("a", "+12025550123", 1_000);
+    let mut commits = Vec::new();
+    for attempt in 0..200 {
+        v.attempts = attempt;
+        let other = verification("a", &format!("+1202555{:04}", 1_000 + attempt), 1_000);
+        commits.push(store.save(vec![v.clone(), other]));
+    }
+    for commit in futures_util::future::join_all(commits).await {
+        commit.unwrap();
+    }
+    assert_eq!(store.load_number("a", "+12025550123", 0).await.unwrap(), vec![v]);
+}
+
 pub async fn many_concurrent_saves_are_all_durable(store: &dyn Store) {
     let commits: Vec<_> = (0..500)
         .map(|i| store.save(vec![verification("a", &format!("+1202555{:04}", 100 + i % 90), i)]))
