@@ -97,14 +97,17 @@ smsc_start() { # smsc_start BIN ACTION [SIM-ARGS...] -> $smpp, $control, $sim_pi
 
 otpgate_start() { # otpgate_start BIN WINDOW DB_DIR -> $otpgate_url, $otpgate_key, $otpgate_pid
     # One SMPP transceiver bind to the simulator at $smpp with window WINDOW and max_tps $MAX_TPS
-    # (0 when unset: no limit); the store is DB_DIR/otpgate.db (a fresh directory: empty store).
+    # (0 when unset: no limit); the store is DB_DIR/otpgate.db (a fresh directory: empty store),
+    # or $STORE_URL when set (postgres://…). The engine runs in a directory of its own, where it
+    # keeps its code secret (data/secret.key beside a PostgreSQL store).
     local engine=$1 w=$2 db=$3 d
+    engine=$(realpath "$engine")
     d=$(mktemp -d -p "$dir")
     cat > "$d/otpgate.toml" << EOF2
 [server]
 listen = "127.0.0.1:0"
 [store]
-url = "sqlite://$db/otpgate.db"
+url = "${STORE_URL:-sqlite://$db/otpgate.db}"
 # A send-only load to few prefixes with nobody entering codes is what pumping looks like.
 [risk.pumping]
 min_sends = 0
@@ -122,7 +125,7 @@ binds = 1
 window = $w
 max_tps = ${MAX_TPS:-0}
 EOF2
-    "$engine" serve --config "$d/otpgate.toml" > "$d/stdout" 2> "$d/stderr" &
+    (cd "$d" && exec "$engine" serve --config "$d/otpgate.toml" > "$d/stdout" 2> "$d/stderr") &
     otpgate_pid=$!
     wait_for otpgate $otpgate_pid grep -q '^otpgate listening on ' "$d/stdout" || { cat "$d/stderr" >&2; exit 1; }
     otpgate_url=$(sed -n 's/^otpgate listening on //p' "$d/stdout")

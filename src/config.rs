@@ -307,9 +307,23 @@ pub struct Config {
     pub limits: RequestLimits,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the store is: `store.url` parsed.
+#[derive(Clone, PartialEq, Eq)]
 pub enum StoreLocation {
+    /// `sqlite://PATH`: the embedded store.
     Sqlite { path: PathBuf },
+    /// `postgres://…` or `postgresql://…`: the PostgreSQL store, for several nodes. The URL may
+    /// hold a password, so it is not printed by `Debug`.
+    Postgres { url: String },
+}
+
+impl std::fmt::Debug for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreLocation::Sqlite { path } => f.debug_struct("Sqlite").field("path", path).finish(),
+            StoreLocation::Postgres { .. } => f.debug_struct("Postgres").finish_non_exhaustive(),
+        }
+    }
 }
 
 impl StoreLocation {
@@ -320,6 +334,8 @@ impl StoreLocation {
                 Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
                 _ => PathBuf::from("."),
             },
+            // The code-hashing secret stays a local file: every node needs the same one.
+            StoreLocation::Postgres { .. } => PathBuf::from("data"),
         }
     }
 }
@@ -440,15 +456,19 @@ impl RawConfig {
                 path: PathBuf::from(path),
             },
             _ if self.store.url.starts_with("postgres://") || self.store.url.starts_with("postgresql://") => {
-                problems.push(
-                    "store.url: the PostgreSQL store is not available in this build yet; use sqlite://PATH".into(),
-                );
-                StoreLocation::Sqlite {
-                    path: PathBuf::from("data/otpgate.db"),
+                if let Err(e) = self.store.url.parse::<tokio_postgres::Config>() {
+                    // The parser's message names the part, never the password.
+                    problems.push(format!("store.url: not a PostgreSQL URL: {e}"));
+                }
+                StoreLocation::Postgres {
+                    url: self.store.url.clone(),
                 }
             }
             _ => {
-                problems.push(format!("store.url: {:?} is not sqlite://PATH", self.store.url));
+                problems.push(format!(
+                    "store.url: {:?} is neither sqlite://PATH nor postgres://USER@HOST/DB",
+                    self.store.url
+                ));
                 StoreLocation::Sqlite {
                     path: PathBuf::from("data/otpgate.db"),
                 }
@@ -687,6 +707,33 @@ mod tests {
         assert_eq!(config.verification, VerificationPolicy::default());
         assert_eq!(config.routing.order_for("US")[0], Channel::Sms);
         assert_eq!(config.routing.order_for("BR")[0], Channel::Whatsapp);
+    }
+
+    #[test]
+    fn a_postgres_url_selects_the_postgresql_store_and_its_password_is_not_printed() {
+        let text = "[store]\nurl = \"postgres://otpgate:hunter22@db.internal:5432/otpgate\"\n";
+        let config = RawConfig::parse(text).unwrap().build_and_validate().unwrap();
+        assert_eq!(
+            config.store,
+            StoreLocation::Postgres {
+                url: "postgres://otpgate:hunter22@db.internal:5432/otpgate".into()
+            }
+        );
+        assert!(!format!("{:?}", config.store).contains("hunter22"));
+        let bad = "[store]\nurl = \"postgres://otpgate@db.internal:notaport/otpgate\"\n";
+        let err = RawConfig::parse(bad)
+            .unwrap()
+            .build_and_validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("store.url"), "{err}");
+        let other = "[store]\nurl = \"mysql://db/otpgate\"\n";
+        let err = RawConfig::parse(other)
+            .unwrap()
+            .build_and_validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("store.url") && err.contains("postgres://"), "{err}");
     }
 
     #[test]

@@ -5,6 +5,7 @@ use crate::code::CodeSecret;
 use crate::config::{Config, StoreLocation};
 use crate::engine::Engine;
 use crate::routing::Router;
+use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 use crate::webhooks::Webhooks;
@@ -20,10 +21,19 @@ const DEFAULT_KEY_SETTING: &str = "application.default.api_key_sha256";
 /// and the receipt dispatcher. Returns the API key generated on first start, if one was.
 /// Needs a running actix system.
 pub async fn build_engine(config: &Config) -> anyhow::Result<(Arc<Engine>, Option<String>)> {
-    let StoreLocation::Sqlite { path } = &config.store;
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(path).with_context(|| format!("opening store {}", path.display()))?);
+    let store: Arc<dyn Store> = match &config.store {
+        StoreLocation::Sqlite { path } => {
+            Arc::new(SqliteStore::open(path).with_context(|| format!("opening store {}", path.display()))?)
+        }
+        StoreLocation::Postgres { url } => Arc::new(
+            PostgresStore::connect(url)
+                .await
+                .context("opening the PostgreSQL store (store.url)")?,
+        ),
+    };
     let data_dir = config.store.data_dir();
+    // Beside a PostgreSQL store nothing else has made the directory of the code secret yet.
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     let secret = CodeSecret::load_or_create(&data_dir)
         .with_context(|| format!("loading the code secret in {}", data_dir.display()))?;
     let (applications, generated) = applications(config, store.as_ref()).await?;

@@ -4,8 +4,11 @@
 //! changed verifications (in order, answering only once they are durable), and a small settings
 //! table (written once, or replaced); for path A, workflows, sessions (changed only over the version
 //! read, with their webhook events in the same commit), webhook destinations and the leased outbox.
-//! [`sqlite::SqliteStore`] is the embedded default; a PostgreSQL backend for several
-//! nodes implements the same trait and runs the same test suite (`tests/store_suite.rs`).
+//! [`sqlite::SqliteStore`] is the embedded default; [`postgres::PostgresStore`], for several
+//! nodes on one database, implements the same trait and runs the same test suite
+//! (`tests/store_suite.rs`).
+pub mod postgres;
+mod rows;
 pub mod sqlite;
 
 use crate::billing::UsageRow;

@@ -9,10 +9,11 @@
 //! rusqlite rather than sqlx's SQLite driver: the writer is a plain thread that must batch many
 //! statements into one transaction with cached prepared statements, which is direct in
 //! rusqlite and would cost an async hop per statement through sqlx's worker. The PostgreSQL
-//! backend uses sqlx.
+//! backend uses tokio-postgres (see there why).
 #[path = "sqlite_sessions.rs"]
 mod sessions;
 
+use super::rows::{rows, Row};
 use super::{Applied, Commit, SessionKey, SessionUpdate, Store, StoreError};
 use crate::billing::{self, UsageRow};
 use crate::blocklist::{Entry, EntryKind};
@@ -169,24 +170,6 @@ pub const APPROVALS: &str =
     "SELECT body FROM verifications WHERE application = ?1 AND phone = ?2 AND state = 'approved'
      ORDER BY created_at_ms";
 
-struct Row {
-    request_id: String,
-    application: String,
-    phone: String,
-    created_at_ms: i64,
-    state: &'static str,
-    body: String,
-    charge: Option<ChargeRow>,
-}
-
-struct ChargeRow {
-    month: String,
-    at_ms: i64,
-    channel: &'static str,
-    country: String,
-    amount_micros: i64,
-}
-
 enum Job {
     Save(Vec<Row>, oneshot::Sender<Result<(), StoreError>>),
     PutIfAbsent(String, String, oneshot::Sender<Result<bool, StoreError>>),
@@ -205,17 +188,6 @@ pub struct SqliteStore {
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
-}
-
-fn state_name(state: State) -> &'static str {
-    match state {
-        State::Pending => "pending",
-        State::Approved => "approved",
-        State::Declined => "declined",
-        State::Expired => "expired",
-        State::Undeliverable => "undeliverable",
-        State::InReview => "in_review",
-    }
 }
 
 impl SqliteStore {
@@ -453,30 +425,6 @@ fn write_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Output>, Stor
     }
     tx.commit().map_err(unavailable)?;
     Ok(outputs)
-}
-
-/// Store rows of verification records.
-fn rows(records: Vec<Verification>) -> Result<Vec<Row>, StoreError> {
-    records
-        .into_iter()
-        .map(|v| {
-            Ok(Row {
-                body: serde_json::to_string(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                charge: v.charge.as_ref().map(|c| ChargeRow {
-                    month: c.month(),
-                    at_ms: c.at_ms,
-                    channel: c.channel.as_str(),
-                    country: c.country.clone(),
-                    amount_micros: c.amount_micros() as i64,
-                }),
-                state: state_name(v.state),
-                request_id: v.request_id,
-                application: v.application,
-                phone: v.number.full_number,
-                created_at_ms: v.created_at_ms,
-            })
-        })
-        .collect()
 }
 
 #[async_trait]

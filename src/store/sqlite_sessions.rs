@@ -4,9 +4,10 @@
 //! its order with verification saves: a session change, the verifications it came with and its
 //! outbox rows land in one transaction. Writer transactions are `BEGIN IMMEDIATE`, so several
 //! processes on one database file (several nodes) take turns and a claim is atomic among them.
-use super::{unavailable, Row, SqliteStore};
+use super::{unavailable, SqliteStore};
 use crate::outbox::{ClaimedEvent, Destination, Settlement};
 use crate::sessions::Session;
+use crate::store::rows::Row;
 use crate::store::{SessionKey, StoreError};
 use crate::workflows::Workflow;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
@@ -403,7 +404,7 @@ impl SqliteStore {
             event,
         } = update;
         session.version = expected_version + 1;
-        let prepared = super::rows(records).and_then(|rows| {
+        let prepared = crate::store::rows::rows(records).and_then(|rows| {
             Ok(UpdateRows {
                 rows,
                 body: to_json(&session)?,

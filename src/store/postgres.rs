@@ -1,0 +1,610 @@
+//! The PostgreSQL store: several engine nodes on one database (`store.url = "postgres://…"`).
+//!
+//! Writes go through one writer task per node, as in the SQLite store: it takes every queued
+//! write, applies them in call order in one transaction on one connection, commits (with
+//! PostgreSQL's default `synchronous_commit = on`, COMMIT returns once the WAL is flushed) and
+//! only then answers each waiter. Under load one commit covers many writes; at rest a write waits
+//! for one. Reads go to a small pool of connections.
+//!
+//! Across nodes, correctness rests on PostgreSQL rather than on the one writer: the free-tier
+//! counter row of an application's month is updated (so row-locked until commit) by the
+//! transaction that adds a charge, so concurrent writers take turns on it and the 500th is
+//! decided in commit order; session changes are conditional on the version read; outbox claims
+//! lock their rows with `FOR UPDATE SKIP LOCKED`, so two nodes never lease the same event. A
+//! transaction that loses a deadlock or a serialization check is retried whole.
+//!
+//! Driver: `tokio-postgres` with the `deadpool-postgres` pool, rather than sqlx. The writer needs
+//! one connection held for a batch of statements with cached prepared statements, which is what
+//! tokio-postgres does directly (deadpool caches each connection's statements); sqlx would add
+//! its query macros' and its other backends' machinery we do not use (the SQLite store is
+//! rusqlite), and its TLS feature set to keep clear of OpenSSL. Both crates are maintained by
+//! the rust-postgres and deadpool projects. Connections are plain TCP or Unix sockets
+//! (`NoTls`): run the database on the nodes' private network, or behind a TLS tunnel.
+#[path = "postgres_schema.rs"]
+mod schema;
+#[path = "postgres_sessions.rs"]
+mod sessions;
+
+pub use schema::{HOT_PATH_STATEMENTS, MIGRATIONS};
+
+use super::rows::{rows, ChargeRow, Row};
+use super::{Applied, Commit, SessionKey, SessionUpdate, Store, StoreError};
+use crate::billing::{self, UsageRow};
+use crate::blocklist::{Entry, EntryKind};
+use crate::outbox::{ClaimedEvent, Destination, Settlement};
+use crate::sessions::Session;
+use crate::verification::{Match, State, Verification};
+use crate::workflows::Workflow;
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Transaction};
+use futures_util::future::try_join_all;
+use schema::*;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::NoTls;
+
+/// Writes applied per transaction at most; bounds the latency one commit adds.
+const MAX_BATCH: usize = 2048;
+/// Connections per node: the writer's and the readers'.
+const POOL_SIZE: usize = 8;
+/// Times a batch is run again after losing a deadlock or serialization check to another node.
+const RETRIES: usize = 5;
+
+pub(crate) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+enum Job {
+    Save(Vec<Row>, Reply<()>),
+    PutIfAbsent(String, String, Reply<bool>),
+    Put(String, String, Reply<()>),
+    BlockAdd(Entry, Reply<bool>),
+    BlockRemove(String, String, Reply<bool>),
+    Flush(Reply<()>),
+    Sessions(sessions::SessionJob),
+}
+
+/// What a job produced, held until its transaction commits.
+enum Output {
+    Saved,
+    Put(bool),
+    Sessions(sessions::SessionOutput),
+}
+
+/// A [`Store`] on PostgreSQL. Open it with [`PostgresStore::connect`].
+pub struct PostgresStore {
+    pool: Pool,
+    writer: mpsc::UnboundedSender<Job>,
+}
+
+/// A driver or pool error as [`StoreError::Unavailable`]: the server's message (never its
+/// `DETAIL`, which may quote a stored value such as a phone number).
+pub(crate) fn unavailable(e: impl Into<PgError>) -> StoreError {
+    StoreError::Unavailable(e.into().0)
+}
+
+/// An error message fit for logs.
+pub(crate) struct PgError(String);
+
+impl From<tokio_postgres::Error> for PgError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        match e.as_db_error() {
+            Some(db) => PgError(format!("{} {}: {}", db.severity(), db.code().code(), db.message())),
+            None => PgError(e.to_string()),
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for PgError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => e.into(),
+            other => PgError(other.to_string()),
+        }
+    }
+}
+
+impl From<String> for PgError {
+    fn from(e: String) -> Self {
+        PgError(e)
+    }
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+fn stopped() -> StoreError {
+    StoreError::Unavailable("store writer has stopped".into())
+}
+
+/// Whether a failed transaction lost to a concurrent one and may simply be run again.
+fn retryable(e: &tokio_postgres::Error) -> bool {
+    matches!(
+        e.code(),
+        Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
+    )
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user[:password]@host[:port]/db`, with the
+    /// libpq parameters tokio-postgres knows, e.g. `?options=-c%20search_path%3Dotpgate`) and
+    /// applies pending migrations. Spawns the writer task on the current tokio runtime.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let config = tokio_postgres::Config::from_str(url)
+            .map_err(|e| StoreError::Unavailable(format!("store.url is not a PostgreSQL URL: {e}")))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        {
+            let mut client = pool.get().await.map_err(unavailable)?;
+            schema::migrate(&mut client).await?;
+        }
+        let (writer, jobs) = mpsc::unbounded_channel();
+        tokio::spawn(run_writer(pool.clone(), jobs));
+        Ok(Self { pool, writer })
+    }
+
+    fn enqueue(&self, job: Job) -> Result<(), StoreError> {
+        self.writer.send(job).map_err(|_| stopped())
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Job) -> Result<T, StoreError> {
+        let (reply, done) = oneshot::channel();
+        self.enqueue(make(reply))?;
+        done.await.map_err(|_| stopped())?
+    }
+
+    /// Runs one read statement on a pooled connection.
+    async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+        let client = self.pool.get().await.map_err(unavailable)?;
+        let statement = client.prepare_cached(sql).await.map_err(unavailable)?;
+        client.query(&statement, params).await.map_err(unavailable)
+    }
+
+    /// The JSON bodies in column 0 of a read, parsed.
+    async fn bodies<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<T>, StoreError> {
+        self.query(sql, params)
+            .await?
+            .iter()
+            .map(|r| serde_json::from_str(r.get::<_, &str>(0)).map_err(corrupt))
+            .collect()
+    }
+}
+
+async fn run_writer(pool: Pool, mut jobs: mpsc::UnboundedReceiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = jobs.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let started = Instant::now();
+        let result = write_with_retries(&pool, &batch).await;
+        metrics::histogram!(crate::metrics::STORE_COMMIT_DURATION).record(started.elapsed().as_secs_f64());
+        metrics::histogram!(crate::metrics::STORE_BATCH_SIZE).record(batch.len() as f64);
+        if let Err(e) = &result {
+            tracing::error!(error = %e, writes = batch.len(), "store commit failed");
+        }
+        for (i, job) in batch.drain(..).enumerate() {
+            let output = result.as_ref().map(|outputs| &outputs[i]).map_err(Clone::clone);
+            match job {
+                Job::Sessions(job) => job.answer(output.and_then(|o| match o {
+                    Output::Sessions(o) => Ok(o),
+                    _ => Err(StoreError::Unavailable("writer answered the wrong job".into())),
+                })),
+                Job::Save(_, reply) | Job::Put(_, _, reply) | Job::Flush(reply) => {
+                    let _ = reply.send(output.map(|_| ()));
+                }
+                Job::PutIfAbsent(_, _, reply) | Job::BlockAdd(_, reply) | Job::BlockRemove(_, _, reply) => {
+                    let _ = reply.send(output.map(|o| matches!(o, Output::Put(true))));
+                }
+            }
+        }
+    }
+}
+
+/// One batch in one transaction, run again (from scratch: the failed one rolled back) when it
+/// lost a deadlock or serialization check to another node's.
+async fn write_with_retries(pool: &Pool, batch: &[Job]) -> Result<Vec<Output>, StoreError> {
+    let mut attempt = 0;
+    loop {
+        let mut client = pool.get().await.map_err(unavailable)?;
+        let result = async {
+            let tx = client.transaction().await?;
+            let outputs = write_batch(&tx, batch).await?;
+            tx.commit().await?;
+            Ok::<_, tokio_postgres::Error>(outputs)
+        }
+        .await;
+        match result {
+            Ok(outputs) => return Ok(outputs),
+            Err(e) if retryable(&e) && attempt < RETRIES => {
+                attempt += 1;
+                tracing::warn!(error = %PgError::from(e).0, attempt, "store commit lost to another node's; retrying");
+                tokio::time::sleep(Duration::from_millis(5 * attempt as u64)).await;
+            }
+            Err(e) => return Err(unavailable(e)),
+        }
+    }
+}
+
+async fn write_batch(tx: &Transaction<'_>, batch: &[Job]) -> Result<Vec<Output>, tokio_postgres::Error> {
+    save_rows(
+        tx,
+        batch.iter().flat_map(|job| match job {
+            Job::Save(rows, _) => rows.as_slice(),
+            Job::Sessions(sessions::SessionJob::UpdateSession(update, _)) => update.rows.as_slice(),
+            _ => &[],
+        }),
+    )
+    .await?;
+    let mut outputs = Vec::with_capacity(batch.len());
+    for job in batch {
+        outputs.push(match job {
+            Job::Save(..) => Output::Saved,
+            Job::BlockAdd(e, _) => {
+                let sql = "INSERT INTO blocklist (application, value, kind, created_at_ms) VALUES ($1, $2, $3, $4)
+                           ON CONFLICT (application, value) DO NOTHING";
+                let stmt = tx.prepare_cached(sql).await?;
+                Output::Put(
+                    tx.execute(&stmt, &[&e.application, &e.value, &e.kind.as_str(), &e.created_at_ms])
+                        .await?
+                        == 1,
+                )
+            }
+            Job::BlockRemove(application, value, _) => {
+                let stmt = tx
+                    .prepare_cached("DELETE FROM blocklist WHERE application = $1 AND value = $2")
+                    .await?;
+                Output::Put(tx.execute(&stmt, &[application, value]).await? == 1)
+            }
+            Job::PutIfAbsent(key, value, _) => {
+                let stmt = tx
+                    .prepare_cached("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+                    .await?;
+                Output::Put(tx.execute(&stmt, &[key, value]).await? == 1)
+            }
+            Job::Put(key, value, _) => {
+                let stmt = tx
+                    .prepare_cached(
+                        "INSERT INTO settings (key, value) VALUES ($1, $2)
+                         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    )
+                    .await?;
+                tx.execute(&stmt, &[key, value]).await?;
+                Output::Saved
+            }
+            Job::Flush(_) => Output::Saved,
+            Job::Sessions(job) => Output::Sessions(sessions::apply(tx, job).await?),
+        });
+    }
+    Ok(outputs)
+}
+
+/// Writes a batch's verification rows, in call order: each upserted, and its charge added once
+/// (with the month's totals). Three pipelined rounds instead of a round trip per statement:
+/// every upsert, then every charge insert, then the counting of the charges that were new (which
+/// depends on the inserts' answers). tokio-postgres sends a connection's requests in the order
+/// their futures are first polled and the server runs them in that order, so a later save of a
+/// record still wins, the first charge of a request id is the one kept, and the month's charges
+/// are counted in call order. Only saves touch these tables, so running them before the batch's
+/// other jobs is invisible outside the transaction.
+async fn save_rows<'r>(
+    tx: &Transaction<'_>,
+    rows: impl Iterator<Item = &'r Row> + Clone,
+) -> Result<(), tokio_postgres::Error> {
+    type Param = dyn tokio_postgres::types::ToSql + Sync;
+    let upsert = tx.prepare_cached(SAVE_VERIFICATION).await?;
+    let charge = tx.prepare_cached(INSERT_CHARGE).await?;
+    let count = tx.prepare_cached(COUNT_CHARGE).await?;
+    let free_per_month = billing::FREE_PER_MONTH as i64;
+    try_join_all(rows.clone().map(|r| {
+        let params: [&Param; 6] = [
+            &r.request_id,
+            &r.application,
+            &r.phone,
+            &r.created_at_ms,
+            &r.state,
+            &r.body,
+        ];
+        tx.execute_raw(&upsert, params)
+    }))
+    .await?;
+    let charged: Vec<(&Row, &ChargeRow)> = rows.filter_map(|r| r.charge.as_ref().map(|c| (r, c))).collect();
+    let inserted = try_join_all(charged.iter().map(|(r, c)| {
+        let params: [&Param; 7] = [
+            &r.request_id,
+            &r.application,
+            &c.month,
+            &c.at_ms,
+            &c.channel,
+            &c.country,
+            &c.amount_micros,
+        ];
+        tx.execute_raw(&charge, params)
+    }))
+    .await?;
+    // Nothing inserted: this verification was charged before (resend, fallback).
+    let new = charged.iter().zip(inserted).filter(|(_, n)| *n == 1);
+    try_join_all(new.map(|((r, c), _)| {
+        let params: [&Param; 7] = [
+            &r.application,
+            &c.month,
+            &r.request_id,
+            &c.channel,
+            &c.country,
+            &c.amount_micros,
+            &free_per_month,
+        ];
+        tx.execute_raw(&count, params)
+    }))
+    .await?;
+    Ok(())
+}
+
+fn to_match(v: Verification) -> Match {
+    Match {
+        request_id: v.request_id,
+        vendor_data: v.vendor_data,
+        verified_at_ms: v.verified_at_ms,
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn load_number(
+        &self,
+        application: &str,
+        phone: &str,
+        since_ms: i64,
+    ) -> Result<Vec<Verification>, StoreError> {
+        self.bodies(LOAD_NUMBER, &[&application, &phone, &since_ms]).await
+    }
+
+    fn save(&self, records: Vec<Verification>) -> Commit {
+        let (reply, done) = oneshot::channel();
+        let queued = rows(records).and_then(|rows| self.enqueue(Job::Save(rows, reply)));
+        Box::pin(async move {
+            queued?;
+            done.await.map_err(|_| stopped())?
+        })
+    }
+
+    async fn approvals(&self, application: &str, phone: &str) -> Result<Vec<Match>, StoreError> {
+        let approved: Vec<Verification> = self.bodies(APPROVALS, &[&application, &phone]).await?;
+        Ok(approved.into_iter().map(to_match).collect())
+    }
+
+    /// One read for both: the number's rows since `since_ms` or approved, split here.
+    async fn load_for_actor(
+        &self,
+        application: &str,
+        phone: &str,
+        since_ms: i64,
+    ) -> Result<(Vec<Verification>, Vec<Match>), StoreError> {
+        let all: Vec<Verification> = self.bodies(LOAD_FOR_ACTOR, &[&application, &phone, &since_ms]).await?;
+        let (mut history, mut approvals) = (Vec::new(), Vec::new());
+        for v in all {
+            if v.state == State::Approved {
+                approvals.push(to_match(v.clone()));
+            }
+            if v.created_at_ms >= since_ms {
+                history.push(v);
+            }
+        }
+        Ok((history, approvals))
+    }
+
+    async fn usage(&self, application: &str, month: &str) -> Result<Vec<UsageRow>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT channel, country, verifications, free, amount_micros
+                 FROM usage_months WHERE application = $1 AND month = $2 ORDER BY channel, country",
+                &[&application, &month],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| UsageRow {
+                channel: r.get(0),
+                country: r.get(1),
+                verifications: r.get::<_, i64>(2) as u64,
+                free: r.get::<_, i64>(3) as u64,
+                amount_micros: r.get::<_, i64>(4) as u64,
+            })
+            .collect())
+    }
+
+    async fn blocklist_add(&self, entry: Entry) -> Result<bool, StoreError> {
+        self.ask(|reply| Job::BlockAdd(entry, reply)).await
+    }
+
+    async fn blocklist_remove(&self, application: &str, value: &str) -> Result<bool, StoreError> {
+        let (application, value) = (application.to_owned(), value.to_owned());
+        self.ask(|reply| Job::BlockRemove(application, value, reply)).await
+    }
+
+    async fn blocklist_all(&self) -> Result<Vec<Entry>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT application, value, kind, created_at_ms FROM blocklist ORDER BY application, value",
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let kind: &str = r.get(2);
+                Ok(Entry {
+                    application: r.get(0),
+                    value: r.get(1),
+                    kind: EntryKind::parse(kind).ok_or_else(|| corrupt(format!("blocklist kind {kind:?}")))?,
+                    created_at_ms: r.get(3),
+                })
+            })
+            .collect()
+    }
+
+    async fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let rows = self.query("SELECT value FROM settings WHERE key = $1", &[&key]).await?;
+        Ok(rows.first().map(|r| r.get(0)))
+    }
+
+    async fn put_setting_if_absent(&self, key: &str, value: &str) -> Result<bool, StoreError> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.ask(|reply| Job::PutIfAbsent(key, value, reply)).await
+    }
+
+    async fn put_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.ask(|reply| Job::Put(key, value, reply)).await
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        self.ask(Job::Flush).await
+    }
+
+    async fn put_workflow(&self, workflow: Workflow) -> Result<(), StoreError> {
+        let body = serde_json::to_string(&workflow).map_err(corrupt)?;
+        self.ask(|reply| Job::Sessions(sessions::SessionJob::PutWorkflow(Box::new(workflow), body, reply)))
+            .await
+    }
+
+    async fn workflow(&self, application: &str, id: &str) -> Result<Option<Workflow>, StoreError> {
+        Ok(self.bodies(WORKFLOW, &[&application, &id]).await?.pop())
+    }
+
+    async fn workflows(&self, application: &str) -> Result<Vec<Workflow>, StoreError> {
+        self.bodies(
+            "SELECT body FROM workflows WHERE application = $1 ORDER BY created_at_ms, id",
+            &[&application],
+        )
+        .await
+    }
+
+    async fn delete_workflow(&self, application: &str, id: &str) -> Result<bool, StoreError> {
+        let (application, id) = (application.to_owned(), id.to_owned());
+        self.ask(|reply| Job::Sessions(sessions::SessionJob::DeleteWorkflow(application, id, reply)))
+            .await
+    }
+
+    async fn create_session(&self, session: Session) -> Result<Session, StoreError> {
+        self.ask(|reply| Job::Sessions(sessions::SessionJob::CreateSession(Box::new(session), reply)))
+            .await
+    }
+
+    async fn session(&self, key: SessionKey<'_>) -> Result<Option<Session>, StoreError> {
+        Ok(match key {
+            SessionKey::Id(id) => self.bodies(SESSION_BY_ID, &[&id]).await?.pop(),
+            SessionKey::TokenDigest(digest) => self.bodies(SESSION_BY_TOKEN, &[&&digest[..]]).await?.pop(),
+        })
+    }
+
+    fn update_session(&self, update: SessionUpdate) -> Applied {
+        let (reply, done) = oneshot::channel();
+        let queued = sessions::prepare_update(update)
+            .and_then(|u| self.enqueue(Job::Sessions(sessions::SessionJob::UpdateSession(Box::new(u), reply))));
+        Box::pin(async move {
+            queued?;
+            done.await.map_err(|_| stopped())?
+        })
+    }
+
+    async fn delete_session(&self, application: &str, id: &str) -> Result<bool, StoreError> {
+        let (application, id) = (application.to_owned(), id.to_owned());
+        self.ask(|reply| Job::Sessions(sessions::SessionJob::DeleteSession(application, id, reply)))
+            .await
+    }
+
+    async fn sessions_due(&self, now_ms: i64, limit: usize) -> Result<Vec<Session>, StoreError> {
+        self.bodies(
+            "SELECT body FROM sessions WHERE deadline_ms <= $1 ORDER BY deadline_ms LIMIT $2",
+            &[&now_ms, &(limit as i64)],
+        )
+        .await
+    }
+
+    async fn add_destination(&self, destination: Destination) -> Result<(), StoreError> {
+        self.ask(|reply| Job::Sessions(sessions::SessionJob::AddDestination(destination, reply)))
+            .await
+    }
+
+    async fn destinations(&self, application: &str) -> Result<Vec<Destination>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT id, application, url, events, statuses, secret, created_at_ms FROM webhook_destinations
+                 WHERE application = $1 ORDER BY created_at_ms, id",
+                &[&application],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Destination {
+                    id: r.get(0),
+                    application: r.get(1),
+                    url: r.get(2),
+                    subscribed_events: serde_json::from_str(r.get::<_, &str>(3)).map_err(corrupt)?,
+                    statuses: u32::try_from(r.get::<_, i64>(4)).map_err(corrupt)?,
+                    secret: r.get(5),
+                    created_at_ms: r.get(6),
+                })
+            })
+            .collect()
+    }
+
+    async fn remove_destination(&self, application: &str, id: &str) -> Result<bool, StoreError> {
+        let (application, id) = (application.to_owned(), id.to_owned());
+        self.ask(|reply| Job::Sessions(sessions::SessionJob::RemoveDestination(application, id, reply)))
+            .await
+    }
+
+    async fn claim_events(
+        &self,
+        claimant: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<ClaimedEvent>, StoreError> {
+        let claimant = claimant.to_owned();
+        self.ask(|reply| {
+            Job::Sessions(sessions::SessionJob::Claim {
+                claimant,
+                now_ms,
+                lease_ms,
+                limit,
+                reply,
+            })
+        })
+        .await
+    }
+
+    async fn settle_event(&self, id: i64, claimant: &str, settlement: Settlement) -> Result<bool, StoreError> {
+        let claimant = claimant.to_owned();
+        self.ask(|reply| Job::Sessions(sessions::SessionJob::Settle(id, claimant, settlement, reply)))
+            .await
+    }
+
+    async fn outbox_depth(&self) -> Result<u64, StoreError> {
+        let rows = self.query("SELECT COUNT(*) FROM outbox", &[]).await?;
+        Ok(rows.first().map(|r| r.get::<_, i64>(0)).unwrap_or(0) as u64)
+    }
+}

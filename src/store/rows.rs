@@ -1,0 +1,64 @@
+//! Verification records as every backend stores them: indexed columns, the record as JSON, and
+//! its charge's ledger columns.
+use super::StoreError;
+use crate::verification::{State, Verification};
+
+/// One `verifications` row, and the ledger row its charge adds (once per request id).
+pub(crate) struct Row {
+    pub request_id: String,
+    pub application: String,
+    pub phone: String,
+    pub created_at_ms: i64,
+    pub state: &'static str,
+    /// The whole record as JSON: what loads read back.
+    pub body: String,
+    pub charge: Option<ChargeRow>,
+}
+
+/// A charge's ledger columns.
+pub(crate) struct ChargeRow {
+    /// UTC month, `YYYY-MM`.
+    pub month: String,
+    pub at_ms: i64,
+    pub channel: &'static str,
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+    /// The carrier fee plus ours, in millionths of a US dollar.
+    pub amount_micros: i64,
+}
+
+/// The `state` column's spelling of a verification state.
+pub(crate) fn state_name(state: State) -> &'static str {
+    match state {
+        State::Pending => "pending",
+        State::Approved => "approved",
+        State::Declined => "declined",
+        State::Expired => "expired",
+        State::Undeliverable => "undeliverable",
+        State::InReview => "in_review",
+    }
+}
+
+/// Store rows of verification records; [`StoreError::Corrupt`] if one does not serialise.
+pub(crate) fn rows(records: Vec<Verification>) -> Result<Vec<Row>, StoreError> {
+    records
+        .into_iter()
+        .map(|v| {
+            Ok(Row {
+                body: serde_json::to_string(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                charge: v.charge.as_ref().map(|c| ChargeRow {
+                    month: c.month(),
+                    at_ms: c.at_ms,
+                    channel: c.channel.as_str(),
+                    country: c.country.clone(),
+                    amount_micros: c.amount_micros() as i64,
+                }),
+                state: state_name(v.state),
+                request_id: v.request_id,
+                application: v.application,
+                phone: v.number.full_number,
+                created_at_ms: v.created_at_ms,
+            })
+        })
+        .collect()
+}
