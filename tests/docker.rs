@@ -46,11 +46,23 @@ fn compose_config() -> String {
 #[test]
 fn the_compose_file_is_valid_and_every_file_it_references_exists() {
     let resolved = compose_config();
-    for service in ["otpgate:", "smsc-sim:", "prometheus:", "grafana:"] {
+    for service in [
+        "postgres:",
+        "otpgate:",
+        "otpgate-2:",
+        "smsc-sim:",
+        "prometheus:",
+        "grafana:",
+    ] {
         assert!(
             resolved.lines().any(|l| l.trim() == service),
             "no service {service}\n{resolved}"
         );
+    }
+    // Prometheus scrapes every engine node.
+    let scrape = std::fs::read_to_string(repo().join("docker/prometheus/prometheus.yml")).unwrap();
+    for node in ["\"otpgate:8080\"", "\"otpgate-2:8080\""] {
+        assert!(scrape.contains(node), "prometheus.yml does not scrape {node}");
     }
     // The resolved file names host paths absolutely: bind mounts and the build context.
     let docker = repo().join("docker");
