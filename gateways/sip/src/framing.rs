@@ -37,10 +37,12 @@ pub fn frame(buffer: &[u8]) -> Frame {
     let Some(body_len) = content_length(headers) else {
         return Frame::Invalid("no valid Content-Length on a stream transport");
     };
-    let len = header_end + 4 + body_len;
-    if len > MAX_MESSAGE {
-        Frame::Invalid("message too large")
-    } else if rest.len() < len {
+    // A Content-Length near usize::MAX must not wrap into a short frame (found by fuzzing:
+    // fuzz/corpus/sip_message/crash-content-length-overflow.sip).
+    let Some(len) = (header_end + 4).checked_add(body_len).filter(|&len| len <= MAX_MESSAGE) else {
+        return Frame::Invalid("message too large");
+    };
+    if rest.len() < len {
         Frame::Incomplete { skip }
     } else {
         Frame::Message { skip, len }
@@ -100,5 +102,12 @@ mod tests {
             Frame::Invalid(_)
         ));
         assert!(matches!(frame(&vec![b'a'; MAX_MESSAGE + 1]), Frame::Invalid(_)));
+    }
+
+    #[test]
+    fn a_content_length_that_would_overflow_is_refused_not_wrapped() {
+        // Wrapped, the sum made a frame shorter than its own header section.
+        let message = format!("BYE sip:a@b SIP/2.0\r\nContent-Length: {}\r\n\r\n", usize::MAX);
+        assert_eq!(frame(message.as_bytes()), Frame::Invalid("message too large"));
     }
 }

@@ -49,6 +49,13 @@ pub fn from_data_sm(data_sm: &DataSm) -> Option<Receipt> {
     parse(u8::from(data_sm.esm_class), &[], data_sm.tlvs())
 }
 
+/// Reads receipt text alone (Appendix B form, as in a `short_message` with esm_class 0x04 and
+/// no TLVs): the text decoder's entry, for the fuzz targets and their corpus replay; `None` as
+/// for [`from_deliver_sm`].
+pub fn from_text(short_message: &[u8]) -> Option<Receipt> {
+    parse(0x04, short_message, &[])
+}
+
 fn parse(esm_class: u8, short_message: &[u8], tlvs: &[Tlv]) -> Option<Receipt> {
     if !is_receipt(esm_class) {
         return None;
@@ -197,6 +204,13 @@ mod tests {
         assert_eq!(r.message_id, "0000001A");
         assert_eq!((r.stat.as_str(), r.outcome), ("UNDELIV", Some(Delivery::Failed)));
         assert_eq!(r.error.as_deref(), Some("034"));
+    }
+
+    #[test]
+    fn text_alone_reads_as_a_deliver_sm_receipt_would() {
+        let r = from_text(TEXT.as_bytes()).unwrap();
+        assert_eq!(Some(r), from_deliver_sm(&deliver_sm(0x04, TEXT, vec![])));
+        assert_eq!(from_text(b"stat:DELIVRD text:id:9"), None, "no id before text:");
     }
 
     #[test]

@@ -1,0 +1,3 @@
+#![no_main]
+//! libFuzzer entry: [`otpgate_fuzz::sip_message`].
+libfuzzer_sys::fuzz_target!(|data: &[u8]| otpgate_fuzz::sip_message(data));
