@@ -103,6 +103,8 @@ pub enum SendResult {
         fallbacks: Vec<(Channel, Channel)>,
         /// The carrier's fee for this country; `None` when the step is not billed (sandbox).
         fee_micros: Option<u64>,
+        /// The carrier's id for the message (`Accepted::carrier_message_id`), as received.
+        message_id: String,
     },
     Undeliverable {
         failures: Vec<(Channel, String, &'static str)>,
@@ -442,6 +444,7 @@ impl NumberState {
                 delivered,
                 fallbacks,
                 fee_micros,
+                ..
             } => {
                 for (from, to) in fallbacks {
                     v.log(
@@ -556,6 +559,35 @@ impl NumberState {
             }
         }
         Some(v.clone())
+    }
+
+    /// Whether `request_id`'s stored fallback should still run: it is the current verification,
+    /// pending, and no message of it is known to have arrived.
+    pub fn wants_fallback(&self, request_id: &str, now_ms: i64) -> bool {
+        self.current
+            .as_ref()
+            .is_some_and(|v| v.request_id == request_id && v.is_pending_at(now_ms) && v.verification_method.is_none())
+    }
+
+    /// The code a fallback of the current verification `request_id` sends: the clear code when
+    /// this state still holds it, else (the process that sent the first message is gone) a fresh
+    /// one of `length` digits whose MAC replaces the stored one, as a resend after a restart does.
+    /// Returns the code and the record to persist when the MAC changed; `None` when `request_id`
+    /// is not the current verification.
+    pub fn code_for_fallback(
+        &mut self,
+        request_id: &str,
+        length: u32,
+        secret: &CodeSecret,
+    ) -> Option<(String, Option<Verification>)> {
+        let v = self.current.as_mut().filter(|v| v.request_id == request_id)?;
+        if let Some(code) = &self.code {
+            return Some((code.clone(), None));
+        }
+        let code = code::generate(length);
+        v.code_mac = secret.mac(&v.request_id, &code);
+        self.code = Some(code.clone());
+        Some((code, Some(v.clone())))
     }
 
     /// Checks a code. Each check of a pending verification uses one attempt; the right code is
@@ -721,6 +753,7 @@ mod tests {
             delivered: true,
             fallbacks: vec![],
             fee_micros: None,
+            message_id: "1".into(),
         }
     }
 
@@ -761,6 +794,7 @@ mod tests {
             delivered: false,
             fallbacks: vec![],
             fee_micros: Some(7_900),
+            message_id: "1".into(),
         };
         for i in 0..3 {
             let v = state
@@ -805,6 +839,7 @@ mod tests {
             delivered: false,
             fallbacks: vec![],
             fee_micros: None,
+            message_id: "1".into(),
         }
     }
 

@@ -103,6 +103,7 @@ fn sent(app: &str, phone: &str, at_ms: i64, fee_micros: Option<u64>) -> Verifica
         delivered: true,
         fallbacks: vec![],
         fee_micros,
+        message_id: "1".into(),
     };
     state.finish_send(&request_id, at_ms, &accepted, at_ms).unwrap()
 }
@@ -667,6 +668,7 @@ mod sqlite {
         conn.execute_batch(
             "DROP TABLE charge_months; DROP TABLE usage_months; DROP TABLE workflows; DROP TABLE sessions;
              DROP TABLE session_numbers; DROP TABLE webhook_destinations; DROP TABLE outbox;
+             DROP TABLE messages; DROP TABLE fallbacks;
              PRAGMA user_version = 2;",
         )
         .unwrap();
@@ -764,6 +766,12 @@ mod sqlite {
                    SELECT printf('fill-%08d', i), 'd-1', 'In Progress', '{{}}', {NOW_MS}, {NOW_MS} + 3600000 + i FROM k;
                  WITH RECURSIVE k(i) AS (SELECT {from} UNION ALL SELECT i + 1 FROM k WHERE i < {from} + {n} - 1)
                  INSERT INTO workflows SELECT 'a', printf('wf-fill-%08d', i), i, '{{}}' FROM k;
+                 WITH RECURSIVE k(i) AS (SELECT {from} UNION ALL SELECT i + 1 FROM k WHERE i < {from} + {n} - 1)
+                 INSERT INTO messages SELECT 'smsc-a', printf('%x', 4096 + i), printf('fill-%08d', i), 'a',
+                   printf('+3460%07d', i), 'sms', 'accepted', {NOW_MS} - 1000 - i FROM k;
+                 WITH RECURSIVE k(i) AS (SELECT {from} UNION ALL SELECT i + 1 FROM k WHERE i < {from} + {n} - 1)
+                 INSERT INTO fallbacks SELECT printf('fill-%08d', i), 'a', printf('+3460%07d', i),
+                   {NOW_MS} + 3600000 + i, NULL, 'smsc-a', '{{}}' FROM k;
                  ANALYZE;"
             ))
             .unwrap();
@@ -809,6 +817,30 @@ mod sqlite {
                 "claim_event" => vec![i(1), b("node"), i(NOW_MS + 30_000), i(NOW_MS)],
                 "settle_remove" => vec![i(1), b("node")],
                 "settle_retry" => vec![i(1), b("node"), i(NOW_MS + 5_000)],
+                "insert_message" => vec![
+                    b("smsc-a"),
+                    b("ff"),
+                    b("new-1"),
+                    b("a"),
+                    b("+34611000001"),
+                    b("sms"),
+                    b("accepted"),
+                    i(NOW_MS),
+                ],
+                "message_outcome" => vec![b("smsc-a"), b("a1"), b("delivered")],
+                "find_message" => vec![b("smsc-a"), b("a1")],
+                "arm_fallback" => vec![
+                    b("new-1"),
+                    b("a"),
+                    b("+34611000001"),
+                    i(NOW_MS + 5_000),
+                    b("smsc-a"),
+                    b("{}"),
+                ],
+                "disarm_fallback" => vec![b("t-2")],
+                "any_fallback_due" => vec![i(NOW_MS)],
+                "claim_fallbacks" => vec![i(NOW_MS), i(NOW_MS + 120_000), b("node"), i(256)],
+                "claim_fallback" => vec![b("t-2"), b("node"), i(NOW_MS + 120_000), i(NOW_MS), b("smsc-a")],
                 other => panic!("no parameters for the hot statement {other:?}: add them here"),
             }
         }
@@ -845,7 +877,9 @@ mod sqlite {
                  INSERT INTO webhook_destinations VALUES ('d-1', 'a', 'http://127.0.0.1:9/', '[]', 127, 'k', 1);
                  INSERT INTO outbox (seq, session_id, destination_id, status, payload, created_at_ms, due_at_ms, claimed_by)
                    VALUES (1, 's-1', 'd-1', 'In Progress', '{{}}', {now}, {now} - 1, 'node');
-                 INSERT INTO workflows VALUES ('a', 'wf-1', 1, '{{}}');",
+                 INSERT INTO workflows VALUES ('a', 'wf-1', 1, '{{}}');
+                 INSERT INTO messages VALUES ('smsc-a', 'a1', 't-2', 'a', '+34611000001', 'sms', 'accepted', {now});
+                 INSERT INTO fallbacks VALUES ('t-2', 'a', '+34611000001', {now} - 1, NULL, 'smsc-a', '{{}}');",
                 deadline = NOW_MS + 60_000,
                 now = NOW_MS
             ))

@@ -12,7 +12,10 @@ use crate::number_state::{
     BlockReason, CheckResult, NumberState, RiskActions, SendRequest, SendResult, SendStart, DAY_MS,
 };
 use crate::routing::{self, Delivered, Plan, Step};
-use crate::store::{SessionUpdate, StoreError};
+use crate::scheduler::{self, LEASE_MS};
+use crate::store::{
+    DeliveryChange, MessageState, PendingFallback, PlannedStep, SessionUpdate, StoreError, StoredMessage,
+};
 use crate::templates;
 use crate::verification::Verification;
 use actix::prelude::*;
@@ -24,6 +27,8 @@ use std::time::{Duration, Instant};
 const IDLE_AFTER: Duration = Duration::from_secs(30);
 /// The soonest an actor that could not stop looks again.
 const IDLE_RECHECK_MIN: Duration = Duration::from_secs(1);
+/// How long a due fallback whose carriers are all down waits before it is tried again.
+const CARRIERS_DOWN_RETRY_MS: i64 = 1_000;
 /// The longest a code can stay valid: a workflow may set `code_validity_seconds` up to a day, so
 /// an actor loads that much more history than the last 24 h of sends.
 const LONGEST_VALIDITY_MS: i64 = DAY_MS;
@@ -94,6 +99,12 @@ pub struct ResolveReview {
     pub session: SessionHook,
 }
 
+/// The scheduler leased this number's fallback ([`crate::store::Store::claim_fallbacks`]): run
+/// its next step, unless the verification no longer needs it.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct RunFallback(pub PendingFallback);
+
 /// A carrier's receipt for one of this number's messages.
 #[derive(Message, Clone)]
 #[rtype(result = "Result<(), EngineError>")]
@@ -113,7 +124,8 @@ pub struct NumberActor {
     state: Option<NumberState>,
     in_flight: usize,
     last_active: Instant,
-    /// The rest of the current verification's plan, tried if its message is not delivered.
+    /// The rest of the current verification's plan with its message (and clear code), while this
+    /// actor holds them; the store holds the plan too, and the scheduler says when it is due.
     fallback: Option<Fallback>,
     /// Outcomes that arrived while their send was still being answered (a fast SMSC sends the
     /// receipt right behind submit_sm_resp): (request id, carrier, outcome).
@@ -127,12 +139,25 @@ pub struct NumberActor {
 /// positive one within `fallback_after_seconds`, the same code goes out on the next step.
 struct Fallback {
     request_id: String,
-    channel: Channel,
     carrier: String,
     remaining: Vec<Step>,
     message: OutboundMessage,
+}
+
+/// What a send needs beyond its steps to write its message again after a restart.
+#[derive(Clone)]
+struct Resume {
     country: String,
-    timer: SpawnHandle,
+    webotp_host: Option<String>,
+    code_length: u32,
+}
+
+/// The id a message is stored under: the spelling the gateway matches receipts by.
+fn stored_id(channel: Channel, carrier_message_id: &str) -> String {
+    match channel {
+        Channel::Sms => otpgate_smpp::receipt::canonical(carrier_message_id),
+        _ => carrier_message_id.to_owned(),
+    }
 }
 
 impl NumberActor {
@@ -179,9 +204,15 @@ impl NumberActor {
         ctx.run_later(next, Self::stop_if_idle);
     }
 
-    /// Persists `changed` (enqueued now, in order) and returns a future that resolves once durable.
-    fn persist(&self, changed: Vec<Verification>) -> impl std::future::Future<Output = Result<(), StoreError>> {
-        let commit = (!changed.is_empty()).then(|| self.engine.store.save(changed));
+    /// Persists `changed` and `delivery` in one commit (enqueued now, in order) and returns a
+    /// future that resolves once durable.
+    fn persist(
+        &self,
+        changed: Vec<Verification>,
+        delivery: Vec<DeliveryChange>,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> {
+        let commit = (!changed.is_empty() || !delivery.is_empty())
+            .then(|| self.engine.store.save_with_delivery(changed, delivery));
         async move {
             match commit {
                 Some(commit) => commit.await,
@@ -196,17 +227,24 @@ impl NumberActor {
     fn persist_with_session(
         &self,
         changed: Vec<Verification>,
+        delivery: Vec<DeliveryChange>,
         hook: Option<&SessionHook>,
         verification: Option<&Verification>,
     ) -> impl std::future::Future<Output = Result<bool, StoreError>> {
         let update = hook.and_then(|hook| hook(verification, now_ms()));
-        let plain = update.is_none().then(|| self.persist(changed.clone()));
-        let applied = update.map(|update| {
-            self.engine.store.update_session(SessionUpdate {
-                records: changed,
-                ..update
-            })
-        });
+        let (plain, applied) = match update {
+            None => (Some(self.persist(changed, delivery)), None),
+            Some(update) => {
+                let update = SessionUpdate {
+                    records: changed,
+                    ..update
+                };
+                (
+                    None,
+                    Some(self.engine.store.update_session_with_delivery(update, delivery)),
+                )
+            }
+        };
         async move {
             match (plain, applied) {
                 (_, Some(applied)) => applied.await,
@@ -216,29 +254,57 @@ impl NumberActor {
         }
     }
 
-    /// Remembers what to try next for `request_id` and starts the no-receipt timer. A newer
-    /// send for the number replaces an older fallback.
-    #[allow(clippy::too_many_arguments)]
-    fn arm_fallback(
+    /// What a walk of the plan that ended with `result` leaves in the store: the message a
+    /// carrier accepted, and the rest of the plan due when its receipt is overdue (a negative
+    /// receipt that overtook the answer runs it at once), or no plan when it was delivered or
+    /// nothing is left. A newer send for the number replaces an older plan. Nothing for a walk
+    /// that put nothing out (an older plan, if any, still stands).
+    fn follow_up(
         &mut self,
         ctx: &mut Context<Self>,
         request_id: &str,
-        channel: Channel,
-        carrier: &str,
-        remaining: Vec<Step>,
-        message: OutboundMessage,
-        country: String,
-    ) {
-        if let Some(old) = self.fallback.take() {
-            ctx.cancel_future(old.timer);
-        }
+        result: &SendResult,
+        (remaining, message, resume): (Vec<Step>, OutboundMessage, Resume),
+    ) -> Vec<DeliveryChange> {
+        let SendResult::Accepted {
+            channel,
+            carrier,
+            delivered,
+            message_id,
+            ..
+        } = result
+        else {
+            return Vec::new();
+        };
+        let now = now_ms();
         let early = self
             .early
             .iter()
             .position(|(r, c, _)| r == request_id && c == carrier)
             .map(|i| self.early.swap_remove(i).2);
-        if remaining.is_empty() || early == Some(Delivery::Delivered) {
-            return;
+        let state = match (delivered, early) {
+            (true, _) | (_, Some(Delivery::Delivered)) => MessageState::Delivered,
+            (_, Some(Delivery::Failed)) => MessageState::Failed,
+            _ => MessageState::Accepted,
+        };
+        let mut changes = vec![DeliveryChange::Sent(StoredMessage {
+            carrier: carrier.clone(),
+            carrier_message_id: stored_id(*channel, message_id),
+            request_id: request_id.to_owned(),
+            application: self.key.0.clone(),
+            phone: self.key.1.clone(),
+            channel: *channel,
+            state,
+            sent_at_ms: now,
+        })];
+        if self.fallback.as_ref().is_some_and(|f| f.request_id != request_id) || state == MessageState::Delivered {
+            self.fallback = None;
+        }
+        if remaining.is_empty() || state == MessageState::Delivered {
+            changes.push(DeliveryChange::Disarm {
+                request_id: request_id.to_owned(),
+            });
+            return changes;
         }
         // A call reports only after its prompt played: never fall back while it is still speaking.
         let outcome_within = self
@@ -249,63 +315,146 @@ impl NumberActor {
             .and_then(|gateway| gateway.outcome_within(&message));
         let wait =
             Duration::from_secs(self.engine.policy.fallback_after_seconds).max(outcome_within.unwrap_or_default());
-        let timer = ctx.run_later(wait, |act, ctx| act.fall_back(ctx, "no_receipt"));
+        changes.push(DeliveryChange::Arm(PendingFallback {
+            request_id: request_id.to_owned(),
+            application: self.key.0.clone(),
+            phone: self.key.1.clone(),
+            due_at_ms: now + wait.as_millis() as i64,
+            from_channel: *channel,
+            from_carrier: carrier.clone(),
+            country: resume.country,
+            locale: message.locale.clone(),
+            webotp_host: resume.webotp_host,
+            code_length: resume.code_length,
+            steps: remaining
+                .iter()
+                .map(|step| PlannedStep {
+                    channel: step.channel,
+                    carrier: step.gateway.name().to_owned(),
+                })
+                .collect(),
+        }));
         self.fallback = Some(Fallback {
             request_id: request_id.to_owned(),
-            channel,
-            carrier: carrier.to_owned(),
+            carrier: carrier.clone(),
             remaining,
             message,
-            country,
-            timer,
         });
-        if early == Some(Delivery::Failed) {
-            self.fall_back(ctx, "negative_receipt");
+        if state == MessageState::Failed {
+            // Claimed after the plan is stored: the writer applies both in call order.
+            self.claim_now(ctx, request_id, carrier, "negative_receipt");
         }
+        changes
     }
 
-    /// Arms the fallback of a message a carrier accepted but has not delivered yet.
-    fn follow_up(
-        &mut self,
-        ctx: &mut Context<Self>,
-        request_id: &str,
-        result: &SendResult,
-        (remaining, message, country): (Vec<Step>, OutboundMessage, String),
-    ) {
-        if let SendResult::Accepted {
-            channel,
-            carrier,
-            delivered: false,
-            ..
-        } = result
-        {
-            self.arm_fallback(ctx, request_id, *channel, carrier, remaining, message, country);
-        }
+    /// A negative receipt came for the message of `carrier` the plan of `request_id` waits for:
+    /// lease the plan now instead of at its due time, and run it if no one else holds it.
+    fn claim_now(&mut self, ctx: &mut Context<Self>, request_id: &str, carrier: &str, reason: &'static str) {
+        let store = self.engine.store.clone();
+        let (request_id, carrier) = (request_id.to_owned(), carrier.to_owned());
+        self.in_flight += 1;
+        ctx.spawn(
+            async move {
+                store
+                    .claim_fallback(&request_id, &carrier, scheduler::claimant(), now_ms(), LEASE_MS)
+                    .await
+            }
+            .into_actor(self)
+            .map(move |claimed, act, ctx| {
+                act.in_flight -= 1;
+                match claimed {
+                    Ok(Some(plan)) => act.fall_back(ctx, plan, reason),
+                    Ok(None) => {}
+                    Err(e) => tracing::error!(error = %e, "could not lease a fallback"),
+                }
+            }),
+        );
     }
 
-    /// Sends the same code on the next step of the plan, if the verification is still pending.
-    fn fall_back(&mut self, ctx: &mut Context<Self>, reason: &'static str) {
-        let Some(fallback) = self.fallback.take() else {
+    /// Runs the next step of a leased plan: the same code on the next step, if the verification
+    /// is still pending and no message of it arrived. After a restart (the clear code went with
+    /// the old process) the steps are found again by carrier name and a fresh code goes out.
+    /// The lease ends with the commit of the step's outcome (the next plan, or none).
+    fn fall_back(&mut self, ctx: &mut Context<Self>, plan: PendingFallback, reason: &'static str) {
+        let now = now_ms();
+        let Some(state) = self.state.as_mut() else {
             return;
         };
-        ctx.cancel_future(fallback.timer);
-        let pending = self
-            .state
-            .as_ref()
-            .and_then(|s| s.current())
-            .is_some_and(|v| v.request_id == fallback.request_id && v.is_pending_at(now_ms()));
-        if !pending {
+        let request_id = plan.request_id.clone();
+        let held = self
+            .fallback
+            .take()
+            .filter(|f| f.request_id == request_id && f.carrier == plan.from_carrier);
+        let disarm = vec![DeliveryChange::Disarm {
+            request_id: request_id.clone(),
+        }];
+        if !state.wants_fallback(&request_id, now) {
+            let commit = self.persist(Vec::new(), disarm);
+            ctx.spawn(Self::logged(commit, "could not store a finished fallback").into_actor(self));
             return;
         }
-        let Fallback {
-            request_id,
-            channel: from,
-            carrier: from_carrier,
-            remaining,
-            message,
-            country,
-            ..
-        } = fallback;
+        let mut records = Vec::new();
+        let (remaining, message) = match held {
+            Some(held) => (held.remaining, held.message),
+            None => {
+                let Some((code, changed)) = state.code_for_fallback(&request_id, plan.code_length, &self.engine.secret)
+                else {
+                    return;
+                };
+                records.extend(changed);
+                let carriers: Vec<_> = self.engine.router.carriers().cloned().collect();
+                let steps: Vec<Step> = plan
+                    .steps
+                    .iter()
+                    .filter_map(|s| {
+                        let gateway = carriers.iter().find(|g| g.name() == s.carrier)?;
+                        Some(Step {
+                            channel: s.channel,
+                            gateway: gateway.clone(),
+                        })
+                    })
+                    .collect();
+                let mut text = templates::render(&plan.locale, &plan.application, &code);
+                if let Some(host) = &plan.webotp_host {
+                    text = format!("{text}\n\n@{host} #{code}");
+                }
+                let message = OutboundMessage {
+                    request_id: request_id.clone(),
+                    application: plan.application.clone(),
+                    to: plan.phone.clone(),
+                    channel: steps.first().map_or(Channel::Sms, |s| s.channel),
+                    text,
+                    code,
+                    locale: plan.locale.clone(),
+                };
+                (steps, message)
+            }
+        };
+        if !remaining.iter().any(|step| self.engine.router.is_up(&*step.gateway)) {
+            // Every carrier left is down (or not bound yet after a restart): spending the plan
+            // now would lose it, so it waits a little, while the verification is pending.
+            let again = PendingFallback {
+                due_at_ms: now + CARRIERS_DOWN_RETRY_MS,
+                ..plan
+            };
+            if !records.is_empty() || self.fallback.is_none() {
+                self.fallback = Some(Fallback {
+                    request_id,
+                    carrier: again.from_carrier.clone(),
+                    remaining,
+                    message,
+                });
+            }
+            let commit = self.persist(records, vec![DeliveryChange::Arm(again)]);
+            ctx.spawn(Self::logged(commit, "could not store a postponed fallback").into_actor(self));
+            return;
+        }
+        let (from, from_carrier, country) = (plan.from_channel, plan.from_carrier.clone(), plan.country.clone());
+        let resume = Resume {
+            country: country.clone(),
+            webotp_host: plan.webotp_host.clone(),
+            code_length: plan.code_length,
+        };
         tracing::info!(%request_id, carrier = %from_carrier, reason, "falling back to the next step");
         if reason == "no_receipt" {
             // A negative receipt was already counted when it arrived; silence counts here.
@@ -316,7 +465,7 @@ impl NumberActor {
         let router = self.engine.router.clone();
         let deadline = started + self.budget();
         ctx.spawn(
-            routing::deliver(router, remaining, message.clone(), country.clone(), started, deadline)
+            routing::deliver(router, remaining, message.clone(), country, started, deadline)
                 .into_actor(self)
                 .then(
                     move |Delivered {
@@ -332,19 +481,31 @@ impl NumberActor {
                             metrics::counter!(m::FALLBACKS, "from" => from.as_str(), "to" => channel.as_str())
                                 .increment(1);
                         }
-                        let changed = state.on_fallback(&request_id, (from, &from_carrier, reason), &result, now_ms());
-                        act.follow_up(ctx, &request_id, &result, (remaining, message, country));
-                        let commit = act.persist(changed.into_iter().collect());
-                        async move {
-                            if let Err(e) = commit.await {
-                                tracing::error!(error = %e, "could not store a fallback");
-                            }
+                        records.extend(state.on_fallback(
+                            &request_id,
+                            (from, &from_carrier, reason),
+                            &result,
+                            now_ms(),
+                        ));
+                        let mut delivery = act.follow_up(ctx, &request_id, &result, (remaining, message, resume));
+                        if delivery.is_empty() {
+                            // Nothing took it: the plan is spent.
+                            delivery = disarm;
                         }
-                        .into_actor(act)
-                        .map(|_, act, _| act.in_flight -= 1)
+                        let commit = act.persist(records, delivery);
+                        Self::logged(commit, "could not store a fallback")
+                            .into_actor(act)
+                            .map(|_, act, _| act.in_flight -= 1)
                     },
                 ),
         );
+    }
+
+    /// Awaits a commit nobody waits for, logging a failure.
+    async fn logged(commit: impl std::future::Future<Output = Result<(), StoreError>>, what: &'static str) {
+        if let Err(e) = commit.await {
+            tracing::error!(error = %e, "{what}");
+        }
     }
 
     fn not_loaded(&mut self, ctx: &mut Context<Self>) -> EngineError {
@@ -397,7 +558,7 @@ impl Handler<SendCode> for NumberActor {
                 metrics::counter!(m::SENDS_BLOCKED, "reason" => reason.as_str()).increment(1);
                 self.in_flight += 1;
                 let declined = state.current().filter(|v| v.request_id == request_id).cloned();
-                let earlier = self.persist_with_session(changed, hook.as_ref(), declined.as_ref());
+                let earlier = self.persist_with_session(changed, Vec::new(), hook.as_ref(), declined.as_ref());
                 let outcome = SendOutcome {
                     request_id,
                     status: SendStatus::Blocked,
@@ -419,7 +580,7 @@ impl Handler<SendCode> for NumberActor {
                 resend,
             } => (request_id, code, resend),
         };
-        let earlier = self.persist(changed);
+        let earlier = self.persist(changed, Vec::new());
 
         let request = &msg.request;
         let plan = engine.router.plan(&request.number, request.channel, request.preferred);
@@ -446,6 +607,11 @@ impl Handler<SendCode> for NumberActor {
             locale: request.locale.clone(),
         };
         let country = request.number.country_code.clone().unwrap_or_else(|| "unknown".into());
+        let resume = Resume {
+            country: country.clone(),
+            webotp_host: msg.hosted.as_ref().map(|h| h.webotp_host.clone()),
+            code_length: request.code_length,
+        };
         self.in_flight += 1;
         let deadline = msg.received + self.budget();
         let delivery = routing::deliver(
@@ -472,9 +638,10 @@ impl Handler<SendCode> for NumberActor {
                         act.skipped.extend(skipped);
                         let state = act.state.as_mut().expect("loaded before any send");
                         let changed = state.finish_send(&request_id, started_ms, &result, now_ms());
-                        act.follow_up(ctx, &request_id, &result, (remaining, message, country));
+                        let delivery = act.follow_up(ctx, &request_id, &result, (remaining, message, resume));
                         let commit = act.persist_with_session(
                             changed.iter().cloned().collect(),
+                            delivery,
                             hook.as_ref(),
                             changed.as_ref(),
                         );
@@ -554,7 +721,8 @@ impl Handler<CheckCode> for NumberActor {
             result,
             verification: state.current().cloned(),
         };
-        let commit = self.persist_with_session(changed, msg.session.as_ref(), outcome.verification.as_ref());
+        let commit =
+            self.persist_with_session(changed, Vec::new(), msg.session.as_ref(), outcome.verification.as_ref());
         self.in_flight += 1;
         Box::pin(
             async move { commit.await.map(|_| outcome).map_err(EngineError::from) }
@@ -581,7 +749,7 @@ impl Handler<ResolveReview> for NumberActor {
         };
         let status = if msg.approve { "approved" } else { "declined" };
         metrics::counter!(m::VERIFICATIONS, "status" => status).increment(1);
-        let commit = self.persist_with_session(vec![settled.clone()], Some(&msg.session), Some(&settled));
+        let commit = self.persist_with_session(vec![settled.clone()], Vec::new(), Some(&msg.session), Some(&settled));
         self.in_flight += 1;
         Box::pin(
             async move { commit.await.map_err(EngineError::from) }
@@ -591,6 +759,20 @@ impl Handler<ResolveReview> for NumberActor {
                     result
                 }),
         )
+    }
+}
+
+impl Handler<RunFallback> for NumberActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: RunFallback, ctx: &mut Context<Self>) {
+        self.last_active = Instant::now();
+        if self.state.is_none() {
+            // The lease runs out and the scheduler hands the plan out again.
+            self.not_loaded(ctx);
+            return;
+        }
+        self.fall_back(ctx, msg.0, "no_receipt");
     }
 }
 
@@ -604,27 +786,42 @@ impl Handler<DeliveryReceipt> for NumberActor {
             return Box::pin(async move { Err(error) });
         };
         let report = msg.0;
-        let changed = state.on_delivery(&report.request_id, &report, now_ms());
-        let waiting = self
-            .fallback
-            .as_ref()
-            .is_some_and(|f| f.request_id == report.request_id && f.carrier == report.carrier);
-        let in_flight = self.in_flight > 0 && changed.as_ref().is_some_and(|v| v.is_pending_at(now_ms()));
+        let now = now_ms();
+        let wanted = state.wants_fallback(&report.request_id, now);
+        let changed = state.on_delivery(&report.request_id, &report, now);
+        let mut delivery = vec![DeliveryChange::Outcome {
+            carrier: report.carrier.clone(),
+            carrier_message_id: report.carrier_message_id.clone(),
+            state: match report.delivery {
+                Delivery::Delivered => MessageState::Delivered,
+                Delivery::Failed => MessageState::Failed,
+            },
+        }];
+        let held = self.fallback.as_ref().filter(|f| f.request_id == report.request_id);
+        let waiting = held.is_some_and(|f| f.carrier == report.carrier);
+        let in_flight = self.in_flight > 0 && changed.as_ref().is_some_and(|v| v.is_pending_at(now));
         if !waiting && in_flight {
-            // Its send has not been answered yet; arm_fallback will look here.
+            // Its send has not been answered yet; follow_up will look here.
             self.early.truncate(16);
             self.early
                 .push((report.request_id.clone(), report.carrier.clone(), report.delivery));
         }
-        if waiting {
-            match report.delivery {
-                Delivery::Delivered => {
-                    if let Some(done) = self.fallback.take() {
-                        ctx.cancel_future(done.timer);
-                    }
+        match report.delivery {
+            // The code arrived: no more fallback for it, here or stored.
+            Delivery::Delivered if changed.is_some() => {
+                if held.is_some() {
+                    self.fallback = None;
                 }
-                Delivery::Failed => self.fall_back(ctx, "negative_receipt"),
+                delivery.push(DeliveryChange::Disarm {
+                    request_id: report.request_id.clone(),
+                });
             }
+            // The message the plan waits for failed. Without the plan in memory (sent before a
+            // restart, or by another node) the stored plan says which message it waits for.
+            Delivery::Failed if wanted && (waiting || held.is_none()) => {
+                self.claim_now(ctx, &report.request_id, &report.carrier, "negative_receipt")
+            }
+            _ => {}
         }
         if let Some(v) = &changed {
             let country = v.number.country_code.clone().unwrap_or_else(|| "unknown".into());
@@ -640,7 +837,7 @@ impl Handler<DeliveryReceipt> for NumberActor {
                 .increment(1),
             }
         }
-        let commit = self.persist(changed.into_iter().collect());
+        let commit = self.persist(changed.into_iter().collect(), delivery);
         Box::pin(async move { commit.await.map_err(EngineError::from) })
     }
 }

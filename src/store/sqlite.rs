@@ -10,10 +10,14 @@
 //! statements into one transaction with cached prepared statements, which is direct in
 //! rusqlite and would cost an async hop per statement through sqlx's worker. The PostgreSQL
 //! backend uses sqlx.
+#[path = "sqlite_delivery.rs"]
+mod delivery;
 #[path = "sqlite_sessions.rs"]
 mod sessions;
 
-use super::{Applied, Commit, SessionKey, SessionUpdate, Store, StoreError};
+use super::{
+    Applied, Commit, DeliveryChange, PendingFallback, SessionKey, SessionUpdate, Store, StoreError, StoredMessage,
+};
 use crate::billing::{self, UsageRow};
 use crate::blocklist::{Entry, EntryKind};
 use crate::outbox::{ClaimedEvent, Destination, Settlement};
@@ -98,10 +102,11 @@ const MIGRATIONS: &[&str] = &[
         FROM charges GROUP BY application, month, channel, country;
 ",
     sessions::MIGRATION,
+    delivery::MIGRATION,
 ];
 
-/// The statements of the send, check, receipt and callback paths, and of hosted sessions and
-/// webhook deliveries, by name. Each must cost the same
+/// The statements of the send, check, receipt and callback paths, of hosted sessions and
+/// webhook deliveries, and of delivery state (messages, fallbacks and their scheduler), by name. Each must cost the same
 /// whatever the number of stored rows: `tests/query_plans.rs` runs `EXPLAIN QUERY PLAN` on every
 /// one of them and fails on a full scan, an aggregate or a temporary sort, and counts each one's
 /// SQLite VM steps on a small and on a filled store.
@@ -124,6 +129,14 @@ pub const HOT_PATH_STATEMENTS: &[(&str, &str)] = &[
     ("claim_event", sessions::CLAIM_EVENT),
     ("settle_remove", sessions::SETTLE_REMOVE),
     ("settle_retry", sessions::SETTLE_RETRY),
+    ("insert_message", delivery::INSERT_MESSAGE),
+    ("message_outcome", delivery::MESSAGE_OUTCOME),
+    ("find_message", delivery::FIND_MESSAGE),
+    ("arm_fallback", delivery::ARM_FALLBACK),
+    ("disarm_fallback", delivery::DISARM_FALLBACK),
+    ("any_fallback_due", delivery::ANY_FALLBACK_DUE),
+    ("claim_fallbacks", delivery::CLAIM_FALLBACKS),
+    ("claim_fallback", delivery::CLAIM_FALLBACK),
 ];
 
 /// Inserts a verification or replaces its state and body (the primary key decides).
@@ -188,7 +201,9 @@ struct ChargeRow {
 }
 
 enum Job {
-    Save(Vec<Row>, oneshot::Sender<Result<(), StoreError>>),
+    /// Verification rows, then delivery writes, in one transaction.
+    Save(Vec<Row>, Vec<delivery::Write>, oneshot::Sender<Result<(), StoreError>>),
+    ClaimFallbacks(delivery::Claim, delivery::ClaimReply),
     PutIfAbsent(String, String, oneshot::Sender<Result<bool, StoreError>>),
     Put(String, String, oneshot::Sender<Result<(), StoreError>>),
     BlockAdd(Entry, oneshot::Sender<Result<bool, StoreError>>),
@@ -258,6 +273,13 @@ impl SqliteStore {
         &self.path
     }
 
+    async fn claim_job(&self, claim: delivery::Claim) -> Result<Vec<PendingFallback>, StoreError> {
+        let (reply, done) = oneshot::channel();
+        self.enqueue(Job::ClaimFallbacks(claim, reply))?;
+        done.await
+            .map_err(|_| StoreError::Unavailable("store writer has stopped".into()))?
+    }
+
     fn enqueue(&self, job: Job) -> Result<(), StoreError> {
         self.writer
             .send(job)
@@ -313,6 +335,7 @@ enum Output {
     Saved,
     Put(bool),
     Sessions(sessions::SessionOutput),
+    Claimed(Vec<PendingFallback>),
 }
 
 fn run_writer(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
@@ -339,7 +362,13 @@ fn run_writer(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
                     Output::Sessions(o) => Ok(o),
                     _ => Err(StoreError::Unavailable("writer answered the wrong job".into())),
                 })),
-                Job::Save(_, reply) | Job::Put(_, _, reply) | Job::Flush(reply) => {
+                Job::ClaimFallbacks(_, reply) => {
+                    let _ = reply.send(output.and_then(|o| match o {
+                        Output::Claimed(claimed) => Ok(claimed.clone()),
+                        _ => Err(StoreError::Unavailable("writer answered the wrong job".into())),
+                    }));
+                }
+                Job::Save(_, _, reply) | Job::Put(_, _, reply) | Job::Flush(reply) => {
                     let _ = reply.send(output.map(|_| ()));
                 }
                 Job::PutIfAbsent(_, _, reply) | Job::BlockAdd(_, reply) | Job::BlockRemove(_, _, reply) => {
@@ -423,10 +452,12 @@ fn write_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Output>, Stor
             .map_err(unavailable)?;
         for job in batch {
             outputs.push(match job {
-                Job::Save(rows, _) => {
+                Job::Save(rows, writes, _) => {
                     save_rows(&tx, rows)?;
+                    delivery::apply(&tx, writes)?;
                     Output::Saved
                 }
+                Job::ClaimFallbacks(claim, _) => Output::Claimed(delivery::claim(&tx, claim)?),
                 Job::BlockAdd(e, _) => Output::Put(
                     block_add
                         .execute(params![e.application, e.value, e.kind.as_str(), e.created_at_ms])
@@ -501,9 +532,13 @@ impl Store for SqliteStore {
     }
 
     fn save(&self, records: Vec<Verification>) -> Commit {
-        let rows = rows(records);
+        self.save_with_delivery(records, Vec::new())
+    }
+
+    fn save_with_delivery(&self, records: Vec<Verification>, changes: Vec<DeliveryChange>) -> Commit {
+        let prepared = rows(records).and_then(|rows| Ok((rows, delivery::prepare(changes)?)));
         let (reply, done) = oneshot::channel();
-        let queued = rows.and_then(|rows| self.enqueue(Job::Save(rows, reply)));
+        let queued = prepared.and_then(|(rows, writes)| self.enqueue(Job::Save(rows, writes, reply)));
         Box::pin(async move {
             queued?;
             done.await
@@ -691,7 +726,52 @@ impl Store for SqliteStore {
     }
 
     fn update_session(&self, update: SessionUpdate) -> Applied {
-        self.update_session_impl(update)
+        self.update_session_impl(update, Vec::new())
+    }
+
+    fn update_session_with_delivery(&self, update: SessionUpdate, changes: Vec<DeliveryChange>) -> Applied {
+        self.update_session_impl(update, changes)
+    }
+
+    async fn find_messages(&self, carrier: &str, ids: &[String]) -> Result<Vec<StoredMessage>, StoreError> {
+        self.find_messages_impl(carrier, ids).await
+    }
+
+    async fn claim_fallbacks(
+        &self,
+        claimant: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<PendingFallback>, StoreError> {
+        if !self.any_fallback_due(now_ms).await? {
+            return Ok(Vec::new());
+        }
+        let claim = delivery::Claim::Due {
+            claimant: claimant.to_owned(),
+            now_ms,
+            lease_ms,
+            limit,
+        };
+        self.claim_job(claim).await
+    }
+
+    async fn claim_fallback(
+        &self,
+        request_id: &str,
+        from_carrier: &str,
+        claimant: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Option<PendingFallback>, StoreError> {
+        let claim = delivery::Claim::One {
+            request_id: request_id.to_owned(),
+            from_carrier: from_carrier.to_owned(),
+            claimant: claimant.to_owned(),
+            now_ms,
+            lease_ms,
+        };
+        Ok(self.claim_job(claim).await?.pop())
     }
 
     async fn delete_session(&self, application: &str, id: &str) -> Result<bool, StoreError> {
