@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 const IDLE_AFTER: Duration = Duration::from_secs(30);
 /// The soonest an actor that could not stop looks again.
 const IDLE_RECHECK_MIN: Duration = Duration::from_secs(1);
+/// Settled messages an actor remembers, to drop a second report of one.
+const SETTLED_KEPT: usize = 32;
 /// How long a due fallback whose carriers are all down waits before it is tried again.
 const CARRIERS_DOWN_RETRY_MS: i64 = 1_000;
 /// The longest a code can stay valid: a workflow may set `code_validity_seconds` up to a day, so
@@ -130,6 +132,10 @@ pub struct NumberActor {
     /// Outcomes that arrived while their send was still being answered (a fast SMSC sends the
     /// receipt right behind submit_sm_resp): (request id, carrier, outcome).
     early: Vec<(String, String, Delivery)>,
+    /// Messages (carrier, carrier message id) whose final receipt this actor applied, newest
+    /// last: a second report of one (a platform's `read` after `delivered` handed on unmatched
+    /// and found in the store before the first outcome's commit) changes nothing.
+    settled: std::collections::VecDeque<(String, String)>,
     /// Channels a carrier said this number cannot get messages on (not on WhatsApp, not
     /// RCS-capable): later sends skip them while the actor lives.
     skipped: Vec<Channel>,
@@ -170,6 +176,7 @@ impl NumberActor {
             last_active: Instant::now(),
             fallback: None,
             early: Vec::new(),
+            settled: std::collections::VecDeque::new(),
             skipped: Vec::new(),
         }
     }
@@ -786,6 +793,14 @@ impl Handler<DeliveryReceipt> for NumberActor {
             return Box::pin(async move { Err(error) });
         };
         let report = msg.0;
+        let message = (report.carrier.clone(), report.carrier_message_id.clone());
+        if self.settled.contains(&message) {
+            return Box::pin(async { Ok(()) });
+        }
+        if self.settled.len() >= SETTLED_KEPT {
+            self.settled.pop_front();
+        }
+        self.settled.push_back(message);
         let now = now_ms();
         let wanted = state.wants_fallback(&report.request_id, now);
         let changed = state.on_delivery(&report.request_id, &report, now);
