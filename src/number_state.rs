@@ -349,6 +349,7 @@ impl NumberState {
             lifecycle: Vec::new(),
             charge: None,
             matches: Vec::new(),
+            version: 0,
         };
         (v, code)
     }

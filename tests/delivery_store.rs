@@ -1,7 +1,12 @@
 //! Issue 14: the store's delivery state (messages, fallback plans and their leases). Each test is
 //! a function over `&dyn Store`, so every backend runs the same checks; SQLite runs them below.
+use otpgate::code::CodeSecret;
+use otpgate::config::VerificationPolicy;
+use otpgate::number;
+use otpgate::number_state::{NumberState, RiskActions, SendRequest, SendResult, SendStart};
 use otpgate::store::sqlite::SqliteStore;
 use otpgate::store::{DeliveryChange, MessageState, PendingFallback, PlannedStep, Store, StoredMessage};
+use otpgate::verification::State;
 use otpgate_gateway::Channel;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -216,6 +221,87 @@ pub async fn concurrent_claimants_never_share_a_plan(stores: Vec<Arc<dyn Store>>
     assert_eq!(unique.len(), 200, "every due plan was handed out");
 }
 
+/// A number's state with one verification whose charged message went out at `NOW`, and its code.
+fn sent_state() -> (NumberState, String, CodeSecret) {
+    let secret = CodeSecret::from_bytes(b"versions");
+    let request = SendRequest {
+        application: "app".into(),
+        number: number::parse("+34600002002").unwrap(),
+        channel: None,
+        preferred: None,
+        blocklisted: None,
+        high_risk: None,
+        vendor_data: None,
+        metadata: None,
+        code_length: 6,
+        locale: "es".into(),
+    };
+    let mut state = NumberState::default();
+    let (start, _) = state.begin_send(&request, &VerificationPolicy::default(), &secret, NOW);
+    let SendStart::Deliver { request_id, code, .. } = start else {
+        panic!("blocked")
+    };
+    let accepted = SendResult::Accepted {
+        channel: Channel::Sms,
+        carrier: "smsc-a".into(),
+        delivered: false,
+        fallbacks: vec![],
+        fee_micros: Some(7_900),
+        message_id: "1a".into(),
+    };
+    state.finish_send(&request_id, NOW, &accepted, NOW).unwrap();
+    (state, code, secret)
+}
+
+/// Issue 14: two nodes each holding an actor for one number change the same stored version; the
+/// first conditional write wins, the stale one is refused and writes nothing (no second approval,
+/// no second charge, none of its delivery changes), and a fresh read lets it decide again.
+pub async fn a_stale_writer_loses_its_conditional_write(store: &dyn Store) {
+    let (node_a, code, secret) = sent_state();
+    let first = node_a.current().unwrap().clone();
+    assert_eq!(first.version, 0, "never stored");
+    assert!(
+        store.save_if_version(first.clone(), Vec::new()).await.unwrap(),
+        "first write of a new record"
+    );
+    assert!(
+        !store.save_if_version(first.clone(), Vec::new()).await.unwrap(),
+        "a second insert of it loses"
+    );
+    let loaded = store.load_number("app", "+34600002002", 0).await.unwrap();
+    assert_eq!(loaded[0].version, 1);
+
+    // Both nodes load version 1; node A approves with the right code, node B counts a wrong one.
+    let mut node_a_state = NumberState::from_history(loaded.clone(), Vec::new(), NOW + 1);
+    let mut node_b_state = NumberState::from_history(loaded, Vec::new(), NOW + 1);
+    let (_, approved) = node_a_state.check(&code, RiskActions::default(), &secret, NOW + 2);
+    let (_, wrong) = node_b_state.check("000000x", RiskActions::default(), &secret, NOW + 2);
+    assert_eq!(approved[0].state, State::Approved);
+    let stale_delivery = vec![DeliveryChange::Sent(message("b-1", &approved[0].request_id))];
+    assert!(store.save_if_version(approved[0].clone(), Vec::new()).await.unwrap());
+    assert!(
+        !store.save_if_version(wrong[0].clone(), stale_delivery).await.unwrap(),
+        "computed from version 1, which is gone"
+    );
+    let now = store.load_number("app", "+34600002002", 0).await.unwrap();
+    assert_eq!((now[0].state, now[0].attempts, now[0].version), (State::Approved, 1, 2));
+    assert!(
+        store.find_messages("smsc-a", &["b-1".into()]).await.unwrap().is_empty(),
+        "nothing of the loser"
+    );
+    let usage = store.usage("app", "2026-11").await.unwrap();
+    assert_eq!(
+        usage.iter().map(|u| u.verifications).sum::<u64>(),
+        1,
+        "charged once: {usage:?}"
+    );
+    // The loser reloads and decides again over the version it now sees.
+    let mut node_b_state = NumberState::from_history(now, Vec::new(), NOW + 3);
+    let (result, changed) = node_b_state.check(&code, RiskActions::default(), &secret, NOW + 3);
+    assert_eq!(result, otpgate::number_state::CheckResult::NotFound, "already approved");
+    assert!(changed.is_empty());
+}
+
 mod sqlite {
     use super::*;
 
@@ -235,6 +321,12 @@ mod sqlite {
     async fn leases() {
         let (_dir, store) = open();
         due_plans_are_leased_once_and_taken_over_when_the_lease_runs_out(&store).await;
+    }
+
+    #[tokio::test]
+    async fn versions() {
+        let (_dir, store) = open();
+        a_stale_writer_loses_its_conditional_write(&store).await;
     }
 
     #[tokio::test]

@@ -783,6 +783,15 @@ mod sqlite {
             let i = |v: i64| Box::new(v) as Box<dyn ToSql>;
             match name {
                 "save_verification" => vec![b("new-1"), b("a"), b("+34611000001"), i(NOW_MS), b("pending"), b("{}")],
+                "save_verification_if_version" => vec![
+                    b("t-2"),
+                    b("a"),
+                    b("+34611000001"),
+                    i(NOW_MS),
+                    b("approved"),
+                    b("{}"),
+                    i(0),
+                ],
                 "insert_charge" | "counting_charge" => vec![
                     b("new-1"),
                     b("a"),

@@ -206,6 +206,17 @@ pub trait Store: Send + Sync + 'static {
         Box::pin(async { Err(no_delivery_state()) })
     }
 
+    /// Saves `record` one version up, only if the store still holds it at `record.version` (a
+    /// record never stored: version 0, and no row); its charge and `delivery` are written only
+    /// then, in the same transaction. [`Store::save`] stores a record at the version it carries:
+    /// writers of contested state (attempts, approval, charge) use this one. Resolves, once durable, to whether it was
+    /// applied: false means another writer (another node's actor for the same number) changed it
+    /// first, and the caller must reload before it decides again. Applied in call order with
+    /// [`Store::save`]; must not block.
+    fn save_if_version(&self, _record: Verification, _delivery: Vec<DeliveryChange>) -> Applied {
+        Box::pin(async { Err(no_delivery_state()) })
+    }
+
     /// Stored messages of `carrier` whose id is one of `ids` (spellings of one receipt's id, the
     /// exact one first; see [`StoredMessage::carrier_message_id`]), in the order of `ids`.
     async fn find_messages(&self, _carrier: &str, _ids: &[String]) -> Result<Vec<StoredMessage>, StoreError> {

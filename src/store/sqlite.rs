@@ -112,6 +112,7 @@ const MIGRATIONS: &[&str] = &[
 /// SQLite VM steps on a small and on a filled store.
 pub const HOT_PATH_STATEMENTS: &[(&str, &str)] = &[
     ("save_verification", SAVE_VERIFICATION),
+    ("save_verification_if_version", SAVE_VERIFICATION_IF_VERSION),
     ("insert_charge", INSERT_CHARGE),
     ("count_charge", COUNT_CHARGE),
     ("add_usage", ADD_USAGE),
@@ -144,6 +145,17 @@ pub const SAVE_VERIFICATION: &str =
     "INSERT INTO verifications (request_id, application, phone, created_at_ms, state, body)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6)
      ON CONFLICT (request_id) DO UPDATE SET state = excluded.state, body = excluded.body";
+
+/// Like [`SAVE_VERIFICATION`], only over version `?7` (the body's `version`, which `?6` carries
+/// one higher): a new record (`?7` = 0) is inserted only if none exists, a stored one replaced
+/// only while its version is still `?7`. One row changed when applied, none when a stale writer
+/// lost. The version lives in the body (rows written before it existed read as 0), so the check
+/// is one JSON field of one row found by primary key, and the schema did not change.
+pub const SAVE_VERIFICATION_IF_VERSION: &str =
+    "INSERT INTO verifications (request_id, application, phone, created_at_ms, state, body)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+     ON CONFLICT (request_id) DO UPDATE SET state = excluded.state, body = excluded.body
+     WHERE COALESCE(json_extract(verifications.body, '$.version'), 0) = ?7";
 
 /// One ledger row per request id (a second charge of the same verification is ignored), free while
 /// the application's month has had fewer than `?8` charges before it. Decided in the one writer, so
@@ -184,6 +196,7 @@ pub const APPROVALS: &str =
 
 struct Row {
     request_id: String,
+    version: i64,
     application: String,
     phone: String,
     created_at_ms: i64,
@@ -204,6 +217,12 @@ enum Job {
     /// Verification rows, then delivery writes, in one transaction.
     Save(Vec<Row>, Vec<delivery::Write>, oneshot::Sender<Result<(), StoreError>>),
     ClaimFallbacks(delivery::Claim, delivery::ClaimReply),
+    /// One row over its version, then (only if applied) its delivery writes.
+    SaveIfVersion(
+        Box<Row>,
+        Vec<delivery::Write>,
+        oneshot::Sender<Result<bool, StoreError>>,
+    ),
     PutIfAbsent(String, String, oneshot::Sender<Result<bool, StoreError>>),
     Put(String, String, oneshot::Sender<Result<(), StoreError>>),
     BlockAdd(Entry, oneshot::Sender<Result<bool, StoreError>>),
@@ -371,7 +390,10 @@ fn run_writer(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
                 Job::Save(_, _, reply) | Job::Put(_, _, reply) | Job::Flush(reply) => {
                     let _ = reply.send(output.map(|_| ()));
                 }
-                Job::PutIfAbsent(_, _, reply) | Job::BlockAdd(_, reply) | Job::BlockRemove(_, _, reply) => {
+                Job::PutIfAbsent(_, _, reply)
+                | Job::BlockAdd(_, reply)
+                | Job::BlockRemove(_, _, reply)
+                | Job::SaveIfVersion(_, _, reply) => {
                     let _ = reply.send(output.map(|o| matches!(o, Output::Put(true))));
                 }
             }
@@ -381,21 +403,48 @@ fn run_writer(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
 
 /// Writes verification rows: each upserted, and its charge added once (with the month's totals).
 fn save_rows(tx: &Transaction<'_>, rows: &[Row]) -> Result<(), StoreError> {
-    let mut upsert = tx.prepare_cached(SAVE_VERIFICATION).map_err(unavailable)?;
+    for r in rows {
+        save_row(tx, r, None)?;
+    }
+    Ok(())
+}
+
+/// Writes one verification row, only over version `expected` when given; its charge (once) only
+/// if the row was written. Returns whether it was.
+fn save_row(tx: &Transaction<'_>, r: &Row, expected: Option<i64>) -> Result<bool, StoreError> {
     let mut charge = tx.prepare_cached(INSERT_CHARGE).map_err(unavailable)?;
     let mut count_charge = tx.prepare_cached(COUNT_CHARGE).map_err(unavailable)?;
     let mut add_usage = tx.prepare_cached(ADD_USAGE).map_err(unavailable)?;
-    for r in rows {
-        upsert
-            .execute(params![
-                r.request_id,
-                r.application,
-                r.phone,
-                r.created_at_ms,
-                r.state,
-                r.body
-            ])
-            .map_err(unavailable)?;
+    {
+        let written = match expected {
+            None => tx
+                .prepare_cached(SAVE_VERIFICATION)
+                .map_err(unavailable)?
+                .execute(params![
+                    r.request_id,
+                    r.application,
+                    r.phone,
+                    r.created_at_ms,
+                    r.state,
+                    r.body
+                ]),
+            Some(version) => tx
+                .prepare_cached(SAVE_VERIFICATION_IF_VERSION)
+                .map_err(unavailable)?
+                .execute(params![
+                    r.request_id,
+                    r.application,
+                    r.phone,
+                    r.created_at_ms,
+                    r.state,
+                    r.body,
+                    version
+                ]),
+        }
+        .map_err(unavailable)?;
+        if written == 0 {
+            return Ok(false);
+        }
         if let Some(c) = &r.charge {
             // No row back: this verification was charged before (resend, fallback).
             let free: Option<bool> = charge
@@ -425,7 +474,7 @@ fn save_rows(tx: &Transaction<'_>, rows: &[Row]) -> Result<(), StoreError> {
             }
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 fn write_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Output>, StoreError> {
@@ -458,6 +507,13 @@ fn write_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Output>, Stor
                     Output::Saved
                 }
                 Job::ClaimFallbacks(claim, _) => Output::Claimed(delivery::claim(&tx, claim)?),
+                Job::SaveIfVersion(row, writes, _) => {
+                    let applied = save_row(&tx, row, Some(row.version - 1))?;
+                    if applied {
+                        delivery::apply(&tx, writes)?;
+                    }
+                    Output::Put(applied)
+                }
                 Job::BlockAdd(e, _) => Output::Put(
                     block_add
                         .execute(params![e.application, e.value, e.kind.as_str(), e.created_at_ms])
@@ -483,6 +539,12 @@ fn write_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Output>, Stor
     Ok(outputs)
 }
 
+/// A `SELECT body` row: the record.
+fn versioned(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Verification, StoreError>> {
+    let body: String = row.get(0)?;
+    Ok(serde_json::from_str::<Verification>(&body).map_err(|e| StoreError::Corrupt(e.to_string())))
+}
+
 /// Store rows of verification records.
 fn rows(records: Vec<Verification>) -> Result<Vec<Row>, StoreError> {
     records
@@ -498,6 +560,7 @@ fn rows(records: Vec<Verification>) -> Result<Vec<Row>, StoreError> {
                     amount_micros: c.amount_micros() as i64,
                 }),
                 state: state_name(v.state),
+                version: v.version,
                 request_id: v.request_id,
                 application: v.application,
                 phone: v.number.full_number,
@@ -519,14 +582,9 @@ impl Store for SqliteStore {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(LOAD_NUMBER).map_err(unavailable)?;
             let bodies = stmt
-                .query_map(params![application, phone, since_ms], |r| r.get::<_, String>(0))
+                .query_map(params![application, phone, since_ms], versioned)
                 .map_err(unavailable)?;
-            bodies
-                .map(|body| {
-                    let body = body.map_err(unavailable)?;
-                    serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(e.to_string()))
-                })
-                .collect()
+            bodies.map(|body| body.map_err(unavailable)?).collect()
         })
         .await
     }
@@ -557,12 +615,11 @@ impl Store for SqliteStore {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(LOAD_FOR_ACTOR).map_err(unavailable)?;
             let bodies = stmt
-                .query_map(params![application, phone, since_ms], |r| r.get::<_, String>(0))
+                .query_map(params![application, phone, since_ms], versioned)
                 .map_err(unavailable)?;
             let (mut history, mut approvals) = (Vec::new(), Vec::new());
             for body in bodies {
-                let v: Verification = serde_json::from_str(&body.map_err(unavailable)?)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let v = body.map_err(unavailable)??;
                 if v.state == State::Approved {
                     approvals.push(Match {
                         request_id: v.request_id.clone(),
@@ -731,6 +788,22 @@ impl Store for SqliteStore {
 
     fn update_session_with_delivery(&self, update: SessionUpdate, changes: Vec<DeliveryChange>) -> Applied {
         self.update_session_impl(update, changes)
+    }
+
+    fn save_if_version(&self, record: Verification, changes: Vec<DeliveryChange>) -> Applied {
+        // Written one version up; applied only over the version it was computed from.
+        let next = Verification {
+            version: record.version + 1,
+            ..record
+        };
+        let prepared = rows(vec![next]).and_then(|mut rows| Ok((rows.remove(0), delivery::prepare(changes)?)));
+        let (reply, done) = oneshot::channel();
+        let queued = prepared.and_then(|(row, writes)| self.enqueue(Job::SaveIfVersion(Box::new(row), writes, reply)));
+        Box::pin(async move {
+            queued?;
+            done.await
+                .map_err(|_| StoreError::Unavailable("store writer has stopped".into()))?
+        })
     }
 
     async fn find_messages(&self, carrier: &str, ids: &[String]) -> Result<Vec<StoredMessage>, StoreError> {
