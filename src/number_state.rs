@@ -562,6 +562,14 @@ impl NumberState {
         Some(v.clone())
     }
 
+    /// The current verification `request_id` was just written one version up by a conditional
+    /// save ([`crate::store::Store::save_if_version`]): this copy follows.
+    pub fn stored_one_up(&mut self, request_id: &str) {
+        if let Some(v) = self.current.as_mut().filter(|v| v.request_id == request_id) {
+            v.version += 1;
+        }
+    }
+
     /// Whether `request_id`'s stored fallback should still run: it is the current verification,
     /// pending, and no message of it is known to have arrived.
     pub fn wants_fallback(&self, request_id: &str, now_ms: i64) -> bool {

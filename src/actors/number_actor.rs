@@ -724,6 +724,35 @@ impl Handler<CheckCode> for NumberActor {
         if let Some(status) = status {
             metrics::counter!(m::VERIFICATIONS, "status" => status).increment(1);
         }
+        // A check of the pending verification is written only over the version this actor read:
+        // another node's actor for the same number may have counted an attempt or approved it
+        // meanwhile, and then this one must not (it stops, and the retried request reloads).
+        let contested = msg.session.is_none()
+            && changed.len() == 1
+            && state.current().is_some_and(|v| v.request_id == changed[0].request_id);
+        if contested {
+            let record = changed.pop().expect("one record");
+            state.stored_one_up(&record.request_id);
+            let outcome = CheckOutcome {
+                result,
+                verification: state.current().cloned(),
+            };
+            let applied = self.engine.store.save_if_version(record, Vec::new());
+            self.in_flight += 1;
+            return Box::pin(applied.into_actor(self).map(|applied, act, ctx| {
+                act.in_flight -= 1;
+                match applied {
+                    Ok(true) => Ok(outcome),
+                    Ok(false) => {
+                        tracing::warn!("a check lost to a newer version of its verification; reloading");
+                        act.engine.registry.remove(&act.key, &ctx.address());
+                        ctx.stop();
+                        Err(EngineError::ActorGone)
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }));
+        }
         let outcome = CheckOutcome {
             result,
             verification: state.current().cloned(),
