@@ -12,13 +12,15 @@
 //! backend uses sqlx.
 #[path = "sqlite_delivery.rs"]
 mod delivery;
+#[path = "sqlite_rows.rs"]
+mod records;
 #[path = "sqlite_sessions.rs"]
 mod sessions;
 
 use super::{
     Applied, Commit, DeliveryChange, PendingFallback, SessionKey, SessionUpdate, Store, StoreError, StoredMessage,
 };
-use crate::billing::{self, UsageRow};
+use crate::billing::UsageRow;
 use crate::blocklist::{Entry, EntryKind};
 use crate::outbox::{ClaimedEvent, Destination, Settlement};
 use crate::sessions::Session;
@@ -26,7 +28,8 @@ use crate::verification::{Match, State, Verification};
 use crate::workflows::Workflow;
 use async_trait::async_trait;
 use parking_lot::Mutex;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
+use records::{rows, save_row, save_rows, versioned, Row};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -194,25 +197,6 @@ pub const APPROVALS: &str =
     "SELECT body FROM verifications WHERE application = ?1 AND phone = ?2 AND state = 'approved'
      ORDER BY created_at_ms";
 
-struct Row {
-    request_id: String,
-    version: i64,
-    application: String,
-    phone: String,
-    created_at_ms: i64,
-    state: &'static str,
-    body: String,
-    charge: Option<ChargeRow>,
-}
-
-struct ChargeRow {
-    month: String,
-    at_ms: i64,
-    channel: &'static str,
-    country: String,
-    amount_micros: i64,
-}
-
 enum Job {
     /// Verification rows, then delivery writes, in one transaction.
     Save(Vec<Row>, Vec<delivery::Write>, oneshot::Sender<Result<(), StoreError>>),
@@ -290,13 +274,6 @@ impl SqliteStore {
 
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    async fn claim_job(&self, claim: delivery::Claim) -> Result<Vec<PendingFallback>, StoreError> {
-        let (reply, done) = oneshot::channel();
-        self.enqueue(Job::ClaimFallbacks(claim, reply))?;
-        done.await
-            .map_err(|_| StoreError::Unavailable("store writer has stopped".into()))?
     }
 
     fn enqueue(&self, job: Job) -> Result<(), StoreError> {
@@ -401,82 +378,6 @@ fn run_writer(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
     }
 }
 
-/// Writes verification rows: each upserted, and its charge added once (with the month's totals).
-fn save_rows(tx: &Transaction<'_>, rows: &[Row]) -> Result<(), StoreError> {
-    for r in rows {
-        save_row(tx, r, None)?;
-    }
-    Ok(())
-}
-
-/// Writes one verification row, only over version `expected` when given; its charge (once) only
-/// if the row was written. Returns whether it was.
-fn save_row(tx: &Transaction<'_>, r: &Row, expected: Option<i64>) -> Result<bool, StoreError> {
-    let mut charge = tx.prepare_cached(INSERT_CHARGE).map_err(unavailable)?;
-    let mut count_charge = tx.prepare_cached(COUNT_CHARGE).map_err(unavailable)?;
-    let mut add_usage = tx.prepare_cached(ADD_USAGE).map_err(unavailable)?;
-    {
-        let written = match expected {
-            None => tx
-                .prepare_cached(SAVE_VERIFICATION)
-                .map_err(unavailable)?
-                .execute(params![
-                    r.request_id,
-                    r.application,
-                    r.phone,
-                    r.created_at_ms,
-                    r.state,
-                    r.body
-                ]),
-            Some(version) => tx
-                .prepare_cached(SAVE_VERIFICATION_IF_VERSION)
-                .map_err(unavailable)?
-                .execute(params![
-                    r.request_id,
-                    r.application,
-                    r.phone,
-                    r.created_at_ms,
-                    r.state,
-                    r.body,
-                    version
-                ]),
-        }
-        .map_err(unavailable)?;
-        if written == 0 {
-            return Ok(false);
-        }
-        if let Some(c) = &r.charge {
-            // No row back: this verification was charged before (resend, fallback).
-            let free: Option<bool> = charge
-                .query_row(
-                    params![
-                        r.request_id,
-                        r.application,
-                        c.month,
-                        c.at_ms,
-                        c.channel,
-                        c.country,
-                        c.amount_micros,
-                        billing::FREE_PER_MONTH as i64
-                    ],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(unavailable)?;
-            if let Some(free) = free {
-                count_charge
-                    .execute(params![r.application, c.month])
-                    .map_err(unavailable)?;
-                let billed = if free { 0 } else { c.amount_micros };
-                add_usage
-                    .execute(params![r.application, c.month, c.channel, c.country, free, billed])
-                    .map_err(unavailable)?;
-            }
-        }
-    }
-    Ok(true)
-}
-
 fn write_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Output>, StoreError> {
     // IMMEDIATE: take the write lock at BEGIN, so another process writing the same file (a second
     // node) makes us wait in the busy handler instead of failing a read-then-write upgrade.
@@ -537,37 +438,6 @@ fn write_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Output>, Stor
     }
     tx.commit().map_err(unavailable)?;
     Ok(outputs)
-}
-
-/// A `SELECT body` row: the record.
-fn versioned(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Verification, StoreError>> {
-    let body: String = row.get(0)?;
-    Ok(serde_json::from_str::<Verification>(&body).map_err(|e| StoreError::Corrupt(e.to_string())))
-}
-
-/// Store rows of verification records.
-fn rows(records: Vec<Verification>) -> Result<Vec<Row>, StoreError> {
-    records
-        .into_iter()
-        .map(|v| {
-            Ok(Row {
-                body: serde_json::to_string(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                charge: v.charge.as_ref().map(|c| ChargeRow {
-                    month: c.month(),
-                    at_ms: c.at_ms,
-                    channel: c.channel.as_str(),
-                    country: c.country.clone(),
-                    amount_micros: c.amount_micros() as i64,
-                }),
-                state: state_name(v.state),
-                version: v.version,
-                request_id: v.request_id,
-                application: v.application,
-                phone: v.number.full_number,
-                created_at_ms: v.created_at_ms,
-            })
-        })
-        .collect()
 }
 
 #[async_trait]
@@ -791,19 +661,7 @@ impl Store for SqliteStore {
     }
 
     fn save_if_version(&self, record: Verification, changes: Vec<DeliveryChange>) -> Applied {
-        // Written one version up; applied only over the version it was computed from.
-        let next = Verification {
-            version: record.version + 1,
-            ..record
-        };
-        let prepared = rows(vec![next]).and_then(|mut rows| Ok((rows.remove(0), delivery::prepare(changes)?)));
-        let (reply, done) = oneshot::channel();
-        let queued = prepared.and_then(|(row, writes)| self.enqueue(Job::SaveIfVersion(Box::new(row), writes, reply)));
-        Box::pin(async move {
-            queued?;
-            done.await
-                .map_err(|_| StoreError::Unavailable("store writer has stopped".into()))?
-        })
+        self.save_if_version_impl(record, changes)
     }
 
     async fn find_messages(&self, carrier: &str, ids: &[String]) -> Result<Vec<StoredMessage>, StoreError> {
@@ -817,16 +675,7 @@ impl Store for SqliteStore {
         lease_ms: i64,
         limit: usize,
     ) -> Result<Vec<PendingFallback>, StoreError> {
-        if !self.any_fallback_due(now_ms).await? {
-            return Ok(Vec::new());
-        }
-        let claim = delivery::Claim::Due {
-            claimant: claimant.to_owned(),
-            now_ms,
-            lease_ms,
-            limit,
-        };
-        self.claim_job(claim).await
+        self.claim_fallbacks_impl(claimant, now_ms, lease_ms, limit).await
     }
 
     async fn claim_fallback(
@@ -837,14 +686,8 @@ impl Store for SqliteStore {
         now_ms: i64,
         lease_ms: i64,
     ) -> Result<Option<PendingFallback>, StoreError> {
-        let claim = delivery::Claim::One {
-            request_id: request_id.to_owned(),
-            from_carrier: from_carrier.to_owned(),
-            claimant: claimant.to_owned(),
-            now_ms,
-            lease_ms,
-        };
-        Ok(self.claim_job(claim).await?.pop())
+        self.claim_fallback_impl(request_id, from_carrier, claimant, now_ms, lease_ms)
+            .await
     }
 
     async fn delete_session(&self, application: &str, id: &str) -> Result<bool, StoreError> {

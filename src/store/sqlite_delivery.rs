@@ -8,9 +8,11 @@
 //! transaction, so one claimant gets a due step, also across processes on one file. A leased
 //! row's `due_at_ms` is moved to the end of its lease: one index on the due time finds both the
 //! steps that fell due and the leases that ran out, and no scan grows with the stored volume.
-use super::{unavailable, SqliteStore};
+use super::{rows, unavailable, Job, SqliteStore};
 use crate::store::delivery::{DeliveryChange, MessageState, PendingFallback, PlannedStep, StoredMessage};
+use crate::store::Applied;
 use crate::store::StoreError;
+use crate::verification::Verification;
 use otpgate_gateway::Channel;
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
@@ -319,5 +321,65 @@ impl SqliteStore {
                 .map_err(unavailable)
         })
         .await
+    }
+
+    pub(super) fn save_if_version_impl(&self, record: Verification, changes: Vec<DeliveryChange>) -> Applied {
+        // Written one version up; applied only over the version it was computed from.
+        let next = Verification {
+            version: record.version + 1,
+            ..record
+        };
+        let prepared = rows(vec![next]).and_then(|mut rows| Ok((rows.remove(0), prepare(changes)?)));
+        let (reply, done) = oneshot::channel();
+        let queued = prepared.and_then(|(row, writes)| self.enqueue(Job::SaveIfVersion(Box::new(row), writes, reply)));
+        Box::pin(async move {
+            queued?;
+            done.await
+                .map_err(|_| StoreError::Unavailable("store writer has stopped".into()))?
+        })
+    }
+
+    pub(super) async fn claim_fallbacks_impl(
+        &self,
+        claimant: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<PendingFallback>, StoreError> {
+        if !self.any_fallback_due(now_ms).await? {
+            return Ok(Vec::new());
+        }
+        let claim = Claim::Due {
+            claimant: claimant.to_owned(),
+            now_ms,
+            lease_ms,
+            limit,
+        };
+        self.claim_job(claim).await
+    }
+
+    pub(super) async fn claim_fallback_impl(
+        &self,
+        request_id: &str,
+        from_carrier: &str,
+        claimant: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Option<PendingFallback>, StoreError> {
+        let claim = Claim::One {
+            request_id: request_id.to_owned(),
+            from_carrier: from_carrier.to_owned(),
+            claimant: claimant.to_owned(),
+            now_ms,
+            lease_ms,
+        };
+        Ok(self.claim_job(claim).await?.pop())
+    }
+
+    async fn claim_job(&self, claim: Claim) -> Result<Vec<PendingFallback>, StoreError> {
+        let (reply, done) = oneshot::channel();
+        self.enqueue(Job::ClaimFallbacks(claim, reply))?;
+        done.await
+            .map_err(|_| StoreError::Unavailable("store writer has stopped".into()))?
     }
 }
