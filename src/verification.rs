@@ -149,6 +149,11 @@ pub struct Verification {
     /// code was entered: the report's `matches`.
     #[serde(default)]
     pub matches: Vec<Match>,
+    /// The version of this record as stored: 0 for a record never stored (or stored before
+    /// versions existed); each conditional save ([`crate::store::Store::save_if_version`]) stores
+    /// it one up, and applies only while the stored version is still this one.
+    #[serde(default)]
+    pub version: i64,
 }
 
 /// An approved verification of the same number for another user of the application.

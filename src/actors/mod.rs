@@ -4,7 +4,7 @@ mod number_actor;
 mod registry;
 
 pub use number_actor::{
-    CheckCode, CheckOutcome, DeliveryReceipt, HostedSend, NumberActor, ResolveReview, SendCode, SendOutcome,
-    SendStatus, SessionHook,
+    CheckCode, CheckOutcome, DeliveryReceipt, HostedSend, NumberActor, ResolveReview, RunFallback, SendCode,
+    SendOutcome, SendStatus, SessionHook,
 };
 pub use registry::{NumberKey, Registry};
