@@ -34,6 +34,12 @@ macro_rules! store_suite {
             settings_are_written_once,
             a_replaced_setting_keeps_the_last_value_written,
         );
+        store_suite!(delivery:
+            messages_are_found_by_carrier_and_id_and_settled_once,
+            due_plans_are_leased_once_and_taken_over_when_the_lease_runs_out,
+            a_negative_receipt_leases_its_plan_early_unless_someone_holds_it,
+            a_stale_writer_loses_its_conditional_write,
+        );
     };
     ($module:ident: $($test:ident),* $(,)?) => {
         $(
@@ -61,12 +67,6 @@ mod sqlite {
     }
 
     store_suite!();
-    store_suite!(delivery:
-        messages_are_found_by_carrier_and_id_and_settled_once,
-        due_plans_are_leased_once_and_taken_over_when_the_lease_runs_out,
-        a_negative_receipt_leases_its_plan_early_unless_someone_holds_it,
-        a_stale_writer_loses_its_conditional_write,
-    );
 
     /// Two stores on one database file stand for two nodes.
     #[tokio::test]
@@ -427,6 +427,7 @@ mod postgres {
     use super::suite::{self, charged, verification};
     use otpgate::store::postgres::PostgresStore;
     use otpgate::store::Store;
+    use std::sync::Arc;
 
     async fn open() -> Option<(Schema, PostgresStore)> {
         let schema = Schema::create().await?;
@@ -451,6 +452,14 @@ mod postgres {
         let url = schema.url();
         let (a, b) = tokio::join!(PostgresStore::connect(&url), PostgresStore::connect(&url));
         suite::two_nodes_share_one_free_tier(&a.unwrap(), &b.unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn concurrent_claimants_on_two_nodes_never_share_a_fallback() {
+        let Some(schema) = Schema::create().await else { return };
+        let a: Arc<dyn Store> = Arc::new(PostgresStore::connect(&schema.url()).await.unwrap());
+        let b: Arc<dyn Store> = Arc::new(PostgresStore::connect(&schema.url()).await.unwrap());
+        super::delivery::concurrent_claimants_never_share_a_plan(vec![a, b]).await;
     }
 
     #[tokio::test]

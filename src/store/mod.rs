@@ -187,27 +187,16 @@ pub trait Store: Send + Sync + 'static {
     /// Events not yet delivered nor given up, in every application.
     async fn outbox_depth(&self) -> Result<u64, StoreError>;
 
-    // Issue 14: delivery state. Backends that do not implement these yet refuse delivery writes
-    // with `Unavailable` rather than drop them silently.
+    // Issue 14: delivery state.
 
     /// Like [`Store::save`], and applies `delivery` in the same transaction (after the records):
     /// the messages a send put out and the fallback plan it left, or their outcomes. Applied in
     /// call order with [`Store::save`] and [`Store::update_session`]; must not block.
-    fn save_with_delivery(&self, records: Vec<Verification>, delivery: Vec<DeliveryChange>) -> Commit {
-        if delivery.is_empty() {
-            return self.save(records);
-        }
-        Box::pin(async { Err(no_delivery_state()) })
-    }
+    fn save_with_delivery(&self, records: Vec<Verification>, delivery: Vec<DeliveryChange>) -> Commit;
 
     /// Like [`Store::update_session`], and applies `delivery` in the same transaction whether or
     /// not the session was replaced (as `records` are).
-    fn update_session_with_delivery(&self, update: SessionUpdate, delivery: Vec<DeliveryChange>) -> Applied {
-        if delivery.is_empty() {
-            return self.update_session(update);
-        }
-        Box::pin(async { Err(no_delivery_state()) })
-    }
+    fn update_session_with_delivery(&self, update: SessionUpdate, delivery: Vec<DeliveryChange>) -> Applied;
 
     /// Saves `record` one version up, only if the store still holds it at `record.version` (a
     /// record never stored: version 0, and no row); its charge and `delivery` are written only
@@ -216,15 +205,11 @@ pub trait Store: Send + Sync + 'static {
     /// applied: false means another writer (another node's actor for the same number) changed it
     /// first, and the caller must reload before it decides again. Applied in call order with
     /// [`Store::save`]; must not block.
-    fn save_if_version(&self, _record: Verification, _delivery: Vec<DeliveryChange>) -> Applied {
-        Box::pin(async { Err(no_delivery_state()) })
-    }
+    fn save_if_version(&self, record: Verification, delivery: Vec<DeliveryChange>) -> Applied;
 
     /// Stored messages of `carrier` whose id is one of `ids` (spellings of one receipt's id, the
     /// exact one first; see [`StoredMessage::carrier_message_id`]), in the order of `ids`.
-    async fn find_messages(&self, _carrier: &str, _ids: &[String]) -> Result<Vec<StoredMessage>, StoreError> {
-        Err(no_delivery_state())
-    }
+    async fn find_messages(&self, carrier: &str, ids: &[String]) -> Result<Vec<StoredMessage>, StoreError>;
 
     /// Leases up to `limit` fallbacks due at `now_ms` (their `due_at_ms` at or before it, leased
     /// or not: a lease that ran out is taken over) to `claimant` until `now_ms + lease_ms`, by a
@@ -234,29 +219,21 @@ pub trait Store: Send + Sync + 'static {
     /// [`DeliveryChange::Disarm`]. The scan is one indexed range on the due time.
     async fn claim_fallbacks(
         &self,
-        _claimant: &str,
-        _now_ms: i64,
-        _lease_ms: i64,
-        _limit: usize,
-    ) -> Result<Vec<PendingFallback>, StoreError> {
-        Err(no_delivery_state())
-    }
+        claimant: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<PendingFallback>, StoreError>;
 
     /// Leases the fallback of `request_id` to `claimant` before its due time (a negative receipt
     /// came for the message of `from_carrier` it waits for), unless someone else holds a lease
     /// that has not run out; `None` when there is none to take.
     async fn claim_fallback(
         &self,
-        _request_id: &str,
-        _from_carrier: &str,
-        _claimant: &str,
-        _now_ms: i64,
-        _lease_ms: i64,
-    ) -> Result<Option<PendingFallback>, StoreError> {
-        Err(no_delivery_state())
-    }
-}
-
-fn no_delivery_state() -> StoreError {
-    StoreError::Unavailable("this store backend does not keep delivery state yet".into())
+        request_id: &str,
+        from_carrier: &str,
+        claimant: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Option<PendingFallback>, StoreError>;
 }
