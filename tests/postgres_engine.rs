@@ -156,3 +156,71 @@ fn an_sms_sent_on_postgresql_gets_its_delivrd_receipt_on_the_report_across_kill_
     assert_eq!(checked["phone"]["verification_method"], "sms", "{checked}");
     assert_eq!(smsc.messages_to(digits).len(), 1, "nothing fell back");
 }
+
+/// Issue 14 on PostgreSQL: a fallback waiting for its receipt is a stored plan with a due time,
+/// so after a `kill -9` the restarted engine's scheduler leases it from the database and runs
+/// it once, on time; one more restart repeats nothing.
+#[test]
+fn a_fallback_on_postgresql_runs_once_on_time_after_kill_9() {
+    let Some(schema) = schema() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (phone, digits) = ("+14155552672", "14155552672");
+    // smsc-a takes the message and never sends a receipt; smsc-b is the next step.
+    let a = Smsc::with_rules(
+        dir.path(),
+        "[[rules]]\npattern = \"1415555\"\naction = \"accept\"\n",
+        &[],
+    );
+    let b_dir = dir.path().join("b");
+    std::fs::create_dir(&b_dir).unwrap();
+    let b = Smsc::start(&b_dir, &[]);
+    let config = format!(
+        "[verification]\nfallback_after_seconds = 4\n{}{}",
+        common::smsc::smpp_carrier_named("smsc-a", &a.smpp, "fee_usd = { default = 0.001 }"),
+        common::smsc::smpp_carrier_named("smsc-b", &b.smpp, "fee_usd = { default = 0.002 }"),
+    );
+    let bound = |s: &Server| {
+        eventually(Duration::from_secs(10), || {
+            let text = s.metrics();
+            ["smsc-a", "smsc-b"]
+                .iter()
+                .all(|c| metric(&text, "otpgate_carrier_up", &[("carrier", c)]) == 1.0)
+        })
+    };
+    let s = start_with(dir.path(), &schema, None, &config);
+    assert!(bound(&s), "carriers did not bind");
+    let sent_at = std::time::Instant::now();
+    let sent = s.send(phone);
+    assert_eq!(sent["status"], "Success", "{sent}");
+    let request_id = sent["request_id"].as_str().unwrap().to_owned();
+    assert_eq!(a.messages_to(digits).len(), 1);
+
+    let s = s.restart_after_kill();
+    assert!(bound(&s), "carriers did not bind again");
+    assert!(
+        b.messages_to(digits).is_empty(),
+        "fell back before fallback_after_seconds"
+    );
+    assert!(
+        eventually(Duration::from_secs(8), || b.messages_to(digits).len() == 1),
+        "the fallback was lost with the process"
+    );
+    let late = sent_at.elapsed();
+    assert!(
+        late >= Duration::from_secs(4) && late < Duration::from_millis(6_500),
+        "fallback after {late:?}, due after 4 s"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let s = s.restart_after_kill();
+    assert!(bound(&s), "carriers did not bind a third time");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!((a.messages_to(digits).len(), b.messages_to(digits).len()), (1, 1));
+
+    let text = b.messages_to(digits)[0]["text"].as_str().unwrap().to_owned();
+    let checked = s.check(phone, &code_in(&text));
+    assert_eq!(checked["status"], "Approved", "{checked}");
+    let fallbacks = lifecycle(&stored(&schema, &request_id), "PHONE_CHANNEL_FALLBACK");
+    assert_eq!(fallbacks.len(), 1, "{fallbacks:?}");
+    assert_eq!(fallbacks[0]["details"]["to_carrier"], "smsc-b");
+    assert_eq!(fallbacks[0]["details"]["reason"], "no_receipt");
+}
