@@ -92,12 +92,15 @@ fn a_fallback_waiting_for_its_receipt_runs_on_time_after_kill_9_exactly_once() {
         "fell back before fallback_after_seconds"
     );
     assert!(
-        eventually(Duration::from_secs(8), || b.messages_to(DIGITS).len() == 1),
+        eventually(Duration::from_secs(12), || b.messages_to(DIGITS).len() == 1),
         "the fallback was lost with the process"
     );
+    // Due 4 s after the send; the scheduler looks every 200 ms. The margin is for a loaded test
+    // machine (debug builds, a restart and two rebinds on 2 shared cores); a lost plan never comes.
     let late = sent_at.elapsed();
+    eprintln!("fallback {late:?} after the send");
     assert!(
-        late >= Duration::from_secs(4) && late < Duration::from_millis(6_500),
+        late >= Duration::from_secs(4) && late < Duration::from_secs(9),
         "fallback after {late:?}, due after 4 s"
     );
     // Exactly once: nothing more reaches either carrier, here or after one more restart.

@@ -1,6 +1,7 @@
 //! Actors. One [`NumberActor`] per active (application, number) owns that number's state; the
 //! [`Registry`] finds or starts it. Carrier connection actors live in their gateway crates.
 mod number_actor;
+mod receipts;
 mod registry;
 
 pub use number_actor::{

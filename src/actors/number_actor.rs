@@ -31,8 +31,6 @@ use std::time::{Duration, Instant};
 const IDLE_AFTER: Duration = Duration::from_secs(30);
 /// The soonest an actor that could not stop looks again.
 const IDLE_RECHECK_MIN: Duration = Duration::from_secs(1);
-/// Settled messages an actor remembers, to drop a second report of one.
-const SETTLED_KEPT: usize = 32;
 /// How long a due fallback whose carriers are all down waits before it is tried again.
 const CARRIERS_DOWN_RETRY_MS: i64 = 1_000;
 /// The longest a code can stay valid: a workflow may set `code_validity_seconds` up to a day, so
@@ -133,13 +131,8 @@ pub struct NumberActor {
     /// The rest of the current verification's plan with its message (and clear code), while this
     /// actor holds them; the store holds the plan too, and the scheduler says when it is due.
     fallback: Option<Fallback>,
-    /// Outcomes that arrived while their send was still being answered (a fast SMSC sends the
-    /// receipt right behind submit_sm_resp): (request id, carrier, outcome).
-    early: Vec<(String, String, Delivery)>,
-    /// Messages (carrier, carrier message id) whose final receipt this actor applied, newest
-    /// last: a second report of one (a platform's `read` after `delivered` handed on unmatched
-    /// and found in the store before the first outcome's commit) changes nothing.
-    settled: std::collections::VecDeque<(String, String)>,
+    /// Early outcomes and settled messages ([`super::receipts::Receipts`]).
+    receipts: super::receipts::Receipts,
     /// Channels a carrier said this number cannot get messages on (not on WhatsApp, not
     /// RCS-capable): later sends skip them while the actor lives.
     skipped: Vec<Channel>,
@@ -154,8 +147,7 @@ impl NumberActor {
             in_flight: 0,
             last_active: Instant::now(),
             fallback: None,
-            early: Vec::new(),
-            settled: std::collections::VecDeque::new(),
+            receipts: Default::default(),
             skipped: Vec::new(),
         }
     }
@@ -548,14 +540,9 @@ impl Handler<DeliveryReceipt> for NumberActor {
             return Box::pin(async move { Err(error) });
         };
         let report = msg.0;
-        let message = (report.carrier.clone(), report.carrier_message_id.clone());
-        if self.settled.contains(&message) {
+        if !self.receipts.first_report(&report.carrier, &report.carrier_message_id) {
             return Box::pin(async { Ok(()) });
         }
-        if self.settled.len() >= SETTLED_KEPT {
-            self.settled.pop_front();
-        }
-        self.settled.push_back(message);
         let now = now_ms();
         let wanted = state.wants_fallback(&report.request_id, now);
         let changed = state.on_delivery(&report.request_id, &report, now);
@@ -572,9 +559,8 @@ impl Handler<DeliveryReceipt> for NumberActor {
         let in_flight = self.in_flight > 0 && changed.as_ref().is_some_and(|v| v.is_pending_at(now));
         if !waiting && in_flight {
             // Its send has not been answered yet; follow_up will look here.
-            self.early.truncate(16);
-            self.early
-                .push((report.request_id.clone(), report.carrier.clone(), report.delivery));
+            self.receipts
+                .hold_early(&report.request_id, &report.carrier, report.delivery);
         }
         match report.delivery {
             // The code arrived: no more fallback for it, here or stored.

@@ -52,11 +52,7 @@ impl NumberActor {
             return Vec::new();
         };
         let now = now_ms();
-        let early = self
-            .early
-            .iter()
-            .position(|(r, c, _)| r == request_id && c == carrier)
-            .map(|i| self.early.swap_remove(i).2);
+        let early = self.receipts.take_early(request_id, carrier);
         let state = match (delivered, early) {
             (true, _) | (_, Some(Delivery::Delivered)) => MessageState::Delivered,
             (_, Some(Delivery::Failed)) => MessageState::Failed,

@@ -149,7 +149,11 @@ impl NumberState {
     ) -> SendStart {
         v.state = State::Declined;
         v.warn(risk, LogType::Error, Some(data));
-        v.log("PHONE_VERIFICATION_BLOCKED", now_ms, Some(json!({ "reason": reason })));
+        v.log(
+            LifecycleKind::PhoneVerificationBlocked,
+            now_ms,
+            Some(json!({ "reason": reason })),
+        );
         let request_id = v.request_id.clone();
         changed.push(v.clone());
         self.replace_current(v);
@@ -163,7 +167,11 @@ impl NumberState {
         let v = self.current.as_mut().filter(|v| v.is_pending_at(now_ms))?;
         v.state = State::Declined;
         v.warn(risk, LogType::Error, Some(data));
-        v.log("PHONE_VERIFICATION_DECLINED", now_ms, Some(json!({ "risk": risk })));
+        v.log(
+            LifecycleKind::PhoneVerificationDeclined,
+            now_ms,
+            Some(json!({ "risk": risk })),
+        );
         self.code = None;
         Some(v.clone())
     }

@@ -26,12 +26,16 @@ impl NumberState {
         }
         v.attempts += 1;
         if !secret.verify(&v.request_id, candidate, &v.code_mac) {
-            v.log("INVALID_CODE_ENTERED", now_ms, Some(json!({ "attempt": v.attempts })));
+            v.log(
+                LifecycleKind::InvalidCodeEntered,
+                now_ms,
+                Some(json!({ "attempt": v.attempts })),
+            );
             let result = if v.attempts >= v.max_attempts {
                 v.state = State::Declined;
                 let data = json!({ "attempts": v.attempts, "max_attempts": v.max_attempts });
                 v.warn(Risk::VerificationCodeAttemptsExceeded, LogType::Error, Some(data));
-                v.log("PHONE_VERIFICATION_DECLINED", now_ms, None);
+                v.log(LifecycleKind::PhoneVerificationDeclined, now_ms, None);
                 self.code = None;
                 CheckResult::Declined
             } else {
@@ -42,7 +46,7 @@ impl NumberState {
             changed.push(v.clone());
             return (result, changed);
         }
-        v.log("VALID_CODE_ENTERED", now_ms, None);
+        v.log(LifecycleKind::ValidCodeEntered, now_ms, None);
         // The right code proves a message arrived. Without a receipt naming the channel, the
         // report names the channel of the last message a carrier accepted.
         if v.verification_method.is_none() {
@@ -81,16 +85,16 @@ impl NumberState {
         }
         let result = if action == RiskAction::Decline {
             v.state = State::Declined;
-            v.log("PHONE_VERIFICATION_DECLINED", now_ms, None);
+            v.log(LifecycleKind::PhoneVerificationDeclined, now_ms, None);
             CheckResult::Declined
         } else if action == RiskAction::Review {
             v.state = State::InReview;
-            v.log("PHONE_VERIFICATION_IN_REVIEW", now_ms, None);
+            v.log(LifecycleKind::PhoneVerificationInReview, now_ms, None);
             CheckResult::InReview
         } else {
             v.state = State::Approved;
             v.verified_at_ms = Some(now_ms);
-            v.log("PHONE_VERIFICATION_APPROVED", now_ms, None);
+            v.log(LifecycleKind::PhoneVerificationApproved, now_ms, None);
             self.approved.push(Match {
                 request_id: v.request_id.clone(),
                 vendor_data: v.vendor_data.clone(),
@@ -123,7 +127,7 @@ impl NumberState {
         if approve {
             v.state = State::Approved;
             v.verified_at_ms = Some(now_ms);
-            v.log("PHONE_VERIFICATION_APPROVED", now_ms, Some(details));
+            v.log(LifecycleKind::PhoneVerificationApproved, now_ms, Some(details));
             self.approved.push(Match {
                 request_id: v.request_id.clone(),
                 vendor_data: v.vendor_data.clone(),
@@ -131,7 +135,7 @@ impl NumberState {
             });
         } else {
             v.state = State::Declined;
-            v.log("PHONE_VERIFICATION_DECLINED", now_ms, Some(details));
+            v.log(LifecycleKind::PhoneVerificationDeclined, now_ms, Some(details));
         }
         Some(v.clone())
     }

@@ -55,7 +55,7 @@ impl NumberState {
             } => {
                 for (from, to) in fallbacks {
                     v.log(
-                        "PHONE_CHANNEL_FALLBACK",
+                        LifecycleKind::PhoneChannelFallback,
                         now_ms,
                         Some(json!({ "from": from, "to": to })),
                     );
@@ -63,12 +63,12 @@ impl NumberState {
                 v.sends_ms.push(started_ms);
                 v.channel = Some(*channel);
                 let details = json!({ "channel": channel, "carrier": carrier, "resend": v.sends_ms.len() > 1 });
-                v.log("PHONE_VERIFICATION_MESSAGE_SENT", now_ms, Some(details));
+                v.log(LifecycleKind::PhoneVerificationMessageSent, now_ms, Some(details));
                 charge_once(v, *channel, carrier, *fee_micros, now_ms);
                 if *delivered {
                     v.verification_method = Some(*channel);
                     v.log(
-                        "PHONE_DELIVERY_DELIVERED",
+                        LifecycleKind::PhoneDeliveryDelivered,
                         now_ms,
                         Some(json!({ "channel": channel, "carrier": carrier })),
                     );
@@ -79,7 +79,11 @@ impl NumberState {
                     .iter()
                     .map(|(channel, carrier, reason)| json!({ "channel": channel, "carrier": carrier, "reason": reason }))
                     .collect();
-                v.log("PHONE_DELIVERY_FAILED", now_ms, Some(json!({ "failures": failures })));
+                v.log(
+                    LifecycleKind::PhoneDeliveryFailed,
+                    now_ms,
+                    Some(json!({ "failures": failures })),
+                );
                 // A resend that failed leaves the earlier message and its code valid.
                 if v.sends_ms.is_empty() && v.state == State::Pending {
                     v.state = State::Undeliverable;
@@ -108,9 +112,9 @@ impl NumberState {
         match report.delivery {
             Delivery::Delivered => {
                 v.verification_method.get_or_insert(report.channel);
-                v.log("PHONE_DELIVERY_DELIVERED", now_ms, Some(details));
+                v.log(LifecycleKind::PhoneDeliveryDelivered, now_ms, Some(details));
             }
-            Delivery::Failed => v.log("PHONE_DELIVERY_FAILED", now_ms, Some(details)),
+            Delivery::Failed => v.log(LifecycleKind::PhoneDeliveryFailed, now_ms, Some(details)),
         }
         Some(v.clone())
     }
@@ -136,7 +140,7 @@ impl NumberState {
                 ..
             } => {
                 v.log(
-                    "PHONE_CHANNEL_FALLBACK",
+                    LifecycleKind::PhoneChannelFallback,
                     now_ms,
                     Some(json!({
                         "from": from_channel, "from_carrier": from_carrier,
@@ -145,12 +149,12 @@ impl NumberState {
                 );
                 v.channel = Some(*channel);
                 let details = json!({ "channel": channel, "carrier": carrier, "resend": false, "fallback": true });
-                v.log("PHONE_VERIFICATION_MESSAGE_SENT", now_ms, Some(details));
+                v.log(LifecycleKind::PhoneVerificationMessageSent, now_ms, Some(details));
                 charge_once(v, *channel, carrier, *fee_micros, now_ms);
                 if *delivered {
                     v.verification_method.get_or_insert(*channel);
                     v.log(
-                        "PHONE_DELIVERY_DELIVERED",
+                        LifecycleKind::PhoneDeliveryDelivered,
                         now_ms,
                         Some(json!({ "channel": channel, "carrier": carrier })),
                     );
@@ -162,7 +166,7 @@ impl NumberState {
                     .map(|(channel, carrier, reason)| json!({ "channel": channel, "carrier": carrier, "reason": reason }))
                     .collect();
                 let details = json!({ "from": from_channel, "from_carrier": from_carrier, "reason": reason, "failures": failures });
-                v.log("PHONE_FALLBACK_EXHAUSTED", now_ms, Some(details));
+                v.log(LifecycleKind::PhoneFallbackExhausted, now_ms, Some(details));
             }
         }
         Some(v.clone())

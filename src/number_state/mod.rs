@@ -13,7 +13,7 @@ use crate::blocklist;
 use crate::code::{self, CodeSecret};
 use crate::config::VerificationPolicy;
 use crate::number::{NumberInfo, SandboxNumber};
-use crate::verification::{LogType, Match, Risk, State, Verification};
+use crate::verification::{LifecycleKind, LogType, Match, Risk, State, Verification};
 use otpgate_gateway::{Channel, Delivery, DeliveryReport};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -204,7 +204,7 @@ impl NumberState {
         if let Some(v) = self.current.as_mut() {
             if v.state == State::Pending && now_ms >= v.expires_at_ms {
                 v.state = State::Expired;
-                v.log("PHONE_VERIFICATION_EXPIRED", v.expires_at_ms, None);
+                v.log(LifecycleKind::PhoneVerificationExpired, v.expires_at_ms, None);
                 self.code = None;
                 changed.push(v.clone());
             }
