@@ -61,6 +61,7 @@ fn rules(c: &mut Criterion) {
         delivered: true,
         fallbacks: vec![],
         fee_micros: Some(7_900),
+        message_id: "1".into(),
     };
     c.bench_function("rules/send_then_check", |b| {
         b.iter(|| {

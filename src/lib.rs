@@ -52,6 +52,7 @@ pub mod outbox;
 pub mod receipts;
 pub mod risk;
 pub mod routing;
+pub mod scheduler;
 pub mod serve;
 pub mod sessions;
 pub mod store;

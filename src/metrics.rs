@@ -235,7 +235,7 @@ pub fn block_cause(reason: &str, high_risk: Option<&serde_json::Value>) -> &'sta
 /// deliver_sm before our submit_sm_resp was handled): 0 s.
 pub fn receipt(v: &crate::verification::Verification, report: &DeliveryReport, now_ms: i64) {
     let sent = v.lifecycle.iter().rev().find(|e| {
-        e.kind == "PHONE_VERIFICATION_MESSAGE_SENT"
+        e.kind == crate::verification::LifecycleKind::PhoneVerificationMessageSent
             && e.details.as_ref().and_then(|d| d["carrier"].as_str()) == Some(report.carrier.as_str())
     });
     let seconds = sent.map_or(0.0, |sent| (now_ms - sent.timestamp_ms).max(0) as f64 / 1000.0);
@@ -248,7 +248,10 @@ pub fn receipt(v: &crate::verification::Verification, report: &DeliveryReport, n
 /// said), and whether any fallback happened on the way.
 pub fn completed(v: &crate::verification::Verification) {
     let channel = v.verification_method.or(v.channel).map_or("unknown", Channel::as_str);
-    let fallback = v.lifecycle.iter().any(|e| e.kind == "PHONE_CHANNEL_FALLBACK");
+    let fallback = v
+        .lifecycle
+        .iter()
+        .any(|e| e.kind == crate::verification::LifecycleKind::PhoneChannelFallback);
     metrics::counter!(VERIFICATIONS_COMPLETED, "channel" => channel, "fallback" => if fallback { "true" } else { "false" })
         .increment(1);
 }

@@ -81,6 +81,7 @@ pub async fn build_engine(config: &Config) -> anyhow::Result<(Arc<Engine>, Optio
         engine.blocklist.insert(entry);
     }
     actix::spawn(crate::receipts::dispatch(engine.clone(), receipts));
+    actix::spawn(crate::scheduler::run(engine.clone()));
     let reloading = engine.clone();
     let reload_every = std::time::Duration::from_secs(config.intel.reload_seconds);
     actix::spawn(async move {

@@ -110,10 +110,28 @@ impl Warning {
     }
 }
 
+/// What a lifecycle entry records: the report's `lifecycle[].type` (CONTRACT §4), spelled as there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LifecycleKind {
+    PhoneVerificationMessageSent,
+    PhoneDeliveryDelivered,
+    PhoneDeliveryFailed,
+    PhoneChannelFallback,
+    PhoneFallbackExhausted,
+    PhoneVerificationExpired,
+    PhoneVerificationBlocked,
+    PhoneVerificationDeclined,
+    PhoneVerificationApproved,
+    PhoneVerificationInReview,
+    InvalidCodeEntered,
+    ValidCodeEntered,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LifecycleEntry {
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: LifecycleKind,
     pub timestamp_ms: i64,
     pub details: Option<Value>,
     /// Decimal string in USD when the step was charged, as billing reports it.
@@ -149,6 +167,11 @@ pub struct Verification {
     /// code was entered: the report's `matches`.
     #[serde(default)]
     pub matches: Vec<Match>,
+    /// The version of this record as stored: 0 for a record never stored (or stored before
+    /// versions existed); each conditional save ([`crate::store::Store::save_if_version`]) stores
+    /// it one up, and applies only while the stored version is still this one.
+    #[serde(default)]
+    pub version: i64,
 }
 
 /// An approved verification of the same number for another user of the application.
@@ -160,9 +183,9 @@ pub struct Match {
 }
 
 impl Verification {
-    pub fn log(&mut self, kind: &str, at_ms: i64, details: Option<Value>) {
+    pub fn log(&mut self, kind: LifecycleKind, at_ms: i64, details: Option<Value>) {
         self.lifecycle.push(LifecycleEntry {
-            kind: kind.to_owned(),
+            kind,
             timestamp_ms: at_ms,
             details,
             fee: None,
@@ -201,7 +224,7 @@ impl Verification {
                 .lifecycle
                 .iter()
                 .map(|e| LifecycleView {
-                    kind: &e.kind,
+                    kind: e.kind,
                     timestamp: iso8601(e.timestamp_ms),
                     details: e.details.as_ref(),
                     fee: e.fee.as_deref(),
@@ -252,7 +275,7 @@ pub struct Carrier<'a> {
 #[derive(Debug, Serialize)]
 pub struct LifecycleView<'a> {
     #[serde(rename = "type")]
-    pub kind: &'a str,
+    pub kind: LifecycleKind,
     pub timestamp: String,
     pub details: Option<&'a Value>,
     pub fee: Option<&'a str>,
@@ -277,5 +300,30 @@ mod hex_mac {
         let mut mac = [0u8; 32];
         hex::decode_to_slice(text, &mut mac).map_err(serde::de::Error::custom)?;
         Ok(mac)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The typed kinds keep the spellings every stored body and report already uses.
+    #[test]
+    fn lifecycle_kinds_keep_their_contract_spelling() {
+        let stored = r#"{"type":"PHONE_CHANNEL_FALLBACK","timestamp_ms":1,"details":null,"fee":null}"#;
+        let entry: LifecycleEntry = serde_json::from_str(stored).unwrap();
+        assert_eq!(entry.kind, LifecycleKind::PhoneChannelFallback);
+        assert_eq!(serde_json::to_string(&entry).unwrap(), stored);
+        for (kind, spelling) in [
+            (LifecycleKind::PhoneVerificationInReview, "PHONE_VERIFICATION_IN_REVIEW"),
+            (LifecycleKind::InvalidCodeEntered, "INVALID_CODE_ENTERED"),
+            (
+                LifecycleKind::PhoneVerificationMessageSent,
+                "PHONE_VERIFICATION_MESSAGE_SENT",
+            ),
+        ] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), spelling);
+        }
+        assert!(serde_json::from_str::<LifecycleKind>(r#""SOMETHING_ELSE""#).is_err());
     }
 }

@@ -5,6 +5,8 @@
 //! directory. The PostgreSQL store runs every one when `TEST_DATABASE_URL` is set
 //! (`postgres://postgres@127.0.0.1:5432/test` in `.ci/run`), each in a fresh schema dropped after,
 //! so they run in parallel; when it is unset they are skipped and the run says so on stderr.
+#[path = "store_suite/delivery.rs"]
+mod delivery;
 #[path = "store_suite/pg.rs"]
 mod pg;
 #[path = "store_suite/pg_plans.rs"]
@@ -16,7 +18,7 @@ mod suite;
 /// macro is used: `async fn open() -> Option<(Guard, impl Store)>`, `None` to skip).
 macro_rules! store_suite {
     () => {
-        store_suite!(
+        store_suite!(suite:
             saved_records_load_back_per_number_oldest_first,
             later_saves_of_a_record_win_in_call_order,
             the_last_of_many_queued_saves_of_a_record_wins,
@@ -32,13 +34,19 @@ macro_rules! store_suite {
             settings_are_written_once,
             a_replaced_setting_keeps_the_last_value_written,
         );
+        store_suite!(delivery:
+            messages_are_found_by_carrier_and_id_and_settled_once,
+            due_plans_are_leased_once_and_taken_over_when_the_lease_runs_out,
+            a_negative_receipt_leases_its_plan_early_unless_someone_holds_it,
+            a_stale_writer_loses_its_conditional_write,
+        );
     };
-    ($($test:ident),* $(,)?) => {
+    ($module:ident: $($test:ident),* $(,)?) => {
         $(
             #[tokio::test]
             async fn $test() {
                 let Some((guard, store)) = open().await else { return };
-                super::suite::$test(&store).await;
+                super::$module::$test(&store).await;
                 drop(store);
                 drop(guard);
             }
@@ -50,6 +58,7 @@ mod sqlite {
     use super::suite::{self, charged, verification};
     use otpgate::store::sqlite::SqliteStore;
     use otpgate::store::Store;
+    use std::sync::Arc;
 
     async fn open() -> Option<(tempfile::TempDir, SqliteStore)> {
         let dir = tempfile::tempdir().unwrap();
@@ -66,6 +75,15 @@ mod sqlite {
         let path = dir.path().join("otpgate.db");
         let (a, b) = (SqliteStore::open(&path).unwrap(), SqliteStore::open(&path).unwrap());
         suite::two_nodes_never_claim_the_same_event(&a, &b).await;
+    }
+
+    #[tokio::test]
+    async fn concurrent_claimants_on_two_stores_of_one_file_never_share_a_fallback() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("otpgate.db");
+        let a: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+        let b: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+        super::delivery::concurrent_claimants_never_share_a_plan(vec![a, b]).await;
     }
 
     #[tokio::test]
@@ -125,6 +143,7 @@ mod sqlite {
         conn.execute_batch(
             "DROP TABLE charge_months; DROP TABLE usage_months; DROP TABLE workflows; DROP TABLE sessions;
              DROP TABLE session_numbers; DROP TABLE webhook_destinations; DROP TABLE outbox;
+             DROP TABLE messages; DROP TABLE fallbacks;
              PRAGMA user_version = 2;",
         )
         .unwrap();
@@ -222,6 +241,12 @@ mod sqlite {
                    SELECT printf('fill-%08d', i), 'd-1', 'In Progress', '{{}}', {NOW_MS}, {NOW_MS} + 3600000 + i FROM k;
                  WITH RECURSIVE k(i) AS (SELECT {from} UNION ALL SELECT i + 1 FROM k WHERE i < {from} + {n} - 1)
                  INSERT INTO workflows SELECT 'a', printf('wf-fill-%08d', i), i, '{{}}' FROM k;
+                 WITH RECURSIVE k(i) AS (SELECT {from} UNION ALL SELECT i + 1 FROM k WHERE i < {from} + {n} - 1)
+                 INSERT INTO messages SELECT 'smsc-a', printf('%x', 4096 + i), printf('fill-%08d', i), 'a',
+                   printf('+3460%07d', i), 'sms', 'accepted', {NOW_MS} - 1000 - i FROM k;
+                 WITH RECURSIVE k(i) AS (SELECT {from} UNION ALL SELECT i + 1 FROM k WHERE i < {from} + {n} - 1)
+                 INSERT INTO fallbacks SELECT printf('fill-%08d', i), 'a', printf('+3460%07d', i),
+                   {NOW_MS} + 3600000 + i, NULL, 'smsc-a', '{{}}' FROM k;
                  ANALYZE;"
             ))
             .unwrap();
@@ -233,6 +258,15 @@ mod sqlite {
             let i = |v: i64| Box::new(v) as Box<dyn ToSql>;
             match name {
                 "save_verification" => vec![b("new-1"), b("a"), b("+34611000001"), i(NOW_MS), b("pending"), b("{}")],
+                "save_verification_if_version" => vec![
+                    b("t-2"),
+                    b("a"),
+                    b("+34611000001"),
+                    i(NOW_MS),
+                    b("approved"),
+                    b("{}"),
+                    i(0),
+                ],
                 "insert_charge" | "counting_charge" => vec![
                     b("new-1"),
                     b("a"),
@@ -267,6 +301,30 @@ mod sqlite {
                 "claim_event" => vec![i(1), b("node"), i(NOW_MS + 30_000), i(NOW_MS)],
                 "settle_remove" => vec![i(1), b("node")],
                 "settle_retry" => vec![i(1), b("node"), i(NOW_MS + 5_000)],
+                "insert_message" => vec![
+                    b("smsc-a"),
+                    b("ff"),
+                    b("new-1"),
+                    b("a"),
+                    b("+34611000001"),
+                    b("sms"),
+                    b("accepted"),
+                    i(NOW_MS),
+                ],
+                "message_outcome" => vec![b("smsc-a"), b("a1"), b("delivered")],
+                "find_message" => vec![b("smsc-a"), b("a1")],
+                "arm_fallback" => vec![
+                    b("new-1"),
+                    b("a"),
+                    b("+34611000001"),
+                    i(NOW_MS + 5_000),
+                    b("smsc-a"),
+                    b("{}"),
+                ],
+                "disarm_fallback" => vec![b("t-2")],
+                "any_fallback_due" => vec![i(NOW_MS)],
+                "claim_fallbacks" => vec![i(NOW_MS), i(NOW_MS + 120_000), b("node"), i(256)],
+                "claim_fallback" => vec![b("t-2"), b("node"), i(NOW_MS + 120_000), i(NOW_MS), b("smsc-a")],
                 other => panic!("no parameters for the hot statement {other:?}: add them here"),
             }
         }
@@ -303,7 +361,9 @@ mod sqlite {
                  INSERT INTO webhook_destinations VALUES ('d-1', 'a', 'http://127.0.0.1:9/', '[]', 127, 'k', 1);
                  INSERT INTO outbox (seq, session_id, destination_id, status, payload, created_at_ms, due_at_ms, claimed_by)
                    VALUES (1, 's-1', 'd-1', 'In Progress', '{{}}', {now}, {now} - 1, 'node');
-                 INSERT INTO workflows VALUES ('a', 'wf-1', 1, '{{}}');",
+                 INSERT INTO workflows VALUES ('a', 'wf-1', 1, '{{}}');
+                 INSERT INTO messages VALUES ('smsc-a', 'a1', 't-2', 'a', '+34611000001', 'sms', 'accepted', {now});
+                 INSERT INTO fallbacks VALUES ('t-2', 'a', '+34611000001', {now} - 1, NULL, 'smsc-a', '{{}}');",
                 deadline = NOW_MS + 60_000,
                 now = NOW_MS
             ))
@@ -367,6 +427,7 @@ mod postgres {
     use super::suite::{self, charged, verification};
     use otpgate::store::postgres::PostgresStore;
     use otpgate::store::Store;
+    use std::sync::Arc;
 
     async fn open() -> Option<(Schema, PostgresStore)> {
         let schema = Schema::create().await?;
@@ -391,6 +452,14 @@ mod postgres {
         let url = schema.url();
         let (a, b) = tokio::join!(PostgresStore::connect(&url), PostgresStore::connect(&url));
         suite::two_nodes_share_one_free_tier(&a.unwrap(), &b.unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn concurrent_claimants_on_two_nodes_never_share_a_fallback() {
+        let Some(schema) = Schema::create().await else { return };
+        let a: Arc<dyn Store> = Arc::new(PostgresStore::connect(&schema.url()).await.unwrap());
+        let b: Arc<dyn Store> = Arc::new(PostgresStore::connect(&schema.url()).await.unwrap());
+        super::delivery::concurrent_claimants_never_share_a_plan(vec![a, b]).await;
     }
 
     #[tokio::test]

@@ -1,10 +1,11 @@
 //! Actors. One [`NumberActor`] per active (application, number) owns that number's state; the
 //! [`Registry`] finds or starts it. Carrier connection actors live in their gateway crates.
 mod number_actor;
+mod receipts;
 mod registry;
 
 pub use number_actor::{
-    CheckCode, CheckOutcome, DeliveryReceipt, HostedSend, NumberActor, ResolveReview, SendCode, SendOutcome,
-    SendStatus, SessionHook,
+    CheckCode, CheckOutcome, DeliveryReceipt, HostedSend, NumberActor, ResolveReview, RunFallback, SendCode,
+    SendOutcome, SendStatus, SessionHook,
 };
 pub use registry::{NumberKey, Registry};

@@ -4,6 +4,9 @@
 //! State changes happen synchronously in the handler (so the next message already sees them);
 //! the reply waits until the changed records are durable. Carrier calls run as futures beside
 //! the mailbox, so a slow carrier never stalls checks for the same number.
+#[path = "number_actor_fallback.rs"]
+mod fallback;
+
 use super::NumberKey;
 use crate::config::VerificationPolicy;
 use crate::engine::{now_ms, Engine, EngineError};
@@ -12,10 +15,14 @@ use crate::number_state::{
     BlockReason, CheckResult, NumberState, RiskActions, SendRequest, SendResult, SendStart, DAY_MS,
 };
 use crate::routing::{self, Delivered, Plan, Step};
-use crate::store::{SessionUpdate, StoreError};
+use crate::scheduler::{self, LEASE_MS};
+use crate::store::{
+    DeliveryChange, MessageState, PendingFallback, PlannedStep, SessionUpdate, StoreError, StoredMessage,
+};
 use crate::templates;
 use crate::verification::Verification;
 use actix::prelude::*;
+use fallback::{Fallback, Resume};
 use otpgate_gateway::{Channel, Delivery, DeliveryReport, OutboundMessage};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,6 +31,8 @@ use std::time::{Duration, Instant};
 const IDLE_AFTER: Duration = Duration::from_secs(30);
 /// The soonest an actor that could not stop looks again.
 const IDLE_RECHECK_MIN: Duration = Duration::from_secs(1);
+/// How long a due fallback whose carriers are all down waits before it is tried again.
+const CARRIERS_DOWN_RETRY_MS: i64 = 1_000;
 /// The longest a code can stay valid: a workflow may set `code_validity_seconds` up to a day, so
 /// an actor loads that much more history than the last 24 h of sends.
 const LONGEST_VALIDITY_MS: i64 = DAY_MS;
@@ -94,6 +103,12 @@ pub struct ResolveReview {
     pub session: SessionHook,
 }
 
+/// The scheduler leased this number's fallback ([`crate::store::Store::claim_fallbacks`]): run
+/// its next step, unless the verification no longer needs it.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct RunFallback(pub PendingFallback);
+
 /// A carrier's receipt for one of this number's messages.
 #[derive(Message, Clone)]
 #[rtype(result = "Result<(), EngineError>")]
@@ -113,26 +128,14 @@ pub struct NumberActor {
     state: Option<NumberState>,
     in_flight: usize,
     last_active: Instant,
-    /// The rest of the current verification's plan, tried if its message is not delivered.
+    /// The rest of the current verification's plan with its message (and clear code), while this
+    /// actor holds them; the store holds the plan too, and the scheduler says when it is due.
     fallback: Option<Fallback>,
-    /// Outcomes that arrived while their send was still being answered (a fast SMSC sends the
-    /// receipt right behind submit_sm_resp): (request id, carrier, outcome).
-    early: Vec<(String, String, Delivery)>,
+    /// Early outcomes and settled messages ([`super::receipts::Receipts`]).
+    receipts: super::receipts::Receipts,
     /// Channels a carrier said this number cannot get messages on (not on WhatsApp, not
     /// RCS-capable): later sends skip them while the actor lives.
     skipped: Vec<Channel>,
-}
-
-/// A message a carrier accepted but has not confirmed: if a negative receipt arrives, or no
-/// positive one within `fallback_after_seconds`, the same code goes out on the next step.
-struct Fallback {
-    request_id: String,
-    channel: Channel,
-    carrier: String,
-    remaining: Vec<Step>,
-    message: OutboundMessage,
-    country: String,
-    timer: SpawnHandle,
 }
 
 impl NumberActor {
@@ -144,7 +147,7 @@ impl NumberActor {
             in_flight: 0,
             last_active: Instant::now(),
             fallback: None,
-            early: Vec::new(),
+            receipts: Default::default(),
             skipped: Vec::new(),
         }
     }
@@ -179,9 +182,15 @@ impl NumberActor {
         ctx.run_later(next, Self::stop_if_idle);
     }
 
-    /// Persists `changed` (enqueued now, in order) and returns a future that resolves once durable.
-    fn persist(&self, changed: Vec<Verification>) -> impl std::future::Future<Output = Result<(), StoreError>> {
-        let commit = (!changed.is_empty()).then(|| self.engine.store.save(changed));
+    /// Persists `changed` and `delivery` in one commit (enqueued now, in order) and returns a
+    /// future that resolves once durable.
+    fn persist(
+        &self,
+        changed: Vec<Verification>,
+        delivery: Vec<DeliveryChange>,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> {
+        let commit = (!changed.is_empty() || !delivery.is_empty())
+            .then(|| self.engine.store.save_with_delivery(changed, delivery));
         async move {
             match commit {
                 Some(commit) => commit.await,
@@ -196,17 +205,24 @@ impl NumberActor {
     fn persist_with_session(
         &self,
         changed: Vec<Verification>,
+        delivery: Vec<DeliveryChange>,
         hook: Option<&SessionHook>,
         verification: Option<&Verification>,
     ) -> impl std::future::Future<Output = Result<bool, StoreError>> {
         let update = hook.and_then(|hook| hook(verification, now_ms()));
-        let plain = update.is_none().then(|| self.persist(changed.clone()));
-        let applied = update.map(|update| {
-            self.engine.store.update_session(SessionUpdate {
-                records: changed,
-                ..update
-            })
-        });
+        let (plain, applied) = match update {
+            None => (Some(self.persist(changed, delivery)), None),
+            Some(update) => {
+                let update = SessionUpdate {
+                    records: changed,
+                    ..update
+                };
+                (
+                    None,
+                    Some(self.engine.store.update_session_with_delivery(update, delivery)),
+                )
+            }
+        };
         async move {
             match (plain, applied) {
                 (_, Some(applied)) => applied.await,
@@ -214,136 +230,6 @@ impl NumberActor {
                 (None, None) => Ok(false),
             }
         }
-    }
-
-    /// Remembers what to try next for `request_id` and starts the no-receipt timer. A newer
-    /// send for the number replaces an older fallback.
-    #[allow(clippy::too_many_arguments)]
-    fn arm_fallback(
-        &mut self,
-        ctx: &mut Context<Self>,
-        request_id: &str,
-        channel: Channel,
-        carrier: &str,
-        remaining: Vec<Step>,
-        message: OutboundMessage,
-        country: String,
-    ) {
-        if let Some(old) = self.fallback.take() {
-            ctx.cancel_future(old.timer);
-        }
-        let early = self
-            .early
-            .iter()
-            .position(|(r, c, _)| r == request_id && c == carrier)
-            .map(|i| self.early.swap_remove(i).2);
-        if remaining.is_empty() || early == Some(Delivery::Delivered) {
-            return;
-        }
-        // A call reports only after its prompt played: never fall back while it is still speaking.
-        let outcome_within = self
-            .engine
-            .router
-            .carriers()
-            .find(|gateway| gateway.name() == carrier)
-            .and_then(|gateway| gateway.outcome_within(&message));
-        let wait =
-            Duration::from_secs(self.engine.policy.fallback_after_seconds).max(outcome_within.unwrap_or_default());
-        let timer = ctx.run_later(wait, |act, ctx| act.fall_back(ctx, "no_receipt"));
-        self.fallback = Some(Fallback {
-            request_id: request_id.to_owned(),
-            channel,
-            carrier: carrier.to_owned(),
-            remaining,
-            message,
-            country,
-            timer,
-        });
-        if early == Some(Delivery::Failed) {
-            self.fall_back(ctx, "negative_receipt");
-        }
-    }
-
-    /// Arms the fallback of a message a carrier accepted but has not delivered yet.
-    fn follow_up(
-        &mut self,
-        ctx: &mut Context<Self>,
-        request_id: &str,
-        result: &SendResult,
-        (remaining, message, country): (Vec<Step>, OutboundMessage, String),
-    ) {
-        if let SendResult::Accepted {
-            channel,
-            carrier,
-            delivered: false,
-            ..
-        } = result
-        {
-            self.arm_fallback(ctx, request_id, *channel, carrier, remaining, message, country);
-        }
-    }
-
-    /// Sends the same code on the next step of the plan, if the verification is still pending.
-    fn fall_back(&mut self, ctx: &mut Context<Self>, reason: &'static str) {
-        let Some(fallback) = self.fallback.take() else {
-            return;
-        };
-        ctx.cancel_future(fallback.timer);
-        let pending = self
-            .state
-            .as_ref()
-            .and_then(|s| s.current())
-            .is_some_and(|v| v.request_id == fallback.request_id && v.is_pending_at(now_ms()));
-        if !pending {
-            return;
-        }
-        let Fallback {
-            request_id,
-            channel: from,
-            carrier: from_carrier,
-            remaining,
-            message,
-            country,
-            ..
-        } = fallback;
-        tracing::info!(%request_id, carrier = %from_carrier, reason, "falling back to the next step");
-        if reason == "no_receipt" {
-            // A negative receipt was already counted when it arrived; silence counts here.
-            self.engine.router.record(&from_carrier, &country, false);
-        }
-        self.in_flight += 1;
-        let started = Instant::now();
-        let router = self.engine.router.clone();
-        let deadline = started + self.budget();
-        ctx.spawn(
-            routing::deliver(router, remaining, message.clone(), country.clone(), started, deadline)
-                .into_actor(self)
-                .then(
-                    move |Delivered {
-                              result,
-                              remaining,
-                              skipped,
-                          },
-                          act,
-                          ctx| {
-                        act.skipped.extend(skipped);
-                        let state = act.state.as_mut().expect("loaded before any send");
-                        if let SendResult::Accepted { channel, .. } = &result {
-                            m::fallback(from, *channel, reason);
-                        }
-                        let changed = state.on_fallback(&request_id, (from, &from_carrier, reason), &result, now_ms());
-                        act.follow_up(ctx, &request_id, &result, (remaining, message, country));
-                        let commit = act.persist(changed.into_iter().collect());
-                        async move {
-                            if let Err(e) = commit.await {
-                                tracing::error!(error = %e, "could not store a fallback");
-                            }
-                        }
-                        .into_actor(act)
-                        .map(|_, act, _| act.in_flight -= 1)
-                    },
-                ),
-        );
     }
 
     fn not_loaded(&mut self, ctx: &mut Context<Self>) -> EngineError {
@@ -397,7 +283,7 @@ impl Handler<SendCode> for NumberActor {
                 m::send_refused(m::block_cause(reason.as_str(), msg.request.high_risk.as_ref()));
                 self.in_flight += 1;
                 let declined = state.current().filter(|v| v.request_id == request_id).cloned();
-                let earlier = self.persist_with_session(changed, hook.as_ref(), declined.as_ref());
+                let earlier = self.persist_with_session(changed, Vec::new(), hook.as_ref(), declined.as_ref());
                 let outcome = SendOutcome {
                     request_id,
                     status: SendStatus::Blocked,
@@ -419,7 +305,7 @@ impl Handler<SendCode> for NumberActor {
                 resend,
             } => (request_id, code, resend),
         };
-        let earlier = self.persist(changed);
+        let earlier = self.persist(changed, Vec::new());
 
         let request = &msg.request;
         let plan = engine.router.plan(&request.number, request.channel, request.preferred);
@@ -446,6 +332,11 @@ impl Handler<SendCode> for NumberActor {
             locale: request.locale.clone(),
         };
         let country = request.number.country_code.clone().unwrap_or_else(|| "unknown".into());
+        let resume = Resume {
+            country: country.clone(),
+            webotp_host: msg.hosted.as_ref().map(|h| h.webotp_host.clone()),
+            code_length: request.code_length,
+        };
         self.in_flight += 1;
         let deadline = msg.received + self.budget();
         let delivery = routing::deliver(
@@ -472,9 +363,10 @@ impl Handler<SendCode> for NumberActor {
                         act.skipped.extend(skipped);
                         let state = act.state.as_mut().expect("loaded before any send");
                         let changed = state.finish_send(&request_id, started_ms, &result, now_ms());
-                        act.follow_up(ctx, &request_id, &result, (remaining, message, country));
+                        let delivery = act.follow_up(ctx, &request_id, &result, (remaining, message, resume));
                         let commit = act.persist_with_session(
                             changed.iter().cloned().collect(),
+                            delivery,
                             hook.as_ref(),
                             changed.as_ref(),
                         );
@@ -550,14 +442,52 @@ impl Handler<CheckCode> for NumberActor {
         if let Some(status) = status {
             metrics::counter!(m::VERIFICATIONS, "status" => status).increment(1);
         }
-        if let (CheckResult::Approved, Some(v)) = (&result, state.current()) {
+        let completed = matches!(result, CheckResult::Approved)
+            .then(|| state.current().cloned())
+            .flatten();
+        // A check of the pending verification is written only over the version this actor read:
+        // another node's actor for the same number may have counted an attempt or approved it
+        // meanwhile, and then this one must not (it stops, and the retried request reloads).
+        let contested = msg.session.is_none()
+            && changed.len() == 1
+            && state.current().is_some_and(|v| v.request_id == changed[0].request_id);
+        if contested {
+            let record = changed.pop().expect("one record");
+            state.stored_one_up(&record.request_id);
+            let outcome = CheckOutcome {
+                result,
+                verification: state.current().cloned(),
+            };
+            let applied = self.engine.store.save_if_version(record, Vec::new());
+            self.in_flight += 1;
+            return Box::pin(applied.into_actor(self).map(move |applied, act, ctx| {
+                act.in_flight -= 1;
+                match applied {
+                    Ok(true) => {
+                        if let Some(v) = &completed {
+                            m::completed(v);
+                        }
+                        Ok(outcome)
+                    }
+                    Ok(false) => {
+                        tracing::warn!("a check lost to a newer version of its verification; reloading");
+                        act.engine.registry.remove(&act.key, &ctx.address());
+                        ctx.stop();
+                        Err(EngineError::ActorGone)
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }));
+        }
+        if let Some(v) = &completed {
             m::completed(v);
         }
         let outcome = CheckOutcome {
             result,
             verification: state.current().cloned(),
         };
-        let commit = self.persist_with_session(changed, msg.session.as_ref(), outcome.verification.as_ref());
+        let commit =
+            self.persist_with_session(changed, Vec::new(), msg.session.as_ref(), outcome.verification.as_ref());
         self.in_flight += 1;
         Box::pin(
             async move { commit.await.map(|_| outcome).map_err(EngineError::from) }
@@ -587,7 +517,7 @@ impl Handler<ResolveReview> for NumberActor {
         if msg.approve {
             m::completed(&settled);
         }
-        let commit = self.persist_with_session(vec![settled.clone()], Some(&msg.session), Some(&settled));
+        let commit = self.persist_with_session(vec![settled.clone()], Vec::new(), Some(&msg.session), Some(&settled));
         self.in_flight += 1;
         Box::pin(
             async move { commit.await.map_err(EngineError::from) }
@@ -610,27 +540,44 @@ impl Handler<DeliveryReceipt> for NumberActor {
             return Box::pin(async move { Err(error) });
         };
         let report = msg.0;
-        let changed = state.on_delivery(&report.request_id, &report, now_ms());
-        let waiting = self
-            .fallback
-            .as_ref()
-            .is_some_and(|f| f.request_id == report.request_id && f.carrier == report.carrier);
-        let in_flight = self.in_flight > 0 && changed.as_ref().is_some_and(|v| v.is_pending_at(now_ms()));
-        if !waiting && in_flight {
-            // Its send has not been answered yet; arm_fallback will look here.
-            self.early.truncate(16);
-            self.early
-                .push((report.request_id.clone(), report.carrier.clone(), report.delivery));
+        if !self.receipts.first_report(&report.carrier, &report.carrier_message_id) {
+            return Box::pin(async { Ok(()) });
         }
-        if waiting {
-            match report.delivery {
-                Delivery::Delivered => {
-                    if let Some(done) = self.fallback.take() {
-                        ctx.cancel_future(done.timer);
-                    }
+        let now = now_ms();
+        let wanted = state.wants_fallback(&report.request_id, now);
+        let changed = state.on_delivery(&report.request_id, &report, now);
+        let mut delivery = vec![DeliveryChange::Outcome {
+            carrier: report.carrier.clone(),
+            carrier_message_id: report.carrier_message_id.clone(),
+            state: match report.delivery {
+                Delivery::Delivered => MessageState::Delivered,
+                Delivery::Failed => MessageState::Failed,
+            },
+        }];
+        let held = self.fallback.as_ref().filter(|f| f.request_id == report.request_id);
+        let waiting = held.is_some_and(|f| f.carrier == report.carrier);
+        let in_flight = self.in_flight > 0 && changed.as_ref().is_some_and(|v| v.is_pending_at(now));
+        if !waiting && in_flight {
+            // Its send has not been answered yet; follow_up will look here.
+            self.receipts
+                .hold_early(&report.request_id, &report.carrier, report.delivery);
+        }
+        match report.delivery {
+            // The code arrived: no more fallback for it, here or stored.
+            Delivery::Delivered if changed.is_some() => {
+                if held.is_some() {
+                    self.fallback = None;
                 }
-                Delivery::Failed => self.fall_back(ctx, "negative_receipt"),
+                delivery.push(DeliveryChange::Disarm {
+                    request_id: report.request_id.clone(),
+                });
             }
+            // The message the plan waits for failed. Without the plan in memory (sent before a
+            // restart, or by another node) the stored plan says which message it waits for.
+            Delivery::Failed if wanted && (waiting || held.is_none()) => {
+                self.claim_now(ctx, &report.request_id, &report.carrier, "negative_receipt")
+            }
+            _ => {}
         }
         if let Some(v) = &changed {
             let country = v.number.country_code.clone().unwrap_or_else(|| "unknown".into());
@@ -647,7 +594,7 @@ impl Handler<DeliveryReceipt> for NumberActor {
                 .increment(1),
             }
         }
-        let commit = self.persist(changed.into_iter().collect());
+        let commit = self.persist(changed.into_iter().collect(), delivery);
         Box::pin(async move { commit.await.map_err(EngineError::from) })
     }
 }

@@ -108,6 +108,7 @@ pub async fn deliver(
                         delivered,
                         fallbacks,
                         fee_micros,
+                        message_id: accepted.carrier_message_id,
                     };
                     let remaining = steps
                         .filter(|s| !skipped.contains(&s.channel) && !down.iter().any(|d| d == s.gateway.name()))

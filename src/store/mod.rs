@@ -4,12 +4,18 @@
 //! changed verifications (in order, answering only once they are durable), and a small settings
 //! table (written once, or replaced); for path A, workflows, sessions (changed only over the version
 //! read, with their webhook events in the same commit), webhook destinations and the leased outbox.
+//! Delivery state too ([`delivery`]): each message a carrier accepted and the rest of each
+//! fallback plan, written in the same commit as the verification they belong to, so receipts and
+//! due fallback steps survive a restart and reach any node.
 //! [`sqlite::SqliteStore`] is the embedded default; [`postgres::PostgresStore`], for several
 //! nodes on one database, implements the same trait and runs the same test suite
 //! (`tests/store_suite.rs`).
+pub mod delivery;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
+
+pub use delivery::{DeliveryChange, MessageState, PendingFallback, PlannedStep, StoredMessage};
 
 use crate::billing::UsageRow;
 use crate::blocklist::Entry;
@@ -180,4 +186,54 @@ pub trait Store: Send + Sync + 'static {
 
     /// Events not yet delivered nor given up, in every application.
     async fn outbox_depth(&self) -> Result<u64, StoreError>;
+
+    // Issue 14: delivery state.
+
+    /// Like [`Store::save`], and applies `delivery` in the same transaction (after the records):
+    /// the messages a send put out and the fallback plan it left, or their outcomes. Applied in
+    /// call order with [`Store::save`] and [`Store::update_session`]; must not block.
+    fn save_with_delivery(&self, records: Vec<Verification>, delivery: Vec<DeliveryChange>) -> Commit;
+
+    /// Like [`Store::update_session`], and applies `delivery` in the same transaction whether or
+    /// not the session was replaced (as `records` are).
+    fn update_session_with_delivery(&self, update: SessionUpdate, delivery: Vec<DeliveryChange>) -> Applied;
+
+    /// Saves `record` one version up, only if the store still holds it at `record.version` (a
+    /// record never stored: version 0, and no row); its charge and `delivery` are written only
+    /// then, in the same transaction. [`Store::save`] stores a record at the version it carries:
+    /// writers of contested state (attempts, approval, charge) use this one. Resolves, once durable, to whether it was
+    /// applied: false means another writer (another node's actor for the same number) changed it
+    /// first, and the caller must reload before it decides again. Applied in call order with
+    /// [`Store::save`]; must not block.
+    fn save_if_version(&self, record: Verification, delivery: Vec<DeliveryChange>) -> Applied;
+
+    /// Stored messages of `carrier` whose id is one of `ids` (spellings of one receipt's id, the
+    /// exact one first; see [`StoredMessage::carrier_message_id`]), in the order of `ids`.
+    async fn find_messages(&self, carrier: &str, ids: &[String]) -> Result<Vec<StoredMessage>, StoreError>;
+
+    /// Leases up to `limit` fallbacks due at `now_ms` (their `due_at_ms` at or before it, leased
+    /// or not: a lease that ran out is taken over) to `claimant` until `now_ms + lease_ms`, by a
+    /// conditional update, so each is handed to one claimant at a time on every node. Returned
+    /// with `due_at_ms` set to the lease's end, earliest due first. The claimant runs the step
+    /// and ends the lease by storing the next [`DeliveryChange::Arm`] or a
+    /// [`DeliveryChange::Disarm`]. The scan is one indexed range on the due time.
+    async fn claim_fallbacks(
+        &self,
+        claimant: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<PendingFallback>, StoreError>;
+
+    /// Leases the fallback of `request_id` to `claimant` before its due time (a negative receipt
+    /// came for the message of `from_carrier` it waits for), unless someone else holds a lease
+    /// that has not run out; `None` when there is none to take.
+    async fn claim_fallback(
+        &self,
+        request_id: &str,
+        from_carrier: &str,
+        claimant: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Option<PendingFallback>, StoreError>;
 }

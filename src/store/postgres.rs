@@ -20,6 +20,8 @@
 //! rusqlite), and its TLS feature set to keep clear of OpenSSL. Both crates are maintained by
 //! the rust-postgres and deadpool projects. Connections are plain TCP or Unix sockets
 //! (`NoTls`): run the database on the nodes' private network, or behind a TLS tunnel.
+#[path = "postgres_delivery.rs"]
+mod delivery;
 #[path = "postgres_schema.rs"]
 mod schema;
 #[path = "postgres_sessions.rs"]
@@ -27,8 +29,11 @@ mod sessions;
 
 pub use schema::{HOT_PATH_STATEMENTS, MIGRATIONS};
 
+use super::delivery::{prepare, Write};
 use super::rows::{rows, ChargeRow, Row};
-use super::{Applied, Commit, SessionKey, SessionUpdate, Store, StoreError};
+use super::{
+    Applied, Commit, DeliveryChange, PendingFallback, SessionKey, SessionUpdate, Store, StoreError, StoredMessage,
+};
 use crate::billing::{self, UsageRow};
 use crate::blocklist::{Entry, EntryKind};
 use crate::outbox::{ClaimedEvent, Destination, Settlement};
@@ -55,13 +60,17 @@ const RETRIES: usize = 5;
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 enum Job {
-    Save(Vec<Row>, Reply<()>),
+    /// Verification rows, then delivery writes, in one transaction.
+    Save(Vec<Row>, Vec<Write>, Reply<()>),
+    /// One row over its version (`version - 1`), then, only if applied, its delivery writes.
+    SaveIfVersion(Box<Row>, Vec<Write>, Reply<bool>),
     PutIfAbsent(String, String, Reply<bool>),
     Put(String, String, Reply<()>),
     BlockAdd(Entry, Reply<bool>),
     BlockRemove(String, String, Reply<bool>),
     Flush(Reply<()>),
-    Sessions(sessions::SessionJob),
+    /// A session job, and the delivery writes applied with it (whatever its outcome).
+    Sessions(sessions::SessionJob, Vec<Write>),
 }
 
 /// What a job produced, held until its transaction commits.
@@ -208,14 +217,17 @@ async fn run_writer(pool: Pool, mut jobs: mpsc::UnboundedReceiver<Job>) {
         for (i, job) in batch.drain(..).enumerate() {
             let output = result.as_ref().map(|outputs| &outputs[i]).map_err(Clone::clone);
             match job {
-                Job::Sessions(job) => job.answer(output.and_then(|o| match o {
+                Job::Sessions(job, _) => job.answer(output.and_then(|o| match o {
                     Output::Sessions(o) => Ok(o),
                     _ => Err(StoreError::Unavailable("writer answered the wrong job".into())),
                 })),
-                Job::Save(_, reply) | Job::Put(_, _, reply) | Job::Flush(reply) => {
+                Job::Save(_, _, reply) | Job::Put(_, _, reply) | Job::Flush(reply) => {
                     let _ = reply.send(output.map(|_| ()));
                 }
-                Job::PutIfAbsent(_, _, reply) | Job::BlockAdd(_, reply) | Job::BlockRemove(_, _, reply) => {
+                Job::PutIfAbsent(_, _, reply)
+                | Job::BlockAdd(_, reply)
+                | Job::BlockRemove(_, _, reply)
+                | Job::SaveIfVersion(_, _, reply) => {
                     let _ = reply.send(output.map(|o| matches!(o, Output::Put(true))));
                 }
             }
@@ -249,19 +261,33 @@ async fn write_with_retries(pool: &Pool, batch: &[Job]) -> Result<Vec<Output>, S
 }
 
 async fn write_batch(tx: &Transaction<'_>, batch: &[Job]) -> Result<Vec<Output>, tokio_postgres::Error> {
-    save_rows(
-        tx,
-        batch.iter().flat_map(|job| match job {
-            Job::Save(rows, _) => rows.as_slice(),
-            Job::Sessions(sessions::SessionJob::UpdateSession(update, _)) => update.rows.as_slice(),
-            _ => &[],
-        }),
-    )
-    .await?;
+    // Verification rows first, in call order: the plain saves' pipelined, and each conditional
+    // save in its place between them (it must see the saves queued before it, and later ones
+    // must win over it).
+    let mut applied = vec![false; batch.len()];
+    let mut from = 0;
+    for (i, job) in batch.iter().enumerate() {
+        if let Job::SaveIfVersion(row, ..) = job {
+            save_rows(tx, batch_rows(&batch[from..i])).await?;
+            applied[i] = save_row_if_version(tx, row).await?;
+            from = i + 1;
+        }
+    }
+    save_rows(tx, batch_rows(&batch[from..])).await?;
     let mut outputs = Vec::with_capacity(batch.len());
     for job in batch {
         outputs.push(match job {
-            Job::Save(..) => Output::Saved,
+            Job::Save(_, writes, _) => {
+                delivery::apply(tx, writes).await?;
+                Output::Saved
+            }
+            Job::SaveIfVersion(_, writes, _) => {
+                let written = applied[outputs.len()];
+                if written {
+                    delivery::apply(tx, writes).await?;
+                }
+                Output::Put(written)
+            }
             Job::BlockAdd(e, _) => {
                 let sql = "INSERT INTO blocklist (application, value, kind, created_at_ms) VALUES ($1, $2, $3, $4)
                            ON CONFLICT (application, value) DO NOTHING";
@@ -295,10 +321,78 @@ async fn write_batch(tx: &Transaction<'_>, batch: &[Job]) -> Result<Vec<Output>,
                 Output::Saved
             }
             Job::Flush(_) => Output::Saved,
-            Job::Sessions(job) => Output::Sessions(sessions::apply(tx, job).await?),
+            Job::Sessions(job, writes) => {
+                let output = sessions::apply(tx, job).await?;
+                delivery::apply(tx, writes).await?;
+                Output::Sessions(output)
+            }
         });
     }
     Ok(outputs)
+}
+
+/// The verification rows of `jobs`, in call order.
+fn batch_rows(jobs: &[Job]) -> impl Iterator<Item = &Row> + Clone {
+    jobs.iter().flat_map(|job| match job {
+        Job::Save(rows, ..) => rows.as_slice(),
+        Job::Sessions(sessions::SessionJob::UpdateSession(update, _), _) => update.rows.as_slice(),
+        _ => &[],
+    })
+}
+
+/// Writes one verification row one version up, only while the stored one is at `row.version - 1`
+/// (no row at all for a record never stored); its charge (once) only if it was written.
+async fn save_row_if_version(tx: &Transaction<'_>, r: &Row) -> Result<bool, tokio_postgres::Error> {
+    let upsert = tx.prepare_cached(SAVE_VERIFICATION_IF_VERSION).await?;
+    let expected = r.version - 1;
+    let written = tx
+        .execute(
+            &upsert,
+            &[
+                &r.request_id,
+                &r.application,
+                &r.phone,
+                &r.created_at_ms,
+                &r.state,
+                &r.body,
+                &expected,
+            ],
+        )
+        .await?;
+    if written == 0 {
+        return Ok(false);
+    }
+    if let Some(c) = &r.charge {
+        let charge = tx.prepare_cached(INSERT_CHARGE).await?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+            &r.request_id,
+            &r.application,
+            &c.month,
+            &c.at_ms,
+            &c.channel,
+            &c.country,
+            &c.amount_micros,
+        ];
+        // Nothing inserted: this verification was charged before (resend, fallback).
+        if tx.execute(&charge, &params).await? == 1 {
+            let count = tx.prepare_cached(COUNT_CHARGE).await?;
+            let free_per_month = billing::FREE_PER_MONTH as i64;
+            tx.execute(
+                &count,
+                &[
+                    &r.application,
+                    &c.month,
+                    &r.request_id,
+                    &c.channel,
+                    &c.country,
+                    &c.amount_micros,
+                    &free_per_month,
+                ],
+            )
+            .await?;
+        }
+    }
+    Ok(true)
 }
 
 /// Writes a batch's verification rows, in call order: each upserted, and its charge added once
@@ -382,8 +476,14 @@ impl Store for PostgresStore {
     }
 
     fn save(&self, records: Vec<Verification>) -> Commit {
+        self.save_with_delivery(records, Vec::new())
+    }
+
+    fn save_with_delivery(&self, records: Vec<Verification>, changes: Vec<DeliveryChange>) -> Commit {
         let (reply, done) = oneshot::channel();
-        let queued = rows(records).and_then(|rows| self.enqueue(Job::Save(rows, reply)));
+        let queued = rows(records)
+            .and_then(|rows| Ok((rows, prepare(changes)?)))
+            .and_then(|(rows, writes)| self.enqueue(Job::Save(rows, writes, reply)));
         Box::pin(async move {
             queued?;
             done.await.map_err(|_| stopped())?
@@ -485,8 +585,13 @@ impl Store for PostgresStore {
 
     async fn put_workflow(&self, workflow: Workflow) -> Result<(), StoreError> {
         let body = serde_json::to_string(&workflow).map_err(corrupt)?;
-        self.ask(|reply| Job::Sessions(sessions::SessionJob::PutWorkflow(Box::new(workflow), body, reply)))
-            .await
+        self.ask(|reply| {
+            Job::Sessions(
+                sessions::SessionJob::PutWorkflow(Box::new(workflow), body, reply),
+                Vec::new(),
+            )
+        })
+        .await
     }
 
     async fn workflow(&self, application: &str, id: &str) -> Result<Option<Workflow>, StoreError> {
@@ -503,13 +608,18 @@ impl Store for PostgresStore {
 
     async fn delete_workflow(&self, application: &str, id: &str) -> Result<bool, StoreError> {
         let (application, id) = (application.to_owned(), id.to_owned());
-        self.ask(|reply| Job::Sessions(sessions::SessionJob::DeleteWorkflow(application, id, reply)))
+        self.ask(|reply| Job::Sessions(sessions::SessionJob::DeleteWorkflow(application, id, reply), Vec::new()))
             .await
     }
 
     async fn create_session(&self, session: Session) -> Result<Session, StoreError> {
-        self.ask(|reply| Job::Sessions(sessions::SessionJob::CreateSession(Box::new(session), reply)))
-            .await
+        self.ask(|reply| {
+            Job::Sessions(
+                sessions::SessionJob::CreateSession(Box::new(session), reply),
+                Vec::new(),
+            )
+        })
+        .await
     }
 
     async fn session(&self, key: SessionKey<'_>) -> Result<Option<Session>, StoreError> {
@@ -520,9 +630,19 @@ impl Store for PostgresStore {
     }
 
     fn update_session(&self, update: SessionUpdate) -> Applied {
+        self.update_session_with_delivery(update, Vec::new())
+    }
+
+    fn update_session_with_delivery(&self, update: SessionUpdate, changes: Vec<DeliveryChange>) -> Applied {
         let (reply, done) = oneshot::channel();
         let queued = sessions::prepare_update(update)
-            .and_then(|u| self.enqueue(Job::Sessions(sessions::SessionJob::UpdateSession(Box::new(u), reply))));
+            .and_then(|u| Ok((u, prepare(changes)?)))
+            .and_then(|(u, writes)| {
+                self.enqueue(Job::Sessions(
+                    sessions::SessionJob::UpdateSession(Box::new(u), reply),
+                    writes,
+                ))
+            });
         Box::pin(async move {
             queued?;
             done.await.map_err(|_| stopped())?
@@ -531,7 +651,7 @@ impl Store for PostgresStore {
 
     async fn delete_session(&self, application: &str, id: &str) -> Result<bool, StoreError> {
         let (application, id) = (application.to_owned(), id.to_owned());
-        self.ask(|reply| Job::Sessions(sessions::SessionJob::DeleteSession(application, id, reply)))
+        self.ask(|reply| Job::Sessions(sessions::SessionJob::DeleteSession(application, id, reply), Vec::new()))
             .await
     }
 
@@ -544,7 +664,7 @@ impl Store for PostgresStore {
     }
 
     async fn add_destination(&self, destination: Destination) -> Result<(), StoreError> {
-        self.ask(|reply| Job::Sessions(sessions::SessionJob::AddDestination(destination, reply)))
+        self.ask(|reply| Job::Sessions(sessions::SessionJob::AddDestination(destination, reply), Vec::new()))
             .await
     }
 
@@ -573,8 +693,13 @@ impl Store for PostgresStore {
 
     async fn remove_destination(&self, application: &str, id: &str) -> Result<bool, StoreError> {
         let (application, id) = (application.to_owned(), id.to_owned());
-        self.ask(|reply| Job::Sessions(sessions::SessionJob::RemoveDestination(application, id, reply)))
-            .await
+        self.ask(|reply| {
+            Job::Sessions(
+                sessions::SessionJob::RemoveDestination(application, id, reply),
+                Vec::new(),
+            )
+        })
+        .await
     }
 
     async fn claim_events(
@@ -586,25 +711,75 @@ impl Store for PostgresStore {
     ) -> Result<Vec<ClaimedEvent>, StoreError> {
         let claimant = claimant.to_owned();
         self.ask(|reply| {
-            Job::Sessions(sessions::SessionJob::Claim {
-                claimant,
-                now_ms,
-                lease_ms,
-                limit,
-                reply,
-            })
+            Job::Sessions(
+                sessions::SessionJob::Claim {
+                    claimant,
+                    now_ms,
+                    lease_ms,
+                    limit,
+                    reply,
+                },
+                Vec::new(),
+            )
         })
         .await
     }
 
     async fn settle_event(&self, id: i64, claimant: &str, settlement: Settlement) -> Result<bool, StoreError> {
         let claimant = claimant.to_owned();
-        self.ask(|reply| Job::Sessions(sessions::SessionJob::Settle(id, claimant, settlement, reply)))
-            .await
+        self.ask(|reply| {
+            Job::Sessions(
+                sessions::SessionJob::Settle(id, claimant, settlement, reply),
+                Vec::new(),
+            )
+        })
+        .await
     }
 
     async fn outbox_depth(&self) -> Result<u64, StoreError> {
         let rows = self.query("SELECT COUNT(*) FROM outbox", &[]).await?;
         Ok(rows.first().map(|r| r.get::<_, i64>(0)).unwrap_or(0) as u64)
+    }
+
+    fn save_if_version(&self, record: Verification, changes: Vec<DeliveryChange>) -> Applied {
+        // Written one version up; applied only over the version it was computed from.
+        let next = Verification {
+            version: record.version + 1,
+            ..record
+        };
+        let (reply, done) = oneshot::channel();
+        let queued = rows(vec![next])
+            .and_then(|mut rows| Ok((rows.remove(0), prepare(changes)?)))
+            .and_then(|(row, writes)| self.enqueue(Job::SaveIfVersion(Box::new(row), writes, reply)));
+        Box::pin(async move {
+            queued?;
+            done.await.map_err(|_| stopped())?
+        })
+    }
+
+    async fn find_messages(&self, carrier: &str, ids: &[String]) -> Result<Vec<StoredMessage>, StoreError> {
+        self.find_messages_impl(carrier, ids).await
+    }
+
+    async fn claim_fallbacks(
+        &self,
+        claimant: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<PendingFallback>, StoreError> {
+        self.claim_fallbacks_impl(claimant, now_ms, lease_ms, limit).await
+    }
+
+    async fn claim_fallback(
+        &self,
+        request_id: &str,
+        from_carrier: &str,
+        claimant: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Option<PendingFallback>, StoreError> {
+        self.claim_fallback_impl(request_id, from_carrier, claimant, now_ms, lease_ms)
+            .await
     }
 }

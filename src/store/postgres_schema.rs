@@ -3,7 +3,7 @@
 //!
 //! The tables mirror the SQLite store's (`sqlite.rs`), with PostgreSQL types: `BIGINT` for every
 //! integer and millisecond time, `BYTEA` for digests, `BOOLEAN` for flags.
-use super::{unavailable, StoreError};
+use super::{delivery, unavailable, StoreError};
 
 /// Schema versions, applied in order, tracked in `otpgate_schema`. Append only.
 pub const MIGRATIONS: &[&str] = &[
@@ -108,6 +108,8 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX outbox_by_session ON outbox (session_id, destination_id, seq);
     CREATE INDEX outbox_by_destination ON outbox (destination_id);
 ",
+    // Issue 14: delivery state (messages and fallback plans).
+    super::delivery::MIGRATION,
 ];
 
 /// Applies pending migrations in one transaction, under an advisory lock so that nodes starting
@@ -150,12 +152,13 @@ pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<()
     tx.commit().await.map_err(unavailable)
 }
 
-/// The statements of the send, check, receipt and callback paths, and of hosted sessions and
-/// webhook deliveries, by name. Each must cost the same whatever the number of stored rows:
+/// The statements of the send, check, receipt and callback paths, of hosted sessions and
+/// webhook deliveries, and of delivery state (messages, fallbacks and their leases), by name. Each must cost the same whatever the number of stored rows:
 /// `tests/store_suite.rs` (`mod query_plans`) runs `EXPLAIN` on every one over filled, analysed
 /// tables and fails on a sequential scan of a growing table or an aggregate.
 pub const HOT_PATH_STATEMENTS: &[(&str, &str)] = &[
     ("save_verification", SAVE_VERIFICATION),
+    ("save_verification_if_version", SAVE_VERIFICATION_IF_VERSION),
     ("insert_charge", INSERT_CHARGE),
     ("count_charge", COUNT_CHARGE),
     ("load_number", LOAD_NUMBER),
@@ -172,6 +175,13 @@ pub const HOT_PATH_STATEMENTS: &[(&str, &str)] = &[
     ("claim_event", CLAIM_EVENT),
     ("settle_remove", SETTLE_REMOVE),
     ("settle_retry", SETTLE_RETRY),
+    ("insert_message", delivery::INSERT_MESSAGE),
+    ("message_outcome", delivery::MESSAGE_OUTCOME),
+    ("find_messages", delivery::FIND_MESSAGES),
+    ("arm_fallback", delivery::ARM_FALLBACK),
+    ("disarm_fallback", delivery::DISARM_FALLBACK),
+    ("claim_fallbacks", delivery::CLAIM_FALLBACKS),
+    ("claim_fallback", delivery::CLAIM_FALLBACK),
 ];
 
 /// Inserts a verification or replaces its state and body (the primary key decides).
@@ -179,6 +189,17 @@ pub const SAVE_VERIFICATION: &str =
     "INSERT INTO verifications (request_id, application, phone, created_at_ms, state, body)
      VALUES ($1, $2, $3, $4, $5, $6)
      ON CONFLICT (request_id) DO UPDATE SET state = excluded.state, body = excluded.body";
+
+/// Like [`SAVE_VERIFICATION`], only over version `$7` (the body's `version`, which `$6` carries
+/// one higher): a new record (`$7` = 0) is inserted only if none exists, a stored one replaced
+/// only while its version is still `$7`. One row changed when applied, none when a stale writer
+/// lost; a concurrent writer's conflicting row is waited for and the condition re-checked on it.
+/// The version lives in the body (rows written before it existed read as 0), as in SQLite.
+pub const SAVE_VERIFICATION_IF_VERSION: &str =
+    "INSERT INTO verifications (request_id, application, phone, created_at_ms, state, body)
+     VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (request_id) DO UPDATE SET state = excluded.state, body = excluded.body
+     WHERE COALESCE((verifications.body::jsonb ->> 'version')::BIGINT, 0) = $7";
 
 /// A verification's one ledger row, not yet free; nothing when it was charged before.
 pub const INSERT_CHARGE: &str = "INSERT INTO charges

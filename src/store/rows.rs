@@ -6,6 +6,8 @@ use crate::verification::{State, Verification};
 /// One `verifications` row, and the ledger row its charge adds (once per request id).
 pub(crate) struct Row {
     pub request_id: String,
+    /// The record's `version` (0 before it was first stored): what a conditional save expects.
+    pub version: i64,
     pub application: String,
     pub phone: String,
     pub created_at_ms: i64,
@@ -54,6 +56,7 @@ pub(crate) fn rows(records: Vec<Verification>) -> Result<Vec<Row>, StoreError> {
                     amount_micros: c.amount_micros() as i64,
                 }),
                 state: state_name(v.state),
+                version: v.version,
                 request_id: v.request_id,
                 application: v.application,
                 phone: v.number.full_number,

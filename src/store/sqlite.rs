@@ -10,12 +10,18 @@
 //! statements into one transaction with cached prepared statements, which is direct in
 //! rusqlite and would cost an async hop per statement through sqlx's worker. The PostgreSQL
 //! backend uses tokio-postgres (see there why).
+#[path = "sqlite_delivery.rs"]
+mod delivery;
+#[path = "sqlite_rows.rs"]
+mod records;
 #[path = "sqlite_sessions.rs"]
 mod sessions;
 
 use super::rows::{rows, Row};
-use super::{Applied, Commit, SessionKey, SessionUpdate, Store, StoreError};
-use crate::billing::{self, UsageRow};
+use super::{
+    Applied, Commit, DeliveryChange, PendingFallback, SessionKey, SessionUpdate, Store, StoreError, StoredMessage,
+};
+use crate::billing::UsageRow;
 use crate::blocklist::{Entry, EntryKind};
 use crate::outbox::{ClaimedEvent, Destination, Settlement};
 use crate::sessions::Session;
@@ -23,7 +29,8 @@ use crate::verification::{Match, State, Verification};
 use crate::workflows::Workflow;
 use async_trait::async_trait;
 use parking_lot::Mutex;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
+use records::{save_row, save_rows, versioned};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -99,15 +106,17 @@ const MIGRATIONS: &[&str] = &[
         FROM charges GROUP BY application, month, channel, country;
 ",
     sessions::MIGRATION,
+    delivery::MIGRATION,
 ];
 
-/// The statements of the send, check, receipt and callback paths, and of hosted sessions and
-/// webhook deliveries, by name. Each must cost the same
+/// The statements of the send, check, receipt and callback paths, of hosted sessions and
+/// webhook deliveries, and of delivery state (messages, fallbacks and their scheduler), by name. Each must cost the same
 /// whatever the number of stored rows: `tests/query_plans.rs` runs `EXPLAIN QUERY PLAN` on every
 /// one of them and fails on a full scan, an aggregate or a temporary sort, and counts each one's
 /// SQLite VM steps on a small and on a filled store.
 pub const HOT_PATH_STATEMENTS: &[(&str, &str)] = &[
     ("save_verification", SAVE_VERIFICATION),
+    ("save_verification_if_version", SAVE_VERIFICATION_IF_VERSION),
     ("insert_charge", INSERT_CHARGE),
     ("count_charge", COUNT_CHARGE),
     ("add_usage", ADD_USAGE),
@@ -125,6 +134,14 @@ pub const HOT_PATH_STATEMENTS: &[(&str, &str)] = &[
     ("claim_event", sessions::CLAIM_EVENT),
     ("settle_remove", sessions::SETTLE_REMOVE),
     ("settle_retry", sessions::SETTLE_RETRY),
+    ("insert_message", delivery::INSERT_MESSAGE),
+    ("message_outcome", delivery::MESSAGE_OUTCOME),
+    ("find_message", delivery::FIND_MESSAGE),
+    ("arm_fallback", delivery::ARM_FALLBACK),
+    ("disarm_fallback", delivery::DISARM_FALLBACK),
+    ("any_fallback_due", delivery::ANY_FALLBACK_DUE),
+    ("claim_fallbacks", delivery::CLAIM_FALLBACKS),
+    ("claim_fallback", delivery::CLAIM_FALLBACK),
 ];
 
 /// Inserts a verification or replaces its state and body (the primary key decides).
@@ -132,6 +149,17 @@ pub const SAVE_VERIFICATION: &str =
     "INSERT INTO verifications (request_id, application, phone, created_at_ms, state, body)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6)
      ON CONFLICT (request_id) DO UPDATE SET state = excluded.state, body = excluded.body";
+
+/// Like [`SAVE_VERIFICATION`], only over version `?7` (the body's `version`, which `?6` carries
+/// one higher): a new record (`?7` = 0) is inserted only if none exists, a stored one replaced
+/// only while its version is still `?7`. One row changed when applied, none when a stale writer
+/// lost. The version lives in the body (rows written before it existed read as 0), so the check
+/// is one JSON field of one row found by primary key, and the schema did not change.
+pub const SAVE_VERIFICATION_IF_VERSION: &str =
+    "INSERT INTO verifications (request_id, application, phone, created_at_ms, state, body)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+     ON CONFLICT (request_id) DO UPDATE SET state = excluded.state, body = excluded.body
+     WHERE COALESCE(json_extract(verifications.body, '$.version'), 0) = ?7";
 
 /// One ledger row per request id (a second charge of the same verification is ignored), free while
 /// the application's month has had fewer than `?8` charges before it. Decided in the one writer, so
@@ -171,7 +199,15 @@ pub const APPROVALS: &str =
      ORDER BY created_at_ms";
 
 enum Job {
-    Save(Vec<Row>, oneshot::Sender<Result<(), StoreError>>),
+    /// Verification rows, then delivery writes, in one transaction.
+    Save(Vec<Row>, Vec<delivery::Write>, oneshot::Sender<Result<(), StoreError>>),
+    ClaimFallbacks(delivery::Claim, delivery::ClaimReply),
+    /// One row over its version, then (only if applied) its delivery writes.
+    SaveIfVersion(
+        Box<Row>,
+        Vec<delivery::Write>,
+        oneshot::Sender<Result<bool, StoreError>>,
+    ),
     PutIfAbsent(String, String, oneshot::Sender<Result<bool, StoreError>>),
     Put(String, String, oneshot::Sender<Result<(), StoreError>>),
     BlockAdd(Entry, oneshot::Sender<Result<bool, StoreError>>),
@@ -287,6 +323,7 @@ enum Output {
     Saved,
     Put(bool),
     Sessions(sessions::SessionOutput),
+    Claimed(Vec<PendingFallback>),
 }
 
 fn run_writer(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
@@ -314,64 +351,24 @@ fn run_writer(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
                     Output::Sessions(o) => Ok(o),
                     _ => Err(StoreError::Unavailable("writer answered the wrong job".into())),
                 })),
-                Job::Save(_, reply) | Job::Put(_, _, reply) | Job::Flush(reply) => {
+                Job::ClaimFallbacks(_, reply) => {
+                    let _ = reply.send(output.and_then(|o| match o {
+                        Output::Claimed(claimed) => Ok(claimed.clone()),
+                        _ => Err(StoreError::Unavailable("writer answered the wrong job".into())),
+                    }));
+                }
+                Job::Save(_, _, reply) | Job::Put(_, _, reply) | Job::Flush(reply) => {
                     let _ = reply.send(output.map(|_| ()));
                 }
-                Job::PutIfAbsent(_, _, reply) | Job::BlockAdd(_, reply) | Job::BlockRemove(_, _, reply) => {
+                Job::PutIfAbsent(_, _, reply)
+                | Job::BlockAdd(_, reply)
+                | Job::BlockRemove(_, _, reply)
+                | Job::SaveIfVersion(_, _, reply) => {
                     let _ = reply.send(output.map(|o| matches!(o, Output::Put(true))));
                 }
             }
         }
     }
-}
-
-/// Writes verification rows: each upserted, and its charge added once (with the month's totals).
-fn save_rows(tx: &Transaction<'_>, rows: &[Row]) -> Result<(), StoreError> {
-    let mut upsert = tx.prepare_cached(SAVE_VERIFICATION).map_err(unavailable)?;
-    let mut charge = tx.prepare_cached(INSERT_CHARGE).map_err(unavailable)?;
-    let mut count_charge = tx.prepare_cached(COUNT_CHARGE).map_err(unavailable)?;
-    let mut add_usage = tx.prepare_cached(ADD_USAGE).map_err(unavailable)?;
-    for r in rows {
-        upsert
-            .execute(params![
-                r.request_id,
-                r.application,
-                r.phone,
-                r.created_at_ms,
-                r.state,
-                r.body
-            ])
-            .map_err(unavailable)?;
-        if let Some(c) = &r.charge {
-            // No row back: this verification was charged before (resend, fallback).
-            let free: Option<bool> = charge
-                .query_row(
-                    params![
-                        r.request_id,
-                        r.application,
-                        c.month,
-                        c.at_ms,
-                        c.channel,
-                        c.country,
-                        c.amount_micros,
-                        billing::FREE_PER_MONTH as i64
-                    ],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(unavailable)?;
-            if let Some(free) = free {
-                count_charge
-                    .execute(params![r.application, c.month])
-                    .map_err(unavailable)?;
-                let billed = if free { 0 } else { c.amount_micros };
-                add_usage
-                    .execute(params![r.application, c.month, c.channel, c.country, free, billed])
-                    .map_err(unavailable)?;
-            }
-        }
-    }
-    Ok(())
 }
 
 fn write_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Output>, StoreError> {
@@ -398,9 +395,18 @@ fn write_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Output>, Stor
             .map_err(unavailable)?;
         for job in batch {
             outputs.push(match job {
-                Job::Save(rows, _) => {
+                Job::Save(rows, writes, _) => {
                     save_rows(&tx, rows)?;
+                    delivery::apply(&tx, writes)?;
                     Output::Saved
+                }
+                Job::ClaimFallbacks(claim, _) => Output::Claimed(delivery::claim(&tx, claim)?),
+                Job::SaveIfVersion(row, writes, _) => {
+                    let applied = save_row(&tx, row, Some(row.version - 1))?;
+                    if applied {
+                        delivery::apply(&tx, writes)?;
+                    }
+                    Output::Put(applied)
                 }
                 Job::BlockAdd(e, _) => Output::Put(
                     block_add
@@ -439,22 +445,21 @@ impl Store for SqliteStore {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(LOAD_NUMBER).map_err(unavailable)?;
             let bodies = stmt
-                .query_map(params![application, phone, since_ms], |r| r.get::<_, String>(0))
+                .query_map(params![application, phone, since_ms], versioned)
                 .map_err(unavailable)?;
-            bodies
-                .map(|body| {
-                    let body = body.map_err(unavailable)?;
-                    serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(e.to_string()))
-                })
-                .collect()
+            bodies.map(|body| body.map_err(unavailable)?).collect()
         })
         .await
     }
 
     fn save(&self, records: Vec<Verification>) -> Commit {
-        let rows = rows(records);
+        self.save_with_delivery(records, Vec::new())
+    }
+
+    fn save_with_delivery(&self, records: Vec<Verification>, changes: Vec<DeliveryChange>) -> Commit {
+        let prepared = rows(records).and_then(|rows| Ok((rows, delivery::prepare(changes)?)));
         let (reply, done) = oneshot::channel();
-        let queued = rows.and_then(|rows| self.enqueue(Job::Save(rows, reply)));
+        let queued = prepared.and_then(|(rows, writes)| self.enqueue(Job::Save(rows, writes, reply)));
         Box::pin(async move {
             queued?;
             done.await
@@ -473,12 +478,11 @@ impl Store for SqliteStore {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(LOAD_FOR_ACTOR).map_err(unavailable)?;
             let bodies = stmt
-                .query_map(params![application, phone, since_ms], |r| r.get::<_, String>(0))
+                .query_map(params![application, phone, since_ms], versioned)
                 .map_err(unavailable)?;
             let (mut history, mut approvals) = (Vec::new(), Vec::new());
             for body in bodies {
-                let v: Verification = serde_json::from_str(&body.map_err(unavailable)?)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let v = body.map_err(unavailable)??;
                 if v.state == State::Approved {
                     approvals.push(Match {
                         request_id: v.request_id.clone(),
@@ -642,7 +646,41 @@ impl Store for SqliteStore {
     }
 
     fn update_session(&self, update: SessionUpdate) -> Applied {
-        self.update_session_impl(update)
+        self.update_session_impl(update, Vec::new())
+    }
+
+    fn update_session_with_delivery(&self, update: SessionUpdate, changes: Vec<DeliveryChange>) -> Applied {
+        self.update_session_impl(update, changes)
+    }
+
+    fn save_if_version(&self, record: Verification, changes: Vec<DeliveryChange>) -> Applied {
+        self.save_if_version_impl(record, changes)
+    }
+
+    async fn find_messages(&self, carrier: &str, ids: &[String]) -> Result<Vec<StoredMessage>, StoreError> {
+        self.find_messages_impl(carrier, ids).await
+    }
+
+    async fn claim_fallbacks(
+        &self,
+        claimant: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<PendingFallback>, StoreError> {
+        self.claim_fallbacks_impl(claimant, now_ms, lease_ms, limit).await
+    }
+
+    async fn claim_fallback(
+        &self,
+        request_id: &str,
+        from_carrier: &str,
+        claimant: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Option<PendingFallback>, StoreError> {
+        self.claim_fallback_impl(request_id, from_carrier, claimant, now_ms, lease_ms)
+            .await
     }
 
     async fn delete_session(&self, application: &str, id: &str) -> Result<bool, StoreError> {

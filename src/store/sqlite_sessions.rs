@@ -107,6 +107,8 @@ type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 /// A session change as the writer applies it.
 pub(super) struct UpdateRows {
     pub rows: Vec<Row>,
+    /// Delivery writes applied with the rows, whether or not the session is replaced.
+    pub delivery: Vec<super::delivery::Write>,
     pub session: Session,
     pub body: String,
     pub expected_version: i64,
@@ -194,6 +196,7 @@ pub(super) fn apply(tx: &Transaction<'_>, job: &SessionJob) -> Result<SessionOut
         }
         SessionJob::UpdateSession(update, _) => {
             super::save_rows(tx, &update.rows)?;
+            super::delivery::apply(tx, &update.delivery)?;
             let s = &update.session;
             let replaced = execute(
                 UPDATE_SESSION,
@@ -396,7 +399,11 @@ impl SqliteStore {
         }
     }
 
-    pub(super) fn update_session_impl(&self, update: crate::store::SessionUpdate) -> crate::store::Applied {
+    pub(super) fn update_session_impl(
+        &self,
+        update: crate::store::SessionUpdate,
+        delivery: Vec<crate::store::DeliveryChange>,
+    ) -> crate::store::Applied {
         let crate::store::SessionUpdate {
             mut session,
             expected_version,
@@ -407,6 +414,7 @@ impl SqliteStore {
         let prepared = crate::store::rows::rows(records).and_then(|rows| {
             Ok(UpdateRows {
                 rows,
+                delivery: super::delivery::prepare(delivery)?,
                 body: to_json(&session)?,
                 expected_version,
                 event: event.map(|e| (e.status.as_str().to_owned(), e.status.bit(), e.payload, e.created_at_ms)),

@@ -29,7 +29,7 @@ async fn filled() -> Option<(Schema, tokio_postgres::Client)> {
     drop(PostgresStore::connect(&schema.url()).await.unwrap());
     let client = schema.client().await;
     // One application's month of verifications, charges, sessions, waiting webhook events and
-    // workflows; and as many other applications, each with its month's totals, its session
+    // workflows, accepted messages and fallback plans; and as many other applications, each with its month's totals, its session
     // counter and a webhook destination.
     client
         .batch_execute(&format!(
@@ -48,6 +48,10 @@ async fn filled() -> Option<(Schema, tokio_postgres::Client)> {
                SELECT 'fill-' || i, 'd-1', 'In Progress', '{{}}', {NOW_MS}, {NOW_MS} + 3600000 + i
                FROM generate_series(1, {ROWS}) i;
              INSERT INTO workflows SELECT 'a', 'wf-fill-' || i, i, '{{}}' FROM generate_series(1, {ROWS}) i;
+             INSERT INTO messages SELECT 'smsc-a', to_hex(4096 + i), 'fill-' || i, 'a', '+3460' || lpad(i::text, 7, '0'),
+               'sms', 'accepted', {NOW_MS} - 1000 - i FROM generate_series(1, {ROWS}) i;
+             INSERT INTO fallbacks SELECT 'fill-' || i, 'a', '+3460' || lpad(i::text, 7, '0'), {NOW_MS} + 3600000 + i,
+               NULL, 'smsc-a', '{{}}' FROM generate_series(1, {ROWS}) i;
              ANALYZE;
              SET plan_cache_mode = force_generic_plan;"
         ))

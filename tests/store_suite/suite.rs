@@ -102,6 +102,7 @@ fn sent(app: &str, phone: &str, at_ms: i64, fee_micros: Option<u64>) -> Verifica
         delivered: true,
         fallbacks: vec![],
         fee_micros,
+        message_id: "1".into(),
     };
     state.finish_send(&request_id, at_ms, &accepted, at_ms).unwrap()
 }

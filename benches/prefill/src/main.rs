@@ -79,6 +79,7 @@ fn verification(app: &str, i: u64, at_ms: i64, fee_micros: u64, secret: &CodeSec
         delivered: false,
         fallbacks: vec![],
         fee_micros: Some(fee_micros),
+        message_id: request_id.clone(),
     };
     state
         .finish_send(&request_id, at_ms, &accepted, at_ms)

@@ -85,6 +85,12 @@ pub enum Delivery {
 
 /// A receipt the carrier sent after it took a message: the message reached the handset, or
 /// definitely will not. Gateways match it to the message and send it to the engine.
+///
+/// A final receipt for a message the gateway does not remember (sent before a restart, or by
+/// another node) is sent too, *unmatched* ([`DeliveryReport::unmatched`]): `request_id` and
+/// `application` empty, `to` the handset as the receipt spells it (or empty) and
+/// `carrier_message_id` the id as the gateway would have tracked it. The engine matches it
+/// through the messages it stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryReport {
     pub request_id: String,
@@ -99,6 +105,36 @@ pub struct DeliveryReport {
     pub status: String,
     /// The carrier's error code, when it gave one.
     pub error: Option<String>,
+}
+
+impl DeliveryReport {
+    /// A final receipt the gateway could not match to a message it sent (see the type's doc).
+    pub fn unmatched(
+        carrier: String,
+        channel: Channel,
+        carrier_message_id: String,
+        handset: Option<String>,
+        delivery: Delivery,
+        status: String,
+        error: Option<String>,
+    ) -> Self {
+        Self {
+            request_id: String::new(),
+            application: String::new(),
+            to: handset.unwrap_or_default(),
+            carrier,
+            channel,
+            carrier_message_id,
+            delivery,
+            status,
+            error,
+        }
+    }
+
+    /// Whether the gateway left the matching to the engine ([`DeliveryReport::unmatched`]).
+    pub fn is_unmatched(&self) -> bool {
+        self.request_id.is_empty()
+    }
 }
 
 /// Where gateways send [`DeliveryReport`]s; the engine holds the receiving end.

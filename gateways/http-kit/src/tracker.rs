@@ -91,6 +91,18 @@ impl CallbackTracker {
                 true
             }
             None => {
+                // Not registered here: it overtook its send (kept below for `track`), or the
+                // message was sent before a restart or by another node, which only the engine's
+                // store knows; it is told at once and matches by id.
+                let _ = self.reports.send(DeliveryReport::unmatched(
+                    self.carrier.clone(),
+                    self.channel,
+                    carrier_id.to_owned(),
+                    None,
+                    outcome,
+                    event.to_owned(),
+                    desc.map(str::to_owned),
+                ));
                 if self.orphans.len() < MAX_ORPHANS {
                     let orphan = Orphan {
                         event: event.to_owned(),
@@ -147,6 +159,19 @@ mod tests {
     use super::*;
     use otpgate_gateway::report_channel;
 
+    /// The next report the gateway matched itself, skipping the unmatched ones it hands the
+    /// engine (tested on their own).
+    fn matched(
+        rx: &mut otpgate_gateway::ReportReceiver,
+    ) -> Result<DeliveryReport, tokio::sync::mpsc::error::TryRecvError> {
+        loop {
+            let report = rx.try_recv()?;
+            if !report.is_unmatched() {
+                return Ok(report);
+            }
+        }
+    }
+
     /// Viber's events, as an example mapping.
     const VIBER: Outcomes = &[
         ("delivered", Delivery::Delivered),
@@ -178,13 +203,13 @@ mod tests {
         assert!(!tracker.apply("1", "subscribed", None), "not a final event");
         assert!(tracker.apply("1", "delivered", None));
         assert!(!tracker.apply("1", "seen", None));
-        let report = rx.try_recv().unwrap();
+        let report = matched(&mut rx).unwrap();
         assert_eq!(
             (report.request_id.as_str(), report.delivery),
             ("req-1", Delivery::Delivered)
         );
         assert_eq!((report.channel, report.status.as_str()), (Channel::Viber, "delivered"));
-        assert!(rx.try_recv().is_err());
+        assert!(matched(&mut rx).is_err());
         assert_eq!(tracker.tracked(), 0);
     }
 
@@ -192,14 +217,28 @@ mod tests {
     fn a_callback_that_overtakes_its_send_waits_for_it() {
         let (tracker, mut rx) = tracker();
         assert!(!tracker.apply("2", "failed", Some("blocked")));
-        assert!(rx.try_recv().is_err());
+        assert!(matched(&mut rx).is_err());
         tracker.track("2", &message());
-        let report = rx.try_recv().unwrap();
+        let report = matched(&mut rx).unwrap();
         assert_eq!(
             (report.delivery, report.error.as_deref()),
             (Delivery::Failed, Some("blocked"))
         );
         assert_eq!(tracker.tracked(), 0);
+    }
+
+    #[test]
+    fn a_final_callback_for_a_message_it_does_not_know_goes_to_the_engine_unmatched() {
+        let (tracker, mut rx) = tracker();
+        assert!(!tracker.apply("wamid.X", "delivered", None));
+        let report = rx.try_recv().expect("handed to the engine");
+        assert!(report.is_unmatched());
+        assert_eq!(
+            (report.carrier_message_id.as_str(), report.channel, report.delivery),
+            ("wamid.X", Channel::Viber, Delivery::Delivered)
+        );
+        assert!(!tracker.apply("wamid.Y", "subscribed", None));
+        assert!(rx.try_recv().is_err(), "not a final event: nothing handed on");
     }
 
     #[test]
@@ -209,6 +248,6 @@ mod tests {
         tracker.sweep(Instant::now() + REPORT_WAIT);
         assert_eq!(tracker.tracked(), 0);
         assert!(!tracker.apply("3", "delivered", None));
-        assert!(rx.try_recv().is_err());
+        assert!(matched(&mut rx).is_err());
     }
 }

@@ -29,6 +29,7 @@ pub mod pdu;
 pub mod receipt;
 pub mod status;
 mod tracker;
+pub use tracker::same_handset;
 pub mod window;
 
 pub use connect::Tls;

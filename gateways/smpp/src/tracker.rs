@@ -98,8 +98,22 @@ impl Tracker {
             })
         });
         let Some((key, tracked)) = found else {
-            if receipt.outcome.is_some() && self.orphans.len() < MAX_ORPHANS {
-                self.orphans.insert(canonical, (receipt, Instant::now()));
+            if let Some(outcome) = receipt.outcome {
+                // Not ours in memory: either it overtook its submit_sm_resp (kept as an orphan
+                // for `track`), or it is for a message sent before a restart or by another node,
+                // which only the engine's store knows; it is told at once and matches by id.
+                let _ = self.reports.send(DeliveryReport::unmatched(
+                    self.carrier.clone(),
+                    Channel::Sms,
+                    canonical.clone(),
+                    handset.map(str::to_owned),
+                    outcome,
+                    receipt.stat.clone(),
+                    receipt.error.clone(),
+                ));
+                if self.orphans.len() < MAX_ORPHANS {
+                    self.orphans.insert(canonical, (receipt, Instant::now()));
+                }
             }
             return;
         };
@@ -118,7 +132,9 @@ impl Tracker {
                 to: tracked.to.clone(),
                 carrier: self.carrier.clone(),
                 channel: Channel::Sms,
-                carrier_message_id: receipt.message_id,
+                // The id as tracked (canonical, in the base the submit_sm_resp used), which is
+                // how the engine stored the message, whatever spelling the receipt used.
+                carrier_message_id: key,
                 delivery: outcome,
                 status: receipt.stat,
                 error: receipt.error,
@@ -143,7 +159,7 @@ impl Tracker {
 /// `0034600002002`) or nationally (`600002002`, `0600002002`), so the digits are compared
 /// without their leading zeros and the shorter must end the longer; an empty address says
 /// nothing and passes.
-fn same_handset(source_addr: &str, to_digits: &str) -> bool {
+pub fn same_handset(source_addr: &str, to_digits: &str) -> bool {
     /// Shorter than any national significant number in use: too little to compare.
     const MIN_DIGITS: usize = 4;
     let digits = |s: &str| -> String {
@@ -162,6 +178,19 @@ fn same_handset(source_addr: &str, to_digits: &str) -> bool {
 mod tests {
     use super::*;
     use otpgate_gateway::report_channel;
+
+    /// The next report the gateway matched itself, skipping the unmatched ones it hands the
+    /// engine (tested on their own).
+    fn matched(
+        rx: &mut otpgate_gateway::ReportReceiver,
+    ) -> Result<DeliveryReport, tokio::sync::mpsc::error::TryRecvError> {
+        loop {
+            let report = rx.try_recv()?;
+            if !report.is_unmatched() {
+                return Ok(report);
+            }
+        }
+    }
 
     fn message(to: &str) -> OutboundMessage {
         OutboundMessage {
@@ -191,12 +220,12 @@ mod tests {
         tracker.track("26", Tracked::new(&message("+14155550100"), 1));
         tracker.on_receipt(receipt("1A", "DELIVRD"), Some("14155550100"));
         tracker.on_receipt(receipt("1A", "DELIVRD"), Some("14155550100"));
-        let report = rx.try_recv().unwrap();
+        let report = matched(&mut rx).unwrap();
         assert_eq!(
             (report.request_id.as_str(), report.delivery),
             ("req-1", Delivery::Delivered)
         );
-        assert!(rx.try_recv().is_err());
+        assert!(matched(&mut rx).is_err());
         assert_eq!(tracker.tracked(), 0);
     }
 
@@ -208,17 +237,17 @@ mod tests {
         tracker.track("10", tracked.clone());
         tracker.track("11", tracked);
         tracker.on_receipt(receipt("10", "DELIVRD"), None);
-        assert!(rx.try_recv().is_err());
+        assert!(matched(&mut rx).is_err());
         tracker.on_receipt(receipt("11", "DELIVRD"), None);
-        assert_eq!(rx.try_recv().unwrap().delivery, Delivery::Delivered);
+        assert_eq!(matched(&mut rx).unwrap().delivery, Delivery::Delivered);
 
         let failed = Tracked::new(&message("+14155550100"), 2);
         tracker.track("20", failed.clone());
         tracker.track("21", failed);
         tracker.on_receipt(receipt("21", "UNDELIV"), None);
-        assert_eq!(rx.try_recv().unwrap().delivery, Delivery::Failed);
+        assert_eq!(matched(&mut rx).unwrap().delivery, Delivery::Failed);
         tracker.on_receipt(receipt("20", "DELIVRD"), None);
-        assert!(rx.try_recv().is_err());
+        assert!(matched(&mut rx).is_err());
     }
 
     #[test]
@@ -226,9 +255,33 @@ mod tests {
         let (tx, mut rx) = report_channel();
         let tracker = Tracker::new("smsc-a".into(), tx);
         tracker.on_receipt(receipt("77", "UNDELIV"), None);
-        assert!(rx.try_recv().is_err());
+        assert!(matched(&mut rx).is_err());
         tracker.track("77", Tracked::new(&message("+14155550100"), 1));
-        assert_eq!(rx.try_recv().unwrap().status, "UNDELIV");
+        assert_eq!(matched(&mut rx).unwrap().status, "UNDELIV");
+    }
+
+    #[test]
+    fn a_receipt_for_a_message_it_does_not_know_goes_to_the_engine_unmatched() {
+        let (tx, mut rx) = report_channel();
+        let tracker = Tracker::new("smsc-a".into(), tx);
+        tracker.on_receipt(receipt("001A", "DELIVRD"), Some("34600002002"));
+        let report = rx.try_recv().expect("handed to the engine");
+        assert!(report.is_unmatched());
+        assert_eq!(
+            (
+                report.carrier.as_str(),
+                report.carrier_message_id.as_str(),
+                report.to.as_str()
+            ),
+            ("smsc-a", "1a", "34600002002"),
+            "the canonical id and the handset as the receipt spells it"
+        );
+        assert_eq!(
+            (report.delivery, report.status.as_str()),
+            (Delivery::Delivered, "DELIVRD")
+        );
+        tracker.on_receipt(receipt("9", "ENROUTE"), None);
+        assert!(rx.try_recv().is_err(), "an intermediate state is not handed on");
     }
 
     #[test]
@@ -237,7 +290,7 @@ mod tests {
         let tracker = Tracker::new("smsc-a".into(), tx);
         tracker.track("5", Tracked::new(&message("+14155550100"), 1));
         tracker.on_receipt(receipt("5", "ENROUTE"), None);
-        assert!(rx.try_recv().is_err());
+        assert!(matched(&mut rx).is_err());
         assert_eq!(tracker.tracked(), 1);
     }
 
@@ -248,7 +301,7 @@ mod tests {
             let tracker = Tracker::new("smsc-a".into(), tx);
             tracker.track("27", Tracked::new(&message("+34600002002"), 1));
             tracker.on_receipt(receipt("27", "DELIVRD"), Some(spelling));
-            assert_eq!(rx.try_recv().unwrap().delivery, Delivery::Delivered, "{spelling:?}");
+            assert_eq!(matched(&mut rx).unwrap().delivery, Delivery::Delivered, "{spelling:?}");
         }
     }
 
@@ -259,9 +312,9 @@ mod tests {
         // Tracked as hex "1a"; a receipt "26" (decimal 26 = 0x1a) only matches the same number.
         tracker.track("1a", Tracked::new(&message("+34600002002"), 1));
         tracker.on_receipt(receipt("26", "DELIVRD"), Some("447700900123"));
-        assert!(rx.try_recv().is_err(), "another handset");
+        assert!(matched(&mut rx).is_err(), "another handset");
         tracker.on_receipt(receipt("26", "DELIVRD"), Some("600002002"));
-        assert_eq!(rx.try_recv().unwrap().delivery, Delivery::Delivered);
+        assert_eq!(matched(&mut rx).unwrap().delivery, Delivery::Delivered);
     }
 
     #[test]

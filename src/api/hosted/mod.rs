@@ -251,7 +251,7 @@ fn readable(e164: &str) -> String {
 fn fell_back_from(v: &Verification) -> Option<Channel> {
     v.lifecycle
         .iter()
-        .find(|e| e.kind == "PHONE_CHANNEL_FALLBACK")
+        .find(|e| e.kind == crate::verification::LifecycleKind::PhoneChannelFallback)
         .and_then(|e| e.details.as_ref()?.get("from")?.as_str()?.parse().ok())
 }
 

@@ -137,7 +137,18 @@ impl<T: UnderTest> Setup<T> {
     }
 
     fn report(&mut self) -> DeliveryReport {
-        self.reports.try_recv().expect("a report")
+        self.matched_report().expect("a report")
+    }
+
+    /// The next report the gateway matched itself; unmatched ones (callbacks for messages it does
+    /// not know, left to the engine's store) are skipped.
+    fn matched_report(&mut self) -> Option<DeliveryReport> {
+        while let Ok(report) = self.reports.try_recv() {
+            if !report.is_unmatched() {
+                return Some(report);
+            }
+        }
+        None
     }
 }
 
@@ -208,7 +219,7 @@ pub async fn delivered_and_failed<T: UnderTest>() {
         (to_uk.carrier_message_id, to_uk.delivery),
         (failed.carrier_message_id, Delivery::Failed)
     );
-    assert!(s.reports.try_recv().is_err());
+    assert!(s.matched_report().is_none());
     assert_eq!(s.gateway.tracked(), 0);
 }
 
@@ -227,14 +238,14 @@ pub async fn forged_callbacks_change_nothing<T: UnderTest>() {
         let swapped = s.apply(arrived, Some(&other[0].body));
         assert_eq!(swapped, Err(CallbackRejection::BadSignature));
     }
-    assert!(s.reports.try_recv().is_err());
+    assert!(s.matched_report().is_none());
     assert_eq!(s.gateway.tracked(), 2);
 
     let applied: usize = genuine.iter().map(|a| s.apply(a, None).expect("signed")).sum();
     assert_eq!(applied, 1);
     assert_eq!(s.apply(&genuine[0], None), Ok(0), "a replay reports nothing");
     assert_eq!(s.report().carrier_message_id, first.carrier_message_id);
-    assert!(s.reports.try_recv().is_err());
+    assert!(s.matched_report().is_none());
     assert_eq!(s.gateway.tracked(), 1);
 }
 

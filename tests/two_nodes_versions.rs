@@ -1,0 +1,49 @@
+//! Issue 14, step 3: two engine processes on one database, each holding an actor for the same
+//! number. A check is written only over the verification's version the actor read, so the node
+//! with the stale copy cannot approve over the other's counted attempt, nor approve a second time:
+//! its write loses, it answers 503 (retry) and the retried request decides on a fresh read.
+mod common;
+
+use common::Server;
+use serde_json::{json, Value};
+
+const PHONE: &str = "+12025550123";
+
+fn check(node: &Server, code: &str) -> (u16, Value) {
+    node.post("/v3/phone/check/", &json!({ "phone_number": PHONE, "code": code }))
+}
+
+#[test]
+fn the_node_with_the_stale_copy_loses_and_decides_again_after_a_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let apps = "[[applications]]\nname = \"acme\"\napi_key = \"acme-key-0123456789\"\n";
+    let config = common::write_config(dir.path(), apps);
+    let args = ["serve", "--config", config.to_str().unwrap()];
+    let a = Server::start(dir.path(), &args, Some("acme-key-0123456789"));
+    let b = Server::start(dir.path(), &args, Some("acme-key-0123456789"));
+
+    let sent = a.send(PHONE);
+    assert_eq!(sent["status"], "Success", "{sent}");
+    let code = a.latest_code(PHONE);
+    let wrong = common::wrong(&code);
+
+    // Node B counts a wrong attempt: the stored verification moves past what A's actor holds.
+    let (status, body) = check(&b, &wrong);
+    assert_eq!(status, 200, "{body}");
+    assert_ne!(body["status"], "Approved", "{body}");
+
+    // A's copy is stale: its approval (which would forget B's attempt) is refused.
+    let (status, body) = check(&a, &code);
+    assert_eq!(status, 503, "a stale actor approved: {body}");
+    // Retried, A reads the store again: approved, with B's attempt counted.
+    let (status, body) = check(&a, &code);
+    assert_eq!((status, &body["status"]), (200, &json!("Approved")), "{body}");
+    assert_eq!(body["phone"]["verification_attempts"], 2, "{body}");
+
+    // B's copy is now the stale one: it cannot approve a second time.
+    let (status, body) = check(&b, &code);
+    assert_eq!(status, 503, "approved twice: {body}");
+    let (status, body) = check(&b, &code);
+    assert_eq!(status, 200, "{body}");
+    assert_ne!(body["status"], "Approved", "approved twice after a reload: {body}");
+}
