@@ -403,7 +403,8 @@ fn the_sre_metrics_scrape_exactly_with_help_and_no_number_code_or_id_in_labels()
     let traffic = serve_traffic(&a, &b, &server);
     let text = server.metrics();
     for line in [
-        "otpgate_fallbacks_total{from=\"sms\",to=\"sms\",reason=\"negative_receipt\"} 1",
+        "otpgate_fallbacks_total{from=\"sms\",to=\"sms\"} 1",
+        "otpgate_fallback_reasons_total{reason=\"negative_receipt\"} 1",
         "otpgate_verifications_completed_total{channel=\"sms\",fallback=\"false\"} 3",
         "otpgate_verifications_completed_total{channel=\"sms\",fallback=\"true\"} 1",
         "otpgate_sends_refused_total{cause=\"pumping\"} 1",
