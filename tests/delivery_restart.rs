@@ -3,38 +3,13 @@
 //! Real processes over real sockets: the engine binary and two SMSC simulators.
 mod common;
 
-use common::smsc::{code_in, eventually, metric, Smsc};
+use common::smsc::{both_up, code_in, eventually, metric, two_carriers, Smsc};
 use common::Server;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
 const PHONE: &str = "+14155552671";
 const DIGITS: &str = "14155552671";
-
-/// Two SMS carriers, `smsc-a` the cheaper (tried first), and `extra` config before them.
-fn two_carriers(a: &Smsc, b: &Smsc, extra: &str) -> String {
-    let carrier = |name: &str, address: &str, fee: &str| {
-        format!(
-            "[[carriers]]\nname = \"{name}\"\nprotocol = \"smpp\"\naddress = \"{address}\"\nsystem_id = \"otpgate\"\n\
-             password = \"secret\"\nfee_usd = {{ default = {fee} }}\n"
-        )
-    };
-    format!(
-        "{extra}\n{}{}",
-        carrier("smsc-a", &a.smpp, "0.001"),
-        carrier("smsc-b", &b.smpp, "0.002")
-    )
-}
-
-fn both_up(server: &Server) {
-    let up = || {
-        let text = server.metrics();
-        ["smsc-a", "smsc-b"]
-            .iter()
-            .all(|c| metric(&text, "otpgate_carrier_up", &[("carrier", c)]) == 1.0)
-    };
-    assert!(eventually(Duration::from_secs(10), up), "carriers did not both bind");
-}
 
 /// The verification as the store holds it (its body), read straight from the database file.
 fn stored(server: &Server, request_id: &str) -> Value {

@@ -2,36 +2,10 @@
 //! with the same code, on the next step of the plan. Two SMSC simulators play two SMS carriers.
 mod common;
 
-use common::smsc::{eventually, metric, Smsc};
+use common::smsc::{both_up, eventually, metric, two_carriers, Smsc};
 use common::Server;
 use serde_json::Value;
 use std::time::Duration;
-
-/// Two SMS carriers; `a` is the cheaper, so the plan tries it first.
-fn two_carriers(a: &Smsc, b: &Smsc, extra: &str) -> String {
-    let carrier = |name: &str, address: &str, fee: &str| {
-        format!(
-            "[[carriers]]\nname = \"{name}\"\nprotocol = \"smpp\"\naddress = \"{address}\"\nsystem_id = \"otpgate\"\n\
-             password = \"secret\"\nfee_usd = {{ default = {fee} }}\n"
-        )
-    };
-    format!(
-        "{extra}\n{}{}",
-        carrier("smsc-a", &a.smpp, "0.001"),
-        carrier("smsc-b", &b.smpp, "0.002")
-    )
-}
-
-/// Both carriers bound: a plan made before the second one binds has no step to fall back to.
-fn both_up(server: &Server) {
-    let up = || {
-        let text = server.metrics();
-        ["smsc-a", "smsc-b"]
-            .iter()
-            .all(|c| metric(&text, "otpgate_carrier_up", &[("carrier", c)]) == 1.0)
-    };
-    assert!(eventually(Duration::from_secs(10), up), "carriers did not both bind");
-}
 
 fn texts(smsc: &Smsc, to: &str) -> Vec<String> {
     smsc.messages_to(to)

@@ -3,47 +3,13 @@
 //! and localhost signed by it). Nothing is committed: the keys live in each test's temp dir.
 mod common;
 
+use common::pki::{write_pki, Pki};
 use common::smsc::{eventually, metric, smpp_carrier, Smsc};
 use common::{write_config, Server, BIN};
-use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-
-/// PEM files written by [`write_pki`].
-struct Pki {
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-/// Writes ca.pem (a private CA), server.pem and server.key (for IP 127.0.0.1 and DNS localhost,
-/// signed by that CA) into `dir`.
-fn write_pki(dir: &Path) -> Pki {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(DnType::CommonName, "otpgate test CA");
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
-    params.distinguished_name.push(DnType::CommonName, "smsc-sim");
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
-
-    let pki = Pki {
-        ca: dir.join("ca.pem"),
-        cert: dir.join("server.pem"),
-        key: dir.join("server.key"),
-    };
-    std::fs::write(&pki.ca, ca.pem()).unwrap();
-    std::fs::write(&pki.cert, cert.pem()).unwrap();
-    std::fs::write(&pki.key, key.serialize_pem()).unwrap();
-    pki
-}
 
 /// The simulator speaking SMPP over TLS with the test certificate.
 fn tls_smsc(dir: &Path, pki: &Pki) -> Smsc {
@@ -61,7 +27,7 @@ fn tls_smsc(dir: &Path, pki: &Pki) -> Smsc {
 #[test]
 fn an_otp_goes_out_over_tls_to_an_smsc_whose_ca_is_configured() {
     let dir = tempfile::tempdir().unwrap();
-    let pki = write_pki(dir.path());
+    let pki = write_pki(dir.path(), "smsc-sim");
     let smsc = tls_smsc(dir.path(), &pki);
     let tls = format!("tls = true\ntls_ca_file = \"{}\"", pki.ca.display());
     let server = Server::with_config(dir.path(), &smpp_carrier(&smsc.smpp, &tls));
@@ -98,7 +64,7 @@ fn an_otp_goes_out_over_tls_to_an_smsc_whose_ca_is_configured() {
 #[test]
 fn an_untrusted_smsc_certificate_keeps_the_carrier_down_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
-    let pki = write_pki(dir.path());
+    let pki = write_pki(dir.path(), "smsc-sim");
     let smsc = tls_smsc(dir.path(), &pki);
     // Only the webpki roots: the test CA is not among them.
     let server = Server::with_config(dir.path(), &smpp_carrier(&smsc.smpp, "tls = true"));
@@ -157,7 +123,7 @@ fn check_config_names_a_missing_or_misplaced_tls_ca_file() {
         "{stderr}"
     );
 
-    let pki = write_pki(dir.path());
+    let pki = write_pki(dir.path(), "smsc-sim");
     let (code, stderr) = check(&format!("tls_ca_file = \"{}\"", pki.ca.display()));
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("tls_ca_file: only used with tls = true"), "{stderr}");

@@ -3,33 +3,20 @@
 //! With `min_version = "1.3"`, a client limited to TLS 1.2 is refused at the handshake.
 mod common;
 
+use common::pki::write_pki;
 use common::Server;
-use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// Writes ca.pem, and server.pem / server.key for 127.0.0.1 signed by it, into `dir`; returns
-/// the CA's PEM and the `[server.tls]` lines for the pair.
-fn write_pki(dir: &Path, min_version: &str) -> (String, String) {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(DnType::CommonName, "otpgate test CA");
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
-    params.distinguished_name.push(DnType::CommonName, "otpgate");
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
-    let (cert_path, key_path): (PathBuf, PathBuf) = (dir.join("server.pem"), dir.join("server.key"));
-    std::fs::write(&cert_path, cert.pem()).unwrap();
-    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+/// Writes the test PKI ([`write_pki`]) into `dir`; returns the CA's PEM and the `[server.tls]`
+/// lines for the server's pair.
+fn tls_setup(dir: &Path, min_version: &str) -> (String, String) {
+    let pki = write_pki(dir, "otpgate");
     let section = format!(
         "[server.tls]\ncert = \"{}\"\nkey = \"{}\"\nmin_version = \"{min_version}\"\n",
-        cert_path.display(),
-        key_path.display()
+        pki.cert.display(),
+        pki.key.display()
     );
-    (ca.pem(), section)
+    (pki.ca_pem, section)
 }
 
 /// A rustls client trusting only `ca`, at most TLS `max` (`None`: 1.3 allowed).
@@ -72,7 +59,7 @@ fn get(client: &reqwest::Client, url: &str, key: &str) -> Result<u16, String> {
 #[test]
 fn a_tls_1_3_only_listener_serves_1_3_and_refuses_a_tls_1_2_only_client() {
     let dir = tempfile::tempdir().unwrap();
-    let (ca, tls) = write_pki(dir.path(), "1.3");
+    let (ca, tls) = tls_setup(dir.path(), "1.3");
     let server = Server::with_config(dir.path(), &tls);
     assert!(server.base.starts_with("https://127.0.0.1:"), "{}", server.base);
     let url = format!("{}/v3/workflows/", server.base);
@@ -93,7 +80,7 @@ fn a_tls_1_3_only_listener_serves_1_3_and_refuses_a_tls_1_2_only_client() {
 #[test]
 fn the_default_min_version_also_serves_tls_1_2_clients_and_checks_the_certificate() {
     let dir = tempfile::tempdir().unwrap();
-    let (ca, tls) = write_pki(dir.path(), "1.2");
+    let (ca, tls) = tls_setup(dir.path(), "1.2");
     let server = Server::with_config(dir.path(), &tls);
     let url = format!("{}/v3/workflows/", server.base);
     assert_eq!(
@@ -104,7 +91,7 @@ fn the_default_min_version_also_serves_tls_1_2_clients_and_checks_the_certificat
     // A client that does not trust the test CA refuses the server.
     let other = dir.path().join("other");
     std::fs::create_dir(&other).unwrap();
-    let (other_ca, _) = write_pki(&other, "1.2");
+    let (other_ca, _) = tls_setup(&other, "1.2");
     let untrusting = get(&client(&other_ca, None), &url, &server.key).expect_err("unknown issuer");
     assert!(
         untrusting.contains("UnknownIssuer") || untrusting.contains("certificate"),

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod hosted;
+pub mod pki;
 pub mod platforms;
 pub mod smsc;
 

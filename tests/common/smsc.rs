@@ -249,6 +249,34 @@ pub fn smpp_carrier_named(name: &str, address: &str, extra: &str) -> String {
     )
 }
 
+/// Two SMS carriers on simulators `a` and `b`, `smsc-a` the cheaper (the plan tries it first,
+/// so `smsc-b` is the fallback step), with `extra` config before them.
+pub fn two_carriers(a: &Smsc, b: &Smsc, extra: &str) -> String {
+    let carrier = |name: &str, address: &str, fee: &str| {
+        format!(
+            "[[carriers]]\nname = \"{name}\"\nprotocol = \"smpp\"\naddress = \"{address}\"\nsystem_id = \"otpgate\"\n\
+             password = \"secret\"\nfee_usd = {{ default = {fee} }}\n"
+        )
+    };
+    format!(
+        "{extra}\n{}{}",
+        carrier("smsc-a", &a.smpp, "0.001"),
+        carrier("smsc-b", &b.smpp, "0.002")
+    )
+}
+
+/// Waits (10 s at most) until both carriers of [`two_carriers`] are bound: a plan made before
+/// the second one binds has no step to fall back to.
+pub fn both_up(server: &super::Server) {
+    let up = || {
+        let text = server.metrics();
+        ["smsc-a", "smsc-b"]
+            .iter()
+            .all(|c| metric(&text, "otpgate_carrier_up", &[("carrier", c)]) == 1.0)
+    };
+    assert!(eventually(Duration::from_secs(10), up), "carriers did not both bind");
+}
+
 /// The verification code in a message text: its last run of 4 or more digits.
 pub fn code_in(text: &str) -> String {
     text.split(|c: char| !c.is_ascii_digit())
