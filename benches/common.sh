@@ -99,8 +99,11 @@ otpgate_start() { # otpgate_start BIN WINDOW DB_DIR -> $otpgate_url, $otpgate_ke
     # One SMPP transceiver bind to the simulator at $smpp with window WINDOW and max_tps $MAX_TPS
     # (0 when unset: no limit); the store is DB_DIR/otpgate.db (a fresh directory: empty store),
     # or $STORE_URL when set (postgres://…). The engine runs in a directory of its own, where it
-    # keeps its code secret (data/secret.key beside a PostgreSQL store).
-    local engine=$1 w=$2 db=$3 d
+    # keeps its code secret (data/secret.key beside a PostgreSQL store). With $API_KEY set, the
+    # application "default" is configured with that key (several nodes on one store need it:
+    # only the first start of a store generates and prints one).
+    local engine=$1 w=$2 db=$3 d apps=
+    [ -z "${API_KEY:-}" ] || apps=$(printf '[[applications]]\nname = "default"\napi_key = "%s"' "$API_KEY")
     engine=$(realpath "$engine")
     d=$(mktemp -d -p "$dir")
     cat > "$d/otpgate.toml" << EOF2
@@ -124,12 +127,13 @@ password = "secret"
 binds = 1
 window = $w
 max_tps = ${MAX_TPS:-0}
+$apps
 EOF2
     (cd "$d" && exec "$engine" serve --config "$d/otpgate.toml" > "$d/stdout" 2> "$d/stderr") &
     otpgate_pid=$!
     wait_for otpgate $otpgate_pid grep -q '^otpgate listening on ' "$d/stdout" || { cat "$d/stderr" >&2; exit 1; }
     otpgate_url=$(sed -n 's/^otpgate listening on //p' "$d/stdout")
-    otpgate_key=$(sed -n 's/.*stored hashed): //p' "$d/stdout")
+    otpgate_key=${API_KEY:-$(sed -n 's/.*stored hashed): //p' "$d/stdout")}
     if [ -z "$otpgate_key" ]; then
         # A prefilled store already holds the generated key (printed only on first start): add one.
         echo "error: the store in $db has an API key this run cannot read; start from an empty one" >&2
@@ -192,4 +196,34 @@ load_average_note() { # prints the load average; warns when the machine is busy
     echo "load average: $load_before on $(nproc) cores" >&2
     awk '$1 > 1.5 { exit 1 }' /proc/loadavg ||
         echo "warning: the machine is busy (load average above 1.5): figures will be noisy" >&2
+}
+
+# The comparison tables of postgres.sh and volume.sh: per round, one column per configuration
+# in $columns (run names are CONFIG-RUN-ROUND) and one per "A/B" ratio in $ratios.
+# Set columns=(…) and ratios=(…) before calling; labels are padded to $label_width.
+table_header() {
+    local r c line
+    line=$(printf "%-${label_width:-34}s" "")
+    for r in $(seq "$ROUNDS"); do
+        for c in "${columns[@]}"; do line+=$(printf '%11s' "$c $r"); done
+        for c in "${ratios[@]}"; do line+=$(printf '%12s' "$c"); done
+    done
+    echo "$line"
+}
+row() { # row LABEL FORMAT RUN JQ-PATH|FUNCTION
+    local label=$1 f=$2 run=$3 what=$4 line r c v ratio
+    line=$(printf "%-${label_width:-34}s" "$label")
+    for r in $(seq "$ROUNDS"); do
+        local -A value=()
+        for c in "${columns[@]}"; do
+            if [ "${what:0:1}" = . ]; then v=$(get "$c-$run-$r" "$what"); else v=$($what "$c-$run-$r"); fi
+            value[$c]=$v
+            line+=$(awk -v v="$v" -v f="$f" 'BEGIN { printf "%11s", (v == "" ? "-" : sprintf(f, v)) }')
+        done
+        for ratio in "${ratios[@]}"; do
+            line+=$(awk -v a="${value[${ratio%/*}]:-}" -v b="${value[${ratio#*/}]:-}" \
+                'BEGIN { printf "%12s", (a != "" && b != "" && b + 0 != 0) ? sprintf("%.2f", a / b) : "-" }')
+        done
+    done
+    echo "$line"
 }

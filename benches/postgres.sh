@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Issue 14: the whole-path load on the SQLite store and on the PostgreSQL store, same machine,
-# same binary, same run, alternating rounds.
+# Issue 14: the whole-path load on the SQLite store, on PostgreSQL with one node and with two
+# nodes on one database, and (BASE_BIN_DIR) the previous binary on SQLite — same machine, same
+# simulator, same invocation, alternating within each round.
 #
 #   bash benches/postgres.sh
+#   BASE_BIN_DIR=/path/to/previous/release bash benches/postgres.sh    # adds the "base" column
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test ROUNDS=2 DURATION=10 bash benches/postgres.sh
-#   BIN_DIR=target/debug bash benches/postgres.sh   # binaries already built
+#   BIN_DIR=target/release bash benches/postgres.sh                    # binaries already built
 #
-# Each run: one engine node, HTTP → otpgate → SMPP (1 bind, window 64) → otpgate-smsc-sim with
-# DELIVRD receipts; closed loop of CONCURRENCY whole verifications (send, read the code at the
-# SMSC, check) and a closed loop of sends only; a fresh store each (a new SQLite file, or a new
-# schema in DATABASE_URL's database, dropped on exit).
+# Each run: HTTP → otpgate → SMPP (1 bind per node, window 64) → otpgate-smsc-sim with DELIVRD
+# receipts; a closed loop of CONCURRENCY whole verifications (send, read the code at the SMSC,
+# check) and a closed loop of sends only; a fresh store each (a new SQLite file, or a new schema
+# in DATABASE_URL's database, dropped on exit). Two nodes: two engine processes on one schema,
+# each driven by its own load generator with half the concurrency and its own numbers (a unit
+# stays on its node); their rates add up, the latency shown is the worse node's, the CPU is both
+# engines' over the messages the SMSC got.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
@@ -44,52 +49,88 @@ fresh_schema() { # fresh_schema NAME -> $store_url: DATABASE_URL on a new empty 
     store_url="$DATABASE_URL?options=-c%20search_path%3D$s"
 }
 
+API_KEY=otpg_bench_0123456789abcdef # several nodes on one store: a configured key
+columns=(sqlite pg1 pg2)
+ratios=(pg1/sqlite pg2/sqlite)
+if [ -n "${BASE_BIN_DIR:-}" ]; then
+    require_binaries "$BASE_BIN_DIR" otpgate
+    columns=(base "${columns[@]}")
+    ratios=(sqlite/base "${ratios[@]}")
+fi
+
+load_pair() { # load_pair NAME LOAD-ARGS...: one load per node of $node_urls, JSON merged to NAME.json
+    local name=$1 before i pids=()
+    shift
+    # shellcheck disable=SC2086 # one word per pid
+    before=$(cpu_ticks $node_pids)
+    for i in 0 1; do
+        "$load_bin" --smsc-control "$control" --drain-timeout "${DRAIN_TIMEOUT:-60}" --warmup "$WARMUP" \
+            --json --url "${node_urls[$i]}" --api-key "$API_KEY" --concurrency $((CONCURRENCY / 2)) \
+            --start $((start + i * 5000000)) "$@" > "$out/$name.$i.json" 2> "$out/$name.$i.err" &
+        pids+=($!)
+    done
+    wait "${pids[@]}" || echo "warning: $name: a load generator failed (failures are in the table)" >&2
+    # shellcheck disable=SC2086
+    echo $(($(cpu_ticks $node_pids) - before)) > "$out/$name.cpu"
+    jq -s '{units_per_s: (map(.units_per_s) | add),
+            latency_ms: {verification: {p50: (map(.latency_ms.verification.p50 // 0) | max),
+                                        p99: (map(.latency_ms.verification.p99 // 0) | max)},
+                         message: {p50: (map(.latency_ms.message.p50 // 0) | max),
+                                   p99: (map(.latency_ms.message.p99 // 0) | max)}},
+            smsc: {submit_sm_total: (map(.smsc.submit_sm_total // 0) | max), drained: (map(.smsc.drained) | all)},
+            failed: (map(.failed) | add), warmup: {failed: (map(.warmup.failed) | add), failures: {}},
+            abandoned: (map(.abandoned) | add), failures: {by_detail: (map(.failures.by_detail // {}) | add)},
+            next_start: (map(.next_start) | max)}' "$out/$name.0.json" "$out/$name.1.json" > "$out/$name.json"
+}
+
 smsc_start "$bin/otpgate-smsc-sim" deliver
 load_average_note
 start=0 # numbers are never reused within the invocation
 for round in $(seq "$ROUNDS"); do
-    for store in sqlite postgres; do
+    for config in "${columns[@]}"; do
         for run in verify send; do
             store_url=
-            [ $store = sqlite ] || fresh_schema "$round$run"
+            [ "${config:0:2}" != pg ] || fresh_schema "$round$run$config"
             curl -sf -X POST "$control/reset" > /dev/null
-            STORE_URL=$store_url otpgate_start "$bin/otpgate" 64 "$(mktemp -d -p "$dir")"
-            echo "== round $round, $store, $run" >&2
-            load "$store-$run-$round" "$otpgate_pid" --url "$otpgate_url" --api-key "$otpgate_key" \
-                --duration "$DURATION" --start "$start" --mode "$run" --rate 0 --concurrency "$CONCURRENCY"
-            start=$(get "$store-$run-$round" .next_start)
-            otpgate_stop
+            engine=$bin/otpgate
+            [ "$config" != base ] || engine=$BASE_BIN_DIR/otpgate
+            echo "== round $round, $config, $run" >&2
+            if [ "$config" = pg2 ]; then
+                node_urls=() node_pids=
+                for _ in 0 1; do
+                    STORE_URL=$store_url otpgate_start "$engine" 64 "$(mktemp -d -p "$dir")"
+                    node_urls+=("$otpgate_url") node_pids+=" $otpgate_pid" extra_pids+=" $otpgate_pid"
+                done
+                load_pair "$config-$run-$round" --duration "$DURATION" --mode "$run" --rate 0
+                start=$(get "$config-$run-$round" .next_start)
+                # shellcheck disable=SC2086 # one word per pid
+                stop $node_pids
+                otpgate_pid=
+            else
+                STORE_URL=$store_url otpgate_start "$engine" 64 "$(mktemp -d -p "$dir")"
+                load "$config-$run-$round" "$otpgate_pid" --url "$otpgate_url" --api-key "$otpgate_key" \
+                    --duration "$DURATION" --start "$start" --mode "$run" --rate 0 --concurrency "$CONCURRENCY"
+                start=$(get "$config-$run-$round" .next_start)
+                otpgate_stop
+            fi
         done
     done
 done
 
 echo
-echo "otpgate on SQLite vs PostgreSQL ($(psql "$DATABASE_URL" -Atc 'SHOW server_version'), same machine), one node"
-echo "HTTP → otpgate → SMPP (1 bind, window 64) → otpgate-smsc-sim with DELIVRD receipts;" \
-    "closed loops of $CONCURRENCY; ${DURATION} s after ${WARMUP} s warmup; load average before: $load_before"
-row() { # row LABEL FORMAT RUN JQ-PATH|FUNCTION
-    local label=$1 f=$2 run=$3 what=$4 line r e v
-    line=$(printf '%-34s' "$label")
-    for r in $(seq "$ROUNDS"); do
-        local pair=()
-        for e in sqlite postgres; do
-            if [ "${what:0:1}" = . ]; then v=$(get "$e-$run-$r" "$what"); else v=$($what "$e-$run-$r"); fi
-            pair+=("$v")
-            line+=$(awk -v v="$v" -v f="$f" 'BEGIN { printf "%11s", (v == "" ? "-" : sprintf(f, v)) }')
-        done
-        line+=$(awk -v a="${pair[1]}" -v b="${pair[0]}" 'BEGIN { printf "%9s", (a != "" && b != "" && b + 0 != 0) ? sprintf("%.2f", a / b) : "-" }')
-    done
-    echo "$line"
-}
-header=$(printf '%-34s' "")
-for r in $(seq "$ROUNDS"); do header+=$(printf '%11s%11s%9s' "sqlite $r" "pg $r" "pg/sql"); done
-echo "$header"
+echo "otpgate on SQLite vs PostgreSQL ($(psql "$DATABASE_URL" -Atc 'SHOW server_version'), same machine): one node, and two (pg2)"
+echo "HTTP → otpgate → SMPP (1 bind per node, window 64) → otpgate-smsc-sim with DELIVRD receipts;" \
+    "closed loops of $CONCURRENCY in all; ${DURATION} s after ${WARMUP} s warmup; load average before: $load_before"
+table_header
 row "verify closed: approved/s" "%.0f" verify .units_per_s
 row "verify closed: p50 (ms)" "%.2f" verify .latency_ms.verification.p50
 row "verify closed: p99 (ms)" "%.2f" verify .latency_ms.verification.p99
 row "verify closed: CPU µs/message" "%.0f" verify cpu_us
 row "send closed: accepted/s" "%.0f" send .units_per_s
 row "send closed: p99 (ms)" "%.2f" send .latency_ms.message.p99
+row "send closed: CPU µs/message" "%.0f" send cpu_us
 for r in $(seq "$ROUNDS"); do
-    for e in sqlite postgres; do for run in verify send; do failures "$e-$run-$r"; done; done
+    for c in "${columns[@]}"; do for run in verify send; do failures "$c-$run-$r"; done; done
 done
+[ -z "${BASE_BIN_DIR:-}" ] || echo "base: the previous binary ($BASE_BIN_DIR) on SQLite"
+echo "pg2: two nodes on one schema; its latencies are the worse node's"

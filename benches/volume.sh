@@ -80,23 +80,10 @@ echo "otpgate on an empty store vs one holding $COUNT charged verifications of t
 echo "HTTP → otpgate → SMPP (1 bind, window $WINDOW) → otpgate-smsc-sim with DELIVRD receipts;" \
     "closed loops $CONCURRENCY in flight, open loop $RATE/s; ${DURATION} s after ${WARMUP} s warmup;" \
     "load average before: $load_before"
-row() { # row LABEL FORMAT RUN JQ-PATH|FUNCTION
-    local label=$1 f=$2 run=$3 what=$4 line r e v
-    line=$(printf '%-32s' "$label")
-    for r in $(seq "$ROUNDS"); do
-        local pair=()
-        for e in empty full; do
-            if [ "${what:0:1}" = . ]; then v=$(get "$e-$run-$r" "$what"); else v=$($what "$e-$run-$r"); fi
-            pair+=("$v")
-            line+=$(awk -v v="$v" -v f="$f" 'BEGIN { printf "%11s", (v == "" ? "-" : sprintf(f, v)) }')
-        done
-        line+=$(awk -v a="${pair[1]}" -v b="${pair[0]}" 'BEGIN { printf "%9s", (a != "" && b != "" && b + 0 != 0) ? sprintf("%.2f", a / b) : "-" }')
-    done
-    echo "$line"
-}
-header=$(printf '%-32s' "")
-for r in $(seq "$ROUNDS"); do header+=$(printf '%11s%11s%9s' "empty $r" "full $r" "full/emp"); done
-echo "$header"
+columns=(empty full)
+ratios=(full/empty)
+label_width=32
+table_header
 row "send closed: accepted/s" "%.0f" send-closed .units_per_s
 row "send closed: first 5 s /s" "%.0f" send-closed first5
 row "send closed: last 5 s /s" "%.0f" send-closed last5
@@ -115,5 +102,5 @@ for r in $(seq "$ROUNDS"); do
     done
 done
 echo
-echo "full/emp: the full store's figure over the empty one's (same round); 1.00 = no cost of volume"
+echo "full/empty: the full store's figure over the empty one's (same round); 1.00 = no cost of volume"
 [ -z "${OUT_DIR:-}" ] || echo "JSON reports: $OUT_DIR"
