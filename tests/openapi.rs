@@ -243,3 +243,139 @@ fn following_the_links_from_a_send_approves_it() {
     assert_eq!(direct, json!({ "phone_number": "+12025550142" }));
     assert_eq!(send_links["CheckCode"]["operationId"], "phone_check");
 }
+
+/// Paths (`$.phone.lifecycle[0].details`) of keys in `value` that `schema` does not name.
+/// Free-form objects (no `properties`) take anything; `$ref`, `allOf`, `oneOf` are followed.
+fn undocumented(doc: &Value, schema: &Value, value: &Value, at: &str, found: &mut Vec<String>) {
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference.trim_start_matches("#/components/schemas/");
+        return undocumented(doc, &doc["components"]["schemas"][name], value, at, found);
+    }
+    if let Some(variants) = schema["oneOf"].as_array().or(schema["anyOf"].as_array()) {
+        if value.is_null() {
+            return;
+        }
+        // The variant that documents the most of the value (a nullable ref is [null, ref]).
+        let best = variants
+            .iter()
+            .filter(|v| v["type"] != "null")
+            .map(|v| {
+                let mut missing = Vec::new();
+                undocumented(doc, v, value, at, &mut missing);
+                missing
+            })
+            .min_by_key(Vec::len)
+            .unwrap_or_default();
+        found.extend(best);
+        return;
+    }
+    match value {
+        Value::Object(map) => {
+            let mut properties = serde_json::Map::new();
+            let mut parts = vec![schema.clone()];
+            while let Some(part) = parts.pop() {
+                if let Some(r) = part["$ref"].as_str() {
+                    parts.push(doc["components"]["schemas"][r.trim_start_matches("#/components/schemas/")].clone());
+                }
+                if let Some(all) = part["allOf"].as_array() {
+                    parts.extend(all.iter().cloned());
+                }
+                if let Some(props) = part["properties"].as_object() {
+                    properties.extend(props.clone());
+                }
+            }
+            if properties.is_empty() {
+                return; // free-form (metadata, details)
+            }
+            for (key, item) in map {
+                match properties.get(key) {
+                    Some(s) => undocumented(doc, s, item, &format!("{at}.{key}"), found),
+                    None => found.push(format!("{at}.{key}")),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                undocumented(doc, &schema["items"], item, &format!("{at}[{i}]"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Every key of real answers (a report with warnings and lifecycle included) is in the document:
+/// the schemas mirrored in `api/openapi/schemas.rs` miss nothing the server says.
+#[test]
+fn every_key_the_server_answers_is_documented() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = fuzzable_server(dir.path());
+    let doc = document(&s);
+    let schema_of = |path: &str, method: &str, status: &str| {
+        doc["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"].clone()
+    };
+    let mut found = Vec::new();
+    let mut answer = |path: &str, method: &str, status: u16, body: &Value| {
+        let schema = schema_of(path, method, &status.to_string());
+        assert!(!schema.is_null(), "{method} {path} {status} is not documented: {body}");
+        undocumented(&doc, &schema, body, &format!("{method} {path} {status} $"), &mut found);
+    };
+
+    // A VoIP sandbox number: the report carries a warning as well as its lifecycle.
+    let number = "+12025550198";
+    let (status, sent) = s.post(
+        "/v3/phone/send/",
+        &json!({ "phone_number": number, "vendor_data": "u1", "metadata": { "a": 1 } }),
+    );
+    answer("/v3/phone/send/", "post", status, &sent);
+    let inbox_path = format!("/v3/sandbox/messages/?phone_number={}", number.replace('+', "%2B"));
+    let (status, inbox) = s.request("GET", &inbox_path, Some(&s.key), None);
+    answer("/v3/sandbox/messages/", "get", status, &inbox);
+    let code = inbox["results"][0]["code"].as_str().unwrap().to_owned();
+    let (status, checked) = s.post("/v3/phone/check/", &json!({ "phone_number": number, "code": code }));
+    assert!(
+        checked["phone"]["warnings"].as_array().is_some_and(|w| !w.is_empty()),
+        "{checked}"
+    );
+    answer("/v3/phone/check/", "post", status, &checked);
+
+    let (status, workflow) = s.post(
+        "/v3/workflows/",
+        &json!({ "features": [{ "feature": "PHONE", "config": { "risk_actions": { "VOIP_NUMBER_DETECTED": "Review" } } }] }),
+    );
+    answer("/v3/workflows/", "post", status, &workflow);
+    let (status, session) = s.post(
+        "/v3/session/",
+        &json!({ "workflow_id": workflow["workflow_id"], "contact_details": { "phone": number } }),
+    );
+    answer("/v3/session/", "post", status, &session);
+    let decision_path = format!("/v3/session/{}/decision/", session["session_id"].as_str().unwrap());
+    let (status, decision) = s.request("GET", &decision_path, Some(&s.key), None);
+    answer("/v3/session/{id}/decision/", "get", status, &decision);
+
+    let (status, entry) = s.post("/v3/blocklist/phone/", &json!({ "prefix": "+88213" }));
+    answer("/v3/blocklist/phone/", "post", status, &entry);
+    let (status, entries) = s.request("GET", "/v3/blocklist/phone/", Some(&s.key), None);
+    answer("/v3/blocklist/phone/", "get", status, &entries);
+    let (status, usage) = s.request("GET", "/v3/billing/usage/", Some(&s.key), None);
+    // (The sandbox bills nothing, so by_channel and by_country stay empty here.)
+    answer("/v3/billing/usage/", "get", status, &usage);
+    let (status, destination) = s.post(
+        "/v3/webhook/destinations/",
+        &json!({ "url": "http://127.0.0.1:9/hook" }),
+    );
+    answer("/v3/webhook/destinations/", "post", status, &destination);
+    let (status, error) = s.post("/v3/phone/send/", &json!({}));
+    answer("/v3/phone/send/", "post", status, &error);
+    let (status, health) = s.request("GET", "/readyz", None, None);
+    answer("/readyz", "get", status, &health);
+
+    assert!(found.is_empty(), "answered but not in the document: {found:#?}");
+
+    // The checker itself sees a key the document lacks, however deep.
+    let mut tampered = checked.clone();
+    tampered["phone"]["warnings"][0]["secret_sauce"] = json!(1);
+    let mut caught = Vec::new();
+    let schema = schema_of("/v3/phone/check/", "post", "200");
+    undocumented(&doc, &schema, &tampered, "$", &mut caught);
+    assert_eq!(caught, ["$.phone.warnings[0].secret_sauce"]);
+}
