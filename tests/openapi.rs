@@ -244,7 +244,8 @@ fn following_the_links_from_a_send_approves_it() {
     assert_eq!(send_links["CheckCode"]["operationId"], "phone_check");
 }
 
-/// Paths (`$.phone.lifecycle[0].details`) of keys in `value` that `schema` does not name.
+/// Paths (`$.phone.lifecycle[0].details`) of keys in `value` that `schema` does not name, and
+/// of keys it requires that `value` lacks.
 /// Free-form objects (no `properties`) take anything; `$ref`, `allOf`, `oneOf` are followed.
 fn undocumented(doc: &Value, schema: &Value, value: &Value, at: &str, found: &mut Vec<String>) {
     if let Some(reference) = schema["$ref"].as_str() {
@@ -272,6 +273,7 @@ fn undocumented(doc: &Value, schema: &Value, value: &Value, at: &str, found: &mu
     match value {
         Value::Object(map) => {
             let mut properties = serde_json::Map::new();
+            let mut required = Vec::new();
             let mut parts = vec![schema.clone()];
             while let Some(part) = parts.pop() {
                 if let Some(r) = part["$ref"].as_str() {
@@ -283,6 +285,12 @@ fn undocumented(doc: &Value, schema: &Value, value: &Value, at: &str, found: &mu
                 if let Some(props) = part["properties"].as_object() {
                     properties.extend(props.clone());
                 }
+                if let Some(names) = part["required"].as_array() {
+                    required.extend(names.iter().filter_map(|n| n.as_str().map(str::to_owned)));
+                }
+            }
+            for name in required.iter().filter(|n| !map.contains_key(*n)) {
+                found.push(format!("{at}.{name} (required, absent)"));
             }
             if properties.is_empty() {
                 return; // free-form (metadata, details)
@@ -303,8 +311,9 @@ fn undocumented(doc: &Value, schema: &Value, value: &Value, at: &str, found: &mu
     }
 }
 
-/// Every key of real answers (a report with warnings and lifecycle included) is in the document:
-/// the schemas mirrored in `api/openapi/schemas.rs` miss nothing the server says.
+/// Every key of real answers (a report with warnings and lifecycle included) is in the document,
+/// and every key it requires is there: the schemas mirrored in `api/openapi/schemas.rs` match
+/// what the server says.
 #[test]
 fn every_key_the_server_answers_is_documented() {
     let dir = tempfile::tempdir().unwrap();

@@ -29,12 +29,16 @@ pub struct SendResponse<'a> {
     status: &'static str,
     /// Why a send was `Blocked`; null otherwise.
     #[schema(value_type = Option<s::BlockReason>)]
+    #[schema(required = true)]
     reason: Option<BlockReason>,
     /// The channel that took the message; null when none did.
     #[schema(value_type = Option<s::Channel>)]
+    #[schema(required = true)]
     channel: Option<Channel>,
+    #[schema(required = true)]
     vendor_data: Option<&'a str>,
     #[schema(value_type = Option<Object>)]
+    #[schema(required = true)]
     metadata: Option<&'a Value>,
 }
 
@@ -42,18 +46,23 @@ pub struct SendResponse<'a> {
 #[derive(Serialize, ToSchema)]
 pub struct CheckResponse<'a> {
     /// Null when nothing was pending (`Expired or Not Found`).
+    #[schema(required = true)]
     request_id: Option<&'a str>,
     #[schema(value_type = s::CheckStatus)]
     status: &'static str,
     message: String,
     /// The report when the verification is `Approved` or `Declined`; null otherwise.
     #[schema(value_type = Option<s::PhoneReport>)]
+    #[schema(required = true)]
     phone: Option<PhoneReport<'a>>,
+    #[schema(required = true)]
     vendor_data: Option<&'a str>,
     #[schema(value_type = Option<Object>)]
+    #[schema(required = true)]
     metadata: Option<&'a Value>,
     /// ISO 8601 (UTC) with milliseconds.
     #[schema(format = DateTime)]
+    #[schema(required = true)]
     created_at: Option<String>,
 }
 

@@ -34,9 +34,12 @@ pub struct SessionCreated {
     #[schema(value_type = s::SessionStatus)]
     status: SessionStatus,
     workflow_id: String,
+    #[schema(required = true)]
     vendor_data: Option<String>,
     #[schema(value_type = Option<Object>)]
+    #[schema(required = true)]
     metadata: Option<Value>,
+    #[schema(required = true)]
     callback: Option<String>,
 }
 

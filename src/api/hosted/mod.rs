@@ -665,9 +665,11 @@ pub struct HostedStatus {
     status: crate::sessions::SessionStatus,
     /// The channel the code went out on, once sent.
     #[schema(value_type = Option<crate::api::openapi::schemas::Channel>)]
+    #[schema(required = true)]
     channel: Option<Channel>,
     /// The channel it fell back from, if it did.
     #[schema(value_type = Option<crate::api::openapi::schemas::Channel>)]
+    #[schema(required = true)]
     fell_back_from: Option<Channel>,
 }
 

@@ -212,18 +212,22 @@ pub struct PhoneReport {
     #[schema(pattern = r"^\+[1-9][0-9]{1,14}$")]
     full_number: String,
     /// ISO 3166-1 alpha-2.
+    #[schema(required = true)]
     country_code: Option<String>,
+    #[schema(required = true)]
     country_name: Option<String>,
     carrier: Carrier,
     is_disposable: bool,
     is_virtual: bool,
     /// The channel that delivered the code.
+    #[schema(required = true)]
     verification_method: Option<Channel>,
     /// Codes entered so far.
     #[schema(minimum = 0)]
     verification_attempts: u32,
     /// ISO 8601 (UTC), null until approved.
     #[schema(format = DateTime)]
+    #[schema(required = true)]
     verified_at: Option<String>,
     warnings: Vec<Warning>,
     lifecycle: Vec<LifecycleEntry>,
@@ -234,6 +238,7 @@ pub struct PhoneReport {
 /// The number's carrier.
 #[derive(Serialize, ToSchema)]
 pub struct Carrier {
+    #[schema(required = true)]
     name: Option<String>,
     #[serde(rename = "type")]
     kind: LineType,
@@ -244,6 +249,7 @@ pub struct Carrier {
 pub struct Warning {
     feature: Feature,
     risk: Risk,
+    #[schema(required = true)]
     additional_data: Option<Value>,
     log_type: LogType,
     short_description: String,
@@ -258,8 +264,10 @@ pub struct LifecycleEntry {
     /// ISO 8601 (UTC) with milliseconds.
     #[schema(format = DateTime)]
     timestamp: String,
+    #[schema(required = true)]
     details: Option<Value>,
     /// USD as a decimal string (`"0.0379"`) when the step was charged.
+    #[schema(required = true)]
     fee: Option<String>,
 }
 
@@ -267,8 +275,10 @@ pub struct LifecycleEntry {
 #[derive(Serialize, ToSchema)]
 pub struct ReportMatch {
     request_id: String,
+    #[schema(required = true)]
     vendor_data: Option<String>,
     #[schema(format = DateTime)]
+    #[schema(required = true)]
     verified_at: Option<String>,
 }
 
@@ -282,9 +292,12 @@ pub struct Decision {
     status: SessionStatus,
     workflow_id: String,
     features: Vec<Feature>,
+    #[schema(required = true)]
     vendor_data: Option<String>,
     #[schema(value_type = Option<Object>)]
+    #[schema(required = true)]
     metadata: Option<Value>,
+    #[schema(required = true)]
     callback: Option<String>,
     contact_details: ContactDetailsOut,
     #[schema(format = DateTime)]
@@ -297,6 +310,7 @@ pub struct Decision {
 /// The number the session was created for, if any.
 #[derive(Serialize, ToSchema)]
 pub struct ContactDetailsOut {
+    #[schema(required = true)]
     phone: Option<String>,
 }
 
@@ -307,6 +321,7 @@ pub struct Review {
     user: String,
     previous_status: SessionStatus,
     new_status: SessionStatus,
+    #[schema(required = true)]
     comment: Option<String>,
     #[schema(format = DateTime)]
     created_at: String,
@@ -374,6 +389,7 @@ pub struct WorkflowFeature {
 /// PHONE settings, as answered (defaults filled in).
 #[derive(Serialize, ToSchema)]
 pub struct PhoneConfig {
+    #[schema(required = true)]
     preferred_channel: Option<ChannelInput>,
     code_validity_seconds: u64,
     max_code_attempts: u32,
