@@ -166,6 +166,31 @@ fn the_document_names_the_contract_enums_errors_and_key() {
         json!({ "type": "apiKey", "in": "header", "name": "x-api-key",
                 "description": "The application's API key (`[[applications]] api_key`)" })
     );
+    let webhook = &doc["webhooks"]["status.updated"]["post"];
+    let headers: Vec<_> = webhook["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        headers,
+        ["X-Timestamp", "X-Signature-V2", "X-Signature-Simple", "X-Signature"]
+    );
+    let event = &schemas["StatusUpdated"];
+    for key in [
+        "webhook_type",
+        "session_id",
+        "status",
+        "workflow_id",
+        "created_at",
+        "timestamp",
+    ] {
+        assert!(
+            event["required"].as_array().unwrap().contains(&json!(key)),
+            "{key}: {event}"
+        );
+    }
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             let responses = op["responses"].as_object().unwrap();
@@ -373,12 +398,58 @@ fn every_key_the_server_answers_is_documented() {
         &json!({ "url": "http://127.0.0.1:9/hook" }),
     );
     answer("/v3/webhook/destinations/", "post", status, &destination);
+    let (status, destinations) = s.request("GET", "/v3/webhook/destinations/", Some(&s.key), None);
+    answer("/v3/webhook/destinations/", "get", status, &destinations);
     let (status, error) = s.post("/v3/phone/send/", &json!({}));
     answer("/v3/phone/send/", "post", status, &error);
     let (status, health) = s.request("GET", "/readyz", None, None);
     answer("/readyz", "get", status, &health);
 
     assert!(found.is_empty(), "answered but not in the document: {found:#?}");
+
+    // The webhook the engine sends, as `webhooks.status.updated` describes it.
+    let receiver = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", receiver.local_addr().unwrap());
+    let (events_tx, events) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader, Read, Write};
+        for stream in receiver.incoming().flatten() {
+            let mut reader = BufReader::new(stream);
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let _ = reader
+                .get_mut()
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+            let _ = events_tx.send(body);
+        }
+    });
+    let (status, _) = s.post("/v3/webhook/destinations/", &json!({ "url": url }));
+    assert_eq!(status, 201);
+    let (status, session) = s.post("/v3/session/", &json!({ "workflow_id": workflow["workflow_id"] }));
+    assert_eq!(status, 201, "{session}");
+    // session_url is on `public_url` (here the default); the page's path is what matters.
+    let url = session["session_url"].as_str().unwrap();
+    let page = &url[url.find("/session/").unwrap()..];
+    let (status, _) = s.request("GET", page, None, None);
+    assert_eq!(status, 200, "opening the page starts the session");
+    let event = events
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("a status.updated webhook");
+    let event: Value = serde_json::from_slice(&event).unwrap();
+    assert_eq!(event["webhook_type"], "status.updated", "{event}");
+    let schema = json!({ "$ref": "#/components/schemas/StatusUpdated" });
+    undocumented(&doc, &schema, &event, "webhook $", &mut found);
+    assert!(found.is_empty(), "sent but not in the document: {found:#?}");
 
     // The checker itself sees a key the document lacks, however deep.
     let mut tampered = checked.clone();

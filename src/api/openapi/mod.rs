@@ -62,7 +62,7 @@ pub const PATH: &str = "/v3/openapi.json";
         ops::metrics,
         document,
     ),
-    components(schemas(ApiError)),
+    components(schemas(ApiError, schemas::StatusUpdated)),
     modifiers(&Shared),
     tags(
         (name = "standalone", description = "Path B: send and check a code from your backend"),
@@ -96,6 +96,7 @@ pub fn json_text() -> &'static str {
     DOCUMENT.get_or_init(|| {
         let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serialises");
         add_links(&mut doc);
+        add_webhooks(&mut doc);
         doc.to_string()
     })
 }
@@ -220,6 +221,33 @@ fn add_links(doc: &mut Value) {
                 "code": "$response.body#/results/0/code",
             },
             "description": "Check the newest code the sandbox delivered",
+        },
+    });
+}
+
+/// The webhook the engine sends (OpenAPI 3.1 `webhooks`): body and signature headers.
+fn add_webhooks(doc: &mut Value) {
+    let header = |name: &str, description: &str| json!({ "name": name, "in": "header", "required": true, "schema": { "type": "string" }, "description": description });
+    doc["webhooks"] = json!({
+        "status.updated": {
+            "post": {
+                "operationId": "status_updated",
+                "summary": "A session's status changed",
+                "description": "Sent to every webhook destination subscribed to the change; retried with exponential backoff on network errors, 404 and 5xx until a 2xx or a give-up age, and kept across restarts.",
+                "parameters": [
+                    header("X-Timestamp", "Unix seconds of this attempt"),
+                    header("X-Signature-V2", "hex HMAC-SHA256(secret_shared_key, JSON.stringify(sortKeys(shortenFloats(payload))))"),
+                    header("X-Signature-Simple", "hex HMAC-SHA256(secret_shared_key, \"{X-Timestamp}:{session_id}:{status}:{webhook_type}\")"),
+                    header("X-Signature", "hex HMAC-SHA256(secret_shared_key, raw body); equal to X-Signature-V2"),
+                ],
+                "requestBody": {
+                    "required": true,
+                    "content": { "application/json": { "schema": { "$ref": "#/components/schemas/StatusUpdated" } } },
+                },
+                "responses": {
+                    "2XX": { "description": "Received; anything else is retried" },
+                },
+            },
         },
     });
 }

@@ -362,6 +362,29 @@ pub struct UpdateStatusBody {
     comment: Option<String>,
 }
 
+/// The `status.updated` webhook sent to each destination on every session status change
+/// (CONTRACT §3): signed with `X-Signature-V2` over its canonical JSON and `X-Signature-Simple`.
+#[derive(Serialize, ToSchema)]
+pub struct StatusUpdated {
+    /// `status.updated`.
+    #[schema(example = "status.updated")]
+    webhook_type: String,
+    session_id: String,
+    status: SessionStatus,
+    workflow_id: String,
+    /// Present when the session has one.
+    vendor_data: Option<String>,
+    /// Present when the session has one.
+    #[schema(value_type = Option<Object>)]
+    metadata: Option<Value>,
+    /// Unix seconds.
+    created_at: i64,
+    /// Unix seconds of the change.
+    timestamp: i64,
+    /// When the status is Approved, Declined, In Review or Abandoned.
+    decision: Option<Decision>,
+}
+
 // ---------------------------------------------------------------- workflows
 
 /// A workflow (Didit's workflow object, PHONE only), its settings resolved against the defaults.
