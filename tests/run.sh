@@ -63,5 +63,19 @@ command -v sipp >/dev/null || apt_install sip-tester "SIPp, the SIP peer of the 
 [ -x /usr/bin/promtool ] || apt_install prometheus "Prometheus and promtool, which tests/prometheus.rs runs against docker/'s dashboard and alert rules"
 [ -x /usr/bin/docker-compose ] || apt_install docker-compose "docker-compose config, which tests/docker.rs validates docker/docker-compose.yml with"
 
+# schemathesis and openapi-spec-validator (PyPI, pinned; tests/openapi_support/mod.rs names the
+# same versions and installs them itself when missing) in a virtualenv under ~/.cache: the
+# schema fuzzing of tests/schemathesis.rs and the document check of tests/openapi.rs.
+if command -v python3 >/dev/null; then
+  venv="$HOME/.cache/otpgate/schemathesis-4.32.5"
+  if [ ! -x "$venv/bin/schemathesis" ] || [ ! -x "$venv/bin/openapi-spec-validator" ]; then
+    echo "tests/run.sh: installing schemathesis and openapi-spec-validator (pip) into $venv" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q "schemathesis==4.32.5" "openapi-spec-validator==0.9.0"
+  fi
+else
+  echo "tests/run.sh: python3 not found; tests/schemathesis.rs will be skipped" >&2
+fi
+
 cargo build --workspace --bins --locked
 cargo test --workspace --locked "$@"

@@ -3,22 +3,69 @@
 //! `DELETE /v3/blocklist/phone/{number or prefix}/` (204, 404 when not listed).
 use super::error::ApiError;
 use super::input::read_object;
+use super::openapi::schemas as s;
 use super::phone::phone_number;
 use super::{authenticate, EngineData};
 use crate::blocklist::{normalise_prefix, Entry, EntryKind};
 use crate::engine::{now_ms, EngineError};
 use crate::verification::iso8601;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
 
-fn view(entry: &Entry) -> Value {
-    json!({
-        "type": entry.kind,
-        entry.kind.as_str(): entry.value,
-        "created_at": iso8601(entry.created_at_ms),
-    })
+/// A blocklist entry: `type` and, under the key it names, the number or the prefix.
+#[derive(Serialize, ToSchema)]
+pub struct BlocklistEntry {
+    #[serde(rename = "type")]
+    #[schema(value_type = s::BlocklistKind)]
+    kind: EntryKind,
+    /// E.164, for `type: phone_number`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phone_number: Option<String>,
+    /// For `type: prefix`, e.g. `+88213`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prefix: Option<String>,
+    /// ISO 8601 (UTC) with milliseconds.
+    #[schema(format = DateTime)]
+    created_at: String,
 }
 
+/// Every entry of the application's blocklist, ordered by value.
+#[derive(Serialize, ToSchema)]
+pub struct BlocklistEntries {
+    count: usize,
+    results: Vec<BlocklistEntry>,
+}
+
+fn view(entry: &Entry) -> BlocklistEntry {
+    let value = Some(entry.value.clone());
+    let (phone_number, prefix) = match entry.kind {
+        EntryKind::PhoneNumber => (value, None),
+        EntryKind::Prefix => (None, value),
+    };
+    BlocklistEntry {
+        kind: entry.kind,
+        phone_number,
+        prefix,
+        created_at: iso8601(entry.created_at_ms),
+    }
+}
+
+/// Adds a number or a prefix to the application's blocklist: sends to it are `Blocked`, checks
+/// `Declined` with `PHONE_NUMBER_IN_BLOCKLIST`.
+#[utoipa::path(
+    post,
+    path = "/v3/blocklist/phone/",
+    operation_id = "blocklist_add",
+    tag = "risk",
+    security(("x-api-key" = [])),
+    request_body = s::BlocklistBody,
+    responses(
+        (status = 201, description = "Added", body = BlocklistEntry),
+        (status = 200, description = "Already listed", body = BlocklistEntry),
+        (status = 400, description = "Neither or both of `phone_number` and `prefix`, or a bad one", body = ApiError),
+    )
+)]
 pub async fn add(req: HttpRequest, payload: web::Payload, engine: EngineData) -> Result<HttpResponse, ApiError> {
     let application = authenticate(&req, &engine)?.name.clone();
     let body = read_object(payload).await?;
@@ -68,12 +115,38 @@ pub async fn add(req: HttpRequest, payload: web::Payload, engine: EngineData) ->
     Ok(HttpResponse::Created().json(view(&entry)))
 }
 
+/// Lists the application's blocklist.
+#[utoipa::path(
+    get,
+    path = "/v3/blocklist/phone/",
+    operation_id = "blocklist_list",
+    tag = "risk",
+    security(("x-api-key" = [])),
+    responses((status = 200, description = "Every entry", body = BlocklistEntries))
+)]
 pub async fn list(req: HttpRequest, engine: EngineData) -> Result<HttpResponse, ApiError> {
     let application = authenticate(&req, &engine)?;
-    let results: Vec<Value> = engine.blocklist.list(&application.name).iter().map(view).collect();
-    Ok(HttpResponse::Ok().json(json!({ "count": results.len(), "results": results })))
+    let results: Vec<_> = engine.blocklist.list(&application.name).iter().map(view).collect();
+    Ok(HttpResponse::Ok().json(BlocklistEntries {
+        count: results.len(),
+        results,
+    }))
 }
 
+/// Removes a number (in any spelling) or a prefix from the blocklist.
+#[utoipa::path(
+    delete,
+    path = "/v3/blocklist/phone/{entry}/",
+    operation_id = "blocklist_remove",
+    tag = "risk",
+    security(("x-api-key" = [])),
+    params(("entry" = String, Path, description = "The number (E.164) or the prefix, `+` as is or as `%2B`", pattern = r"^\+?[1-9][0-9]{0,14}$", example = "+88213")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 400, description = "Not a number or prefix", body = ApiError),
+        (status = 404, description = "Not in the blocklist", body = ApiError),
+    )
+)]
 pub async fn remove(req: HttpRequest, path: web::Path<String>, engine: EngineData) -> Result<HttpResponse, ApiError> {
     let application = authenticate(&req, &engine)?.name.clone();
     // A '+' left unencoded in a path stays a '+'; an encoded one (%2B) arrives decoded.

@@ -3,23 +3,48 @@
 //! without secrets), `DELETE /v3/webhook/destinations/{id}/` (204; its undelivered events go too).
 use super::error::ApiError;
 use super::input::read_object;
+use super::openapi::schemas as s;
 use super::{authenticate, EngineData};
 use crate::engine::{now_ms, EngineError};
 use crate::outbox::{event_statuses, new_secret, Destination, EVENT_NAMES};
 use crate::sessions::events::STATUS_UPDATED;
 use crate::verification::iso8601;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 const MAX_URL: usize = 2048;
 
-fn view(d: &Destination) -> Value {
-    json!({
-        "id": d.id,
-        "url": d.url,
-        "subscribed_events": d.subscribed_events,
-        "created_at": iso8601(d.created_at_ms),
-    })
+/// A webhook destination. `secret_shared_key` only in the answer that created it.
+#[derive(Serialize, ToSchema)]
+pub struct DestinationView {
+    id: String,
+    url: String,
+    #[schema(value_type = Vec<s::WebhookEvent>)]
+    subscribed_events: Vec<String>,
+    /// ISO 8601 (UTC) with milliseconds.
+    #[schema(format = DateTime)]
+    created_at: String,
+    /// The HMAC key of `X-Signature-V2` and `X-Signature-Simple`; shown this once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret_shared_key: Option<String>,
+}
+
+/// The application's webhook destinations, without secrets.
+#[derive(Serialize, ToSchema)]
+pub struct Destinations {
+    count: usize,
+    results: Vec<DestinationView>,
+}
+
+fn view(d: &Destination) -> DestinationView {
+    DestinationView {
+        id: d.id.clone(),
+        url: d.url.clone(),
+        subscribed_events: d.subscribed_events.clone(),
+        created_at: iso8601(d.created_at_ms),
+        secret_shared_key: None,
+    }
 }
 
 /// An http(s) URL with a host, as a receiver's address.
@@ -30,6 +55,19 @@ pub(super) fn is_http_url(url: &str) -> bool {
         && !url.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
+/// Registers a receiver of session events (`status.updated` and the others named).
+#[utoipa::path(
+    post,
+    path = "/v3/webhook/destinations/",
+    operation_id = "webhook_destination_add",
+    tag = "webhooks",
+    security(("x-api-key" = [])),
+    request_body = s::DestinationBody,
+    responses(
+        (status = 201, description = "Registered; `secret_shared_key` is shown this once", body = DestinationView),
+        (status = 400, description = "Bad body; `field` names the field", body = ApiError),
+    )
+)]
 pub async fn add(req: HttpRequest, payload: web::Payload, engine: EngineData) -> Result<HttpResponse, ApiError> {
     let application = authenticate(&req, &engine)?.name.clone();
     let body = read_object(payload).await?;
@@ -77,11 +115,22 @@ pub async fn add(req: HttpRequest, payload: web::Payload, engine: EngineData) ->
         .await
         .map_err(EngineError::from)?;
     tracing::info!(application = %destination.application, destination_id = %destination.id, "webhook destination added");
-    let mut answer = view(&destination);
-    answer["secret_shared_key"] = destination.secret.clone().into();
+    let answer = DestinationView {
+        secret_shared_key: Some(destination.secret.clone()),
+        ..view(&destination)
+    };
     Ok(HttpResponse::Created().json(answer))
 }
 
+/// Lists the application's webhook destinations.
+#[utoipa::path(
+    get,
+    path = "/v3/webhook/destinations/",
+    operation_id = "webhook_destination_list",
+    tag = "webhooks",
+    security(("x-api-key" = [])),
+    responses((status = 200, description = "Every destination, without secrets", body = Destinations))
+)]
 pub async fn list(req: HttpRequest, engine: EngineData) -> Result<HttpResponse, ApiError> {
     let application = authenticate(&req, &engine)?.name.clone();
     let destinations = engine
@@ -89,10 +138,26 @@ pub async fn list(req: HttpRequest, engine: EngineData) -> Result<HttpResponse, 
         .destinations(&application)
         .await
         .map_err(EngineError::from)?;
-    let results: Vec<Value> = destinations.iter().map(view).collect();
-    Ok(HttpResponse::Ok().json(json!({ "count": results.len(), "results": results })))
+    let results: Vec<_> = destinations.iter().map(view).collect();
+    Ok(HttpResponse::Ok().json(Destinations {
+        count: results.len(),
+        results,
+    }))
 }
 
+/// Removes a destination; its undelivered events go with it.
+#[utoipa::path(
+    delete,
+    path = "/v3/webhook/destinations/{id}/",
+    operation_id = "webhook_destination_remove",
+    tag = "webhooks",
+    security(("x-api-key" = [])),
+    params(("id" = String, Path, description = "The destination's id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such destination", body = ApiError),
+    )
+)]
 pub async fn remove(req: HttpRequest, path: web::Path<String>, engine: EngineData) -> Result<HttpResponse, ApiError> {
     let application = authenticate(&req, &engine)?.name.clone();
     let removed = engine

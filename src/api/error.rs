@@ -5,13 +5,20 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize)]
+/// Every error answer: `detail` says what is wrong in words, `code` names the problem for
+/// programs (`required`, `invalid_format`, `invalid_choice`, `not_found`, `rate_limited`, …),
+/// and `field` names the request field at fault when there is one (`options.code_size`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
 pub struct ApiError {
     #[serde(skip)]
     status: StatusCode,
+    #[schema(example = "phone_number is required")]
     pub detail: String,
+    #[schema(example = "required")]
     pub code: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "phone_number")]
     pub field: Option<String>,
     /// Whole seconds for the `Retry-After` header of a 429.
     #[serde(skip)]

@@ -1,6 +1,7 @@
 //! The HTTP API (actix-web): routes, authentication, and the server function.
 //!
-//! Every `/v3/*` route needs `x-api-key`. Handlers validate input into typed requests, ask the
+//! Every `/v3/*` route needs `x-api-key`, but for `/v3/openapi.json` (the API's public
+//! description, [`openapi`]) and the channel platforms' signed callbacks. Handlers validate input into typed requests, ask the
 //! number's actor, and shape the answer; errors go through [`error::ApiError`]. Every request
 //! first passes the request limits ([`limits`]); the listener speaks TLS when configured ([`tls`]).
 mod billing;
@@ -11,6 +12,7 @@ pub mod error;
 mod hosted;
 mod input;
 pub mod limits;
+pub mod openapi;
 mod ops;
 mod phone;
 mod sandbox;
@@ -121,7 +123,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(hosted::routes)
         .service(resource("/healthz", web::get().to(ops::healthz)))
         .service(resource("/readyz", web::get().to(ops::readyz)))
-        .service(resource("/metrics", web::get().to(ops::metrics)));
+        .service(resource("/metrics", web::get().to(ops::metrics)))
+        .service(resource(openapi::PATH, web::get().to(openapi::document)));
 }
 
 /// How the server listens: its worker count, the request limits of every endpoint, and TLS.

@@ -2,23 +2,74 @@
 use super::EngineData;
 use actix_web::{web, HttpResponse};
 use metrics_exporter_prometheus::PrometheusHandle;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
+/// `status` of `GET /healthz` and `GET /readyz`.
+#[derive(Serialize, ToSchema)]
+pub enum Health {
+    #[serde(rename = "ok")]
+    Ok,
+    #[serde(rename = "ready")]
+    Ready,
+    #[serde(rename = "not ready")]
+    NotReady,
+}
+
+/// A liveness or readiness answer; `detail` says what is not ready.
+#[derive(Serialize, ToSchema)]
+pub struct HealthBody {
+    status: Health,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
+}
+
+fn health(status: Health, detail: Option<String>) -> HealthBody {
+    HealthBody { status, detail }
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "healthz",
+    tag = "operations",
+    responses((status = 200, description = "Alive", body = HealthBody))
+)]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+    HttpResponse::Ok().json(health(Health::Ok, None))
 }
 
 /// Ready when the store answers a read and, with carriers configured, at least one is up.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = HealthBody),
+        (status = 503, description = "Not ready: no carrier is up, or the store does not answer", body = HealthBody),
+    )
+)]
 pub async fn readyz(engine: EngineData) -> HttpResponse {
     if engine.router.any_carrier_up() == Some(false) {
-        return HttpResponse::ServiceUnavailable().json(json!({ "status": "not ready", "detail": "no carrier is up" }));
+        let body = health(Health::NotReady, Some("no carrier is up".to_owned()));
+        return HttpResponse::ServiceUnavailable().json(body);
     }
     match engine.store.get_setting("readiness-probe").await {
-        Ok(_) => HttpResponse::Ok().json(json!({ "status": "ready" })),
-        Err(e) => HttpResponse::ServiceUnavailable().json(json!({ "status": "not ready", "detail": e.to_string() })),
+        Ok(_) => HttpResponse::Ok().json(health(Health::Ready, None)),
+        Err(e) => HttpResponse::ServiceUnavailable().json(health(Health::NotReady, Some(e.to_string()))),
     }
 }
 
+/// Prometheus metrics (CONTRACT §7).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition format 0.0.4", body = String, content_type = "text/plain; version=0.0.4"))
+)]
 pub async fn metrics(handle: web::Data<PrometheusHandle>, engine: EngineData) -> HttpResponse {
     engine.router.refresh_metrics();
     HttpResponse::Ok()

@@ -1,6 +1,7 @@
 //! Standalone verification (Path B): `POST /v3/phone/send/` and `POST /v3/phone/check/`.
 use super::error::ApiError;
 use super::input::{read_object, Object};
+use super::openapi::schemas as s;
 use super::{authenticate, EngineData};
 use crate::actors::{CheckCode, SendCode, SendStatus};
 use crate::code;
@@ -17,25 +18,51 @@ use otpgate_gateway::Channel;
 use serde::Serialize;
 use serde_json::Value;
 use std::time::Instant;
+use utoipa::ToSchema;
 
-#[derive(Serialize)]
-struct SendResponse<'a> {
+/// `POST /v3/phone/send/` answer (CONTRACT §3).
+#[derive(Serialize, ToSchema)]
+pub struct SendResponse<'a> {
+    /// The verification's id (a UUID); the same on a `Retry`.
     request_id: &'a str,
+    #[schema(value_type = s::SendStatus)]
     status: &'static str,
+    /// Why a send was `Blocked`; null otherwise.
+    #[schema(value_type = Option<s::BlockReason>)]
+    #[schema(required = true)]
     reason: Option<BlockReason>,
+    /// The channel that took the message; null when none did.
+    #[schema(value_type = Option<s::Channel>)]
+    #[schema(required = true)]
     channel: Option<Channel>,
+    #[schema(required = true)]
     vendor_data: Option<&'a str>,
+    #[schema(value_type = Option<Object>)]
+    #[schema(required = true)]
     metadata: Option<&'a Value>,
 }
 
-#[derive(Serialize)]
-struct CheckResponse<'a> {
+/// `POST /v3/phone/check/` answer (CONTRACT §3).
+#[derive(Serialize, ToSchema)]
+pub struct CheckResponse<'a> {
+    /// Null when nothing was pending (`Expired or Not Found`).
+    #[schema(required = true)]
     request_id: Option<&'a str>,
+    #[schema(value_type = s::CheckStatus)]
     status: &'static str,
     message: String,
+    /// The report when the verification is `Approved` or `Declined`; null otherwise.
+    #[schema(value_type = Option<s::PhoneReport>)]
+    #[schema(required = true)]
     phone: Option<PhoneReport<'a>>,
+    #[schema(required = true)]
     vendor_data: Option<&'a str>,
+    #[schema(value_type = Option<Object>)]
+    #[schema(required = true)]
     metadata: Option<&'a Value>,
+    /// ISO 8601 (UTC) with milliseconds.
+    #[schema(format = DateTime)]
+    #[schema(required = true)]
     created_at: Option<String>,
 }
 
@@ -140,6 +167,20 @@ pub(super) async fn screen(
     })
 }
 
+/// Sends a code (Path B). Answers once a carrier accepted the first message.
+#[utoipa::path(
+    post,
+    path = "/v3/phone/send/",
+    operation_id = "phone_send",
+    tag = "standalone",
+    security(("x-api-key" = [])),
+    request_body = s::SendBody,
+    responses(
+        (status = 200, description = "`Success` (a new verification), `Retry` (a resend of the pending one), `Blocked` (refused by anti-fraud; not billed) or `Undeliverable` (no channel could take it; not billed)", body = SendResponse),
+        (status = 400, description = "Bad body; `field` names the field", body = ApiError),
+        (status = 502, description = "`phone_provider_unavailable`: every carrier is down", body = ApiError),
+    )
+)]
 pub async fn send(req: HttpRequest, payload: web::Payload, engine: EngineData) -> Result<HttpResponse, ApiError> {
     let received = Instant::now();
     let application = authenticate(&req, &engine)?.name.clone();
@@ -256,6 +297,19 @@ fn decline_action(body: &Object, key: &str) -> Result<RiskAction, ApiError> {
     }
 }
 
+/// Checks a code the user entered (Path B). Every outcome, a wrong code included, is a 200.
+#[utoipa::path(
+    post,
+    path = "/v3/phone/check/",
+    operation_id = "phone_check",
+    tag = "standalone",
+    security(("x-api-key" = [])),
+    request_body = s::CheckBody,
+    responses(
+        (status = 200, description = "`Approved`, `Failed` (wrong code, attempts left), `Declined` (attempts exhausted, blocklisted, high risk…) or `Expired or Not Found`", body = CheckResponse),
+        (status = 400, description = "Bad body; `field` names the field", body = ApiError),
+    )
+)]
 pub async fn check(req: HttpRequest, payload: web::Payload, engine: EngineData) -> Result<HttpResponse, ApiError> {
     let application = authenticate(&req, &engine)?.name.clone();
     let body = read_object(payload).await?;

@@ -3,6 +3,7 @@
 //! approved or declined, with a comment; 409 for any other status).
 use super::error::ApiError;
 use super::input::read_object;
+use super::openapi::schemas as s;
 use super::phone::{metadata, vendor_data};
 use super::{authenticate, EngineData};
 use crate::actors::ResolveReview;
@@ -14,12 +15,47 @@ use crate::sessions::{new_token, Session, SessionStatus};
 use crate::store::SessionKey;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::json;
+use serde::Serialize;
+use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 const MAX_COMMENT: usize = 2048;
 
 pub type HostingData = web::Data<Hosting>;
 
+/// A new session: send the user to `session_url`.
+#[derive(Serialize, ToSchema)]
+pub struct SessionCreated {
+    session_id: String,
+    session_number: i64,
+    /// The hosted page of this session (its token is the page's only key).
+    session_url: String,
+    /// `Not Started`.
+    #[schema(value_type = s::SessionStatus)]
+    status: SessionStatus,
+    workflow_id: String,
+    #[schema(required = true)]
+    vendor_data: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    #[schema(required = true)]
+    metadata: Option<Value>,
+    #[schema(required = true)]
+    callback: Option<String>,
+}
+
+/// Creates a session (path A) of a workflow; the user verifies on its hosted page.
+#[utoipa::path(
+    post,
+    path = "/v3/session/",
+    operation_id = "session_create",
+    tag = "hosted",
+    security(("x-api-key" = [])),
+    request_body = s::SessionBody,
+    responses(
+        (status = 201, description = "Created, `Not Started`", body = SessionCreated),
+        (status = 400, description = "Bad body (an unknown `workflow_id` included); `field` names the field", body = ApiError),
+    )
+)]
 pub async fn create(
     req: HttpRequest,
     payload: web::Payload,
@@ -108,16 +144,16 @@ pub async fn create(
     let session = engine.store.create_session(session).await.map_err(EngineError::from)?;
     service::entered(&hosting, SessionStatus::NotStarted);
     tracing::info!(%application, session_id = %session.id, session_number = session.number, "session created");
-    Ok(HttpResponse::Created().json(json!({
-        "session_id": session.id,
-        "session_number": session.number,
-        "session_url": hosting.session_url(&token),
-        "status": session.status,
-        "workflow_id": session.workflow.id,
-        "vendor_data": session.vendor_data,
-        "metadata": session.metadata,
-        "callback": session.callback,
-    })))
+    Ok(HttpResponse::Created().json(SessionCreated {
+        session_url: hosting.session_url(&token),
+        session_id: session.id,
+        session_number: session.number,
+        status: session.status,
+        workflow_id: session.workflow.id,
+        vendor_data: session.vendor_data,
+        metadata: session.metadata,
+        callback: session.callback,
+    }))
 }
 
 /// The application's session `id`, with a timeout that came due applied.
@@ -136,6 +172,19 @@ async fn find(engine: &EngineData, hosting: &Hosting, application: &str, id: &st
     )
 }
 
+/// The session's status and its verification's report.
+#[utoipa::path(
+    get,
+    path = "/v3/session/{id}/decision/",
+    operation_id = "session_decision",
+    tag = "hosted",
+    security(("x-api-key" = [])),
+    params(("id" = String, Path, description = "The session's id")),
+    responses(
+        (status = 200, description = "The decision", body = s::Decision),
+        (status = 404, description = "No such session", body = ApiError),
+    )
+)]
 pub async fn decision_of(
     req: HttpRequest,
     path: web::Path<String>,
@@ -150,6 +199,19 @@ pub async fn decision_of(
     Ok(HttpResponse::Ok().json(decision(&session, verification.as_ref())))
 }
 
+/// Deletes a session.
+#[utoipa::path(
+    delete,
+    path = "/v3/session/{id}/",
+    operation_id = "session_delete",
+    tag = "hosted",
+    security(("x-api-key" = [])),
+    params(("id" = String, Path, description = "The session's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such session", body = ApiError),
+    )
+)]
 pub async fn delete(req: HttpRequest, path: web::Path<String>, engine: EngineData) -> Result<HttpResponse, ApiError> {
     let application = authenticate(&req, &engine)?.name.clone();
     let deleted = engine
@@ -164,6 +226,22 @@ pub async fn delete(req: HttpRequest, path: web::Path<String>, engine: EngineDat
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Approves or declines a session In Review.
+#[utoipa::path(
+    patch,
+    path = "/v3/session/{id}/update-status/",
+    operation_id = "session_update_status",
+    tag = "hosted",
+    security(("x-api-key" = [])),
+    params(("id" = String, Path, description = "The session's id")),
+    request_body = s::UpdateStatusBody,
+    responses(
+        (status = 200, description = "The decision as it now is", body = s::Decision),
+        (status = 400, description = "Bad body; `field` names the field", body = ApiError),
+        (status = 404, description = "No such session", body = ApiError),
+        (status = 409, description = "`invalid_status`: the session is not In Review", body = ApiError),
+    )
+)]
 pub async fn update_status(
     req: HttpRequest,
     path: web::Path<String>,

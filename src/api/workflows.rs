@@ -4,6 +4,7 @@
 //! names: the label, or the whole features array (as Didit's does).
 use super::error::ApiError;
 use super::input::{read_object, Object};
+use super::openapi::schemas as s;
 use super::{authenticate, EngineData};
 use crate::engine::{now_ms, EngineError};
 use crate::workflows::{parse_action, PhoneSettings, Workflow, WorkflowRiskActions, CONFIGURABLE_RISKS, PHONE};
@@ -158,6 +159,19 @@ fn phone_config(config: &Object) -> Result<PhoneSettings, ApiError> {
     })
 }
 
+/// Creates a workflow (path A): the PHONE feature and its settings.
+#[utoipa::path(
+    post,
+    path = "/v3/workflows/",
+    operation_id = "workflow_create",
+    tag = "hosted",
+    security(("x-api-key" = [])),
+    request_body = s::WorkflowBody,
+    responses(
+        (status = 201, description = "Created", body = s::Workflow),
+        (status = 400, description = "Bad body; `field` names the field", body = ApiError),
+    )
+)]
 pub async fn create(req: HttpRequest, payload: web::Payload, engine: EngineData) -> Result<HttpResponse, ApiError> {
     let application = authenticate(&req, &engine)?.name.clone();
     let body = read_object(payload).await?;
@@ -180,6 +194,15 @@ pub async fn create(req: HttpRequest, payload: web::Payload, engine: EngineData)
     Ok(HttpResponse::Created().json(workflow.view(&engine.policy)))
 }
 
+/// Lists the application's workflows, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v3/workflows/",
+    operation_id = "workflow_list",
+    tag = "hosted",
+    security(("x-api-key" = [])),
+    responses((status = 200, description = "Every workflow", body = Vec<s::Workflow>))
+)]
 pub async fn list(req: HttpRequest, engine: EngineData) -> Result<HttpResponse, ApiError> {
     let application = authenticate(&req, &engine)?;
     let workflows = engine
@@ -200,12 +223,40 @@ async fn find(engine: &EngineData, application: &str, id: &str) -> Result<Workfl
         .ok_or_else(|| ApiError::not_found(format!("no workflow {id}")))
 }
 
+/// One workflow.
+#[utoipa::path(
+    get,
+    path = "/v3/workflows/{id}/",
+    operation_id = "workflow_get",
+    tag = "hosted",
+    security(("x-api-key" = [])),
+    params(("id" = String, Path, description = "The workflow's id")),
+    responses(
+        (status = 200, description = "The workflow", body = s::Workflow),
+        (status = 404, description = "No such workflow", body = ApiError),
+    )
+)]
 pub async fn get(req: HttpRequest, path: web::Path<String>, engine: EngineData) -> Result<HttpResponse, ApiError> {
     let application = authenticate(&req, &engine)?.name.clone();
     let workflow = find(&engine, &application, &path).await?;
     Ok(HttpResponse::Ok().json(workflow.view(&engine.policy)))
 }
 
+/// Changes a workflow: what the body names is replaced (the label, or the whole `features`).
+#[utoipa::path(
+    patch,
+    path = "/v3/workflows/{id}/",
+    operation_id = "workflow_update",
+    tag = "hosted",
+    security(("x-api-key" = [])),
+    params(("id" = String, Path, description = "The workflow's id")),
+    request_body = s::WorkflowPatch,
+    responses(
+        (status = 200, description = "The workflow as it now is", body = s::Workflow),
+        (status = 400, description = "Bad body; `field` names the field", body = ApiError),
+        (status = 404, description = "No such workflow", body = ApiError),
+    )
+)]
 pub async fn update(
     req: HttpRequest,
     path: web::Path<String>,
@@ -231,6 +282,19 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(workflow.view(&engine.policy)))
 }
 
+/// Deletes a workflow.
+#[utoipa::path(
+    delete,
+    path = "/v3/workflows/{id}/",
+    operation_id = "workflow_delete",
+    tag = "hosted",
+    security(("x-api-key" = [])),
+    params(("id" = String, Path, description = "The workflow's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such workflow", body = ApiError),
+    )
+)]
 pub async fn delete(req: HttpRequest, path: web::Path<String>, engine: EngineData) -> Result<HttpResponse, ApiError> {
     let application = authenticate(&req, &engine)?.name.clone();
     let deleted = engine

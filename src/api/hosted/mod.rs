@@ -40,7 +40,6 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use i18n::{negotiate, Lang};
 use otpgate_gateway::Channel;
 use page::{CodeStep, Frame, NumberStep, View};
-use serde_json::json;
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -438,7 +437,9 @@ async fn act(
 ) -> HttpResponse {
     let (token, action) = path.into_inner();
     if !matches!(action.as_str(), "send" | "resend" | "check") {
-        return HttpResponse::NotFound().finish();
+        return HttpResponse::NotFound()
+            .content_type("text/plain; charset=utf-8")
+            .body("no such form; the page posts send, resend or check");
     }
     let visit = match posted(&req, &token, &form, &engine, &hosting).await {
         Ok(visit) => visit,
@@ -657,6 +658,21 @@ async fn check(form: &HashMap<String, String>, engine: &EngineData, hosting: &Ho
     }
 }
 
+/// `GET /session/{token}/status`: what the page's script polls.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct HostedStatus {
+    #[schema(value_type = crate::api::openapi::schemas::SessionStatus)]
+    status: crate::sessions::SessionStatus,
+    /// The channel the code went out on, once sent.
+    #[schema(value_type = Option<crate::api::openapi::schemas::Channel>)]
+    #[schema(required = true)]
+    channel: Option<Channel>,
+    /// The channel it fell back from, if it did.
+    #[schema(value_type = Option<crate::api::openapi::schemas::Channel>)]
+    #[schema(required = true)]
+    fell_back_from: Option<Channel>,
+}
+
 /// `{status, channel, fell_back_from}` for the page's script; no secrets, nothing changed.
 async fn status(req: HttpRequest, token: web::Path<String>, engine: EngineData, hosting: HostingData) -> HttpResponse {
     let visit = match visit(&req, &token, &engine, &hosting).await {
@@ -670,11 +686,11 @@ async fn status(req: HttpRequest, token: web::Path<String>, engine: EngineData, 
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header(("X-Content-Type-Options", "nosniff"))
-        .json(json!({
-            "status": visit.session.status,
-            "channel": verification.as_ref().and_then(|v| v.channel),
-            "fell_back_from": verification.as_ref().and_then(fell_back_from),
-        }))
+        .json(HostedStatus {
+            status: visit.session.status,
+            channel: verification.as_ref().and_then(|v| v.channel),
+            fell_back_from: verification.as_ref().and_then(fell_back_from),
+        })
 }
 
 #[cfg(test)]
