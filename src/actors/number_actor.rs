@@ -255,7 +255,8 @@ impl Actor for NumberActor {
                     Ok((history, approvals)) => {
                         act.state = Some(NumberState::from_history(history, approvals, now_ms()))
                     }
-                    Err(e) => tracing::error!(error = %e, "cannot load number history"),
+                    // Debug: the store outage itself is logged once, by `store::health`.
+                    Err(e) => tracing::debug!(error = %e, "cannot load number history"),
                 }),
         );
         ctx.run_later(IDLE_AFTER, Self::stop_if_idle);

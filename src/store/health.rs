@@ -1,0 +1,70 @@
+//! What the engine last saw of its store, for `/readyz`, the store-error metric and the logs.
+//!
+//! Each backend reports the outcome of every write batch and every read here
+//! ([`observe`]). Reads and writes are tracked apart: on a file system remounted read-only, or a
+//! full disk, reads keep working while every write fails, and one direction's success must not
+//! hide the other's outage (nor make the log flap once per request). A log line is written on
+//! each transition only (working → failing, failing → working); each failure counts in
+//! `otpgate_store_errors_total{backend,kind}` (kinds: [`super::StoreError::kind`]).
+use super::StoreError;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// A read (a query on a pooled connection) or a write (one writer batch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Read,
+    Write,
+}
+
+impl Op {
+    fn as_str(self) -> &'static str {
+        match self {
+            Op::Read => "read",
+            Op::Write => "write",
+        }
+    }
+
+    fn failing(self) -> &'static AtomicBool {
+        static READS: AtomicBool = AtomicBool::new(false);
+        static WRITES: AtomicBool = AtomicBool::new(false);
+        match self {
+            Op::Read => &READS,
+            Op::Write => &WRITES,
+        }
+    }
+}
+
+/// Records the outcome of one `op` on `backend` ("sqlite", "postgres"): counts a failure in
+/// `otpgate_store_errors_total`, and logs when reads or writes start or stop failing. A
+/// [`StoreError::Corrupt`] record is counted but is not an outage (the store answered).
+pub fn observe<T>(backend: &'static str, op: Op, result: &Result<T, StoreError>) {
+    match result {
+        Ok(_) => {
+            if op.failing().swap(false, Ordering::Relaxed) {
+                tracing::warn!(
+                    backend,
+                    op = op.as_str(),
+                    "store recovered: its {}s succeed again",
+                    op.as_str()
+                );
+            }
+        }
+        Err(e) => {
+            metrics::counter!(crate::metrics::STORE_ERRORS, "backend" => backend, "kind" => e.kind()).increment(1);
+            if !matches!(e, StoreError::Corrupt(_)) && !op.failing().swap(true, Ordering::Relaxed) {
+                tracing::error!(
+                    backend,
+                    op = op.as_str(),
+                    kind = e.kind(),
+                    error = %e,
+                    "store failing: requests that need it answer 503 until it recovers"
+                );
+            }
+        }
+    }
+}
+
+/// Whether the last write batch failed (then `/readyz` probes with a write of its own).
+pub fn writes_failing() -> bool {
+    Op::Write.failing().load(Ordering::Relaxed)
+}
