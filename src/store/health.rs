@@ -6,8 +6,22 @@
 //! hide the other's outage (nor make the log flap once per request). A log line is written on
 //! each transition only (working → failing, failing → working); each failure counts in
 //! `otpgate_store_errors_total{backend,kind}` (kinds: [`super::StoreError::kind`]).
+//!
+//! An outage ends at the first success [`QUIET`] or more after its last failure: on a full disk
+//! some commits still fit (SQLite reuses WAL space it already holds) between ones that do not,
+//! and a success in between is not a recovery.
 use super::StoreError;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How long after its last failure a success ends an outage.
+pub const QUIET: Duration = Duration::from_secs(2);
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
 
 /// A read (a query on a pooled connection) or a write (one writer batch).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +46,16 @@ impl Op {
             Op::Write => &WRITES,
         }
     }
+
+    /// When (ms since the epoch) the last failure was seen.
+    fn last_failure_ms(self) -> &'static AtomicU64 {
+        static READS: AtomicU64 = AtomicU64::new(0);
+        static WRITES: AtomicU64 = AtomicU64::new(0);
+        match self {
+            Op::Read => &READS,
+            Op::Write => &WRITES,
+        }
+    }
 }
 
 /// Records the outcome of one `op` on `backend` ("sqlite", "postgres"): counts a failure in
@@ -40,7 +64,9 @@ impl Op {
 pub fn observe<T>(backend: &'static str, op: Op, result: &Result<T, StoreError>) {
     match result {
         Ok(_) => {
-            if op.failing().swap(false, Ordering::Relaxed) {
+            let quiet =
+                now_ms().saturating_sub(op.last_failure_ms().load(Ordering::Relaxed)) >= QUIET.as_millis() as u64;
+            if quiet && op.failing().swap(false, Ordering::Relaxed) {
                 tracing::warn!(
                     backend,
                     op = op.as_str(),
@@ -50,6 +76,7 @@ pub fn observe<T>(backend: &'static str, op: Op, result: &Result<T, StoreError>)
             }
         }
         Err(e) => {
+            op.last_failure_ms().store(now_ms(), Ordering::Relaxed);
             metrics::counter!(crate::metrics::STORE_ERRORS, "backend" => backend, "kind" => e.kind()).increment(1);
             if !matches!(e, StoreError::Corrupt(_)) && !op.failing().swap(true, Ordering::Relaxed) {
                 tracing::error!(
@@ -64,7 +91,8 @@ pub fn observe<T>(backend: &'static str, op: Op, result: &Result<T, StoreError>)
     }
 }
 
-/// Whether the last write batch failed (then `/readyz` probes with a write of its own).
+/// Whether writes are failing: the last write batch failed, or one did less than [`QUIET`]
+/// ago (then `/readyz` probes with a write of its own).
 pub fn writes_failing() -> bool {
     Op::Write.failing().load(Ordering::Relaxed)
 }
