@@ -16,7 +16,7 @@ mod load;
 
 use common::smsc::{eventually, metric};
 use common::Server;
-use load::{fresh_number, judge, occurrences, readyz, send, Answer, Load};
+use load::{judge, outage_logged, readyz, recovers, Answer, Load};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -84,45 +84,6 @@ fn stop(mut server: Server) -> PathBuf {
     server.dir.join("data/otpgate.db")
 }
 
-/// After the fault: `/readyz` says ready again, then sends succeed again (one after another,
-/// each answered 200), and the load keeps being acknowledged.
-fn recovers(server: &Server, load: &Load) {
-    assert!(
-        eventually(Duration::from_secs(10), || readyz(&server.base) == 200),
-        "/readyz did not recover: {}",
-        server.stderr()
-    );
-    for _ in 0..20 {
-        let answer = send(&server.base, &server.key, &fresh_number());
-        assert_eq!(answer.status, 200, "a send after recovery: {answer:?}");
-    }
-    let acknowledged = load.count(200);
-    assert!(
-        eventually(Duration::from_secs(10), || load.count(200) >= acknowledged + 30),
-        "the load is not acknowledged again"
-    );
-}
-
-/// The outage was logged once when it began and once when it ended (not once per request);
-/// nothing else is logged as an error. The end is declared on a success a while after the last failure
-/// (`store::health::QUIET`): `/readyz` probes with a write until then.
-fn logged_once(server: &Server) {
-    let ended = eventually(Duration::from_secs(10), || {
-        readyz(&server.base);
-        occurrences(&server.stderr(), "store recovered") > 0
-    });
-    let log = server.stderr();
-    assert!(ended, "the end of the outage was not logged:\n{log}");
-    assert_eq!(
-        occurrences(&log, "store failing"),
-        1,
-        "one outage, one log line:\n{log}"
-    );
-    assert_eq!(occurrences(&log, "store recovered"), 1, "{log}");
-    let errors = log.lines().filter(|l| l.contains(" ERROR ")).count();
-    assert_eq!(errors, 1, "errors logged beside the outage's one line:\n{log}");
-}
-
 /// Every acknowledged send can be checked with the code the sandbox received, and is in the
 /// store once the engine stopped; the database passes `PRAGMA integrity_check`.
 fn nothing_lost(server: Server, answers: &[Answer], acknowledged: &[String]) {
@@ -188,7 +149,7 @@ fn unwritable_database_files_answer_503_fast_and_recover_without_a_restart() {
         &[("backend", "sqlite"), ("kind", "unavailable")],
     );
     assert!(errors >= 1.0, "otpgate_store_errors_total: {errors}");
-    logged_once(&server);
+    outage_logged(&server);
     eprintln!(
         "sqlite unwritable: {} sends acknowledged, {refused} answered 503 (max {:?}), {errors} store errors counted",
         acknowledged.len(),
@@ -252,7 +213,7 @@ fn a_full_disk_answers_503_storage_full_and_recovers_once_space_is_freed() {
         &[("backend", "sqlite"), ("kind", "full")],
     );
     assert!(errors >= 1.0, "otpgate_store_errors_total: {errors}");
-    logged_once(&server);
+    outage_logged(&server);
     eprintln!(
         "sqlite disk full: {} sends acknowledged, {refused} answered 503 ({full_answers} store_full), {errors} store errors counted",
         acknowledged.len()

@@ -4,6 +4,7 @@
 
 pub mod hosted;
 pub mod platforms;
+pub mod proxy;
 pub mod smsc;
 
 use serde_json::Value;

@@ -1,6 +1,9 @@
 //! A load of sends for the store-outage tests (`tests/store_faults*.rs`): a few clients send to
 //! fresh sandbox numbers one after another and record every answer (status, body,
 //! `Retry-After`, time taken), so a test can inject a fault mid-load and judge every answer.
+#![allow(dead_code)] // not every test binary that includes this module uses all of it
+use crate::common::smsc::eventually;
+use crate::common::Server;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -163,4 +166,51 @@ pub fn readyz(base: &str) -> u16 {
 /// How often `needle` appears in `text`.
 pub fn occurrences(text: &str, needle: &str) -> usize {
     text.matches(needle).count()
+}
+
+/// After the fault: `/readyz` says ready again, then sends succeed again (one after another,
+/// each answered 200), and the load keeps being acknowledged.
+pub fn recovers(server: &Server, load: &Load) {
+    assert!(
+        eventually(Duration::from_secs(10), || readyz(&server.base) == 200),
+        "/readyz did not recover: {}",
+        server.stderr()
+    );
+    for _ in 0..20 {
+        let answer = send(&server.base, &server.key, &fresh_number());
+        assert_eq!(answer.status, 200, "a send after recovery: {answer:?}");
+    }
+    let acknowledged = load.count(200);
+    assert!(
+        eventually(Duration::from_secs(10), || load.count(200) >= acknowledged + 30),
+        "the load is not acknowledged again"
+    );
+}
+
+/// The outage was logged once per direction that failed (reads, writes) when it began and once
+/// when it ended, not once per request, and nothing else was logged as an error. The end is
+/// declared on a success a while after the last failure (`store::health::QUIET`): `/readyz`
+/// (a read, and a write while writes fail) brings it. Returns how many directions failed.
+pub fn outage_logged(server: &Server) -> usize {
+    let failing = |log: &str| occurrences(log, "store failing");
+    let ended = eventually(Duration::from_secs(10), || {
+        readyz(&server.base);
+        let log = server.stderr();
+        occurrences(&log, "store recovered") >= failing(&log)
+    });
+    let log = server.stderr();
+    assert!(ended, "the end of the outage was not logged:\n{log}");
+    for op in ["read", "write"] {
+        let lines = |what: &str| {
+            log.lines()
+                .filter(|l| l.contains(what) && l.contains(&format!("op=\"{op}\"")))
+                .count()
+        };
+        assert!(lines("store failing") <= 1, "{op}s: one outage, one log line:\n{log}");
+        assert_eq!(lines("store failing"), lines("store recovered"), "{op}s:\n{log}");
+    }
+    let errors = log.lines().filter(|l| l.contains(" ERROR ")).count();
+    assert!(failing(&log) >= 1, "the outage was not logged:\n{log}");
+    assert_eq!(errors, failing(&log), "errors logged beside the outage's lines:\n{log}");
+    failing(&log)
 }
