@@ -96,3 +96,13 @@ pub fn observe<T>(backend: &'static str, op: Op, result: &Result<T, StoreError>)
 pub fn writes_failing() -> bool {
     Op::Write.failing().load(Ordering::Relaxed)
 }
+
+/// Logs a background task's failed store call (`what` says what it could not do): at debug
+/// level for an outage, which [`observe`] already logged once, instead of once per poll; a
+/// corrupt record at warn.
+pub fn background_failure(what: &'static str, e: &StoreError) {
+    match e {
+        StoreError::Corrupt(_) => tracing::warn!(error = %e, "{what}"),
+        StoreError::Unavailable(_) | StoreError::Full(_) => tracing::debug!(error = %e, "{what}"),
+    }
+}
