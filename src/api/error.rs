@@ -137,3 +137,37 @@ impl From<StoreError> for ApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::MessageBody;
+
+    fn answer(e: StoreError) -> (u16, Option<String>, serde_json::Value) {
+        let response = ApiError::from(EngineError::Store(e)).error_response();
+        let retry_after = response
+            .headers()
+            .get(actix_web::http::header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let status = response.status().as_u16();
+        let body = response.into_body().try_into_bytes().unwrap();
+        (status, retry_after, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[test]
+    fn store_failures_are_503_with_retry_after_and_a_full_disk_says_so() {
+        let (status, retry_after, body) = answer(StoreError::Full("database or disk is full".into()));
+        assert_eq!((status, retry_after.as_deref()), (503, Some("2")));
+        assert_eq!(body["code"], "store_full");
+        assert!(
+            body["detail"].as_str().unwrap().starts_with("storage is full"),
+            "{body}"
+        );
+
+        let (status, retry_after, body) = answer(StoreError::Unavailable("connection closed".into()));
+        assert_eq!((status, retry_after.as_deref()), (503, Some("2")));
+        assert_eq!(body["code"], "store_unavailable");
+        // The driver's message stays in the log, out of the answer.
+        assert!(!body.to_string().contains("connection closed"), "{body}");
+    }
+}
