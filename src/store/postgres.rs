@@ -84,20 +84,28 @@ pub struct PostgresStore {
     writer: mpsc::UnboundedSender<Job>,
 }
 
-/// A driver or pool error as [`StoreError::Unavailable`]: the server's message (never its
-/// `DETAIL`, which may quote a stored value such as a phone number).
+/// A driver or pool error as [`StoreError::Unavailable`] ([`StoreError::Full`] for SQLSTATE
+/// 53100 `disk_full`): the server's message (never its `DETAIL`, which may quote a stored value
+/// such as a phone number).
 pub(crate) fn unavailable(e: impl Into<PgError>) -> StoreError {
-    StoreError::Unavailable(e.into().0)
+    match e.into() {
+        PgError(message, true) => StoreError::Full(message),
+        PgError(message, false) => StoreError::Unavailable(message),
+    }
 }
 
-/// An error message fit for logs.
-pub(crate) struct PgError(String);
+/// An error message fit for logs, and whether the server said its disk is full.
+pub(crate) struct PgError(String, bool);
 
 impl From<tokio_postgres::Error> for PgError {
     fn from(e: tokio_postgres::Error) -> Self {
+        let full = e.code() == Some(&SqlState::DISK_FULL);
         match e.as_db_error() {
-            Some(db) => PgError(format!("{} {}: {}", db.severity(), db.code().code(), db.message())),
-            None => PgError(e.to_string()),
+            Some(db) => PgError(
+                format!("{} {}: {}", db.severity(), db.code().code(), db.message()),
+                full,
+            ),
+            None => PgError(e.to_string(), full),
         }
     }
 }
@@ -106,14 +114,14 @@ impl From<deadpool_postgres::PoolError> for PgError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
         match e {
             deadpool_postgres::PoolError::Backend(e) => e.into(),
-            other => PgError(other.to_string()),
+            other => PgError(other.to_string(), false),
         }
     }
 }
 
 impl From<String> for PgError {
     fn from(e: String) -> Self {
-        PgError(e)
+        PgError(e, false)
     }
 }
 
