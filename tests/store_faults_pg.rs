@@ -1,6 +1,6 @@
 //! PostgreSQL unreachable under a load of sends, against the real binary: a TCP proxy between
-//! the engine and the database is cut (every connection closed, new ones refused) for a few
-//! seconds, then restored. Sends must fail fast with a clear 503 (`Retry-After`), `/readyz`
+//! the engine and the database is cut (every connection closed, new ones refused) or stalled
+//! (nothing moves, new connections unanswered) for a few seconds, then restored. Sends must fail fast with a clear 503 (`Retry-After`), `/readyz`
 //! must say not ready, `otpgate_store_errors_total` count the errors and the outage be logged
 //! once; then the same process (its group-commit writer included) must take sends again, and
 //! every send acknowledged before, during or after is checkable and stored. The shared
@@ -39,8 +39,30 @@ fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
         .block_on(f)
 }
 
+/// How the database goes away.
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    /// Every connection closed, new ones refused: answers come at once.
+    Cut,
+    /// No byte moves, new connections unanswered: the engine's timeouts must answer.
+    Stalled,
+}
+
 #[test]
 fn postgresql_cut_off_under_load_answers_503_fast_and_recovers_without_a_restart() {
+    outage(Fault::Cut, Duration::from_secs(2));
+}
+
+/// The bound: a write queued behind a batch that hangs waits for it, then for its own: twice
+/// the store's 1.5 s bound on one batch, and some slack for this shared machine.
+#[test]
+fn postgresql_gone_silent_under_load_answers_503_within_the_timeouts_and_recovers() {
+    outage(Fault::Stalled, Duration::from_secs(4));
+}
+
+/// Breaks the database's connection under load for 3 s as `fault` says; every 503 must come
+/// within `bound`.
+fn outage(fault: Fault, bound: Duration) {
     let Some(schema) = block_on(pg::Schema::create()) else {
         return;
     };
@@ -62,18 +84,21 @@ fn postgresql_cut_off_under_load_answers_503_fast_and_recovers_without_a_restart
     );
 
     let cut_at = Instant::now();
-    proxy.cut();
+    match fault {
+        Fault::Cut => proxy.cut(),
+        Fault::Stalled => proxy.stall(),
+    }
     let refused = eventually(Duration::from_secs(10), || load.count(503) >= 20);
     let ready_during = readyz(&server.base);
     std::thread::sleep(Duration::from_secs(3).saturating_sub(cut_at.elapsed()));
     proxy.restore();
     let outage = cut_at.elapsed();
-    assert!(refused, "no 503s while PostgreSQL was cut off: {}", server.stderr());
-    assert_eq!(ready_during, 503, "/readyz said ready while PostgreSQL was cut off");
+    assert!(refused, "no 503s while PostgreSQL was {fault:?}: {}", server.stderr());
+    assert_eq!(ready_during, 503, "/readyz said ready while PostgreSQL was {fault:?}");
 
     recovers(&server, &load);
     let answers = load.stop();
-    let (acknowledged, refused) = judge(&answers, &["store_unavailable"], Duration::from_secs(2));
+    let (acknowledged, refused) = judge(&answers, &["store_unavailable"], bound);
     let errors = metric(
         &server.metrics(),
         "otpgate_store_errors_total",
@@ -102,7 +127,7 @@ fn postgresql_cut_off_under_load_answers_503_fast_and_recovers_without_a_restart
         );
     }
     eprintln!(
-        "postgresql cut off for {outage:?}: {} sends acknowledged, {refused} answered 503 (max {:?}), \
+        "postgresql {fault:?} for {outage:?}: {} sends acknowledged, {refused} answered 503 (max {:?}), \
          {} connections refused by the proxy, {errors} store errors counted",
         acknowledged.len(),
         answers

@@ -241,8 +241,11 @@ async fn run_writer(pool: Pool, mut jobs: mpsc::UnboundedReceiver<Job>) {
 async fn write_with_retries(pool: &Pool, batch: &[Job]) -> Result<Vec<Output>, StoreError> {
     let mut attempt = 0;
     loop {
-        let mut client = pool.get().await.map_err(unavailable)?;
-        let result = tokio::time::timeout(pooling::QUERY_TIMEOUT, async {
+        // One bound for taking a connection and running the batch on it.
+        let deadline = tokio::time::Instant::now() + pooling::QUERY_TIMEOUT;
+        let got = tokio::time::timeout_at(deadline, pool.get()).await;
+        let mut client = got.map_err(|_| pooling::timed_out("write"))?.map_err(unavailable)?;
+        let result = tokio::time::timeout_at(deadline, async {
             let tx = client.transaction().await?;
             let outputs = write_batch(&tx, batch).await?;
             tx.commit().await?;

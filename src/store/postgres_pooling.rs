@@ -12,8 +12,9 @@ const POOL_SIZE: usize = 8;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Waiting for a pooled connection, opening one, or checking one before reuse.
 const POOL_TIMEOUT: Duration = Duration::from_millis(1500);
-/// One read, or one write batch's transaction (a transaction cut short is dropped with its
-/// connection, and the server rolls it back).
+/// One read or one write batch, taking a connection included (a transaction cut short is
+/// dropped with its connection, and the server rolls it back). A write queued behind a batch
+/// that hangs waits for it first: up to twice this.
 pub(super) const QUERY_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// A pool on the database at `url`; connects lazily.
