@@ -38,6 +38,7 @@ pub const VERIFICATIONS_COMPLETED: &str = "otpgate_verifications_completed_total
 pub const SENDS_REFUSED: &str = "otpgate_sends_refused_total";
 pub const CHANNEL_SEND_DURATION: &str = "otpgate_channel_send_duration_seconds";
 pub const STORE_QUEUE_DEPTH: &str = "otpgate_store_queue_depth";
+pub const STORE_ERRORS: &str = "otpgate_store_errors_total";
 pub const BUILD_INFO: &str = "otpgate_build_info";
 pub use otpgate_smpp::BINDS_BOUND as SMPP_BINDS_BOUND;
 
@@ -135,6 +136,10 @@ fn describe() {
     describe_gauge!(
         STORE_QUEUE_DEPTH,
         "Writes queued for the store's writer, not yet committed."
+    );
+    describe_counter!(
+        STORE_ERRORS,
+        "Failed store reads and write batches, by backend (sqlite, postgres) and kind (unavailable, full, corrupt)."
     );
     describe_gauge!(
         BUILD_INFO,

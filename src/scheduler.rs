@@ -48,7 +48,7 @@ pub async fn run(engine: Arc<Engine>) {
                     });
                 }
             }
-            Err(e) => tracing::error!(error = %e, "could not scan for due fallbacks"),
+            Err(e) => crate::store::health::background_failure("could not scan for due fallbacks", &e),
         }
         tokio::time::sleep(SCAN_EVERY).await;
     }

@@ -238,6 +238,17 @@ impl NumberActor {
         ctx.stop();
         EngineError::Store(StoreError::Unavailable("could not load this number's history".into()))
     }
+
+    /// [`Self::not_loaded`] as a handler's answer, with the stop deferred until the answer is
+    /// sent: actix drops a stopping actor's pending futures, this reply among them, and the
+    /// caller would see "actor gone" (503 `busy`) instead of the store's 503.
+    fn refuse_not_loaded<T: 'static>(
+        &mut self,
+        ctx: &mut Context<Self>,
+    ) -> ResponseActFuture<Self, Result<T, EngineError>> {
+        self.engine.registry.remove(&self.key, &ctx.address());
+        Box::pin(fut::ready(()).map(|_, act: &mut Self, ctx: &mut Context<Self>| Err(act.not_loaded(ctx))))
+    }
 }
 
 impl Actor for NumberActor {
@@ -255,7 +266,8 @@ impl Actor for NumberActor {
                     Ok((history, approvals)) => {
                         act.state = Some(NumberState::from_history(history, approvals, now_ms()))
                     }
-                    Err(e) => tracing::error!(error = %e, "cannot load number history"),
+                    // Debug: the store outage itself is logged once, by `store::health`.
+                    Err(e) => tracing::debug!(error = %e, "cannot load number history"),
                 }),
         );
         ctx.run_later(IDLE_AFTER, Self::stop_if_idle);
@@ -268,8 +280,7 @@ impl Handler<SendCode> for NumberActor {
     fn handle(&mut self, msg: SendCode, ctx: &mut Context<Self>) -> Self::Result {
         self.last_active = Instant::now();
         let Some(state) = self.state.as_mut() else {
-            let error = self.not_loaded(ctx);
-            return Box::pin(fut::ready(Err(error)));
+            return self.refuse_not_loaded(ctx);
         };
         let engine = self.engine.clone();
         let started_ms = now_ms();
@@ -415,8 +426,7 @@ impl Handler<CheckCode> for NumberActor {
     fn handle(&mut self, msg: CheckCode, ctx: &mut Context<Self>) -> Self::Result {
         self.last_active = Instant::now();
         let Some(state) = self.state.as_mut() else {
-            let error = self.not_loaded(ctx);
-            return Box::pin(fut::ready(Err(error)));
+            return self.refuse_not_loaded(ctx);
         };
         let now = now_ms();
         // Listed after the code went out: the pending verification is declined, not approved.
@@ -506,8 +516,7 @@ impl Handler<ResolveReview> for NumberActor {
     fn handle(&mut self, msg: ResolveReview, ctx: &mut Context<Self>) -> Self::Result {
         self.last_active = Instant::now();
         let Some(state) = self.state.as_mut() else {
-            let error = self.not_loaded(ctx);
-            return Box::pin(fut::ready(Err(error)));
+            return self.refuse_not_loaded(ctx);
         };
         let Some(settled) = state.resolve_review(msg.verification, msg.approve, msg.details, now_ms()) else {
             return Box::pin(fut::ready(Ok(false)));

@@ -20,7 +20,7 @@ pub struct ApiError {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = "phone_number")]
     pub field: Option<String>,
-    /// Whole seconds for the `Retry-After` header of a 429.
+    /// Whole seconds for the `Retry-After` header of a 429 or a store failure's 503.
     #[serde(skip)]
     retry_after: Option<u64>,
 }
@@ -56,7 +56,7 @@ impl ApiError {
         }
     }
 
-    /// Seconds of a 429's `Retry-After`.
+    /// Seconds of a 429's (or a store failure's 503's) `Retry-After`.
     pub fn retry_after(&self) -> Option<u64> {
         self.retry_after
     }
@@ -113,14 +113,68 @@ impl From<EngineError> for ApiError {
                 Self::new(StatusCode::BAD_GATEWAY, "phone_provider_unavailable", e.to_string())
             }
             EngineError::ActorGone => Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()),
-            EngineError::Store(StoreError::Unavailable(_)) | EngineError::Store(StoreError::Corrupt(_)) => {
-                tracing::error!(error = %e, "store failure while serving a request");
-                Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "store_unavailable",
-                    "the store is unavailable; retry later",
-                )
-            }
+            EngineError::Store(e) => e.into(),
         }
+    }
+}
+
+/// Seconds a client is told to wait (`Retry-After`) before retrying after a store failure.
+const STORE_RETRY_AFTER_S: u64 = 2;
+
+/// Every store failure is a 503 with `Retry-After`, nothing written (the write that failed was
+/// not acknowledged, so retrying it is safe): `store_full` when the store has no space left for
+/// writes, else `store_unavailable`. The outage itself is logged once, by
+/// [`crate::store::health`], not once per request; a corrupt record (not an outage) is logged here.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        let (code, detail) = match &e {
+            StoreError::Full(_) => (
+                "store_full",
+                "storage is full: the store has no space left for writes; retry later",
+            ),
+            StoreError::Unavailable(_) => ("store_unavailable", "the store is unavailable; retry later"),
+            StoreError::Corrupt(_) => {
+                tracing::error!(error = %e, "corrupt stored record while serving a request");
+                ("store_unavailable", "the store is unavailable; retry later")
+            }
+        };
+        Self {
+            retry_after: Some(STORE_RETRY_AFTER_S),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, code, detail)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::MessageBody;
+
+    fn answer(e: StoreError) -> (u16, Option<String>, serde_json::Value) {
+        let response = ApiError::from(EngineError::Store(e)).error_response();
+        let retry_after = response
+            .headers()
+            .get(actix_web::http::header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let status = response.status().as_u16();
+        let body = response.into_body().try_into_bytes().unwrap();
+        (status, retry_after, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[test]
+    fn store_failures_are_503_with_retry_after_and_a_full_disk_says_so() {
+        let (status, retry_after, body) = answer(StoreError::Full("database or disk is full".into()));
+        assert_eq!((status, retry_after.as_deref()), (503, Some("2")));
+        assert_eq!(body["code"], "store_full");
+        assert!(
+            body["detail"].as_str().unwrap().starts_with("storage is full"),
+            "{body}"
+        );
+
+        let (status, retry_after, body) = answer(StoreError::Unavailable("connection closed".into()));
+        assert_eq!((status, retry_after.as_deref()), (503, Some("2")));
+        assert_eq!(body["code"], "store_unavailable");
+        // The driver's message stays in the log, out of the answer.
+        assert!(!body.to_string().contains("connection closed"), "{body}");
     }
 }

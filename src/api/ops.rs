@@ -40,7 +40,10 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(health(Health::Ok, None))
 }
 
-/// Ready when the store answers a read and, with carriers configured, at least one is up.
+/// Ready when the store answers a read and, with carriers configured, at least one is up. While
+/// the store's last write batch failed (database unreachable, file system read-only, disk full:
+/// [`crate::store::health`]), also a write must succeed (a small setting, `readiness-probe`), so
+/// the node reports ready again as soon as the store takes writes, without waiting for traffic.
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -56,8 +59,17 @@ pub async fn readyz(engine: EngineData) -> HttpResponse {
         let body = health(Health::NotReady, Some("no carrier is up".to_owned()));
         return HttpResponse::ServiceUnavailable().json(body);
     }
-    match engine.store.get_setting("readiness-probe").await {
-        Ok(_) => HttpResponse::Ok().json(health(Health::Ready, None)),
+    let probe = match engine.store.get_setting("readiness-probe").await {
+        Ok(_) if crate::store::health::writes_failing() => {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis());
+            engine.store.put_setting("readiness-probe", &now_ms.to_string()).await
+        }
+        read => read.map(|_| ()),
+    };
+    match probe {
+        Ok(()) => HttpResponse::Ok().json(health(Health::Ready, None)),
         Err(e) => HttpResponse::ServiceUnavailable().json(health(Health::NotReady, Some(e.to_string()))),
     }
 }

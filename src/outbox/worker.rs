@@ -119,7 +119,7 @@ impl Worker {
                             in_flight.spawn(async move { worker.deliver(event).await });
                         }
                     }
-                    Err(e) => tracing::warn!(error = %e, "could not claim webhook events"),
+                    Err(e) => crate::store::health::background_failure("could not claim webhook events", &e),
                 }
             }
             if depth_at.elapsed() >= DEPTH_EVERY {

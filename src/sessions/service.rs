@@ -172,7 +172,7 @@ pub async fn run_sweeper(store: Arc<dyn Store>, hosting: Arc<Hosting>, every: st
     loop {
         interval.tick().await;
         if let Err(e) = sweep(store.as_ref(), &hosting, crate::engine::now_ms()).await {
-            tracing::warn!(error = %e, "could not expire or abandon due sessions");
+            crate::store::health::background_failure("could not expire or abandon due sessions", &e);
         }
     }
 }

@@ -11,6 +11,7 @@
 //! nodes on one database, implements the same trait and runs the same test suite
 //! (`tests/store_suite.rs`).
 pub mod delivery;
+pub mod health;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
@@ -55,12 +56,30 @@ pub enum SessionKey<'a> {
     TokenDigest(&'a [u8; 32]),
 }
 
+/// Why a store call failed. The API answers every kind with 503 and `Retry-After`
+/// (`src/api/error.rs`); [`StoreError::kind`] labels `otpgate_store_errors_total`.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
+    /// The database cannot be reached or refused the work (connection lost, timeout, file
+    /// system read-only, writer stopped). Transient: retry later.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// No space left for writes (SQLite's `SQLITE_FULL`, PostgreSQL's `disk_full`). Reads work.
+    #[error("store full: {0}")]
+    Full(String),
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
+}
+
+impl StoreError {
+    /// The metric label of this error: `unavailable`, `full` or `corrupt`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoreError::Unavailable(_) => "unavailable",
+            StoreError::Full(_) => "full",
+            StoreError::Corrupt(_) => "corrupt",
+        }
+    }
 }
 
 #[async_trait]

@@ -22,6 +22,8 @@
 //! (`NoTls`): run the database on the nodes' private network, or behind a TLS tunnel.
 #[path = "postgres_delivery.rs"]
 mod delivery;
+#[path = "postgres_pooling.rs"]
+mod pooling;
 #[path = "postgres_schema.rs"]
 mod schema;
 #[path = "postgres_sessions.rs"]
@@ -41,19 +43,15 @@ use crate::sessions::Session;
 use crate::verification::{Match, State, Verification};
 use crate::workflows::Workflow;
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Transaction};
+use deadpool_postgres::{Pool, Transaction};
 use futures_util::future::try_join_all;
 use schema::*;
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::NoTls;
 
 /// Writes applied per transaction at most; bounds the latency one commit adds.
 const MAX_BATCH: usize = 2048;
-/// Connections per node: the writer's and the readers'.
-const POOL_SIZE: usize = 8;
 /// Times a batch is run again after losing a deadlock or serialization check to another node.
 const RETRIES: usize = 5;
 
@@ -86,20 +84,28 @@ pub struct PostgresStore {
     writer: mpsc::UnboundedSender<Job>,
 }
 
-/// A driver or pool error as [`StoreError::Unavailable`]: the server's message (never its
-/// `DETAIL`, which may quote a stored value such as a phone number).
+/// A driver or pool error as [`StoreError::Unavailable`] ([`StoreError::Full`] for SQLSTATE
+/// 53100 `disk_full`): the server's message (never its `DETAIL`, which may quote a stored value
+/// such as a phone number).
 pub(crate) fn unavailable(e: impl Into<PgError>) -> StoreError {
-    StoreError::Unavailable(e.into().0)
+    match e.into() {
+        PgError(message, true) => StoreError::Full(message),
+        PgError(message, false) => StoreError::Unavailable(message),
+    }
 }
 
-/// An error message fit for logs.
-pub(crate) struct PgError(String);
+/// An error message fit for logs, and whether the server said its disk is full.
+pub(crate) struct PgError(String, bool);
 
 impl From<tokio_postgres::Error> for PgError {
     fn from(e: tokio_postgres::Error) -> Self {
+        let full = e.code() == Some(&SqlState::DISK_FULL);
         match e.as_db_error() {
-            Some(db) => PgError(format!("{} {}: {}", db.severity(), db.code().code(), db.message())),
-            None => PgError(e.to_string()),
+            Some(db) => PgError(
+                format!("{} {}: {}", db.severity(), db.code().code(), db.message()),
+                full,
+            ),
+            None => PgError(e.to_string(), full),
         }
     }
 }
@@ -108,14 +114,14 @@ impl From<deadpool_postgres::PoolError> for PgError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
         match e {
             deadpool_postgres::PoolError::Backend(e) => e.into(),
-            other => PgError(other.to_string()),
+            other => PgError(other.to_string(), false),
         }
     }
 }
 
 impl From<String> for PgError {
     fn from(e: String) -> Self {
-        PgError(e)
+        PgError(e, false)
     }
 }
 
@@ -140,19 +146,7 @@ impl PostgresStore {
     /// libpq parameters tokio-postgres knows, e.g. `?options=-c%20search_path%3Dotpgate`) and
     /// applies pending migrations. Spawns the writer task on the current tokio runtime.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let config = tokio_postgres::Config::from_str(url)
-            .map_err(|e| StoreError::Unavailable(format!("store.url is not a PostgreSQL URL: {e}")))?;
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
-            .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let pool = pooling::build(url)?;
         {
             let mut client = pool.get().await.map_err(unavailable)?;
             schema::migrate(&mut client).await?;
@@ -178,9 +172,15 @@ impl PostgresStore {
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
-        let client = self.pool.get().await.map_err(unavailable)?;
-        let statement = client.prepare_cached(sql).await.map_err(unavailable)?;
-        client.query(&statement, params).await.map_err(unavailable)
+        let result = tokio::time::timeout(pooling::QUERY_TIMEOUT, async {
+            let client = self.pool.get().await.map_err(unavailable)?;
+            let statement = client.prepare_cached(sql).await.map_err(unavailable)?;
+            client.query(&statement, params).await.map_err(unavailable)
+        })
+        .await
+        .unwrap_or_else(|_| Err(pooling::timed_out("read")));
+        super::health::observe("postgres", super::health::Op::Read, &result);
+        result
     }
 
     /// The JSON bodies in column 0 of a read, parsed.
@@ -212,8 +212,9 @@ async fn run_writer(pool: Pool, mut jobs: mpsc::UnboundedReceiver<Job>) {
         metrics::histogram!(crate::metrics::STORE_COMMIT_DURATION).record(started.elapsed().as_secs_f64());
         metrics::histogram!(crate::metrics::STORE_BATCH_SIZE).record(batch.len() as f64);
         if let Err(e) = &result {
-            tracing::error!(error = %e, writes = batch.len(), "store commit failed");
+            tracing::debug!(error = %e, writes = batch.len(), "store commit failed");
         }
+        super::health::observe("postgres", super::health::Op::Write, &result);
         for (i, job) in batch.drain(..).enumerate() {
             let output = result.as_ref().map(|outputs| &outputs[i]).map_err(Clone::clone);
             match job {
@@ -240,14 +241,22 @@ async fn run_writer(pool: Pool, mut jobs: mpsc::UnboundedReceiver<Job>) {
 async fn write_with_retries(pool: &Pool, batch: &[Job]) -> Result<Vec<Output>, StoreError> {
     let mut attempt = 0;
     loop {
-        let mut client = pool.get().await.map_err(unavailable)?;
-        let result = async {
+        // One bound for taking a connection and running the batch on it.
+        let deadline = tokio::time::Instant::now() + pooling::QUERY_TIMEOUT;
+        let got = tokio::time::timeout_at(deadline, pool.get()).await;
+        let mut client = got.map_err(|_| pooling::timed_out("write"))?.map_err(unavailable)?;
+        let result = tokio::time::timeout_at(deadline, async {
             let tx = client.transaction().await?;
             let outputs = write_batch(&tx, batch).await?;
             tx.commit().await?;
             Ok::<_, tokio_postgres::Error>(outputs)
-        }
+        })
         .await;
+        let Ok(result) = result else {
+            // Mid-transaction, maybe mid-COMMIT: close the connection rather than pool it.
+            drop(deadpool_postgres::Object::take(client));
+            return Err(pooling::timed_out("write"));
+        };
         match result {
             Ok(outputs) => return Ok(outputs),
             Err(e) if retryable(&e) && attempt < RETRIES => {

@@ -222,8 +222,17 @@ pub struct SqliteStore {
     readers: Arc<Mutex<Vec<Connection>>>,
 }
 
-fn unavailable(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(e.to_string())
+/// A failure as a [`StoreError`]: [`StoreError::Full`] for SQLite's `SQLITE_FULL` (the disk or
+/// the file system holding the database is full), else [`StoreError::Unavailable`].
+fn unavailable<E: std::fmt::Display + 'static>(e: E) -> StoreError {
+    let full = (&e as &dyn std::any::Any)
+        .downcast_ref::<rusqlite::Error>()
+        .and_then(rusqlite::Error::sqlite_error_code)
+        == Some(rusqlite::ErrorCode::DiskFull);
+    match full {
+        true => StoreError::Full(e.to_string()),
+        false => StoreError::Unavailable(e.to_string()),
+    }
 }
 
 impl SqliteStore {
@@ -281,7 +290,7 @@ impl SqliteStore {
     ) -> Result<T, StoreError> {
         let readers = self.readers.clone();
         let path = self.path.clone();
-        tokio::task::spawn_blocking(move || {
+        let result = tokio::task::spawn_blocking(move || {
             let pooled = readers.lock().pop();
             let conn = match pooled {
                 Some(conn) => conn,
@@ -295,7 +304,10 @@ impl SqliteStore {
             result
         })
         .await
-        .map_err(unavailable)?
+        .map_err(unavailable)
+        .and_then(|result| result);
+        super::health::observe("sqlite", super::health::Op::Read, &result);
+        result
     }
 }
 
@@ -342,8 +354,9 @@ fn run_writer(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
         metrics::histogram!(crate::metrics::STORE_COMMIT_DURATION).record(started.elapsed().as_secs_f64());
         metrics::histogram!(crate::metrics::STORE_BATCH_SIZE).record(batch.len() as f64);
         if let Err(e) = &result {
-            tracing::error!(error = %e, writes = batch.len(), "store commit failed");
+            tracing::debug!(error = %e, writes = batch.len(), "store commit failed");
         }
+        super::health::observe("sqlite", super::health::Op::Write, &result);
         for (i, job) in batch.drain(..).enumerate() {
             let output = result.as_ref().map(|outputs| &outputs[i]).map_err(Clone::clone);
             match job {

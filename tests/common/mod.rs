@@ -5,6 +5,7 @@
 pub mod hosted;
 pub mod pki;
 pub mod platforms;
+pub mod proxy;
 pub mod smsc;
 
 use serde_json::Value;

@@ -158,7 +158,7 @@ impl utoipa::Modify for Shared {
                     add("401", error("`unauthorized`: missing or wrong `x-api-key`"));
                     add(
                         "503",
-                        error("`store_unavailable` or `busy`: the store or the number's worker is unavailable; retry"),
+                        error("`store_unavailable`, `store_full` or `busy`: the store (or the number's worker) cannot take the request now; nothing was done, retry after `Retry-After` seconds"),
                     );
                 }
                 if operation.request_body.is_some() {
