@@ -129,6 +129,11 @@ window = $w
 max_tps = ${MAX_TPS:-0}
 $apps
 EOF2
+    # A binary from before the request limits (issue 18) refuses the [limits] table it does not
+    # know (strict config): the previous binary of a comparison may be one.
+    if "$engine" check-config --config "$d/otpgate.toml" 2>&1 | grep -q 'unknown field `limits`'; then
+        sed -i '/^\[limits\]$/,/^requests_per_minute_per_key/d' "$d/otpgate.toml"
+    fi
     (cd "$d" && exec "$engine" serve --config "$d/otpgate.toml" > "$d/stdout" 2> "$d/stderr") &
     otpgate_pid=$!
     wait_for otpgate $otpgate_pid grep -q '^otpgate listening on ' "$d/stdout" || { cat "$d/stderr" >&2; exit 1; }
