@@ -131,7 +131,15 @@ impl PgLimits {
     /// at start-up makes the limits decide locally, it does not stop the node. The tables come
     /// from the store's migrations, applied when the store connected.
     pub fn new(url: &str) -> Result<Self, StoreError> {
-        let config = tokio_postgres::Config::from_str(url).map_err(unavailable)?;
+        let mut config = tokio_postgres::Config::from_str(url).map_err(unavailable)?;
+        // Counters need no durability: a crash loses at most the last milliseconds of counts.
+        // Not waiting for the WAL flush takes a reservation from ~4.8 ms to ~0.2 ms here
+        // (README, "Limits across nodes"). Added to the URL's own options (e.g. search_path).
+        let options = match config.get_options() {
+            Some(theirs) => format!("{theirs} -c synchronous_commit=off"),
+            None => "-c synchronous_commit=off".to_owned(),
+        };
+        config.options(&options);
         let manager = Manager::from_config(
             config,
             NoTls,
