@@ -191,7 +191,11 @@ fn one_carrier_bound_from_two_nodes_sees_at_most_max_tps_in_total() {
         }
     });
     let times = submit_times(&smsc);
-    assert!(times.len() >= 2 * MAX_TPS, "only {} submit_sm: too few to measure", times.len());
+    assert!(
+        times.len() >= 2 * MAX_TPS,
+        "only {} submit_sm: too few to measure",
+        times.len()
+    );
     // Any one-second span holds at most a bucket's burst (max_tps in all) plus a second's rate.
     let busiest = times
         .iter()
