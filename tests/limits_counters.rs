@@ -168,3 +168,45 @@ async fn an_unreachable_database_makes_the_node_decide_alone_quickly() {
         started.elapsed()
     );
 }
+
+/// A database outage fails over to each node's own limits, neither open nor closed: the request
+/// and send limits still refuse past what one node allows, and pumping is judged on this node's
+/// windows.
+#[tokio::test]
+async fn without_the_database_each_node_falls_back_to_its_own_limits() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let url = format!("postgres://postgres@127.0.0.1:{port}/test");
+    let policy = RiskPolicy {
+        sends_per_minute_per_application: 2,
+        pumping_min_sends: 0,
+        ..RiskPolicy::default()
+    };
+    let shared = otpgate::limits::Shared::start(&url, &policy).unwrap();
+    let limits = otpgate::api::limits::Limits::with_shared(
+        otpgate::config::RequestLimits {
+            per_ip: None,
+            per_key: NonZeroU32::new(3),
+            failed_auth_per_ip: None,
+        },
+        Some(shared.clone()),
+    );
+    for _ in 0..3 {
+        assert_eq!(limits.admit_key_across_nodes("acme").await, Ok(()));
+    }
+    assert!(limits.admit_key_across_nodes("acme").await.is_err(), "fails open");
+
+    let risk = otpgate::risk::Risk::with_shared(policy, Some(shared));
+    let now = otpgate::engine::now_ms();
+    for _ in 0..2 {
+        assert_eq!(risk.admit_across_nodes("acme", None, "+14155552671", now).await, Ok(()));
+    }
+    assert!(matches!(
+        risk.admit_across_nodes("acme", None, "+14155552671", now).await,
+        Err(otpgate::risk::Refusal::RateLimited {
+            scope: "application",
+            ..
+        })
+    ));
+}
