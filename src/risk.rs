@@ -149,17 +149,23 @@ impl Risk {
         };
         self.high_risk(full_number)?;
         let prefix = self.prefix(full_number);
-        let judged = crate::limits::pumping::judge(&shared.pg, &self.policy, application, &prefix, now_ms);
-        let until = match tokio::time::timeout(SHARED_TIMEOUT, judged).await {
-            Ok(Ok(until)) => until,
-            failed => {
-                metrics::counter!(crate::limits::UNAVAILABLE, "scope" => "pumping").increment(1);
-                let error = failed.map_or_else(
-                    |_| "timed out".to_owned(),
-                    |r| r.err().map(|e| e.to_string()).unwrap_or_default(),
-                );
-                tracing::warn!(%error, "shared pumping windows unavailable; judging with this node's");
-                self.blocked_until(application, full_number, now_ms)
+        let until = if shared.reservations.degraded() {
+            // The database failed lately: judge here without waiting for it again.
+            self.blocked_until(application, full_number, now_ms)
+        } else {
+            let judged = crate::limits::pumping::judge(&shared.pg, &self.policy, application, &prefix, now_ms);
+            match tokio::time::timeout(SHARED_TIMEOUT, judged).await {
+                Ok(Ok(until)) => until,
+                failed => {
+                    shared.reservations.degrade();
+                    metrics::counter!(crate::limits::UNAVAILABLE, "scope" => "pumping").increment(1);
+                    let error = failed.map_or_else(
+                        |_| "timed out".to_owned(),
+                        |r| r.err().map(|e| e.to_string()).unwrap_or_default(),
+                    );
+                    tracing::warn!(%error, "shared pumping windows unavailable; judging with this node's for 5 s");
+                    self.blocked_until(application, full_number, now_ms)
+                }
             }
         };
         if let Some(until) = until {

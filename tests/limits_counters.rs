@@ -180,7 +180,6 @@ async fn without_the_database_each_node_falls_back_to_its_own_limits() {
     let url = format!("postgres://postgres@127.0.0.1:{port}/test");
     let policy = RiskPolicy {
         sends_per_minute_per_application: 2,
-        pumping_min_sends: 0,
         ..RiskPolicy::default()
     };
     let shared = otpgate::limits::Shared::start(&url, &policy).unwrap();
@@ -199,6 +198,7 @@ async fn without_the_database_each_node_falls_back_to_its_own_limits() {
 
     let risk = otpgate::risk::Risk::with_shared(policy, Some(shared));
     let now = otpgate::engine::now_ms();
+    let started = Instant::now();
     for _ in 0..2 {
         assert_eq!(risk.admit_across_nodes("acme", None, "+14155552671", now).await, Ok(()));
     }

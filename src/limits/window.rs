@@ -102,8 +102,7 @@ impl Reservations {
                 return Take::Refused(end - now);
             }
         }
-        let now_ms = crate::engine::now_ms();
-        if self.degraded_until_ms.load(Ordering::Relaxed) > now_ms {
+        if self.degraded() {
             return Take::Unavailable;
         }
         let want = batch_size(limit.get());
@@ -117,8 +116,7 @@ impl Reservations {
                     Ok(Err(e)) => e.to_string(),
                     _ => format!("no answer within {} ms", TIMEOUT.as_millis()),
                 };
-                self.degraded_until_ms
-                    .store(now_ms + DEGRADED_FOR_MS, Ordering::Relaxed);
+                self.degrade();
                 metrics::counter!(super::UNAVAILABLE, "scope" => scope).increment(1);
                 tracing::warn!(scope, error = %why, "shared limit unavailable; deciding with this node's limits for 5 s");
                 return Take::Unavailable;
@@ -137,6 +135,18 @@ impl Reservations {
                 Take::Admitted
             }
         }
+    }
+
+    /// Whether the shared counters failed lately (within 5 s): then callers decide locally
+    /// without asking (the pumping windows use this too).
+    pub fn degraded(&self) -> bool {
+        self.degraded_until_ms.load(Ordering::Relaxed) > crate::engine::now_ms()
+    }
+
+    /// Marks the database as failing: for 5 s nothing shared is asked.
+    pub fn degrade(&self) {
+        self.degraded_until_ms
+            .store(crate::engine::now_ms() + DEGRADED_FOR_MS, Ordering::Relaxed);
     }
 
     /// Forgets batches whose window ended (run every minute), so many distinct keys do not
