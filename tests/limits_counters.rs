@@ -209,4 +209,9 @@ async fn without_the_database_each_node_falls_back_to_its_own_limits() {
             ..
         })
     ));
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "sends wait for a down database: {:?}",
+        started.elapsed()
+    );
 }
