@@ -17,6 +17,8 @@
 //! - [`intel`]: carrier names and disposable numbers from data files, reloadable.
 //! - [`lookup`]: the optional HTTP number-lookup provider (HLR / portability), cached.
 //! - [`risk`]: refusals before a send: rate limits, high-risk prefixes, SMS-pumping protection.
+//! - [`limits`]: on PostgreSQL, the request, send and pumping limits and carriers' `max_tps`
+//!   shared by every node (batched reservations of shared counters, a heartbeat of live nodes).
 //! - [`blocklist`]: per-application blocked numbers and prefixes.
 //! - [`routing`]: which channel and carrier to try, what each refusal leads to, and the
 //!   routing actor that owns the table and the measured deliverability.
@@ -44,6 +46,7 @@ pub mod code;
 pub mod config;
 pub mod engine;
 pub mod intel;
+pub mod limits;
 pub mod lookup;
 pub mod metrics;
 pub mod number;

@@ -8,14 +8,29 @@
 //! completed (a correct code). Once a prefix has `min_sends` sends in the window and fewer than
 //! `min_completion` of them completed, further sends to it are refused for `block_seconds`; the
 //! window then starts afresh. The threshold is configured, not a learned per-prefix baseline.
+//!
+//! On a PostgreSQL store several nodes share one database, and with it these rules
+//! ([`crate::limits`]): [`Risk::admit_across_nodes`] takes the send rate limits from shared
+//! counters and judges pumping on every node's sends and completions, so a prefix blocked on
+//! one node is refused on all. This node's own buckets and windows stay up to date beside them
+//! and decide whenever the database does not answer (see [`crate::limits`], "When PostgreSQL
+//! does not answer"). On SQLite only those decide, as before.
 use crate::config::RiskPolicy;
+use crate::limits::window::Take;
+use crate::limits::Shared;
 use dashmap::DashMap;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// The send rate limits' window.
+const MINUTE: Duration = Duration::from_secs(60);
+/// How long judging pumping on the shared windows may take before this node judges alone.
+const SHARED_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// Why a send was refused here.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,23 +67,141 @@ pub struct Risk {
     per_application: Option<DefaultKeyedRateLimiter<String>>,
     per_ip: Option<DefaultKeyedRateLimiter<String>>,
     windows: DashMap<(String, String), PrefixWindow>,
+    /// The limits shared with the other nodes (PostgreSQL store only).
+    shared: Option<Arc<Shared>>,
 }
 
 fn limiter(per_minute: u32) -> Option<DefaultKeyedRateLimiter<String>> {
     NonZeroU32::new(per_minute).map(|n| RateLimiter::keyed(Quota::per_minute(n)))
 }
 
+/// Takes a token of `key` from this node's `limiter` (if that limit is on).
+fn check(limiter: Option<&DefaultKeyedRateLimiter<String>>, key: &String, scope: &'static str) -> Result<(), Refusal> {
+    let Some(limiter) = limiter else { return Ok(()) };
+    limiter.check_key(key).map_err(|not_until| Refusal::RateLimited {
+        scope,
+        retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+    })
+}
+
 /// How a pumping block's `reason` detail begins ([`crate::metrics::block_cause`] reads it).
 pub const PUMPING: &str = "sms pumping";
 
 impl Risk {
+    /// The rules of one node alone (the SQLite store).
     pub fn new(policy: RiskPolicy) -> Self {
+        Self::with_shared(policy, None)
+    }
+
+    /// The rules shared through `shared` with every node on the same PostgreSQL store.
+    pub fn with_shared(policy: RiskPolicy, shared: Option<Arc<Shared>>) -> Self {
         Self {
             per_application: limiter(policy.sends_per_minute_per_application),
             per_ip: limiter(policy.sends_per_minute_per_ip),
             windows: DashMap::new(),
             policy,
+            shared,
         }
+    }
+
+    /// The limits shared with the other nodes, when the store is PostgreSQL.
+    pub fn shared(&self) -> Option<&Arc<Shared>> {
+        self.shared.as_ref()
+    }
+
+    fn high_risk(&self, full_number: &str) -> Result<(), Refusal> {
+        match self
+            .policy
+            .high_risk_prefixes
+            .iter()
+            .filter(|p| full_number.starts_with(p.as_str()))
+            .max_by_key(|p| p.len())
+        {
+            Some(prefix) => Err(Refusal::HighRisk {
+                details: json!({ "reason": "high-risk prefix", "prefix": prefix }),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn pumping_refusal(&self, full_number: &str, until: i64) -> Refusal {
+        Refusal::HighRisk {
+            details: json!({
+                "reason": format!("{PUMPING}: a burst of sends to this prefix that are not completed"),
+                "prefix": self.prefix(full_number),
+                "blocked_until": crate::verification::iso8601(until),
+            }),
+        }
+    }
+
+    /// [`Risk::admit`] on the limits every node shares, when the store is PostgreSQL: the
+    /// send rate limits from the shared counters, pumping judged on every node's windows (one
+    /// read). Whatever the database does not answer in time, this node decides alone.
+    pub async fn admit_across_nodes(
+        &self,
+        application: &str,
+        ip: Option<&str>,
+        full_number: &str,
+        now_ms: i64,
+    ) -> Result<(), Refusal> {
+        let Some(shared) = &self.shared else {
+            return self.admit(application, ip, full_number, now_ms);
+        };
+        self.high_risk(full_number)?;
+        let prefix = self.prefix(full_number);
+        let until = if shared.reservations.degraded() {
+            // The database failed lately: judge here without waiting for it again.
+            self.blocked_until(application, full_number, now_ms)
+        } else {
+            let judged = crate::limits::pumping::judge(&shared.pg, &self.policy, application, &prefix, now_ms);
+            match tokio::time::timeout(SHARED_TIMEOUT, judged).await {
+                Ok(Ok(until)) => until,
+                failed => {
+                    shared.reservations.degrade();
+                    metrics::counter!(crate::limits::UNAVAILABLE, "scope" => "pumping").increment(1);
+                    let error = failed.map_or_else(
+                        |_| "timed out".to_owned(),
+                        |r| r.err().map(|e| e.to_string()).unwrap_or_default(),
+                    );
+                    tracing::warn!(%error, "shared pumping windows unavailable; judging with this node's for 5 s");
+                    self.blocked_until(application, full_number, now_ms)
+                }
+            }
+        };
+        if let Some(until) = until {
+            return Err(self.pumping_refusal(full_number, until));
+        }
+        // The narrower limit first, as in `admit`.
+        if let (Some(n), Some(ip)) = (NonZeroU32::new(self.policy.sends_per_minute_per_ip), ip) {
+            let key = format!("{application}\u{0}{ip}");
+            match shared.reservations.take("send_ip", &key, n, MINUTE).await {
+                Take::Admitted => {}
+                Take::Refused(retry_after) => {
+                    return Err(Refusal::RateLimited {
+                        scope: "ip",
+                        retry_after,
+                    })
+                }
+                Take::Unavailable => check(self.per_ip.as_ref(), &key, "ip")?,
+            }
+        }
+        if let Some(n) = NonZeroU32::new(self.policy.sends_per_minute_per_application) {
+            match shared
+                .reservations
+                .take("send_application", application, n, MINUTE)
+                .await
+            {
+                Take::Admitted => {}
+                Take::Refused(retry_after) => {
+                    return Err(Refusal::RateLimited {
+                        scope: "application",
+                        retry_after,
+                    })
+                }
+                Take::Unavailable => check(self.per_application.as_ref(), &application.to_owned(), "application")?,
+            }
+        }
+        Ok(())
     }
 
     fn prefix(&self, full_number: &str) -> String {
@@ -78,46 +211,16 @@ impl Risk {
     /// Decides whether a send from `application` (for end-user `ip`, if given) to `full_number`
     /// may go ahead. Counts against the rate limits only when it is not refused for risk.
     pub fn admit(&self, application: &str, ip: Option<&str>, full_number: &str, now_ms: i64) -> Result<(), Refusal> {
-        if let Some(prefix) = self
-            .policy
-            .high_risk_prefixes
-            .iter()
-            .filter(|p| full_number.starts_with(p.as_str()))
-            .max_by_key(|p| p.len())
-        {
-            return Err(Refusal::HighRisk {
-                details: json!({ "reason": "high-risk prefix", "prefix": prefix }),
-            });
-        }
+        self.high_risk(full_number)?;
         if let Some(until) = self.blocked_until(application, full_number, now_ms) {
-            return Err(Refusal::HighRisk {
-                details: json!({
-                    "reason": format!("{PUMPING}: a burst of sends to this prefix that are not completed"),
-                    "prefix": self.prefix(full_number),
-                    "blocked_until": crate::verification::iso8601(until),
-                }),
-            });
+            return Err(self.pumping_refusal(full_number, until));
         }
         // The narrower limit first, so a send refused for its IP does not use up the
         // application's allowance (a limiter cannot be asked without taking a token).
-        let clock = DefaultClock::default();
-        if let (Some(limiter), Some(ip)) = (&self.per_ip, ip) {
-            if let Err(not_until) = limiter.check_key(&format!("{application}\u{0}{ip}")) {
-                return Err(Refusal::RateLimited {
-                    scope: "ip",
-                    retry_after: not_until.wait_time_from(clock.now()),
-                });
-            }
+        if let Some(ip) = ip {
+            check(self.per_ip.as_ref(), &format!("{application}\u{0}{ip}"), "ip")?;
         }
-        if let Some(limiter) = &self.per_application {
-            if let Err(not_until) = limiter.check_key(&application.to_owned()) {
-                return Err(Refusal::RateLimited {
-                    scope: "application",
-                    retry_after: not_until.wait_time_from(clock.now()),
-                });
-            }
-        }
-        Ok(())
+        check(self.per_application.as_ref(), &application.to_owned(), "application")
     }
 
     /// The end of the prefix's block: an existing one, or one this look decides. A prefix is
@@ -157,14 +260,22 @@ impl Risk {
             return;
         }
         let key = (application.to_owned(), self.prefix(full_number));
+        if let Some(shared) = &self.shared {
+            shared.pumping.record(application, key.1.clone(), now_ms, false);
+        }
         let mut window = self.windows.entry(key).or_default();
         window.trim(now_ms - self.policy.pumping_window_ms);
         window.sends.push_back(now_ms);
     }
 
     /// Forgets limiter keys whose allowance is full again and prefix windows with nothing in
-    /// them, so many distinct IPs or prefixes do not grow memory forever. Run every minute.
+    /// them, so many distinct IPs or prefixes do not grow memory forever; on PostgreSQL, also
+    /// prunes the shared windows (in the background). Run every minute.
     pub fn housekeeping(&self, now_ms: i64) {
+        if let Some(shared) = self.shared.clone() {
+            let window_ms = self.policy.pumping_window_ms;
+            tokio::spawn(async move { shared.housekeeping(now_ms, window_ms).await });
+        }
         for limiter in [&self.per_application, &self.per_ip].into_iter().flatten() {
             limiter.retain_recent();
             limiter.shrink_to_fit();
@@ -187,6 +298,9 @@ impl Risk {
             return;
         }
         let key = (application.to_owned(), self.prefix(full_number));
+        if let Some(shared) = &self.shared {
+            shared.pumping.record(application, key.1.clone(), now_ms, true);
+        }
         if let Some(mut window) = self.windows.get_mut(&key) {
             window.trim(now_ms - self.policy.pumping_window_ms);
             window.completions.push_back(now_ms);

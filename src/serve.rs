@@ -31,6 +31,13 @@ pub async fn build_engine(config: &Config) -> anyhow::Result<(Arc<Engine>, Optio
                 .context("opening the PostgreSQL store (store.url)")?,
         ),
     };
+    // Several nodes may share a PostgreSQL store: their limits are shared through it too.
+    let shared = match &config.store {
+        StoreLocation::Postgres { url } => {
+            Some(crate::limits::Shared::start(url, &config.risk).context("starting the shared limits (store.url)")?)
+        }
+        StoreLocation::Sqlite { .. } => None,
+    };
     let data_dir = config.store.data_dir();
     // Beside a PostgreSQL store nothing else has made the directory of the code secret yet.
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
@@ -67,7 +74,7 @@ pub async fn build_engine(config: &Config) -> anyhow::Result<(Arc<Engine>, Optio
     };
     let engine = Engine::new(
         config.verification,
-        crate::risk::Risk::new(config.risk.clone()),
+        crate::risk::Risk::with_shared(config.risk.clone(), shared.clone()),
         intel,
         lookup,
         store,
@@ -79,6 +86,19 @@ pub async fn build_engine(config: &Config) -> anyhow::Result<(Arc<Engine>, Optio
     );
     for entry in blocklist {
         engine.blocklist.insert(entry);
+    }
+    if let Some(shared) = shared {
+        let shares: Vec<_> = config
+            .carriers
+            .iter()
+            .filter_map(|c| match c {
+                crate::carriers::CarrierConfig::Smpp(smpp) => Some(smpp.tps_share.clone()),
+                _ => None,
+            })
+            .collect();
+        // Counted before the first send, so no node starts at the whole max_tps.
+        shared.beat(&shares).await;
+        actix::spawn(shared.keep_beating(shares));
     }
     actix::spawn(crate::receipts::dispatch(engine.clone(), receipts));
     actix::spawn(crate::scheduler::run(engine.clone()));
@@ -156,7 +176,10 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!(%addr, scheme, sandbox = config.sandbox_enabled, "otpgate listening");
         let hosting = start_path_a(&config, &engine)?;
         let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        let limits = Arc::new(api::limits::Limits::new(config.limits));
+        let limits = Arc::new(api::limits::Limits::with_shared(
+            config.limits,
+            engine.risk.shared().cloned(),
+        ));
         let forgetting = limits.clone();
         actix::spawn(async move {
             let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -174,6 +197,9 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             handle.stop(true).await;
         });
         server.await?;
+        if let Some(shared) = engine.risk.shared() {
+            shared.leave().await;
+        }
         for carrier in engine.router.carriers() {
             carrier.shutdown().await;
         }

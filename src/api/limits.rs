@@ -7,9 +7,17 @@
 //!
 //! The client address is the TCP peer's; IPv6 clients are keyed by their /64, the block one
 //! subscriber usually holds, so hopping inside it does not multiply the allowance.
+//!
+//! On a PostgreSQL store every node takes these limits from shared per-minute counters
+//! ([`crate::limits`]: batched reservations, so most requests make no round trip), and N nodes
+//! behind a load balancer allow what one allows. The in-process buckets below decide on SQLite,
+//! and on PostgreSQL whenever the database does not answer in time. A lockout after failed
+//! authentications is kept by the node that saw the failure over the limit; the failures
+//! themselves count on every node, so key guessing stays bounded by the limit across nodes.
 use super::error::ApiError;
 use super::EngineData;
 use crate::config::RequestLimits;
+use crate::limits::window::{Reservations, Take};
 use crate::metrics as m;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -21,10 +29,17 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The window of every request limit.
+const MINUTE: Duration = Duration::from_secs(60);
 
 /// The limiters, shared by every worker.
 pub struct Limits {
+    config: RequestLimits,
+    /// The counters shared with the other nodes (PostgreSQL store only).
+    shared: Option<Arc<crate::limits::Shared>>,
     per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
     per_key: Option<DefaultKeyedRateLimiter<String>>,
     failed_auth: Option<DefaultKeyedRateLimiter<IpAddr>>,
@@ -78,8 +93,17 @@ pub fn client_key(ip: IpAddr) -> IpAddr {
 }
 
 impl Limits {
+    /// One node's limits (the SQLite store).
     pub fn new(config: RequestLimits) -> Self {
+        Self::with_shared(config, None)
+    }
+
+    /// Limits taken from the counters every node on the PostgreSQL store shares, when `shared`
+    /// is given; the in-process buckets when it is not, or when it does not answer.
+    pub fn with_shared(config: RequestLimits, shared: Option<Arc<crate::limits::Shared>>) -> Self {
         Self {
+            config,
+            shared,
             per_ip: per_minute(config.per_ip),
             per_key: per_minute(config.per_key),
             failed_auth: per_minute(config.failed_auth_per_ip),
@@ -95,6 +119,59 @@ impl Limits {
     /// Takes one request from `application`'s allowance.
     pub fn admit_key(&self, application: &str) -> Result<(), Duration> {
         take(self.per_key.as_ref(), &application.to_owned())
+    }
+
+    /// Takes one token of `limit` under (`scope`, `key`) from the shared counters; `None` when
+    /// there are none (or they did not answer): then this node decides.
+    async fn take_shared(
+        &self,
+        scope: &'static str,
+        key: &str,
+        limit: Option<NonZeroU32>,
+    ) -> Option<Result<(), Duration>> {
+        let (shared, limit) = (self.shared.as_ref()?, limit?);
+        match shared.reservations.take(scope, key, limit, MINUTE).await {
+            Take::Admitted => Some(Ok(())),
+            Take::Refused(wait) => Some(Err(wait)),
+            Take::Unavailable => None,
+        }
+    }
+
+    /// [`Limits::admit_ip`] across nodes (see the module doc).
+    pub async fn admit_ip_across_nodes(&self, ip: IpAddr) -> Result<(), Duration> {
+        match self.take_shared("ip", &ip.to_string(), self.config.per_ip).await {
+            Some(answer) => answer,
+            None => self.admit_ip(ip),
+        }
+    }
+
+    /// [`Limits::admit_key`] across nodes.
+    pub async fn admit_key_across_nodes(&self, application: &str) -> Result<(), Duration> {
+        match self.take_shared("key", application, self.config.per_key).await {
+            Some(answer) => answer,
+            None => self.admit_key(application),
+        }
+    }
+
+    /// [`Limits::failed_auth`] across nodes: the failures count on the shared counter; the
+    /// lockout past it is this node's.
+    pub async fn failed_auth_across_nodes(&self, ip: IpAddr) -> Option<Duration> {
+        match self
+            .take_shared("failed_auth", &ip.to_string(), self.config.failed_auth_per_ip)
+            .await
+        {
+            Some(Ok(())) => None,
+            Some(Err(wait)) => {
+                self.locked_out.insert(ip, Instant::now() + wait);
+                Some(wait)
+            }
+            None => self.failed_auth(ip),
+        }
+    }
+
+    /// The batches shared limits keep (for tests).
+    pub fn shared_reservations(&self) -> Option<&Reservations> {
+        self.shared.as_ref().map(|s| &s.reservations)
     }
 
     /// How long `ip` is still locked out after too many failed authentications.
@@ -165,16 +242,20 @@ pub async fn enforce(
         .map(|v| v.to_str().unwrap_or_default().to_owned());
     let refusal = if let Some(wait) = key.as_ref().and_then(|_| limits.locked_out(ip)) {
         Some(refuse(&route, Scope::FailedAuth, wait))
-    } else if let Err(wait) = limits.admit_ip(ip) {
+    } else if let Err(wait) = limits.admit_ip_across_nodes(ip).await {
         Some(refuse(&route, Scope::Ip, wait))
     } else {
         let application = key.as_deref().and_then(|key| {
             let engine = req.app_data::<EngineData>()?;
             engine.applications.authenticate(key).map(|a| a.name.clone())
         });
-        match application.map(|a| limits.admit_key(&a)) {
-            Some(Err(wait)) => Some(refuse(&route, Scope::Key, wait)),
-            _ => None,
+        match application {
+            Some(a) => limits
+                .admit_key_across_nodes(&a)
+                .await
+                .err()
+                .map(|wait| refuse(&route, Scope::Key, wait)),
+            None => None,
         }
     };
     if let Some(refusal) = refusal {
@@ -182,7 +263,7 @@ pub async fn enforce(
     }
     let response = next.call(req).await?;
     if response.status() == StatusCode::UNAUTHORIZED {
-        if let Some(wait) = limits.failed_auth(ip) {
+        if let Some(wait) = limits.failed_auth_across_nodes(ip).await {
             // This attempt already used up the allowance: it learns nothing but when to retry.
             let refusal = refuse(&route, Scope::FailedAuth, wait);
             return Ok(response.into_response(refusal.error_response()).map_into_right_body());

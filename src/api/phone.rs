@@ -141,7 +141,11 @@ pub(super) async fn screen(
     let blocklisted = engine.blocklist.matching_number(application, &number);
     let mut high_risk = None;
     if blocklisted.is_none() {
-        match engine.risk.admit(application, ip, &number.full_number, now_ms()) {
+        match engine
+            .risk
+            .admit_across_nodes(application, ip, &number.full_number, now_ms())
+            .await
+        {
             Ok(()) => {}
             Err(Refusal::RateLimited { scope, retry_after }) => {
                 metrics::counter!(m::SENDS_RATE_LIMITED, "scope" => scope).increment(1);

@@ -117,6 +117,8 @@ impl Keys {
             window,
             // 0 means no limit (a benchmark, or a carrier that enforces its own).
             max_tps: self.max_tps.unwrap_or(100),
+            // Split by the live nodes on a PostgreSQL store (`crate::limits`); whole on SQLite.
+            tps_share: Default::default(),
             tls,
             enquire_link: Duration::from_secs(enquire_link_seconds),
             response_timeout: Duration::from_secs(response_timeout_seconds),

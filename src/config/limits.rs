@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 /// `[limits]`: requests per minute, each limit a token bucket whose burst is one minute's worth
 /// (governor's GCRA). `0` turns a limit off. The defaults are generous — about 1,000 requests a
-/// second from one address or one key — so that only floods and brute force meet them.
+/// second from one address or one key — so that only floods and brute force meet them. On a
+/// PostgreSQL store the same numbers are per-minute windows shared by every node
+/// ([`crate::limits`]): they hold for the whole deployment, not per node.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawLimits {

@@ -110,6 +110,8 @@ pub const MIGRATIONS: &[&str] = &[
 ",
     // Issue 14: delivery state (messages and fallback plans).
     super::delivery::MIGRATION,
+    // Issue 14: limits shared by every node (request and send limits, pumping, live nodes).
+    crate::limits::postgres::MIGRATION,
 ];
 
 /// Applies pending migrations in one transaction, under an advisory lock so that nodes starting

@@ -150,6 +150,7 @@ async fn run_otpgate(cli: &Cli, binds: u32, window: u32) -> RunResult {
             binds,
             window,
             max_tps: 0,
+            tps_share: Default::default(),
             tls: None,
             enquire_link: Duration::from_secs(30),
             response_timeout: Duration::from_secs(10),

@@ -42,8 +42,8 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use otpgate_gateway::{Accepted, Channel, Coverage, Gateway, GatewayError, OutboundMessage, ReportSender};
 use rusmpp::types::COctetString;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, Semaphore};
 use tracker::{Tracked, Tracker};
@@ -78,6 +78,8 @@ pub struct SmppConfig {
     pub binds: u32,
     pub window: u32,
     pub max_tps: u32,
+    /// How many engine nodes share `max_tps` (clones share it): the engine's heartbeat sets it.
+    pub tps_share: TpsShare,
     pub tls: Option<Tls>,
     pub enquire_link: Duration,
     pub response_timeout: Duration,
@@ -95,9 +97,54 @@ impl std::fmt::Debug for SmppConfig {
             .field("binds", &self.binds)
             .field("window", &self.window)
             .field("max_tps", &self.max_tps)
+            .field("tps_share", &self.tps_share.nodes())
             .field("tls", &self.tls.is_some())
             .finish_non_exhaustive()
     }
+}
+
+/// The number of engine nodes that share one carrier's `max_tps` (issue 14): each node's
+/// bucket then runs at `max_tps / nodes` per second, its burst the same, so the carrier sees
+/// at most `max_tps` in total. 1 (the whole rate) until someone says otherwise. Clones share
+/// the count: the engine keeps one and updates it from its heartbeat.
+#[derive(Clone)]
+pub struct TpsShare(Arc<AtomicU32>);
+
+impl Default for TpsShare {
+    fn default() -> Self {
+        Self(Arc::new(AtomicU32::new(1)))
+    }
+}
+
+impl TpsShare {
+    /// Nodes sharing the rate (at least 1).
+    pub fn nodes(&self) -> u32 {
+        self.0.load(Ordering::Relaxed).max(1)
+    }
+
+    /// Sets the number of nodes sharing the rate; 0 counts as 1.
+    pub fn set_nodes(&self, nodes: u32) {
+        self.0.store(nodes.max(1), Ordering::Relaxed);
+    }
+}
+
+impl std::fmt::Debug for TpsShare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TpsShare({})", self.nodes())
+    }
+}
+
+/// One node's token bucket for `max_tps` shared by `nodes`: `max_tps / nodes` per second, the
+/// burst the same (at least 1); `None` when `max_tps` is 0 (no limit).
+fn share_limiter(max_tps: u32, nodes: u32) -> Option<Arc<DefaultDirectRateLimiter>> {
+    if max_tps == 0 {
+        return None;
+    }
+    let nodes = nodes.max(1);
+    let period = Duration::from_nanos(1_000_000_000 * nodes as u64 / max_tps as u64).max(Duration::from_nanos(1));
+    let burst = NonZeroU32::new((max_tps / nodes).max(1)).expect("at least 1");
+    let quota = Quota::with_period(period)?.allow_burst(burst);
+    Some(Arc::new(RateLimiter::direct(quota)))
 }
 
 /// What every bind of one carrier shares.
@@ -133,7 +180,8 @@ pub struct SmppGateway {
     binds: Vec<BindHandle>,
     next_bind: AtomicUsize,
     next_reference: AtomicU8,
-    limiter: Option<DefaultDirectRateLimiter>,
+    /// The bucket for this node's share of `max_tps`, and the node count it was made for.
+    limiter: Mutex<(u32, Option<Arc<DefaultDirectRateLimiter>>)>,
     window_in_use: metrics::Gauge,
     retries: metrics::Counter,
 }
@@ -171,7 +219,8 @@ impl SmppGateway {
                 }
             })
             .collect();
-        let limiter = NonZeroU32::new(config.max_tps).map(|tps| RateLimiter::direct(Quota::per_second(tps)));
+        let nodes = config.tps_share.nodes();
+        let limiter = Mutex::new((nodes, share_limiter(config.max_tps, nodes)));
         Arc::new(Self {
             retries: metrics::counter!(RETRIES, "carrier" => carrier),
             config,
@@ -182,6 +231,22 @@ impl SmppGateway {
             limiter,
             window_in_use,
         })
+    }
+
+    /// This node's bucket, made again when the number of nodes sharing `max_tps` changed (a
+    /// new bucket starts empty, so a change never adds a burst).
+    fn limiter(&self) -> Option<Arc<DefaultDirectRateLimiter>> {
+        let nodes = self.config.tps_share.nodes();
+        let mut held = self.limiter.lock().unwrap_or_else(|e| e.into_inner());
+        if held.0 != nodes {
+            let fresh = share_limiter(self.config.max_tps, nodes);
+            if let Some(bucket) = &fresh {
+                let burst = NonZeroU32::new((self.config.max_tps / nodes).max(1)).expect("at least 1");
+                let _ = bucket.check_n(burst);
+            }
+            *held = (nodes, fresh);
+        }
+        held.1.clone()
     }
 
     /// Binds currently bound.
@@ -248,7 +313,7 @@ impl SmppGateway {
         let deadline = Instant::now() + SEND_DEADLINE;
         let mut transient_left = TRANSIENT_RETRIES;
         loop {
-            if let Some(limiter) = &self.limiter {
+            if let Some(limiter) = self.limiter() {
                 limiter.until_ready().await;
             }
             let (bind, slot) = self.slot(deadline).await?;

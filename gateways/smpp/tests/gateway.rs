@@ -32,6 +32,7 @@ fn config(address: String) -> SmppConfig {
         binds: 2,
         window: 10,
         max_tps: 0,
+        tps_share: Default::default(),
         tls: None,
         enquire_link: Duration::from_secs(30),
         response_timeout: Duration::from_secs(5),
