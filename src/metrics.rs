@@ -141,6 +141,18 @@ fn describe() {
         STORE_ERRORS,
         "Failed store reads and write batches, by backend (sqlite, postgres) and kind (unavailable, full, corrupt)."
     );
+    describe_counter!(
+        crate::limits::RESERVATIONS,
+        "Round trips to the limits shared across nodes (PostgreSQL), by scope (ip, key, failed_auth, send_ip, send_application)."
+    );
+    describe_counter!(
+        crate::limits::UNAVAILABLE,
+        "Times the shared limits did not answer and this node decided with its own, by scope."
+    );
+    describe_gauge!(
+        crate::limits::LIVE_NODES,
+        "Engine nodes live on this store, as this node last counted them (each throttles a carrier at max_tps / live nodes)."
+    );
     describe_gauge!(
         BUILD_INFO,
         "Always 1; the labels name the running build (version, commit)."
