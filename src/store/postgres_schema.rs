@@ -115,16 +115,24 @@ pub const MIGRATIONS: &[&str] = &[
 ];
 
 /// Applies pending migrations in one transaction, under an advisory lock so that nodes starting
-/// together migrate once. Refuses a schema newer than this build knows.
+/// together migrate once. The lock is per schema (its key is "otpg" and the hash of the schema's
+/// name), so engines on other schemas of the same database (tests, staging) never wait for each
+/// other, and waiting for it gives up after 60 s with a clear error instead of hanging the start.
+/// Refuses a schema newer than this build knows.
 pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StoreError> {
     let tx = client.transaction().await.map_err(unavailable)?;
-    // Any constant shared by every node: "otpgate" in ASCII.
+    // 1869901927 is "otpg" in ASCII, as a 32-bit key.
     tx.batch_execute(
-        "SELECT pg_advisory_xact_lock(111116103097116101);
+        "SET LOCAL lock_timeout = '60s';
+         SELECT pg_advisory_xact_lock(1869901927, hashtext(current_schema()));
          CREATE TABLE IF NOT EXISTS otpgate_schema (version BIGINT NOT NULL);",
     )
     .await
-    .map_err(unavailable)?;
+    .map_err(|e| {
+        StoreError::Unavailable(format!(
+            "could not take the schema's migration lock (another node migrating, or a session holding it): {e}"
+        ))
+    })?;
     let version = match tx
         .query_opt("SELECT version FROM otpgate_schema", &[])
         .await
