@@ -4,6 +4,8 @@
 //! State changes happen synchronously in the handler (so the next message already sees them);
 //! the reply waits until the changed records are durable. Carrier calls run as futures beside
 //! the mailbox, so a slow carrier never stalls checks for the same number.
+#[path = "number_actor_contested.rs"]
+mod contested;
 #[path = "number_actor_fallback.rs"]
 mod fallback;
 
@@ -17,11 +19,12 @@ use crate::number_state::{
 use crate::routing::{self, Delivered, Plan, Step};
 use crate::scheduler::{self, LEASE_MS};
 use crate::store::{
-    DeliveryChange, MessageState, PendingFallback, PlannedStep, SessionUpdate, StoreError, StoredMessage,
+    DeliveryChange, Head, MessageState, PendingFallback, PlannedStep, SessionUpdate, StoreError, StoredMessage,
 };
 use crate::templates;
 use crate::verification::Verification;
 use actix::prelude::*;
+use contested::{Decide, Decision};
 use fallback::{Fallback, Resume};
 use otpgate_gateway::{Channel, Delivery, DeliveryReport, OutboundMessage};
 use std::sync::Arc;
@@ -152,6 +155,12 @@ impl NumberActor {
         }
     }
 
+    /// How far back the actor loads the number's history: the last 24 h of sends, and every code
+    /// that could still be valid.
+    fn history_since(&self) -> i64 {
+        now_ms() - DAY_MS - self.engine.policy.code_validity_ms.max(LONGEST_VALIDITY_MS)
+    }
+
     /// How long a send may wait for a throttled carrier before it moves on: the time it would
     /// wait for a receipt, and never past the code's validity.
     fn budget(&self) -> Duration {
@@ -246,7 +255,7 @@ impl Actor for NumberActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         let store = self.engine.store.clone();
         let (application, phone) = self.key.clone();
-        let since = now_ms() - DAY_MS - self.engine.policy.code_validity_ms.max(LONGEST_VALIDITY_MS);
+        let since = self.history_since();
         // `wait` holds the mailbox until the history is loaded: no message sees a blank state.
         ctx.wait(
             async move { store.load_for_actor(&application, &phone, since).await }
@@ -262,51 +271,129 @@ impl Actor for NumberActor {
     }
 }
 
+/// What [`NumberState::begin_send`] decided, as written: the start, when it was decided, and
+/// the declined record of a refused send.
+type Begun = (SendStart, i64, Option<Verification>);
+
 impl Handler<SendCode> for NumberActor {
     type Result = ResponseActFuture<Self, Result<SendOutcome, EngineError>>;
 
     fn handle(&mut self, msg: SendCode, ctx: &mut Context<Self>) -> Self::Result {
         self.last_active = Instant::now();
-        let Some(state) = self.state.as_mut() else {
+        if self.state.is_none() {
             let error = self.not_loaded(ctx);
             return Box::pin(fut::ready(Err(error)));
-        };
-        let engine = self.engine.clone();
-        let started_ms = now_ms();
-        let policy = msg.hosted.as_ref().map_or(&engine.policy, |h| &h.policy);
-        let (start, changed) = state.begin_send(&msg.request, policy, &engine.secret, started_ms);
-        let hook = msg.hosted.as_ref().map(|h| h.session.clone());
-        let (request_id, code, resend) = match start {
-            SendStart::Blocked { request_id, reason } => {
-                metrics::counter!(m::VERIFICATIONS, "status" => "blocked").increment(1);
-                metrics::counter!(m::SENDS_BLOCKED, "reason" => reason.as_str()).increment(1);
-                m::send_refused(m::block_cause(reason.as_str(), msg.request.high_risk.as_ref()));
-                self.in_flight += 1;
-                let declined = state.current().filter(|v| v.request_id == request_id).cloned();
-                let earlier = self.persist_with_session(changed, Vec::new(), hook.as_ref(), declined.as_ref());
-                let outcome = SendOutcome {
-                    request_id,
-                    status: SendStatus::Blocked,
-                    reason: Some(reason),
-                    channel: None,
-                };
-                return Box::pin(
-                    async move { earlier.await.map(|_| outcome).map_err(EngineError::from) }
-                        .into_actor(self)
-                        .map(|result, act, _| {
-                            act.in_flight -= 1;
-                            result
-                        }),
-                );
-            }
-            SendStart::Deliver {
-                request_id,
-                code,
-                resend,
-            } => (request_id, code, resend),
-        };
-        let earlier = self.persist(changed, Vec::new());
+        }
+        let decide = self.begin_send(&msg);
+        let begun = self.contested(ctx, decide);
+        self.in_flight += 1;
+        Box::pin(
+            begun
+                .into_actor(self)
+                .then(
+                    move |begun, act, _| -> ResponseActFuture<Self, Result<SendOutcome, EngineError>> {
+                        match begun {
+                            Err(e) => Box::pin(fut::ready(Err(e))),
+                            Ok((SendStart::Blocked { request_id, reason }, _, declined)) => {
+                                act.refused(msg, request_id, reason, declined)
+                            }
+                            Ok((
+                                SendStart::Deliver {
+                                    request_id,
+                                    code,
+                                    resend,
+                                },
+                                started_ms,
+                                _,
+                            )) => act.deliver(msg, request_id, code, resend, started_ms),
+                        }
+                    },
+                )
+                .map(|result, act, _| {
+                    act.in_flight -= 1;
+                    result
+                }),
+        )
+    }
+}
 
+impl NumberActor {
+    /// The send's decision: limits, a new verification or a resend. Made again on fresh data
+    /// when another node's write came first (the earlier decision's send is forgotten then).
+    fn begin_send(&self, msg: &SendCode) -> Decide<Begun> {
+        let engine = self.engine.clone();
+        let request = msg.request.clone();
+        let policy = msg.hosted.as_ref().map_or(engine.policy, |h| h.policy);
+        let (application, phone) = self.key.clone();
+        let since = self.history_since();
+        let mut decided: Option<String> = None;
+        Box::new(move |state, _| {
+            if let Some(request_id) = decided.take() {
+                state.forget_send(&request_id);
+            }
+            let started_ms = now_ms();
+            let known = state.current().map(|v| (v.request_id.clone(), v.created_at_ms));
+            let (start, records) = state.begin_send(&request, &policy, &engine.secret, started_ms);
+            let starts_new = records
+                .iter()
+                .any(|v| v.version == 0 && known.as_ref().is_none_or(|(id, _)| *id != v.request_id));
+            let head = starts_new.then(|| Head {
+                application: application.clone(),
+                phone: phone.clone(),
+                since_ms: known.as_ref().map_or(since, |(_, created)| *created),
+                known: known.map(|(id, _)| id),
+            });
+            let declined = match &start {
+                SendStart::Deliver { request_id, .. } => {
+                    decided = Some(request_id.clone());
+                    None
+                }
+                SendStart::Blocked { request_id, .. } => {
+                    state.current().filter(|v| v.request_id == *request_id).cloned()
+                }
+            };
+            Decision {
+                value: (start, started_ms, declined),
+                records,
+                delivery: Vec::new(),
+                head,
+            }
+        })
+    }
+
+    /// A refused send, written: counted, and its session told.
+    fn refused(
+        &mut self,
+        msg: SendCode,
+        request_id: String,
+        reason: BlockReason,
+        declined: Option<Verification>,
+    ) -> ResponseActFuture<Self, Result<SendOutcome, EngineError>> {
+        metrics::counter!(m::VERIFICATIONS, "status" => "blocked").increment(1);
+        metrics::counter!(m::SENDS_BLOCKED, "reason" => reason.as_str()).increment(1);
+        m::send_refused(m::block_cause(reason.as_str(), msg.request.high_risk.as_ref()));
+        let hook = msg.hosted.as_ref().map(|h| h.session.clone());
+        let session = self.persist_with_session(Vec::new(), Vec::new(), hook.as_ref(), declined.as_ref());
+        let outcome = SendOutcome {
+            request_id,
+            status: SendStatus::Blocked,
+            reason: Some(reason),
+            channel: None,
+        };
+        Box::pin(async move { session.await.map(|_| outcome).map_err(EngineError::from) }.into_actor(self))
+    }
+
+    /// Delivers a decided send, then writes what came of it (conditionally, as the decision).
+    fn deliver(
+        &mut self,
+        msg: SendCode,
+        request_id: String,
+        code: String,
+        resend: bool,
+        started_ms: i64,
+    ) -> ResponseActFuture<Self, Result<SendOutcome, EngineError>> {
+        let engine = self.engine.clone();
+        let hook = msg.hosted.as_ref().map(|h| h.session.clone());
         let request = &msg.request;
         let plan = engine.router.plan(&request.number, request.channel, request.preferred);
         let all_down = matches!(plan, Plan::AllDown);
@@ -337,7 +424,6 @@ impl Handler<SendCode> for NumberActor {
             webotp_host: msg.hosted.as_ref().map(|h| h.webotp_host.clone()),
             code_length: request.code_length,
         };
-        self.in_flight += 1;
         let deadline = msg.received + self.budget();
         let delivery = routing::deliver(
             engine.router.clone(),
@@ -347,65 +433,65 @@ impl Handler<SendCode> for NumberActor {
             msg.received,
             deadline,
         );
-        Box::pin(
-            async move {
-                earlier.await?;
-                Ok::<_, EngineError>(delivery.await)
-            }
-            .into_actor(self)
-            .then(move |delivered, act, ctx| {
-                let finished = delivered.map(
-                    |Delivered {
-                         result,
-                         remaining,
-                         skipped,
-                     }| {
-                        act.skipped.extend(skipped);
-                        let state = act.state.as_mut().expect("loaded before any send");
-                        let changed = state.finish_send(&request_id, started_ms, &result, now_ms());
-                        let delivery = act.follow_up(ctx, &request_id, &result, (remaining, message, resume));
-                        let commit = act.persist_with_session(
-                            changed.iter().cloned().collect(),
-                            delivery,
-                            hook.as_ref(),
-                            changed.as_ref(),
-                        );
-                        (result, commit)
-                    },
-                );
-                async move {
-                    let (result, commit) = finished?;
-                    commit.await?;
-                    let (status, channel) = match result {
-                        SendResult::Accepted { channel, .. } => {
-                            if !resend {
-                                metrics::counter!(m::VERIFICATIONS, "status" => "started").increment(1);
-                            }
-                            (
-                                if resend { SendStatus::Retry } else { SendStatus::Success },
-                                Some(channel),
-                            )
-                        }
-                        SendResult::Undeliverable { .. } if all_down => return Err(EngineError::ProvidersUnavailable),
-                        SendResult::Undeliverable { .. } => {
-                            metrics::counter!(m::VERIFICATIONS, "status" => "undeliverable").increment(1);
-                            (SendStatus::Undeliverable, None)
-                        }
+        Box::pin(delivery.into_actor(self).then(
+            move |Delivered {
+                      result,
+                      remaining,
+                      skipped,
+                  },
+                  act,
+                  ctx| {
+                act.skipped.extend(skipped);
+                let delivery = act.follow_up(ctx, &request_id, &result, (remaining, message, resume));
+                let (id, sent) = (request_id.clone(), result.clone());
+                let decide: Decide<Option<Verification>> = Box::new(move |state, n| {
+                    let changed = match n {
+                        0 => state.finish_send(&id, started_ms, &sent, now_ms()),
+                        _ => state.finish_send_again(&id, started_ms, &sent, now_ms()),
                     };
-                    Ok(SendOutcome {
-                        request_id,
-                        status,
-                        reason: None,
-                        channel,
-                    })
-                }
-                .into_actor(act)
-            })
-            .map(|result, act, _| {
-                act.in_flight -= 1;
-                result
-            }),
-        )
+                    Decision {
+                        value: changed.clone(),
+                        records: changed.into_iter().collect(),
+                        delivery: delivery.clone(),
+                        head: None,
+                    }
+                });
+                let written = act.contested(ctx, decide);
+                written.into_actor(act).then(move |written, act, _| {
+                    let session = written.map(|changed| {
+                        act.persist_with_session(Vec::new(), Vec::new(), hook.as_ref(), changed.as_ref())
+                    });
+                    async move {
+                        session?.await?;
+                        let (status, channel) = match result {
+                            SendResult::Accepted { channel, .. } => {
+                                if !resend {
+                                    metrics::counter!(m::VERIFICATIONS, "status" => "started").increment(1);
+                                }
+                                (
+                                    if resend { SendStatus::Retry } else { SendStatus::Success },
+                                    Some(channel),
+                                )
+                            }
+                            SendResult::Undeliverable { .. } if all_down => {
+                                return Err(EngineError::ProvidersUnavailable)
+                            }
+                            SendResult::Undeliverable { .. } => {
+                                metrics::counter!(m::VERIFICATIONS, "status" => "undeliverable").increment(1);
+                                (SendStatus::Undeliverable, None)
+                            }
+                        };
+                        Ok(SendOutcome {
+                            request_id,
+                            status,
+                            reason: None,
+                            channel,
+                        })
+                    }
+                    .into_actor(act)
+                })
+            },
+        ))
     }
 }
 
@@ -414,84 +500,70 @@ impl Handler<CheckCode> for NumberActor {
 
     fn handle(&mut self, msg: CheckCode, ctx: &mut Context<Self>) -> Self::Result {
         self.last_active = Instant::now();
-        let Some(state) = self.state.as_mut() else {
+        if self.state.is_none() {
             let error = self.not_loaded(ctx);
             return Box::pin(fut::ready(Err(error)));
-        };
-        let now = now_ms();
-        // Listed after the code went out: the pending verification is declined, not approved.
-        let mut changed: Vec<_> = msg
-            .blocklisted
-            .as_ref()
-            .and_then(|entry| {
-                let data = serde_json::json!({ entry.kind.as_str(): entry.value });
-                state.decline_pending(crate::verification::Risk::PhoneNumberInBlocklist, data, now)
-            })
-            .into_iter()
-            .collect();
-        let (result, checked) = state.check(&msg.code, msg.actions, &self.engine.secret, now);
-        changed.extend(checked);
-        let status = match result {
-            CheckResult::Approved => Some("approved"),
-            CheckResult::InReview => Some("in_review"),
-            CheckResult::Declined if changed.iter().any(|v| v.state == crate::verification::State::Declined) => {
-                Some("declined")
+        }
+        let secret = self.engine.secret.clone();
+        let CheckCode {
+            code,
+            actions,
+            blocklisted,
+            session,
+        } = msg;
+        // The check's decision, made again on fresh data when another node's actor counted an
+        // attempt or approved meanwhile: only one of them may count the last attempt or approve.
+        let decide: Decide<(CheckResult, bool, Option<Verification>)> = Box::new(move |state, _| {
+            let now = now_ms();
+            // Listed after the code went out: the pending verification is declined, not approved.
+            let mut records: Vec<_> = blocklisted
+                .as_ref()
+                .and_then(|entry| {
+                    let data = serde_json::json!({ entry.kind.as_str(): entry.value });
+                    state.decline_pending(crate::verification::Risk::PhoneNumberInBlocklist, data, now)
+                })
+                .into_iter()
+                .collect();
+            let (result, checked) = state.check(&code, actions, &secret, now);
+            records.extend(checked);
+            let declined = records.iter().any(|v| v.state == crate::verification::State::Declined);
+            Decision {
+                value: (result, declined, state.current().cloned()),
+                records,
+                delivery: Vec::new(),
+                head: None,
             }
-            _ => None,
-        };
-        if let Some(status) = status {
-            metrics::counter!(m::VERIFICATIONS, "status" => status).increment(1);
-        }
-        let completed = matches!(result, CheckResult::Approved)
-            .then(|| state.current().cloned())
-            .flatten();
-        // A check of the pending verification is written only over the version this actor read:
-        // another node's actor for the same number may have counted an attempt or approved it
-        // meanwhile, and then this one must not (it stops, and the retried request reloads).
-        let contested = msg.session.is_none()
-            && changed.len() == 1
-            && state.current().is_some_and(|v| v.request_id == changed[0].request_id);
-        if contested {
-            let record = changed.pop().expect("one record");
-            state.stored_one_up(&record.request_id);
-            let outcome = CheckOutcome {
-                result,
-                verification: state.current().cloned(),
-            };
-            let applied = self.engine.store.save_if_version(record, Vec::new());
-            self.in_flight += 1;
-            return Box::pin(applied.into_actor(self).map(move |applied, act, ctx| {
-                act.in_flight -= 1;
-                match applied {
-                    Ok(true) => {
-                        if let Some(v) = &completed {
-                            m::completed(v);
-                        }
-                        Ok(outcome)
-                    }
-                    Ok(false) => {
-                        tracing::warn!("a check lost to a newer version of its verification; reloading");
-                        act.engine.registry.remove(&act.key, &ctx.address());
-                        ctx.stop();
-                        Err(EngineError::ActorGone)
-                    }
-                    Err(e) => Err(e.into()),
-                }
-            }));
-        }
-        if let Some(v) = &completed {
-            m::completed(v);
-        }
-        let outcome = CheckOutcome {
-            result,
-            verification: state.current().cloned(),
-        };
-        let commit =
-            self.persist_with_session(changed, Vec::new(), msg.session.as_ref(), outcome.verification.as_ref());
+        });
+        let written = self.contested(ctx, decide);
         self.in_flight += 1;
         Box::pin(
-            async move { commit.await.map(|_| outcome).map_err(EngineError::from) }
+            written
                 .into_actor(self)
+                .then(move |written, act, _| {
+                    let decided = written.map(|(result, declined, verification)| {
+                        let status = match result {
+                            CheckResult::Approved => Some("approved"),
+                            CheckResult::InReview => Some("in_review"),
+                            CheckResult::Declined if declined => Some("declined"),
+                            _ => None,
+                        };
+                        if let Some(status) = status {
+                            metrics::counter!(m::VERIFICATIONS, "status" => status).increment(1);
+                        }
+                        if let (CheckResult::Approved, Some(v)) = (result, &verification) {
+                            m::completed(v);
+                        }
+                        let session =
+                            act.persist_with_session(Vec::new(), Vec::new(), session.as_ref(), verification.as_ref());
+                        (CheckOutcome { result, verification }, session)
+                    });
+                    async move {
+                        let (outcome, session) = decided?;
+                        session.await?;
+                        Ok(outcome)
+                    }
+                    .into_actor(act)
+                })
                 .map(|result, act, _| {
                     act.in_flight -= 1;
                     result
@@ -545,7 +617,9 @@ impl Handler<DeliveryReceipt> for NumberActor {
         }
         let now = now_ms();
         let wanted = state.wants_fallback(&report.request_id, now);
-        let changed = state.on_delivery(&report.request_id, &report, now);
+        // The record the receipt changes, as this actor holds it (on_delivery changes only the
+        // current verification).
+        let changed = state.current().filter(|v| v.request_id == report.request_id).cloned();
         let mut delivery = vec![DeliveryChange::Outcome {
             carrier: report.carrier.clone(),
             carrier_message_id: report.carrier_message_id.clone(),
@@ -594,7 +668,17 @@ impl Handler<DeliveryReceipt> for NumberActor {
                 .increment(1),
             }
         }
-        let commit = self.persist(changed.into_iter().collect(), delivery);
-        Box::pin(async move { commit.await.map_err(EngineError::from) })
+        // Written over the version read, so a receipt never undoes another node's newer check.
+        let decide: Decide<()> = Box::new(move |state, _| Decision {
+            value: (),
+            records: state
+                .on_delivery(&report.request_id, &report, now)
+                .into_iter()
+                .collect(),
+            delivery: delivery.clone(),
+            head: None,
+        });
+        let written = self.contested(ctx, decide);
+        Box::pin(written)
     }
 }
