@@ -334,9 +334,11 @@ impl NumberActor {
             let started_ms = now_ms();
             let known = state.current().map(|v| (v.request_id.clone(), v.created_at_ms));
             let (start, records) = state.begin_send(&request, &policy, &engine.secret, started_ms);
-            let starts_new = records
-                .iter()
-                .any(|v| v.version == 0 && known.as_ref().is_none_or(|(id, _)| *id != v.request_id));
+            // A refusal's new record needs no head: two nodes may both refuse.
+            let starts_new = matches!(start, SendStart::Deliver { .. })
+                && records
+                    .iter()
+                    .any(|v| v.version == 0 && known.as_ref().is_none_or(|(id, _)| *id != v.request_id));
             let head = starts_new.then(|| Head {
                 application: application.clone(),
                 phone: phone.clone(),
@@ -577,23 +579,50 @@ impl Handler<ResolveReview> for NumberActor {
 
     fn handle(&mut self, msg: ResolveReview, ctx: &mut Context<Self>) -> Self::Result {
         self.last_active = Instant::now();
-        let Some(state) = self.state.as_mut() else {
+        if self.state.is_none() {
             let error = self.not_loaded(ctx);
             return Box::pin(fut::ready(Err(error)));
-        };
-        let Some(settled) = state.resolve_review(msg.verification, msg.approve, msg.details, now_ms()) else {
-            return Box::pin(fut::ready(Ok(false)));
-        };
-        let status = if msg.approve { "approved" } else { "declined" };
-        metrics::counter!(m::VERIFICATIONS, "status" => status).increment(1);
-        if msg.approve {
-            m::completed(&settled);
         }
-        let commit = self.persist_with_session(vec![settled.clone()], Vec::new(), Some(&msg.session), Some(&settled));
+        let ResolveReview {
+            verification,
+            approve,
+            details,
+            session,
+        } = msg;
+        // Written over the version read: another node may have settled it first.
+        let decide: Decide<Option<Verification>> = Box::new(move |state, _| {
+            let settled = state.resolve_review(verification.clone(), approve, details.clone(), now_ms());
+            Decision {
+                value: settled.clone(),
+                records: settled.into_iter().collect(),
+                delivery: Vec::new(),
+                head: None,
+            }
+        });
+        let written = self.contested(ctx, decide);
         self.in_flight += 1;
         Box::pin(
-            async move { commit.await.map_err(EngineError::from) }
+            written
                 .into_actor(self)
+                .then(move |written, act, _| {
+                    let settled = written.map(|settled| {
+                        settled.map(|settled| {
+                            let status = if approve { "approved" } else { "declined" };
+                            metrics::counter!(m::VERIFICATIONS, "status" => status).increment(1);
+                            if approve {
+                                m::completed(&settled);
+                            }
+                            act.persist_with_session(Vec::new(), Vec::new(), Some(&session), Some(&settled))
+                        })
+                    });
+                    async move {
+                        match settled? {
+                            Some(session) => session.await.map_err(EngineError::from),
+                            None => Ok(false),
+                        }
+                    }
+                    .into_actor(act)
+                })
                 .map(|result, act, _| {
                     act.in_flight -= 1;
                     result

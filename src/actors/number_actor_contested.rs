@@ -16,8 +16,10 @@ use crate::verification::Verification;
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-/// Decisions made (and written) per request before it is answered 503.
-pub(super) const TRIES: u32 = 3;
+/// Decisions made (and written) per request before it is answered 503. A lost write means
+/// another node's write went through, so all of them together always progress; a burst on one
+/// number (8 sends split over two nodes) can make one request lose 3 times in a row, not 5.
+pub(super) const TRIES: u32 = 5;
 
 /// What one decision changed, to be written only over the versions it was made from.
 pub(super) struct Decision<T> {
@@ -81,7 +83,7 @@ impl NumberActor {
                         }
                         Ok(false) if n + 1 < TRIES => {
                             tracing::info!(attempt = n + 1, "another node changed this number first; reloading");
-                            return Box::pin(act.reload().then(move |loaded, act, _| match loaded {
+                            return Box::pin(act.reload(n).then(move |loaded, act, _| match loaded {
                                 Ok(()) => act.attempt(decide, n + 1, reply),
                                 Err(e) => {
                                     let _ = reply.send(Err(e));
@@ -102,19 +104,26 @@ impl NumberActor {
         )
     }
 
-    /// Reads the number's records again and refreshes the state with them.
-    fn reload(&mut self) -> impl ActorFuture<Self, Output = Result<(), EngineError>> {
+    /// Reads the number's records again and refreshes the state with them, after a short random
+    /// pause that grows with `lost` (the writes lost so far), so two nodes' actors for one
+    /// number do not keep colliding in step.
+    fn reload(&mut self, lost: u32) -> impl ActorFuture<Self, Output = Result<(), EngineError>> {
         let store = self.engine.store.clone();
         let (application, phone) = self.key.clone();
         let since = self.history_since();
-        async move { store.load_for_actor(&application, &phone, since).await }
-            .into_actor(self)
-            .map(|loaded, act, _| {
-                let (history, approvals) = loaded?;
-                if let Some(state) = act.state.as_mut() {
-                    state.refresh(history, approvals, &act.engine.secret, now_ms());
-                }
-                Ok(())
-            })
+        let pause =
+            std::time::Duration::from_millis(rand::Rng::random_range(&mut rand::rng(), 1..=5) * (lost as u64 + 1));
+        async move {
+            tokio::time::sleep(pause).await;
+            store.load_for_actor(&application, &phone, since).await
+        }
+        .into_actor(self)
+        .map(|loaded, act, _| {
+            let (history, approvals) = loaded?;
+            if let Some(state) = act.state.as_mut() {
+                state.refresh(history, approvals, &act.engine.secret, now_ms());
+            }
+            Ok(())
+        })
     }
 }

@@ -201,6 +201,8 @@ impl NumberActor {
                 (steps, message)
             }
         };
+        // The code the step sends, when it replaced the stored MAC (the clear code was lost).
+        let new_code = (!records.is_empty()).then(|| message.code.clone());
         if !remaining.iter().any(|step| self.engine.router.is_up(&*step.gateway)) {
             // Every carrier left is down (or not bound yet after a restart): spending the plan
             // now would lose it, so it waits a little, while the verification is pending.
@@ -210,13 +212,14 @@ impl NumberActor {
             };
             if !records.is_empty() || self.fallback.is_none() {
                 self.fallback = Some(Fallback {
-                    request_id,
+                    request_id: request_id.clone(),
                     carrier: again.from_carrier.clone(),
                     remaining,
                     message,
                 });
             }
-            let commit = self.persist(records, vec![DeliveryChange::Arm(again)]);
+            let decide = self.fallback_write(request_id, new_code, records, vec![DeliveryChange::Arm(again)], None);
+            let commit = self.contested(ctx, decide);
             ctx.spawn(Self::logged(commit, "could not store a postponed fallback").into_actor(self));
             return;
         }
@@ -247,22 +250,17 @@ impl NumberActor {
                           act,
                           ctx| {
                         act.skipped.extend(skipped);
-                        let state = act.state.as_mut().expect("loaded before any send");
                         if let SendResult::Accepted { channel, .. } = &result {
                             m::fallback(from, *channel, reason);
                         }
-                        records.extend(state.on_fallback(
-                            &request_id,
-                            (from, &from_carrier, reason),
-                            &result,
-                            now_ms(),
-                        ));
                         let mut delivery = act.follow_up(ctx, &request_id, &result, (remaining, message, resume));
                         if delivery.is_empty() {
                             // Nothing took it: the plan is spent.
                             delivery = disarm;
                         }
-                        let commit = act.persist(records, delivery);
+                        let outcome = (from, from_carrier, reason, result);
+                        let decide = act.fallback_write(request_id, new_code, records, delivery, Some(outcome));
+                        let commit = act.contested(ctx, decide);
                         Self::logged(commit, "could not store a fallback")
                             .into_actor(act)
                             .map(|_, act, _| act.in_flight -= 1)
@@ -271,8 +269,45 @@ impl NumberActor {
         );
     }
 
+    /// A fallback's write, made again on fresh data when another node's write came first: the
+    /// code it sent (when it replaced the MAC) and what the step did are applied to the stored
+    /// record again.
+    fn fallback_write(
+        &self,
+        request_id: String,
+        new_code: Option<String>,
+        records: Vec<Verification>,
+        delivery: Vec<DeliveryChange>,
+        outcome: Option<(Channel, String, &'static str, SendResult)>,
+    ) -> Decide<()> {
+        let secret = self.engine.secret.clone();
+        let mut first = Some(records);
+        Box::new(move |state, _| {
+            let mut records = first.take().unwrap_or_else(|| {
+                let code = new_code.as_deref();
+                code.and_then(|code| state.adopt_code(&request_id, code, &secret))
+                    .into_iter()
+                    .collect()
+            });
+            if let Some((from, from_carrier, reason, result)) = &outcome {
+                records.retain(|v| v.request_id != request_id);
+                let changed = state.on_fallback(&request_id, (*from, from_carrier, reason), result, now_ms());
+                records.extend(changed);
+            }
+            Decision {
+                value: (),
+                records,
+                delivery: delivery.clone(),
+                head: None,
+            }
+        })
+    }
+
     /// Awaits a commit nobody waits for, logging a failure.
-    pub(super) async fn logged(commit: impl std::future::Future<Output = Result<(), StoreError>>, what: &'static str) {
+    pub(super) async fn logged<E: std::fmt::Display>(
+        commit: impl std::future::Future<Output = Result<(), E>>,
+        what: &'static str,
+    ) {
         if let Err(e) = commit.await {
             tracing::error!(error = %e, "{what}");
         }

@@ -207,6 +207,16 @@ impl NumberState {
         Some(v.clone())
     }
 
+    /// A fallback's write lost and the state was refreshed from the store: the fresh record of
+    /// `request_id` takes the MAC of `code`, the code the fallback sent (it had replaced the MAC).
+    /// Returns the changed record; `None` when `request_id` is not the current verification.
+    pub fn adopt_code(&mut self, request_id: &str, code: &str, secret: &CodeSecret) -> Option<Verification> {
+        let v = self.current.as_mut().filter(|v| v.request_id == request_id)?;
+        v.code_mac = secret.mac(request_id, code);
+        self.code = Some(code.to_owned());
+        Some(v.clone())
+    }
+
     /// Whether `request_id`'s stored fallback should still run: it is the current verification,
     /// pending, and no message of it is known to have arrived.
     pub fn wants_fallback(&self, request_id: &str, now_ms: i64) -> bool {
