@@ -11,7 +11,7 @@ mod fallback;
 
 use super::NumberKey;
 use crate::config::VerificationPolicy;
-use crate::engine::{now_ms, Engine, EngineError};
+use crate::engine::{now_ms, EngineError};
 use crate::metrics as m;
 use crate::number_state::{
     BlockReason, CheckResult, NumberState, RiskActions, SendRequest, SendResult, SendStart, DAY_MS,
@@ -124,9 +124,21 @@ pub struct CheckOutcome {
     pub verification: Option<Verification>,
 }
 
+/// What a number's actor uses of the engine: wired once at start-up ([`crate::engine::Engine`]
+/// holds it) and shared by every actor, so an actor depends on these parts, not on the engine.
+pub struct ActorParts {
+    pub policy: VerificationPolicy,
+    pub store: Arc<dyn crate::store::Store>,
+    pub secret: crate::code::CodeSecret,
+    pub router: crate::routing::Router,
+    /// Where the actor removes itself when it stops.
+    pub registry: super::Registry,
+}
+
 pub struct NumberActor {
     key: NumberKey,
-    engine: Arc<Engine>,
+    /// What the actor uses of the engine, given through [`NumberActor::new`].
+    parts: Arc<ActorParts>,
     /// `None` until the history is loaded, or if loading failed.
     state: Option<NumberState>,
     in_flight: usize,
@@ -142,10 +154,10 @@ pub struct NumberActor {
 }
 
 impl NumberActor {
-    pub fn new(key: NumberKey, engine: Arc<Engine>) -> Self {
+    pub fn new(key: NumberKey, parts: Arc<ActorParts>) -> Self {
         Self {
             key,
-            engine,
+            parts,
             state: None,
             in_flight: 0,
             last_active: Instant::now(),
@@ -158,13 +170,13 @@ impl NumberActor {
     /// How far back the actor loads the number's history: the last 24 h of sends, and every code
     /// that could still be valid.
     fn history_since(&self) -> i64 {
-        now_ms() - DAY_MS - self.engine.policy.code_validity_ms.max(LONGEST_VALIDITY_MS)
+        now_ms() - DAY_MS - self.parts.policy.code_validity_ms.max(LONGEST_VALIDITY_MS)
     }
 
     /// How long a send may wait for a throttled carrier before it moves on: the time it would
     /// wait for a receipt, and never past the code's validity.
     fn budget(&self) -> Duration {
-        let policy = &self.engine.policy;
+        let policy = &self.parts.policy;
         Duration::from_secs(policy.fallback_after_seconds)
             .min(Duration::from_millis(policy.code_validity_ms.max(0) as u64))
     }
@@ -179,7 +191,7 @@ impl NumberActor {
         let pending_until = self.state.as_ref().and_then(|s| s.pending_until(now_ms));
         let idle_at = self.last_active + IDLE_AFTER;
         if self.in_flight == 0 && pending_until.is_none() && now >= idle_at {
-            self.engine.registry.remove(&self.key, &ctx.address());
+            self.parts.registry.remove(&self.key, &ctx.address());
             ctx.stop();
             return;
         }
@@ -199,7 +211,7 @@ impl NumberActor {
         delivery: Vec<DeliveryChange>,
     ) -> impl std::future::Future<Output = Result<(), StoreError>> {
         let commit = (!changed.is_empty() || !delivery.is_empty())
-            .then(|| self.engine.store.save_with_delivery(changed, delivery));
+            .then(|| self.parts.store.save_with_delivery(changed, delivery));
         async move {
             match commit {
                 Some(commit) => commit.await,
@@ -228,7 +240,7 @@ impl NumberActor {
                 };
                 (
                     None,
-                    Some(self.engine.store.update_session_with_delivery(update, delivery)),
+                    Some(self.parts.store.update_session_with_delivery(update, delivery)),
                 )
             }
         };
@@ -243,7 +255,7 @@ impl NumberActor {
 
     fn not_loaded(&mut self, ctx: &mut Context<Self>) -> EngineError {
         // Loading failed: stop, so the next request starts a fresh actor that retries the load.
-        self.engine.registry.remove(&self.key, &ctx.address());
+        self.parts.registry.remove(&self.key, &ctx.address());
         ctx.stop();
         EngineError::Store(StoreError::Unavailable("could not load this number's history".into()))
     }
@@ -253,7 +265,7 @@ impl Actor for NumberActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let store = self.engine.store.clone();
+        let store = self.parts.store.clone();
         let (application, phone) = self.key.clone();
         let since = self.history_since();
         // `wait` holds the mailbox until the history is loaded: no message sees a blank state.
@@ -321,9 +333,9 @@ impl NumberActor {
     /// The send's decision: limits, a new verification or a resend. Made again on fresh data
     /// when another node's write came first (the earlier decision's send is forgotten then).
     fn begin_send(&self, msg: &SendCode) -> Decide<Begun> {
-        let engine = self.engine.clone();
+        let parts = self.parts.clone();
         let request = msg.request.clone();
-        let policy = msg.hosted.as_ref().map_or(engine.policy, |h| h.policy);
+        let policy = msg.hosted.as_ref().map_or(parts.policy, |h| h.policy);
         let (application, phone) = self.key.clone();
         let since = self.history_since();
         let mut decided: Option<String> = None;
@@ -333,7 +345,7 @@ impl NumberActor {
             }
             let started_ms = now_ms();
             let known = state.current().map(|v| (v.request_id.clone(), v.created_at_ms));
-            let (start, records) = state.begin_send(&request, &policy, &engine.secret, started_ms);
+            let (start, records) = state.begin_send(&request, &policy, &parts.secret, started_ms);
             // A refusal's new record needs no head: two nodes may both refuse.
             let starts_new = matches!(start, SendStart::Deliver { .. })
                 && records
@@ -394,10 +406,10 @@ impl NumberActor {
         resend: bool,
         started_ms: i64,
     ) -> ResponseActFuture<Self, Result<SendOutcome, EngineError>> {
-        let engine = self.engine.clone();
+        let parts = self.parts.clone();
         let hook = msg.hosted.as_ref().map(|h| h.session.clone());
         let request = &msg.request;
-        let plan = engine.router.plan(&request.number, request.channel, request.preferred);
+        let plan = parts.router.plan(&request.number, request.channel, request.preferred);
         let all_down = matches!(plan, Plan::AllDown);
         let mut steps = match plan {
             Plan::Route(steps) => steps,
@@ -428,7 +440,7 @@ impl NumberActor {
         };
         let deadline = msg.received + self.budget();
         let delivery = routing::deliver(
-            engine.router.clone(),
+            parts.router.clone(),
             steps,
             message.clone(),
             country.clone(),
@@ -506,7 +518,7 @@ impl Handler<CheckCode> for NumberActor {
             let error = self.not_loaded(ctx);
             return Box::pin(fut::ready(Err(error)));
         }
-        let secret = self.engine.secret.clone();
+        let secret = self.parts.secret.clone();
         let CheckCode {
             code,
             actions,
@@ -685,7 +697,7 @@ impl Handler<DeliveryReceipt> for NumberActor {
         if let Some(v) = &changed {
             let country = v.number.country_code.clone().unwrap_or_else(|| "unknown".into());
             let delivered = report.delivery == Delivery::Delivered;
-            self.engine.router.record(&report.carrier, &country, delivered);
+            self.parts.router.record(&report.carrier, &country, delivered);
             m::receipt(v, &report, now_ms());
             let channel = report.channel.as_str();
             match report.delivery {

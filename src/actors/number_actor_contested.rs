@@ -69,7 +69,7 @@ impl NumberActor {
             let _ = reply.send(Ok(value));
             return Box::pin(fut::ready(()));
         }
-        let applied = self.engine.store.save_if_versions(records.clone(), head, delivery);
+        let applied = self.parts.store.save_if_versions(records.clone(), head, delivery);
         Box::pin(
             applied
                 .into_actor(self)
@@ -108,7 +108,7 @@ impl NumberActor {
     /// pause that grows with `lost` (the writes lost so far), so two nodes' actors for one
     /// number do not keep colliding in step.
     fn reload(&mut self, lost: u32) -> impl ActorFuture<Self, Output = Result<(), EngineError>> {
-        let store = self.engine.store.clone();
+        let store = self.parts.store.clone();
         let (application, phone) = self.key.clone();
         let since = self.history_since();
         let pause =
@@ -121,7 +121,7 @@ impl NumberActor {
         .map(|loaded, act, _| {
             let (history, approvals) = loaded?;
             if let Some(state) = act.state.as_mut() {
-                state.refresh(history, approvals, &act.engine.secret, now_ms());
+                state.refresh(history, approvals, &act.parts.secret, now_ms());
             }
             Ok(())
         })
