@@ -1,8 +1,11 @@
 //! One-time codes: generation from a CSPRNG and the keyed hash they are stored as.
 //!
 //! A code is never stored or logged in clear: the store keeps HMAC-SHA256(server secret,
-//! request_id ‖ 0 ‖ code), and checks compare MACs in constant time. The secret lives in the
-//! data directory (mode 0600), created on first start.
+//! request_id ‖ 0 ‖ code), and checks compare MACs in constant time. On the embedded store the
+//! secret lives in the data directory (mode 0600), created on first start. Nodes sharing a
+//! PostgreSQL store must all key MACs alike (a code sent on one node is checked on another), so
+//! there it lives in the store's settings ([`CodeSecret::load_or_create_shared`]).
+use crate::store::{Store, StoreError};
 use hmac::{Hmac, Mac};
 use rand::Rng;
 use sha2::Sha256;
@@ -29,6 +32,9 @@ pub fn generate(length: u32) -> String {
 pub fn is_well_formed(code: &str) -> bool {
     (4..=10).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_digit())
 }
+
+/// The settings key of the code secret shared by the nodes of one store.
+pub const SHARED_SECRET_SETTING: &str = "code.secret";
 
 /// The server secret that keys code MACs.
 #[derive(Clone)]
@@ -68,6 +74,36 @@ impl CodeSecret {
         file.write_all(&key)?;
         file.sync_all()?;
         Ok(Self::from_bytes(&key))
+    }
+
+    /// The secret of nodes that share one store: the setting [`SHARED_SECRET_SETTING`] (64 hex
+    /// digits), created by whichever node starts first (`put_setting_if_absent` decides a race)
+    /// and read by every other. Whoever can read the store's settings can then brute-force the
+    /// pending codes' MACs: keep the database as private as the data directory.
+    pub async fn load_or_create_shared(store: &dyn Store) -> Result<Self, StoreError> {
+        if let Some(stored) = store.get_setting(SHARED_SECRET_SETTING).await? {
+            return Self::from_hex(&stored);
+        }
+        let mut key = [0u8; 32];
+        rand::rng().fill(&mut key);
+        store
+            .put_setting_if_absent(SHARED_SECRET_SETTING, &hex::encode(key))
+            .await?;
+        // Another node may have won the race: the stored secret is the one every node uses.
+        let stored = store
+            .get_setting(SHARED_SECRET_SETTING)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("setting {SHARED_SECRET_SETTING} vanished")))?;
+        Self::from_hex(&stored)
+    }
+
+    fn from_hex(stored: &str) -> Result<Self, StoreError> {
+        match hex::decode(stored.trim()) {
+            Ok(key) if key.len() >= 32 => Ok(Self::from_bytes(&key)),
+            _ => Err(StoreError::Corrupt(format!(
+                "setting {SHARED_SECRET_SETTING} is not 32 or more hex-encoded bytes"
+            ))),
+        }
     }
 
     pub fn mac(&self, request_id: &str, code: &str) -> CodeMac {

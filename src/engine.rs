@@ -1,5 +1,5 @@
 //! The engine's shared parts, wired once at start-up and handed to the API and the actors.
-use crate::actors::Registry;
+use crate::actors::{ActorParts, Registry};
 use crate::applications::Applications;
 use crate::blocklist::Blocklist;
 use crate::code::CodeSecret;
@@ -28,6 +28,8 @@ pub struct Engine {
     /// Routing: the carriers, the routing actor's published snapshot, and where outcomes go.
     pub router: Router,
     pub registry: Registry,
+    /// What number actors use of the above, shared by all of them.
+    pub actor_parts: Arc<ActorParts>,
     pub applications: Applications,
     /// Present when the sandbox channel is enabled.
     pub inbox: Option<Inbox>,
@@ -69,6 +71,14 @@ impl Engine {
         webhooks: Webhooks,
     ) -> Arc<Self> {
         router.refresh_metrics();
+        let registry = Registry::default();
+        let actor_parts = Arc::new(ActorParts {
+            policy,
+            store: store.clone(),
+            secret: secret.clone(),
+            router: router.clone(),
+            registry: registry.clone(),
+        });
         Arc::new(Self {
             policy,
             store,
@@ -78,7 +88,8 @@ impl Engine {
             intel,
             secret,
             router,
-            registry: Registry::default(),
+            registry,
+            actor_parts,
             applications,
             inbox,
             webhooks,

@@ -41,8 +41,14 @@ pub async fn build_engine(config: &Config) -> anyhow::Result<(Arc<Engine>, Optio
     let data_dir = config.store.data_dir();
     // Beside a PostgreSQL store nothing else has made the directory of the code secret yet.
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
-    let secret = CodeSecret::load_or_create(&data_dir)
-        .with_context(|| format!("loading the code secret in {}", data_dir.display()))?;
+    // Nodes on one PostgreSQL store share the code secret through it (issue 14).
+    let secret = match &config.store {
+        StoreLocation::Postgres { .. } => CodeSecret::load_or_create_shared(store.as_ref())
+            .await
+            .context("loading the code secret from the store")?,
+        StoreLocation::Sqlite { .. } => CodeSecret::load_or_create(&data_dir)
+            .with_context(|| format!("loading the code secret in {}", data_dir.display()))?,
+    };
     let (applications, generated) = applications(config, store.as_ref()).await?;
     let inbox = config.sandbox_enabled.then(Inbox::new);
     let sandbox = inbox

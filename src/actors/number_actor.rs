@@ -4,12 +4,14 @@
 //! State changes happen synchronously in the handler (so the next message already sees them);
 //! the reply waits until the changed records are durable. Carrier calls run as futures beside
 //! the mailbox, so a slow carrier never stalls checks for the same number.
+#[path = "number_actor_contested.rs"]
+mod contested;
 #[path = "number_actor_fallback.rs"]
 mod fallback;
 
 use super::NumberKey;
 use crate::config::VerificationPolicy;
-use crate::engine::{now_ms, Engine, EngineError};
+use crate::engine::{now_ms, EngineError};
 use crate::metrics as m;
 use crate::number_state::{
     BlockReason, CheckResult, NumberState, RiskActions, SendRequest, SendResult, SendStart, DAY_MS,
@@ -17,11 +19,12 @@ use crate::number_state::{
 use crate::routing::{self, Delivered, Plan, Step};
 use crate::scheduler::{self, LEASE_MS};
 use crate::store::{
-    DeliveryChange, MessageState, PendingFallback, PlannedStep, SessionUpdate, StoreError, StoredMessage,
+    DeliveryChange, Head, MessageState, PendingFallback, PlannedStep, SessionUpdate, StoreError, StoredMessage,
 };
 use crate::templates;
 use crate::verification::Verification;
 use actix::prelude::*;
+use contested::{Decide, Decision};
 use fallback::{Fallback, Resume};
 use otpgate_gateway::{Channel, Delivery, DeliveryReport, OutboundMessage};
 use std::sync::Arc;
@@ -121,9 +124,21 @@ pub struct CheckOutcome {
     pub verification: Option<Verification>,
 }
 
+/// What a number's actor uses of the engine: wired once at start-up ([`crate::engine::Engine`]
+/// holds it) and shared by every actor, so an actor depends on these parts, not on the engine.
+pub struct ActorParts {
+    pub policy: VerificationPolicy,
+    pub store: Arc<dyn crate::store::Store>,
+    pub secret: crate::code::CodeSecret,
+    pub router: crate::routing::Router,
+    /// Where the actor removes itself when it stops.
+    pub registry: super::Registry,
+}
+
 pub struct NumberActor {
     key: NumberKey,
-    engine: Arc<Engine>,
+    /// What the actor uses of the engine, given through [`NumberActor::new`].
+    parts: Arc<ActorParts>,
     /// `None` until the history is loaded, or if loading failed.
     state: Option<NumberState>,
     in_flight: usize,
@@ -139,10 +154,10 @@ pub struct NumberActor {
 }
 
 impl NumberActor {
-    pub fn new(key: NumberKey, engine: Arc<Engine>) -> Self {
+    pub fn new(key: NumberKey, parts: Arc<ActorParts>) -> Self {
         Self {
             key,
-            engine,
+            parts,
             state: None,
             in_flight: 0,
             last_active: Instant::now(),
@@ -152,10 +167,16 @@ impl NumberActor {
         }
     }
 
+    /// How far back the actor loads the number's history: the last 24 h of sends, and every code
+    /// that could still be valid.
+    fn history_since(&self) -> i64 {
+        now_ms() - DAY_MS - self.parts.policy.code_validity_ms.max(LONGEST_VALIDITY_MS)
+    }
+
     /// How long a send may wait for a throttled carrier before it moves on: the time it would
     /// wait for a receipt, and never past the code's validity.
     fn budget(&self) -> Duration {
-        let policy = &self.engine.policy;
+        let policy = &self.parts.policy;
         Duration::from_secs(policy.fallback_after_seconds)
             .min(Duration::from_millis(policy.code_validity_ms.max(0) as u64))
     }
@@ -170,7 +191,7 @@ impl NumberActor {
         let pending_until = self.state.as_ref().and_then(|s| s.pending_until(now_ms));
         let idle_at = self.last_active + IDLE_AFTER;
         if self.in_flight == 0 && pending_until.is_none() && now >= idle_at {
-            self.engine.registry.remove(&self.key, &ctx.address());
+            self.parts.registry.remove(&self.key, &ctx.address());
             ctx.stop();
             return;
         }
@@ -190,7 +211,7 @@ impl NumberActor {
         delivery: Vec<DeliveryChange>,
     ) -> impl std::future::Future<Output = Result<(), StoreError>> {
         let commit = (!changed.is_empty() || !delivery.is_empty())
-            .then(|| self.engine.store.save_with_delivery(changed, delivery));
+            .then(|| self.parts.store.save_with_delivery(changed, delivery));
         async move {
             match commit {
                 Some(commit) => commit.await,
@@ -219,7 +240,7 @@ impl NumberActor {
                 };
                 (
                     None,
-                    Some(self.engine.store.update_session_with_delivery(update, delivery)),
+                    Some(self.parts.store.update_session_with_delivery(update, delivery)),
                 )
             }
         };
@@ -234,7 +255,7 @@ impl NumberActor {
 
     fn not_loaded(&mut self, ctx: &mut Context<Self>) -> EngineError {
         // Loading failed: stop, so the next request starts a fresh actor that retries the load.
-        self.engine.registry.remove(&self.key, &ctx.address());
+        self.parts.registry.remove(&self.key, &ctx.address());
         ctx.stop();
         EngineError::Store(StoreError::Unavailable("could not load this number's history".into()))
     }
@@ -246,7 +267,7 @@ impl NumberActor {
         &mut self,
         ctx: &mut Context<Self>,
     ) -> ResponseActFuture<Self, Result<T, EngineError>> {
-        self.engine.registry.remove(&self.key, &ctx.address());
+        self.parts.registry.remove(&self.key, &ctx.address());
         Box::pin(fut::ready(()).map(|_, act: &mut Self, ctx: &mut Context<Self>| Err(act.not_loaded(ctx))))
     }
 }
@@ -255,9 +276,9 @@ impl Actor for NumberActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let store = self.engine.store.clone();
+        let store = self.parts.store.clone();
         let (application, phone) = self.key.clone();
-        let since = now_ms() - DAY_MS - self.engine.policy.code_validity_ms.max(LONGEST_VALIDITY_MS);
+        let since = self.history_since();
         // `wait` holds the mailbox until the history is loaded: no message sees a blank state.
         ctx.wait(
             async move { store.load_for_actor(&application, &phone, since).await }
@@ -274,52 +295,132 @@ impl Actor for NumberActor {
     }
 }
 
+/// What [`NumberState::begin_send`] decided, as written: the start, when it was decided, and
+/// the declined record of a refused send.
+type Begun = (SendStart, i64, Option<Verification>);
+
 impl Handler<SendCode> for NumberActor {
     type Result = ResponseActFuture<Self, Result<SendOutcome, EngineError>>;
 
     fn handle(&mut self, msg: SendCode, ctx: &mut Context<Self>) -> Self::Result {
         self.last_active = Instant::now();
-        let Some(state) = self.state.as_mut() else {
+        if self.state.is_none() {
             return self.refuse_not_loaded(ctx);
-        };
-        let engine = self.engine.clone();
-        let started_ms = now_ms();
-        let policy = msg.hosted.as_ref().map_or(&engine.policy, |h| &h.policy);
-        let (start, changed) = state.begin_send(&msg.request, policy, &engine.secret, started_ms);
-        let hook = msg.hosted.as_ref().map(|h| h.session.clone());
-        let (request_id, code, resend) = match start {
-            SendStart::Blocked { request_id, reason } => {
-                metrics::counter!(m::VERIFICATIONS, "status" => "blocked").increment(1);
-                metrics::counter!(m::SENDS_BLOCKED, "reason" => reason.as_str()).increment(1);
-                m::send_refused(m::block_cause(reason.as_str(), msg.request.high_risk.as_ref()));
-                self.in_flight += 1;
-                let declined = state.current().filter(|v| v.request_id == request_id).cloned();
-                let earlier = self.persist_with_session(changed, Vec::new(), hook.as_ref(), declined.as_ref());
-                let outcome = SendOutcome {
-                    request_id,
-                    status: SendStatus::Blocked,
-                    reason: Some(reason),
-                    channel: None,
-                };
-                return Box::pin(
-                    async move { earlier.await.map(|_| outcome).map_err(EngineError::from) }
-                        .into_actor(self)
-                        .map(|result, act, _| {
-                            act.in_flight -= 1;
-                            result
-                        }),
-                );
-            }
-            SendStart::Deliver {
-                request_id,
-                code,
-                resend,
-            } => (request_id, code, resend),
-        };
-        let earlier = self.persist(changed, Vec::new());
+        }
+        let decide = self.begin_send(&msg);
+        let begun = self.contested(ctx, decide);
+        self.in_flight += 1;
+        Box::pin(
+            begun
+                .into_actor(self)
+                .then(
+                    move |begun, act, _| -> ResponseActFuture<Self, Result<SendOutcome, EngineError>> {
+                        match begun {
+                            Err(e) => Box::pin(fut::ready(Err(e))),
+                            Ok((SendStart::Blocked { request_id, reason }, _, declined)) => {
+                                act.refused(msg, request_id, reason, declined)
+                            }
+                            Ok((
+                                SendStart::Deliver {
+                                    request_id,
+                                    code,
+                                    resend,
+                                },
+                                started_ms,
+                                _,
+                            )) => act.deliver(msg, request_id, code, resend, started_ms),
+                        }
+                    },
+                )
+                .map(|result, act, _| {
+                    act.in_flight -= 1;
+                    result
+                }),
+        )
+    }
+}
 
+impl NumberActor {
+    /// The send's decision: limits, a new verification or a resend. Made again on fresh data
+    /// when another node's write came first (the earlier decision's send is forgotten then).
+    fn begin_send(&self, msg: &SendCode) -> Decide<Begun> {
+        let parts = self.parts.clone();
+        let request = msg.request.clone();
+        let policy = msg.hosted.as_ref().map_or(parts.policy, |h| h.policy);
+        let (application, phone) = self.key.clone();
+        let since = self.history_since();
+        let mut decided: Option<String> = None;
+        Box::new(move |state, _| {
+            if let Some(request_id) = decided.take() {
+                state.forget_send(&request_id);
+            }
+            let started_ms = now_ms();
+            let known = state.current().map(|v| (v.request_id.clone(), v.created_at_ms));
+            let (start, records) = state.begin_send(&request, &policy, &parts.secret, started_ms);
+            // A refusal's new record needs no head: two nodes may both refuse.
+            let starts_new = matches!(start, SendStart::Deliver { .. })
+                && records
+                    .iter()
+                    .any(|v| v.version == 0 && known.as_ref().is_none_or(|(id, _)| *id != v.request_id));
+            let head = starts_new.then(|| Head {
+                application: application.clone(),
+                phone: phone.clone(),
+                since_ms: known.as_ref().map_or(since, |(_, created)| *created),
+                known: known.map(|(id, _)| id),
+            });
+            let declined = match &start {
+                SendStart::Deliver { request_id, .. } => {
+                    decided = Some(request_id.clone());
+                    None
+                }
+                SendStart::Blocked { request_id, .. } => {
+                    state.current().filter(|v| v.request_id == *request_id).cloned()
+                }
+            };
+            Decision {
+                value: (start, started_ms, declined),
+                records,
+                delivery: Vec::new(),
+                head,
+            }
+        })
+    }
+
+    /// A refused send, written: counted, and its session told.
+    fn refused(
+        &mut self,
+        msg: SendCode,
+        request_id: String,
+        reason: BlockReason,
+        declined: Option<Verification>,
+    ) -> ResponseActFuture<Self, Result<SendOutcome, EngineError>> {
+        metrics::counter!(m::VERIFICATIONS, "status" => "blocked").increment(1);
+        metrics::counter!(m::SENDS_BLOCKED, "reason" => reason.as_str()).increment(1);
+        m::send_refused(m::block_cause(reason.as_str(), msg.request.high_risk.as_ref()));
+        let hook = msg.hosted.as_ref().map(|h| h.session.clone());
+        let session = self.persist_with_session(Vec::new(), Vec::new(), hook.as_ref(), declined.as_ref());
+        let outcome = SendOutcome {
+            request_id,
+            status: SendStatus::Blocked,
+            reason: Some(reason),
+            channel: None,
+        };
+        Box::pin(async move { session.await.map(|_| outcome).map_err(EngineError::from) }.into_actor(self))
+    }
+
+    /// Delivers a decided send, then writes what came of it (conditionally, as the decision).
+    fn deliver(
+        &mut self,
+        msg: SendCode,
+        request_id: String,
+        code: String,
+        resend: bool,
+        started_ms: i64,
+    ) -> ResponseActFuture<Self, Result<SendOutcome, EngineError>> {
+        let parts = self.parts.clone();
+        let hook = msg.hosted.as_ref().map(|h| h.session.clone());
         let request = &msg.request;
-        let plan = engine.router.plan(&request.number, request.channel, request.preferred);
+        let plan = parts.router.plan(&request.number, request.channel, request.preferred);
         let all_down = matches!(plan, Plan::AllDown);
         let mut steps = match plan {
             Plan::Route(steps) => steps,
@@ -348,75 +449,74 @@ impl Handler<SendCode> for NumberActor {
             webotp_host: msg.hosted.as_ref().map(|h| h.webotp_host.clone()),
             code_length: request.code_length,
         };
-        self.in_flight += 1;
         let deadline = msg.received + self.budget();
         let delivery = routing::deliver(
-            engine.router.clone(),
+            parts.router.clone(),
             steps,
             message.clone(),
             country.clone(),
             msg.received,
             deadline,
         );
-        Box::pin(
-            async move {
-                earlier.await?;
-                Ok::<_, EngineError>(delivery.await)
-            }
-            .into_actor(self)
-            .then(move |delivered, act, ctx| {
-                let finished = delivered.map(
-                    |Delivered {
-                         result,
-                         remaining,
-                         skipped,
-                     }| {
-                        act.skipped.extend(skipped);
-                        let state = act.state.as_mut().expect("loaded before any send");
-                        let changed = state.finish_send(&request_id, started_ms, &result, now_ms());
-                        let delivery = act.follow_up(ctx, &request_id, &result, (remaining, message, resume));
-                        let commit = act.persist_with_session(
-                            changed.iter().cloned().collect(),
-                            delivery,
-                            hook.as_ref(),
-                            changed.as_ref(),
-                        );
-                        (result, commit)
-                    },
-                );
-                async move {
-                    let (result, commit) = finished?;
-                    commit.await?;
-                    let (status, channel) = match result {
-                        SendResult::Accepted { channel, .. } => {
-                            if !resend {
-                                metrics::counter!(m::VERIFICATIONS, "status" => "started").increment(1);
-                            }
-                            (
-                                if resend { SendStatus::Retry } else { SendStatus::Success },
-                                Some(channel),
-                            )
-                        }
-                        SendResult::Undeliverable { .. } if all_down => return Err(EngineError::ProvidersUnavailable),
-                        SendResult::Undeliverable { .. } => {
-                            metrics::counter!(m::VERIFICATIONS, "status" => "undeliverable").increment(1);
-                            (SendStatus::Undeliverable, None)
-                        }
+        Box::pin(delivery.into_actor(self).then(
+            move |Delivered {
+                      result,
+                      remaining,
+                      skipped,
+                  },
+                  act,
+                  ctx| {
+                act.skipped.extend(skipped);
+                let delivery = act.follow_up(ctx, &request_id, &result, (remaining, message, resume));
+                let (id, sent) = (request_id.clone(), result.clone());
+                let decide: Decide<Option<Verification>> = Box::new(move |state, n| {
+                    let changed = match n {
+                        0 => state.finish_send(&id, started_ms, &sent, now_ms()),
+                        _ => state.finish_send_again(&id, started_ms, &sent, now_ms()),
                     };
-                    Ok(SendOutcome {
-                        request_id,
-                        status,
-                        reason: None,
-                        channel,
-                    })
-                }
-                .into_actor(act)
-            })
-            .map(|result, act, _| {
-                act.in_flight -= 1;
-                result
-            }),
-        )
+                    Decision {
+                        value: changed.clone(),
+                        records: changed.into_iter().collect(),
+                        delivery: delivery.clone(),
+                        head: None,
+                    }
+                });
+                let written = act.contested(ctx, decide);
+                written.into_actor(act).then(move |written, act, _| {
+                    let session = written.map(|changed| {
+                        act.persist_with_session(Vec::new(), Vec::new(), hook.as_ref(), changed.as_ref())
+                    });
+                    async move {
+                        session?.await?;
+                        let (status, channel) = match result {
+                            SendResult::Accepted { channel, .. } => {
+                                if !resend {
+                                    metrics::counter!(m::VERIFICATIONS, "status" => "started").increment(1);
+                                }
+                                (
+                                    if resend { SendStatus::Retry } else { SendStatus::Success },
+                                    Some(channel),
+                                )
+                            }
+                            SendResult::Undeliverable { .. } if all_down => {
+                                return Err(EngineError::ProvidersUnavailable)
+                            }
+                            SendResult::Undeliverable { .. } => {
+                                metrics::counter!(m::VERIFICATIONS, "status" => "undeliverable").increment(1);
+                                (SendStatus::Undeliverable, None)
+                            }
+                        };
+                        Ok(SendOutcome {
+                            request_id,
+                            status,
+                            reason: None,
+                            channel,
+                        })
+                    }
+                    .into_actor(act)
+                })
+            },
+        ))
     }
 }
 
@@ -425,83 +525,69 @@ impl Handler<CheckCode> for NumberActor {
 
     fn handle(&mut self, msg: CheckCode, ctx: &mut Context<Self>) -> Self::Result {
         self.last_active = Instant::now();
-        let Some(state) = self.state.as_mut() else {
+        if self.state.is_none() {
             return self.refuse_not_loaded(ctx);
-        };
-        let now = now_ms();
-        // Listed after the code went out: the pending verification is declined, not approved.
-        let mut changed: Vec<_> = msg
-            .blocklisted
-            .as_ref()
-            .and_then(|entry| {
-                let data = serde_json::json!({ entry.kind.as_str(): entry.value });
-                state.decline_pending(crate::verification::Risk::PhoneNumberInBlocklist, data, now)
-            })
-            .into_iter()
-            .collect();
-        let (result, checked) = state.check(&msg.code, msg.actions, &self.engine.secret, now);
-        changed.extend(checked);
-        let status = match result {
-            CheckResult::Approved => Some("approved"),
-            CheckResult::InReview => Some("in_review"),
-            CheckResult::Declined if changed.iter().any(|v| v.state == crate::verification::State::Declined) => {
-                Some("declined")
+        }
+        let secret = self.parts.secret.clone();
+        let CheckCode {
+            code,
+            actions,
+            blocklisted,
+            session,
+        } = msg;
+        // The check's decision, made again on fresh data when another node's actor counted an
+        // attempt or approved meanwhile: only one of them may count the last attempt or approve.
+        let decide: Decide<(CheckResult, bool, Option<Verification>)> = Box::new(move |state, _| {
+            let now = now_ms();
+            // Listed after the code went out: the pending verification is declined, not approved.
+            let mut records: Vec<_> = blocklisted
+                .as_ref()
+                .and_then(|entry| {
+                    let data = serde_json::json!({ entry.kind.as_str(): entry.value });
+                    state.decline_pending(crate::verification::Risk::PhoneNumberInBlocklist, data, now)
+                })
+                .into_iter()
+                .collect();
+            let (result, checked) = state.check(&code, actions, &secret, now);
+            records.extend(checked);
+            let declined = records.iter().any(|v| v.state == crate::verification::State::Declined);
+            Decision {
+                value: (result, declined, state.current().cloned()),
+                records,
+                delivery: Vec::new(),
+                head: None,
             }
-            _ => None,
-        };
-        if let Some(status) = status {
-            metrics::counter!(m::VERIFICATIONS, "status" => status).increment(1);
-        }
-        let completed = matches!(result, CheckResult::Approved)
-            .then(|| state.current().cloned())
-            .flatten();
-        // A check of the pending verification is written only over the version this actor read:
-        // another node's actor for the same number may have counted an attempt or approved it
-        // meanwhile, and then this one must not (it stops, and the retried request reloads).
-        let contested = msg.session.is_none()
-            && changed.len() == 1
-            && state.current().is_some_and(|v| v.request_id == changed[0].request_id);
-        if contested {
-            let record = changed.pop().expect("one record");
-            state.stored_one_up(&record.request_id);
-            let outcome = CheckOutcome {
-                result,
-                verification: state.current().cloned(),
-            };
-            let applied = self.engine.store.save_if_version(record, Vec::new());
-            self.in_flight += 1;
-            return Box::pin(applied.into_actor(self).map(move |applied, act, ctx| {
-                act.in_flight -= 1;
-                match applied {
-                    Ok(true) => {
-                        if let Some(v) = &completed {
-                            m::completed(v);
-                        }
-                        Ok(outcome)
-                    }
-                    Ok(false) => {
-                        tracing::warn!("a check lost to a newer version of its verification; reloading");
-                        act.engine.registry.remove(&act.key, &ctx.address());
-                        ctx.stop();
-                        Err(EngineError::ActorGone)
-                    }
-                    Err(e) => Err(e.into()),
-                }
-            }));
-        }
-        if let Some(v) = &completed {
-            m::completed(v);
-        }
-        let outcome = CheckOutcome {
-            result,
-            verification: state.current().cloned(),
-        };
-        let commit =
-            self.persist_with_session(changed, Vec::new(), msg.session.as_ref(), outcome.verification.as_ref());
+        });
+        let written = self.contested(ctx, decide);
         self.in_flight += 1;
         Box::pin(
-            async move { commit.await.map(|_| outcome).map_err(EngineError::from) }
+            written
                 .into_actor(self)
+                .then(move |written, act, _| {
+                    let decided = written.map(|(result, declined, verification)| {
+                        let status = match result {
+                            CheckResult::Approved => Some("approved"),
+                            CheckResult::InReview => Some("in_review"),
+                            CheckResult::Declined if declined => Some("declined"),
+                            _ => None,
+                        };
+                        if let Some(status) = status {
+                            metrics::counter!(m::VERIFICATIONS, "status" => status).increment(1);
+                        }
+                        if let (CheckResult::Approved, Some(v)) = (result, &verification) {
+                            m::completed(v);
+                        }
+                        let session =
+                            act.persist_with_session(Vec::new(), Vec::new(), session.as_ref(), verification.as_ref());
+                        (CheckOutcome { result, verification }, session)
+                    });
+                    async move {
+                        let (outcome, session) = decided?;
+                        session.await?;
+                        Ok(outcome)
+                    }
+                    .into_actor(act)
+                })
                 .map(|result, act, _| {
                     act.in_flight -= 1;
                     result
@@ -515,22 +601,49 @@ impl Handler<ResolveReview> for NumberActor {
 
     fn handle(&mut self, msg: ResolveReview, ctx: &mut Context<Self>) -> Self::Result {
         self.last_active = Instant::now();
-        let Some(state) = self.state.as_mut() else {
+        if self.state.is_none() {
             return self.refuse_not_loaded(ctx);
-        };
-        let Some(settled) = state.resolve_review(msg.verification, msg.approve, msg.details, now_ms()) else {
-            return Box::pin(fut::ready(Ok(false)));
-        };
-        let status = if msg.approve { "approved" } else { "declined" };
-        metrics::counter!(m::VERIFICATIONS, "status" => status).increment(1);
-        if msg.approve {
-            m::completed(&settled);
         }
-        let commit = self.persist_with_session(vec![settled.clone()], Vec::new(), Some(&msg.session), Some(&settled));
+        let ResolveReview {
+            verification,
+            approve,
+            details,
+            session,
+        } = msg;
+        // Written over the version read: another node may have settled it first.
+        let decide: Decide<Option<Verification>> = Box::new(move |state, _| {
+            let settled = state.resolve_review(verification.clone(), approve, details.clone(), now_ms());
+            Decision {
+                value: settled.clone(),
+                records: settled.into_iter().collect(),
+                delivery: Vec::new(),
+                head: None,
+            }
+        });
+        let written = self.contested(ctx, decide);
         self.in_flight += 1;
         Box::pin(
-            async move { commit.await.map_err(EngineError::from) }
+            written
                 .into_actor(self)
+                .then(move |written, act, _| {
+                    let settled = written.map(|settled| {
+                        settled.map(|settled| {
+                            let status = if approve { "approved" } else { "declined" };
+                            metrics::counter!(m::VERIFICATIONS, "status" => status).increment(1);
+                            if approve {
+                                m::completed(&settled);
+                            }
+                            act.persist_with_session(Vec::new(), Vec::new(), Some(&session), Some(&settled))
+                        })
+                    });
+                    async move {
+                        match settled? {
+                            Some(session) => session.await.map_err(EngineError::from),
+                            None => Ok(false),
+                        }
+                    }
+                    .into_actor(act)
+                })
                 .map(|result, act, _| {
                     act.in_flight -= 1;
                     result
@@ -554,7 +667,9 @@ impl Handler<DeliveryReceipt> for NumberActor {
         }
         let now = now_ms();
         let wanted = state.wants_fallback(&report.request_id, now);
-        let changed = state.on_delivery(&report.request_id, &report, now);
+        // The record the receipt changes, as this actor holds it (on_delivery changes only the
+        // current verification).
+        let changed = state.current().filter(|v| v.request_id == report.request_id).cloned();
         let mut delivery = vec![DeliveryChange::Outcome {
             carrier: report.carrier.clone(),
             carrier_message_id: report.carrier_message_id.clone(),
@@ -591,7 +706,7 @@ impl Handler<DeliveryReceipt> for NumberActor {
         if let Some(v) = &changed {
             let country = v.number.country_code.clone().unwrap_or_else(|| "unknown".into());
             let delivered = report.delivery == Delivery::Delivered;
-            self.engine.router.record(&report.carrier, &country, delivered);
+            self.parts.router.record(&report.carrier, &country, delivered);
             m::receipt(v, &report, now_ms());
             let channel = report.channel.as_str();
             match report.delivery {
@@ -603,7 +718,17 @@ impl Handler<DeliveryReceipt> for NumberActor {
                 .increment(1),
             }
         }
-        let commit = self.persist(changed.into_iter().collect(), delivery);
-        Box::pin(async move { commit.await.map_err(EngineError::from) })
+        // Written over the version read, so a receipt never undoes another node's newer check.
+        let decide: Decide<()> = Box::new(move |state, _| Decision {
+            value: (),
+            records: state
+                .on_delivery(&report.request_id, &report, now)
+                .into_iter()
+                .collect(),
+            delivery: delivery.clone(),
+            head: None,
+        });
+        let written = self.contested(ctx, decide);
+        Box::pin(written)
     }
 }

@@ -79,13 +79,13 @@ impl NumberActor {
         }
         // A call reports only after its prompt played: never fall back while it is still speaking.
         let outcome_within = self
-            .engine
+            .parts
             .router
             .carriers()
             .find(|gateway| gateway.name() == carrier)
             .and_then(|gateway| gateway.outcome_within(&message));
         let wait =
-            Duration::from_secs(self.engine.policy.fallback_after_seconds).max(outcome_within.unwrap_or_default());
+            Duration::from_secs(self.parts.policy.fallback_after_seconds).max(outcome_within.unwrap_or_default());
         changes.push(DeliveryChange::Arm(PendingFallback {
             request_id: request_id.to_owned(),
             application: self.key.0.clone(),
@@ -121,7 +121,7 @@ impl NumberActor {
     /// A negative receipt came for the message of `carrier` the plan of `request_id` waits for:
     /// lease the plan now instead of at its due time, and run it if no one else holds it.
     pub(super) fn claim_now(&mut self, ctx: &mut Context<Self>, request_id: &str, carrier: &str, reason: &'static str) {
-        let store = self.engine.store.clone();
+        let store = self.parts.store.clone();
         let (request_id, carrier) = (request_id.to_owned(), carrier.to_owned());
         self.in_flight += 1;
         ctx.spawn(
@@ -168,12 +168,12 @@ impl NumberActor {
         let (remaining, message) = match held {
             Some(held) => (held.remaining, held.message),
             None => {
-                let Some((code, changed)) = state.code_for_fallback(&request_id, plan.code_length, &self.engine.secret)
+                let Some((code, changed)) = state.code_for_fallback(&request_id, plan.code_length, &self.parts.secret)
                 else {
                     return;
                 };
                 records.extend(changed);
-                let carriers: Vec<_> = self.engine.router.carriers().cloned().collect();
+                let carriers: Vec<_> = self.parts.router.carriers().cloned().collect();
                 let steps: Vec<Step> = plan
                     .steps
                     .iter()
@@ -201,7 +201,9 @@ impl NumberActor {
                 (steps, message)
             }
         };
-        if !remaining.iter().any(|step| self.engine.router.is_up(&*step.gateway)) {
+        // The code the step sends, when it replaced the stored MAC (the clear code was lost).
+        let new_code = (!records.is_empty()).then(|| message.code.clone());
+        if !remaining.iter().any(|step| self.parts.router.is_up(&*step.gateway)) {
             // Every carrier left is down (or not bound yet after a restart): spending the plan
             // now would lose it, so it waits a little, while the verification is pending.
             let again = PendingFallback {
@@ -210,13 +212,14 @@ impl NumberActor {
             };
             if !records.is_empty() || self.fallback.is_none() {
                 self.fallback = Some(Fallback {
-                    request_id,
+                    request_id: request_id.clone(),
                     carrier: again.from_carrier.clone(),
                     remaining,
                     message,
                 });
             }
-            let commit = self.persist(records, vec![DeliveryChange::Arm(again)]);
+            let decide = self.fallback_write(request_id, new_code, records, vec![DeliveryChange::Arm(again)], None);
+            let commit = self.contested(ctx, decide);
             ctx.spawn(Self::logged(commit, "could not store a postponed fallback").into_actor(self));
             return;
         }
@@ -229,11 +232,11 @@ impl NumberActor {
         tracing::info!(%request_id, carrier = %from_carrier, reason, "falling back to the next step");
         if reason == "no_receipt" {
             // A negative receipt was already counted when it arrived; silence counts here.
-            self.engine.router.record(&from_carrier, &country, false);
+            self.parts.router.record(&from_carrier, &country, false);
         }
         self.in_flight += 1;
         let started = Instant::now();
-        let router = self.engine.router.clone();
+        let router = self.parts.router.clone();
         let deadline = started + self.budget();
         ctx.spawn(
             routing::deliver(router, remaining, message.clone(), country, started, deadline)
@@ -247,22 +250,17 @@ impl NumberActor {
                           act,
                           ctx| {
                         act.skipped.extend(skipped);
-                        let state = act.state.as_mut().expect("loaded before any send");
                         if let SendResult::Accepted { channel, .. } = &result {
                             m::fallback(from, *channel, reason);
                         }
-                        records.extend(state.on_fallback(
-                            &request_id,
-                            (from, &from_carrier, reason),
-                            &result,
-                            now_ms(),
-                        ));
                         let mut delivery = act.follow_up(ctx, &request_id, &result, (remaining, message, resume));
                         if delivery.is_empty() {
                             // Nothing took it: the plan is spent.
                             delivery = disarm;
                         }
-                        let commit = act.persist(records, delivery);
+                        let outcome = (from, from_carrier, reason, result);
+                        let decide = act.fallback_write(request_id, new_code, records, delivery, Some(outcome));
+                        let commit = act.contested(ctx, decide);
                         Self::logged(commit, "could not store a fallback")
                             .into_actor(act)
                             .map(|_, act, _| act.in_flight -= 1)
@@ -271,8 +269,45 @@ impl NumberActor {
         );
     }
 
+    /// A fallback's write, made again on fresh data when another node's write came first: the
+    /// code it sent (when it replaced the MAC) and what the step did are applied to the stored
+    /// record again.
+    fn fallback_write(
+        &self,
+        request_id: String,
+        new_code: Option<String>,
+        records: Vec<Verification>,
+        delivery: Vec<DeliveryChange>,
+        outcome: Option<(Channel, String, &'static str, SendResult)>,
+    ) -> Decide<()> {
+        let secret = self.parts.secret.clone();
+        let mut first = Some(records);
+        Box::new(move |state, _| {
+            let mut records = first.take().unwrap_or_else(|| {
+                let code = new_code.as_deref();
+                code.and_then(|code| state.adopt_code(&request_id, code, &secret))
+                    .into_iter()
+                    .collect()
+            });
+            if let Some((from, from_carrier, reason, result)) = &outcome {
+                records.retain(|v| v.request_id != request_id);
+                let changed = state.on_fallback(&request_id, (*from, from_carrier, reason), result, now_ms());
+                records.extend(changed);
+            }
+            Decision {
+                value: (),
+                records,
+                delivery: delivery.clone(),
+                head: None,
+            }
+        })
+    }
+
     /// Awaits a commit nobody waits for, logging a failure.
-    pub(super) async fn logged(commit: impl std::future::Future<Output = Result<(), StoreError>>, what: &'static str) {
+    pub(super) async fn logged<E: std::fmt::Display>(
+        commit: impl std::future::Future<Output = Result<(), E>>,
+        what: &'static str,
+    ) {
         if let Err(e) = commit.await {
             tracing::error!(error = %e, "{what}");
         }

@@ -8,9 +8,10 @@ use std::sync::Arc;
 pub type NumberKey = (String, String);
 
 /// Finds the actor of a number, starting it on first use. Actors remove themselves when idle.
-#[derive(Default)]
+/// Cloning shares it (the engine holds one, each actor's [`super::ActorParts`] a clone).
+#[derive(Default, Clone)]
 pub struct Registry {
-    actors: DashMap<NumberKey, Addr<NumberActor>>,
+    actors: Arc<DashMap<NumberKey, Addr<NumberActor>>>,
 }
 
 impl Registry {
@@ -28,7 +29,7 @@ impl Registry {
                 .entry(key.clone())
                 .or_insert_with(|| {
                     metrics::gauge!(crate::metrics::NUMBER_ACTORS).increment(1.0);
-                    NumberActor::new(key.clone(), engine.clone()).start()
+                    NumberActor::new(key.clone(), engine.actor_parts.clone()).start()
                 })
                 .clone();
             match addr.send(message.clone()).await {

@@ -68,6 +68,9 @@ impl NumberState {
         self.sends_ms.push(now_ms);
         if let Some(v) = self.current.as_mut().filter(|v| v.state == State::Pending) {
             *self.inflight.entry(v.request_id.clone()).or_default() += 1;
+            // The send is reserved on the record itself, so another node's actor for the number
+            // counts it too (its write of the same record is conditional on this one's version).
+            v.sends_ms.push(now_ms);
             // After a restart only the MAC survives: issue a fresh code under the same
             // request_id; validity is not extended and attempts are not reset.
             let code = match &self.code {
@@ -79,6 +82,7 @@ impl NumberState {
                     code
                 }
             };
+            changed.push(v.clone());
             return (
                 SendStart::Deliver {
                     request_id: v.request_id.clone(),
@@ -88,7 +92,9 @@ impl NumberState {
                 changed,
             );
         }
-        let (v, code) = self.new_verification(request, policy, secret, now_ms, true);
+        let (mut v, code) = self.new_verification(request, policy, secret, now_ms, true);
+        v.sends_ms.push(now_ms);
+        changed.push(v.clone());
         let start = SendStart::Deliver {
             request_id: v.request_id.clone(),
             code: code.clone(),

@@ -33,6 +33,30 @@ impl NumberState {
         result: &SendResult,
         now_ms: i64,
     ) -> Option<Verification> {
+        self.record_send(request_id, started_ms, result, now_ms, true)
+    }
+
+    /// [`Self::finish_send`] again, after its write lost and the state was refreshed from the
+    /// store: records the same result on the stored record, without counting the send answered
+    /// a second time.
+    pub fn finish_send_again(
+        &mut self,
+        request_id: &str,
+        started_ms: i64,
+        result: &SendResult,
+        now_ms: i64,
+    ) -> Option<Verification> {
+        self.record_send(request_id, started_ms, result, now_ms, false)
+    }
+
+    fn record_send(
+        &mut self,
+        request_id: &str,
+        started_ms: i64,
+        result: &SendResult,
+        now_ms: i64,
+        first: bool,
+    ) -> Option<Verification> {
         let is_current = self.current.as_ref().is_some_and(|v| v.request_id == request_id);
         if matches!(result, SendResult::Undeliverable { .. }) {
             if let Some(i) = self.sends_ms.iter().position(|t| *t == started_ms) {
@@ -41,7 +65,9 @@ impl NumberState {
         }
         let mut clear_code = false;
         let Some(v) = self.record_mut(request_id) else {
-            self.send_answered(request_id);
+            if first {
+                self.send_answered(request_id);
+            }
             return None;
         };
         match result {
@@ -60,7 +86,10 @@ impl NumberState {
                         Some(json!({ "from": from, "to": to })),
                     );
                 }
-                v.sends_ms.push(started_ms);
+                // Reserved by begin_send; a record reloaded from an older writer may lack it.
+                if !v.sends_ms.contains(&started_ms) {
+                    v.sends_ms.push(started_ms);
+                }
                 v.channel = Some(*channel);
                 let details = json!({ "channel": channel, "carrier": carrier, "resend": v.sends_ms.len() > 1 });
                 v.log(LifecycleKind::PhoneVerificationMessageSent, now_ms, Some(details));
@@ -75,6 +104,10 @@ impl NumberState {
                 }
             }
             SendResult::Undeliverable { failures } => {
+                // Nothing went out: the send begin_send reserved is given back.
+                if let Some(i) = v.sends_ms.iter().position(|t| *t == started_ms) {
+                    v.sends_ms.remove(i);
+                }
                 let failures: Vec<_> = failures
                     .iter()
                     .map(|(channel, carrier, reason)| json!({ "channel": channel, "carrier": carrier, "reason": reason }))
@@ -92,7 +125,9 @@ impl NumberState {
             }
         }
         let changed = v.clone();
-        self.send_answered(request_id);
+        if first {
+            self.send_answered(request_id);
+        }
         if clear_code && is_current {
             self.code = None;
         }
@@ -172,12 +207,14 @@ impl NumberState {
         Some(v.clone())
     }
 
-    /// The current verification `request_id` was just written one version up by a conditional
-    /// save ([`crate::store::Store::save_if_version`]): this copy follows.
-    pub fn stored_one_up(&mut self, request_id: &str) {
-        if let Some(v) = self.current.as_mut().filter(|v| v.request_id == request_id) {
-            v.version += 1;
-        }
+    /// A fallback's write lost and the state was refreshed from the store: the fresh record of
+    /// `request_id` takes the MAC of `code`, the code the fallback sent (it had replaced the MAC).
+    /// Returns the changed record; `None` when `request_id` is not the current verification.
+    pub fn adopt_code(&mut self, request_id: &str, code: &str, secret: &CodeSecret) -> Option<Verification> {
+        let v = self.current.as_mut().filter(|v| v.request_id == request_id)?;
+        v.code_mac = secret.mac(request_id, code);
+        self.code = Some(code.to_owned());
+        Some(v.clone())
     }
 
     /// Whether `request_id`'s stored fallback should still run: it is the current verification,

@@ -182,6 +182,49 @@ impl NumberState {
         }
     }
 
+    /// Takes the number's records as the store holds them now, after a conditional write lost to
+    /// another node's ([`crate::store::Store::save_if_versions`]): the newest becomes current, the
+    /// 24 h sends and the approvals are the stored ones. Keeps what only this process knows: the
+    /// sends in flight (their records, as stored, stay at hand for their results), and the clear
+    /// code while the stored MAC is still the one of that code.
+    pub fn refresh(&mut self, history: Vec<Verification>, approved: Vec<Match>, secret: &CodeSecret, now_ms: i64) {
+        let mut detached: Vec<Verification> = history
+            .iter()
+            .filter(|v| self.inflight.contains_key(&v.request_id))
+            .cloned()
+            .collect();
+        let fresh = Self::from_history(history, approved, now_ms);
+        detached.retain(|v| fresh.current.as_ref().is_none_or(|c| c.request_id != v.request_id));
+        let code = self.code.take().filter(|code| {
+            fresh
+                .current
+                .as_ref()
+                .is_some_and(|v| v.state == State::Pending && secret.verify(&v.request_id, code, &v.code_mac))
+        });
+        *self = Self {
+            code,
+            inflight: std::mem::take(&mut self.inflight),
+            detached,
+            ..fresh
+        };
+    }
+
+    /// `records` were just written one version up by a conditional save: this state's copies of
+    /// them follow.
+    pub fn stored_up(&mut self, records: &[Verification]) {
+        for written in records {
+            if let Some(v) = self.record_mut(&written.request_id) {
+                v.version = written.version + 1;
+            }
+        }
+    }
+
+    /// Forgets one send of `request_id` decided by [`Self::begin_send`] whose write lost: the
+    /// send is decided again from the stored state.
+    pub fn forget_send(&mut self, request_id: &str) {
+        self.send_answered(request_id);
+    }
+
     pub fn current(&self) -> Option<&Verification> {
         self.current.as_ref()
     }

@@ -48,6 +48,20 @@ pub struct SessionUpdate {
     pub event: Option<StatusEvent>,
 }
 
+/// What a writer that starts a verification saw of its number ([`Store::save_if_versions`]):
+/// the write applies only while no other verification of (`application`, `phone`) was created
+/// at or after `since_ms` than `known`, the newest the writer holds (none: it holds none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub application: String,
+    /// E.164.
+    pub phone: String,
+    pub known: Option<String>,
+    /// Milliseconds since the epoch: the newest known one's creation, or how far back the
+    /// writer loaded the number's history when it holds none.
+    pub since_ms: i64,
+}
+
 /// How a session is looked up.
 #[derive(Debug, Clone, Copy)]
 pub enum SessionKey<'a> {
@@ -223,8 +237,22 @@ pub trait Store: Send + Sync + 'static {
     /// writers of contested state (attempts, approval, charge) use this one. Resolves, once durable, to whether it was
     /// applied: false means another writer (another node's actor for the same number) changed it
     /// first, and the caller must reload before it decides again. Applied in call order with
-    /// [`Store::save`]; must not block.
-    fn save_if_version(&self, record: Verification, delivery: Vec<DeliveryChange>) -> Applied;
+    /// [`Store::save`]; must not block. [`Store::save_if_versions`] with one record and no head.
+    fn save_if_version(&self, record: Verification, delivery: Vec<DeliveryChange>) -> Applied {
+        self.save_if_versions(vec![record], None, delivery)
+    }
+
+    /// Like [`Store::save_if_version`] for several records of one number, all or nothing: each is
+    /// saved one version up, with its charge and then `delivery`, only if every one is still
+    /// stored at the version it carries and, when `head` is given, no verification of the number
+    /// other than `head.known` was created at or after `head.since_ms` (so two nodes cannot both
+    /// start a verification for the same number). False: nothing was written.
+    fn save_if_versions(
+        &self,
+        records: Vec<Verification>,
+        head: Option<Head>,
+        delivery: Vec<DeliveryChange>,
+    ) -> Applied;
 
     /// Stored messages of `carrier` whose id is one of `ids` (spellings of one receipt's id, the
     /// exact one first; see [`StoredMessage::carrier_message_id`]), in the order of `ids`.

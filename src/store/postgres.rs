@@ -34,7 +34,7 @@ pub use schema::{HOT_PATH_STATEMENTS, MIGRATIONS};
 use super::delivery::{prepare, Write};
 use super::rows::{rows, ChargeRow, Row};
 use super::{
-    Applied, Commit, DeliveryChange, PendingFallback, SessionKey, SessionUpdate, Store, StoreError, StoredMessage,
+    Applied, Commit, DeliveryChange, Head, PendingFallback, SessionKey, SessionUpdate, Store, StoreError, StoredMessage,
 };
 use crate::billing::{self, UsageRow};
 use crate::blocklist::{Entry, EntryKind};
@@ -60,8 +60,9 @@ pub(crate) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 enum Job {
     /// Verification rows, then delivery writes, in one transaction.
     Save(Vec<Row>, Vec<Write>, Reply<()>),
-    /// One row over its version (`version - 1`), then, only if applied, its delivery writes.
-    SaveIfVersion(Box<Row>, Vec<Write>, Reply<bool>),
+    /// Rows over their versions (`version - 1`) and the number's head when given, all or
+    /// nothing, then, only if applied, their delivery writes.
+    SaveIfVersions(Vec<Row>, Option<Head>, Vec<Write>, Reply<bool>),
     PutIfAbsent(String, String, Reply<bool>),
     Put(String, String, Reply<()>),
     BlockAdd(Entry, Reply<bool>),
@@ -228,7 +229,7 @@ async fn run_writer(pool: Pool, mut jobs: mpsc::UnboundedReceiver<Job>) {
                 Job::PutIfAbsent(_, _, reply)
                 | Job::BlockAdd(_, reply)
                 | Job::BlockRemove(_, _, reply)
-                | Job::SaveIfVersion(_, _, reply) => {
+                | Job::SaveIfVersions(_, _, _, reply) => {
                     let _ = reply.send(output.map(|o| matches!(o, Output::Put(true))));
                 }
             }
@@ -276,9 +277,12 @@ async fn write_batch(tx: &Transaction<'_>, batch: &[Job]) -> Result<Vec<Output>,
     let mut applied = vec![false; batch.len()];
     let mut from = 0;
     for (i, job) in batch.iter().enumerate() {
-        if let Job::SaveIfVersion(row, ..) = job {
+        if let Job::SaveIfVersions(rows, head, ..) = job {
             save_rows(tx, batch_rows(&batch[from..i])).await?;
-            applied[i] = save_row_if_version(tx, row).await?;
+            applied[i] = still_current(tx, rows, head.as_ref()).await?;
+            if applied[i] {
+                save_rows(tx, rows.iter()).await?;
+            }
             from = i + 1;
         }
     }
@@ -290,7 +294,7 @@ async fn write_batch(tx: &Transaction<'_>, batch: &[Job]) -> Result<Vec<Output>,
                 delivery::apply(tx, writes).await?;
                 Output::Saved
             }
-            Job::SaveIfVersion(_, writes, _) => {
+            Job::SaveIfVersions(_, _, writes, _) => {
                 let written = applied[outputs.len()];
                 if written {
                     delivery::apply(tx, writes).await?;
@@ -349,56 +353,30 @@ fn batch_rows(jobs: &[Job]) -> impl Iterator<Item = &Row> + Clone {
     })
 }
 
-/// Writes one verification row one version up, only while the stored one is at `row.version - 1`
-/// (no row at all for a record never stored); its charge (once) only if it was written.
-async fn save_row_if_version(tx: &Transaction<'_>, r: &Row) -> Result<bool, tokio_postgres::Error> {
-    let upsert = tx.prepare_cached(SAVE_VERIFICATION_IF_VERSION).await?;
-    let expected = r.version - 1;
-    let written = tx
-        .execute(
-            &upsert,
-            &[
-                &r.request_id,
-                &r.application,
-                &r.phone,
-                &r.created_at_ms,
-                &r.state,
-                &r.body,
-                &expected,
-            ],
-        )
-        .await?;
-    if written == 0 {
-        return Ok(false);
+/// Whether a conditional save of `rows` ([`Store::save_if_versions`]) applies: no other
+/// verification of `head`'s number was created since the writer looked, and each row is still
+/// stored at the version it was read at (`version - 1`, or not stored at all). Another node's
+/// writer of the same number waits: the number's advisory lock (held to the end of the
+/// transaction) orders the writers that start verifications, and `FOR UPDATE` the rows.
+async fn still_current(tx: &Transaction<'_>, rows: &[Row], head: Option<&Head>) -> Result<bool, tokio_postgres::Error> {
+    if let Some(head) = head {
+        let lock = tx.prepare_cached(schema::LOCK_NUMBER).await?;
+        tx.execute(&lock, &[&head.application, &head.phone]).await?;
+        let other = tx.prepare_cached(schema::OTHER_SINCE).await?;
+        let known = head.known.as_deref().unwrap_or("");
+        if tx
+            .query_opt(&other, &[&head.application, &head.phone, &head.since_ms, &known])
+            .await?
+            .is_some()
+        {
+            return Ok(false);
+        }
     }
-    if let Some(c) = &r.charge {
-        let charge = tx.prepare_cached(INSERT_CHARGE).await?;
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
-            &r.request_id,
-            &r.application,
-            &c.month,
-            &c.at_ms,
-            &c.channel,
-            &c.country,
-            &c.amount_micros,
-        ];
-        // Nothing inserted: this verification was charged before (resend, fallback).
-        if tx.execute(&charge, &params).await? == 1 {
-            let count = tx.prepare_cached(COUNT_CHARGE).await?;
-            let free_per_month = billing::FREE_PER_MONTH as i64;
-            tx.execute(
-                &count,
-                &[
-                    &r.application,
-                    &c.month,
-                    &r.request_id,
-                    &c.channel,
-                    &c.country,
-                    &c.amount_micros,
-                    &free_per_month,
-                ],
-            )
-            .await?;
+    let stored = tx.prepare_cached(schema::VERSION_FOR_UPDATE).await?;
+    for r in rows {
+        let version: Option<i64> = tx.query_opt(&stored, &[&r.request_id]).await?.map(|row| row.get(0));
+        if version.is_some_and(|v| v != r.version - 1) {
+            return Ok(false);
         }
     }
     Ok(true)
@@ -750,16 +728,21 @@ impl Store for PostgresStore {
         Ok(rows.first().map(|r| r.get::<_, i64>(0)).unwrap_or(0) as u64)
     }
 
-    fn save_if_version(&self, record: Verification, changes: Vec<DeliveryChange>) -> Applied {
-        // Written one version up; applied only over the version it was computed from.
-        let next = Verification {
-            version: record.version + 1,
-            ..record
-        };
+    fn save_if_versions(
+        &self,
+        records: Vec<Verification>,
+        head: Option<Head>,
+        changes: Vec<DeliveryChange>,
+    ) -> Applied {
+        // Written one version up; applied only over the versions they were computed from.
+        let next = records.into_iter().map(|v| Verification {
+            version: v.version + 1,
+            ..v
+        });
         let (reply, done) = oneshot::channel();
-        let queued = rows(vec![next])
-            .and_then(|mut rows| Ok((rows.remove(0), prepare(changes)?)))
-            .and_then(|(row, writes)| self.enqueue(Job::SaveIfVersion(Box::new(row), writes, reply)));
+        let queued = rows(next.collect())
+            .and_then(|rows| Ok((rows, prepare(changes)?)))
+            .and_then(|(rows, writes)| self.enqueue(Job::SaveIfVersions(rows, head, writes, reply)));
         Box::pin(async move {
             queued?;
             done.await.map_err(|_| stopped())?

@@ -211,6 +211,18 @@ pub const SAVE_VERIFICATION_IF_VERSION: &str =
      ON CONFLICT (request_id) DO UPDATE SET state = excluded.state, body = excluded.body
      WHERE COALESCE((verifications.body::jsonb ->> 'version')::BIGINT, 0) = $7";
 
+/// Takes the number's write lock until the transaction ends: writers that may start a
+/// verification for (`$1`, `$2`) take turns ([`crate::store::Store::save_if_versions`]).
+pub const LOCK_NUMBER: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1::text || ' ' || $2::text, 0))";
+
+/// Another verification of a number (`$1`, `$2`) than `$4`, created at or after `$3`.
+pub const OTHER_SINCE: &str = "SELECT 1 FROM verifications WHERE application = $1 AND phone = $2
+     AND created_at_ms >= $3 AND request_id <> $4 LIMIT 1";
+
+/// A verification's stored version, its row locked until the transaction ends.
+pub const VERSION_FOR_UPDATE: &str =
+    "SELECT COALESCE((body::jsonb ->> 'version')::BIGINT, 0) FROM verifications WHERE request_id = $1 FOR UPDATE";
+
 /// A verification's one ledger row, not yet free; nothing when it was charged before.
 pub const INSERT_CHARGE: &str = "INSERT INTO charges
        (request_id, application, month, charged_at_ms, channel, country, amount_micros, free)

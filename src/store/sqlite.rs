@@ -19,7 +19,7 @@ mod sessions;
 
 use super::rows::{rows, Row};
 use super::{
-    Applied, Commit, DeliveryChange, PendingFallback, SessionKey, SessionUpdate, Store, StoreError, StoredMessage,
+    Applied, Commit, DeliveryChange, Head, PendingFallback, SessionKey, SessionUpdate, Store, StoreError, StoredMessage,
 };
 use crate::billing::UsageRow;
 use crate::blocklist::{Entry, EntryKind};
@@ -29,7 +29,7 @@ use crate::verification::{Match, State, Verification};
 use crate::workflows::Workflow;
 use async_trait::async_trait;
 use parking_lot::Mutex;
-use records::{save_row, save_rows, versioned};
+use records::{save_rows, still_current, versioned};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -202,9 +202,11 @@ enum Job {
     /// Verification rows, then delivery writes, in one transaction.
     Save(Vec<Row>, Vec<delivery::Write>, oneshot::Sender<Result<(), StoreError>>),
     ClaimFallbacks(delivery::Claim, delivery::ClaimReply),
-    /// One row over its version, then (only if applied) its delivery writes.
-    SaveIfVersion(
-        Box<Row>,
+    /// Rows over their versions (and the number's head, when given), all or nothing, then (only
+    /// if applied) their delivery writes.
+    SaveIfVersions(
+        Vec<Row>,
+        Option<super::Head>,
         Vec<delivery::Write>,
         oneshot::Sender<Result<bool, StoreError>>,
     ),
@@ -376,7 +378,7 @@ fn run_writer(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
                 Job::PutIfAbsent(_, _, reply)
                 | Job::BlockAdd(_, reply)
                 | Job::BlockRemove(_, _, reply)
-                | Job::SaveIfVersion(_, _, reply) => {
+                | Job::SaveIfVersions(_, _, _, reply) => {
                     let _ = reply.send(output.map(|o| matches!(o, Output::Put(true))));
                 }
             }
@@ -414,9 +416,10 @@ fn write_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Output>, Stor
                     Output::Saved
                 }
                 Job::ClaimFallbacks(claim, _) => Output::Claimed(delivery::claim(&tx, claim)?),
-                Job::SaveIfVersion(row, writes, _) => {
-                    let applied = save_row(&tx, row, Some(row.version - 1))?;
+                Job::SaveIfVersions(rows, head, writes, _) => {
+                    let applied = still_current(&tx, rows, head.as_ref())?;
                     if applied {
+                        save_rows(&tx, rows)?;
                         delivery::apply(&tx, writes)?;
                     }
                     Output::Put(applied)
@@ -666,8 +669,13 @@ impl Store for SqliteStore {
         self.update_session_impl(update, changes)
     }
 
-    fn save_if_version(&self, record: Verification, changes: Vec<DeliveryChange>) -> Applied {
-        self.save_if_version_impl(record, changes)
+    fn save_if_versions(
+        &self,
+        records: Vec<Verification>,
+        head: Option<Head>,
+        changes: Vec<DeliveryChange>,
+    ) -> Applied {
+        self.save_if_versions_impl(records, head, changes)
     }
 
     async fn find_messages(&self, carrier: &str, ids: &[String]) -> Result<Vec<StoredMessage>, StoreError> {

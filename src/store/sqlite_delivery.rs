@@ -11,8 +11,8 @@
 use super::{rows, unavailable, Job, SqliteStore};
 use crate::store::delivery::{corrupt, pending_fallback, DeliveryChange, MessageState, PendingFallback, StoredMessage};
 pub(super) use crate::store::delivery::{prepare, Write};
-use crate::store::Applied;
 use crate::store::StoreError;
+use crate::store::{Applied, Head};
 use crate::verification::Verification;
 use rusqlite::{params, OptionalExtension, Transaction};
 use tokio::sync::oneshot;
@@ -246,15 +246,20 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) fn save_if_version_impl(&self, record: Verification, changes: Vec<DeliveryChange>) -> Applied {
-        // Written one version up; applied only over the version it was computed from.
-        let next = Verification {
-            version: record.version + 1,
-            ..record
-        };
-        let prepared = rows(vec![next]).and_then(|mut rows| Ok((rows.remove(0), prepare(changes)?)));
+    pub(super) fn save_if_versions_impl(
+        &self,
+        records: Vec<Verification>,
+        head: Option<Head>,
+        changes: Vec<DeliveryChange>,
+    ) -> Applied {
+        // Written one version up; applied only over the versions they were computed from.
+        let next = records.into_iter().map(|v| Verification {
+            version: v.version + 1,
+            ..v
+        });
+        let prepared = rows(next.collect()).and_then(|rows| Ok((rows, prepare(changes)?)));
         let (reply, done) = oneshot::channel();
-        let queued = prepared.and_then(|(row, writes)| self.enqueue(Job::SaveIfVersion(Box::new(row), writes, reply)));
+        let queued = prepared.and_then(|(rows, writes)| self.enqueue(Job::SaveIfVersions(rows, head, writes, reply)));
         Box::pin(async move {
             queued?;
             done.await

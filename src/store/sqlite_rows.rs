@@ -4,7 +4,7 @@
 use super::{unavailable, ADD_USAGE, COUNT_CHARGE, INSERT_CHARGE, SAVE_VERIFICATION, SAVE_VERIFICATION_IF_VERSION};
 use crate::billing;
 use crate::store::rows::Row;
-use crate::store::StoreError;
+use crate::store::{Head, StoreError};
 use crate::verification::Verification;
 use rusqlite::{params, OptionalExtension, Transaction};
 
@@ -14,6 +14,44 @@ pub(super) fn save_rows(tx: &Transaction<'_>, rows: &[Row]) -> Result<(), StoreE
         save_row(tx, r, None)?;
     }
     Ok(())
+}
+
+/// Whether a conditional save of `rows` ([`crate::store::Store::save_if_versions`]) applies:
+/// each row is stored at the version it was read at (`version - 1`, or not stored at all), and
+/// no verification of `head`'s number but the known one was created since the writer looked.
+/// Run in the writer's transaction, so nothing changes between this and the writes.
+pub(super) fn still_current(tx: &Transaction<'_>, rows: &[Row], head: Option<&Head>) -> Result<bool, StoreError> {
+    if let Some(head) = head {
+        let other = tx
+            .prepare_cached(
+                "SELECT 1 FROM verifications WHERE application = ?1 AND phone = ?2 AND created_at_ms >= ?3
+                 AND request_id <> ?4 LIMIT 1",
+            )
+            .map_err(unavailable)?
+            .exists(params![
+                head.application,
+                head.phone,
+                head.since_ms,
+                head.known.as_deref().unwrap_or("")
+            ])
+            .map_err(unavailable)?;
+        if other {
+            return Ok(false);
+        }
+    }
+    let mut stored = tx
+        .prepare_cached("SELECT COALESCE(json_extract(body, '$.version'), 0) FROM verifications WHERE request_id = ?1")
+        .map_err(unavailable)?;
+    for r in rows {
+        let version: Option<i64> = stored
+            .query_row(params![r.request_id], |row| row.get(0))
+            .optional()
+            .map_err(unavailable)?;
+        if version.is_some_and(|v| v != r.version - 1) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Writes one verification row, only over version `expected` when given; its charge (once) only

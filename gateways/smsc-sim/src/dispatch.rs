@@ -3,7 +3,8 @@
 //! A receipt goes back on the connection that submitted the message while that connection lives
 //! and can receive; otherwise to any other receiver or transceiver bind of the same system_id
 //! (as a real SMSC does when an ESME splits transmitter and receiver binds, or reconnects before
-//! a delayed receipt falls due). Delayed receipts wait in one [`DelayQueue`] task rather than one
+//! a delayed receipt falls due). With `receipts_on_other_bind` it prefers any other live bind of
+//! the account to the submitting one (an SMSC free to pick a bind). Delayed receipts wait in one [`DelayQueue`] task rather than one
 //! timer task per message.
 
 use std::collections::HashMap;
@@ -27,6 +28,8 @@ struct ReceiverBind {
 #[derive(Default)]
 pub struct Router {
     binds: Mutex<HashMap<u64, ReceiverBind>>,
+    /// Prefer a bind other than the submitting one.
+    elsewhere: bool,
 }
 
 impl std::fmt::Debug for Router {
@@ -36,6 +39,14 @@ impl std::fmt::Debug for Router {
 }
 
 impl Router {
+    /// `elsewhere`: prefer another live bind of the account to the submitting one.
+    pub fn new(elsewhere: bool) -> Self {
+        Router {
+            binds: Mutex::default(),
+            elsewhere,
+        }
+    }
+
     pub fn register(&self, connection_id: u64, system_id: Arc<str>, outbox: mpsc::UnboundedSender<Receipt>) {
         self.lock().insert(connection_id, ReceiverBind { system_id, outbox });
     }
@@ -48,6 +59,18 @@ impl Router {
     pub fn route(&self, receipt: Receipt) -> bool {
         let binds = self.lock();
         let mut receipt = receipt;
+        if self.elsewhere {
+            let (origin, system_id) = (receipt.origin_connection, receipt.system_id.clone());
+            let others = binds
+                .iter()
+                .filter(|(id, bind)| **id != origin && bind.system_id == system_id);
+            for (_, bind) in others {
+                match bind.outbox.send(receipt) {
+                    Ok(()) => return true,
+                    Err(returned) => receipt = returned.0,
+                }
+            }
+        }
         if let Some(origin) = binds.get(&receipt.origin_connection) {
             match origin.outbox.send(receipt) {
                 Ok(()) => return true,

@@ -87,6 +87,10 @@ pub struct SimConfig {
     /// Send every error response (refused binds, refused or throttled submits) as the bare
     /// 16-octet header, as npm `smpp` does; a rule's `header_only` does it per destination.
     pub header_only_errors: bool,
+    /// Send each receipt on another receiving bind of the same system_id than the one that
+    /// submitted the message, when one is live (as an SMSC does when it picks any bind of the
+    /// account): tests that a receipt reaching another node still lands (issue 14).
+    pub receipts_on_other_bind: bool,
     /// PEM certificate chain (leaf first) for SMPP over TLS; needs `tls_key` too. With both,
     /// every SMPP connection must start with a TLS handshake.
     pub tls_cert: Option<PathBuf>,
@@ -109,6 +113,7 @@ impl Default for SimConfig {
             receipt_text_id_format: None,
             receipt_tlvs: true,
             header_only_errors: false,
+            receipts_on_other_bind: false,
             tls_cert: None,
             tls_key: None,
         }
@@ -138,6 +143,7 @@ pub async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
         receipt_text_id_format: config.receipt_text_id_format.unwrap_or(config.message_id_format),
         receipt_tlvs: config.receipt_tlvs,
         header_only_errors: config.header_only_errors,
+        receipts_on_other_bind: config.receipts_on_other_bind,
     };
     let listener = TcpListener::bind(config.smpp_listen)
         .await

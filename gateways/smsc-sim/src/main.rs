@@ -46,6 +46,10 @@ struct Cli {
     /// Leave receipted_message_id and message_state TLVs out of receipts.
     #[arg(long)]
     no_receipt_tlvs: bool,
+    /// Send each receipt on another receiving bind of the account than the submitting one,
+    /// when one is live.
+    #[arg(long)]
+    receipts_on_other_bind: bool,
     /// Send every error response as the bare 16-octet header (no body), as npm smpp does.
     #[arg(long)]
     header_only_errors: bool,
@@ -84,6 +88,7 @@ fn main() -> anyhow::Result<()> {
         receipt_text_id_format: cli.receipt_text_id,
         receipt_tlvs: !cli.no_receipt_tlvs,
         header_only_errors: cli.header_only_errors,
+        receipts_on_other_bind: cli.receipts_on_other_bind,
         tls_cert: cli.tls_cert,
         tls_key: cli.tls_key,
     };

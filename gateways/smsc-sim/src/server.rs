@@ -26,6 +26,7 @@ pub(crate) struct Settings {
     pub receipt_text_id_format: IdFormat,
     pub receipt_tlvs: bool,
     pub header_only_errors: bool,
+    pub receipts_on_other_bind: bool,
 }
 
 #[derive(Debug)]
@@ -59,7 +60,7 @@ impl Shared {
     ) -> Result<Arc<Shared>, RuleError> {
         let set = Arc::new(RuleSet::build(&rules)?);
         let stats = Arc::new(Stats::default());
-        let router = Arc::new(Router::default());
+        let router = Arc::new(Router::new(settings.receipts_on_other_bind));
         let scheduler = crate::dispatch::spawn_scheduler(router.clone(), stats.clone(), shutdown.clone());
         Ok(Arc::new(Shared {
             settings,

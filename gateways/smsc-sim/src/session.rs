@@ -434,7 +434,7 @@ impl Session {
         let here = self.bound.as_ref().is_some_and(|bound| bound.kind.can_receive());
         if !delay.is_zero() {
             let _ = self.shared.scheduler.send((receipt, delay));
-        } else if here {
+        } else if here && !self.shared.settings.receipts_on_other_bind {
             self.write_receipt(&receipt);
         } else if !self.shared.router.route(receipt) {
             self.shared.stats.receipt_undeliverable();
