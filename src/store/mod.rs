@@ -10,6 +10,7 @@
 //! [`sqlite::SqliteStore`] is the embedded default; [`postgres::PostgresStore`], for several
 //! nodes on one database, implements the same trait and runs the same test suite
 //! (`tests/store_suite.rs`).
+pub mod crypto;
 pub mod delivery;
 pub mod postgres;
 mod rows;

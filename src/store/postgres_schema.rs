@@ -110,6 +110,8 @@ pub const MIGRATIONS: &[&str] = &[
 ",
     // Issue 14: delivery state (messages and fallback plans).
     super::delivery::MIGRATION,
+    // Issue 18: indexes for retention and delete-on-demand (sealing is `encryption::reseal`).
+    super::encryption::MIGRATION,
 ];
 
 /// Applies pending migrations in one transaction, under an advisory lock so that nodes starting
