@@ -86,6 +86,17 @@ pub async fn build_engine(config: &Config) -> anyhow::Result<(Arc<Engine>, Optio
     }
     actix::spawn(crate::receipts::dispatch(engine.clone(), receipts));
     actix::spawn(crate::scheduler::run(engine.clone()));
+    let retentions = config
+        .applications
+        .iter()
+        .filter_map(|a| {
+            a.retention_days.map(|days| crate::retention::Retention {
+                application: a.name.clone(),
+                days,
+            })
+        })
+        .collect();
+    actix::spawn(crate::retention::run(engine.store.clone(), retentions));
     let reloading = engine.clone();
     let reload_every = std::time::Duration::from_secs(config.intel.reload_seconds);
     actix::spawn(async move {

@@ -6,6 +6,8 @@
 //! the mailbox, so a slow carrier never stalls checks for the same number.
 #[path = "number_actor_fallback.rs"]
 mod fallback;
+#[path = "number_actor_forget.rs"]
+mod forget;
 
 use super::NumberKey;
 use crate::config::VerificationPolicy;
@@ -23,6 +25,7 @@ use crate::templates;
 use crate::verification::Verification;
 use actix::prelude::*;
 use fallback::{Fallback, Resume};
+pub use forget::Forget;
 use otpgate_gateway::{Channel, Delivery, DeliveryReport, OutboundMessage};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

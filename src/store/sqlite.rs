@@ -14,6 +14,8 @@
 mod delivery;
 #[path = "sqlite_encryption.rs"]
 mod encryption;
+#[path = "sqlite_erase.rs"]
+mod erase;
 #[path = "sqlite_rows.rs"]
 mod records;
 #[path = "sqlite_sessions.rs"]
@@ -218,6 +220,8 @@ enum Job {
     BlockRemove(String, String, oneshot::Sender<Result<bool, StoreError>>),
     Flush(oneshot::Sender<Result<(), StoreError>>),
     Sessions(sessions::SessionJob),
+    /// Issue 18: a number's data, or a retention batch.
+    Erase(erase::Erase, erase::EraseReply),
 }
 
 pub struct SqliteStore {
@@ -342,6 +346,7 @@ enum Output {
     Put(bool),
     Sessions(sessions::SessionOutput),
     Claimed(Vec<PendingFallback>),
+    Erased(super::Erased),
 }
 
 fn run_writer(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
@@ -372,6 +377,12 @@ fn run_writer(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
                 Job::ClaimFallbacks(_, reply) => {
                     let _ = reply.send(output.and_then(|o| match o {
                         Output::Claimed(claimed) => Ok(claimed.clone()),
+                        _ => Err(StoreError::Unavailable("writer answered the wrong job".into())),
+                    }));
+                }
+                Job::Erase(_, reply) => {
+                    let _ = reply.send(output.and_then(|o| match o {
+                        Output::Erased(erased) => Ok(*erased),
                         _ => Err(StoreError::Unavailable("writer answered the wrong job".into())),
                     }));
                 }
@@ -444,6 +455,7 @@ fn write_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Output>, Stor
                 }
                 Job::Flush(_) => Output::Saved,
                 Job::Sessions(job) => Output::Sessions(sessions::apply(&tx, job)?),
+                Job::Erase(e, _) => Output::Erased(erase::apply(&tx, e)?),
             });
         }
     }
@@ -736,5 +748,27 @@ impl Store for SqliteStore {
 
     async fn outbox_depth(&self) -> Result<u64, StoreError> {
         self.outbox_depth_impl().await
+    }
+
+    async fn delete_number(&self, application: &str, phone: &str) -> Result<super::Erased, StoreError> {
+        self.erase(erase::Erase::Number {
+            application: application.to_owned(),
+            index: self.keys.index(phone),
+        })
+        .await
+    }
+
+    async fn delete_older_than(
+        &self,
+        application: &str,
+        before_ms: i64,
+        limit: usize,
+    ) -> Result<super::Erased, StoreError> {
+        self.erase(erase::Erase::Older {
+            application: application.to_owned(),
+            before_ms,
+            limit: limit as i64,
+        })
+        .await
     }
 }
