@@ -12,8 +12,8 @@ use crate::store::rows::record;
 
 /// Migration 6: the same indexes as SQLite's (`sqlite_encryption.rs` says why).
 pub const MIGRATION: &str = "
-    CREATE INDEX verifications_by_age ON verifications (application, created_at_ms);
-    CREATE INDEX messages_by_request ON messages (request_id);
+    CREATE INDEX IF NOT EXISTS verifications_by_age ON verifications (application, created_at_ms);
+    CREATE INDEX IF NOT EXISTS messages_by_request ON messages (request_id);
 ";
 
 /// Settings key of the generated shared key (`local:<base64>`).

@@ -18,8 +18,8 @@ use std::path::Path;
 /// range. `messages_by_request`: a deleted verification's messages are found by request id.
 /// The sealing itself is [`reseal`]: SQL cannot encrypt.
 pub const MIGRATION: &str = "
-    CREATE INDEX verifications_by_age ON verifications (application, created_at_ms);
-    CREATE INDEX messages_by_request ON messages (request_id);
+    CREATE INDEX IF NOT EXISTS verifications_by_age ON verifications (application, created_at_ms);
+    CREATE INDEX IF NOT EXISTS messages_by_request ON messages (request_id);
 ";
 
 /// Settings key naming the key every row is sealed under once [`reseal`] has run.
