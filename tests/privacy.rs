@@ -200,3 +200,73 @@ fn the_number_appears_nowhere_in_the_postgresql_tables() {
     assert_absent(dump.as_bytes(), "the PostgreSQL tables");
     drop(s);
 }
+
+#[test]
+fn rotating_to_a_configured_key_reseals_every_row_and_needs_the_old_key_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::with_config(dir.path(), "");
+    assert_eq!(s.send(NUMBER)["status"], "Success");
+    let code = s.latest_code(NUMBER);
+    let mut s = s;
+    s.child.kill().unwrap();
+    s.child.wait().unwrap();
+    let data = dir.path().join("data");
+    let local = std::fs::read_to_string(data.join("store.key")).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("store.key")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the generated key is readable by its owner only");
+    }
+    let (local_id, local_key) = local.trim().split_once(':').unwrap();
+    let new_key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let config = dir.path().join("otpgate.toml");
+    let base = std::fs::read_to_string(&config).unwrap();
+
+    // Without the old key the store cannot open what it sealed: start-up fails, saying why.
+    std::fs::write(
+        &config,
+        format!("{base}\n[store.encryption]\nkey_id = \"k2\"\nkey = \"{new_key}\"\n"),
+    )
+    .unwrap();
+    let out = std::process::Command::new(common::BIN)
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not configured"), "{stderr}");
+    assert!(!stderr.contains(new_key) && !stderr.contains(local_key), "no key in the log");
+
+    // With it as a previous key: every row is resealed under k2, and the code still checks.
+    std::fs::write(
+        &config,
+        format!(
+            "{base}\n[store.encryption]\nkey_id = \"k2\"\nkey = \"{new_key}\"\n\
+             [[store.encryption.previous]]\nkey_id = \"{local_id}\"\nkey = \"{local_key}\"\n"
+        ),
+    )
+    .unwrap();
+    let s = Server::start(dir.path(), &["serve", "--config", config.to_str().unwrap()], Some(&s.key));
+    assert_eq!(s.check(NUMBER, &code)["status"], "Approved");
+    let k2 = Keyring::new(("k2", &decode_key(new_key).unwrap()), &[]);
+    let db = rusqlite::Connection::open_with_flags(
+        data.join("otpgate.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let (phone, body): (String, String) = db
+        .query_row("SELECT phone, body FROM verifications", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
+    assert_eq!(phone, k2.index(NUMBER));
+    assert!(k2.is_current_body(&body), "{body}");
+    let phones: Vec<String> = db
+        .prepare("SELECT phone FROM messages")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(!phones.is_empty() && phones.iter().all(|p| k2.is_current(p)), "{phones:?}");
+}
