@@ -237,7 +237,10 @@ fn rotating_to_a_configured_key_reseals_every_row_and_needs_the_old_key_to_start
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("not configured"), "{stderr}");
-    assert!(!stderr.contains(new_key) && !stderr.contains(local_key), "no key in the log");
+    assert!(
+        !stderr.contains(new_key) && !stderr.contains(local_key),
+        "no key in the log"
+    );
 
     // With it as a previous key: every row is resealed under k2, and the code still checks.
     std::fs::write(
@@ -248,16 +251,19 @@ fn rotating_to_a_configured_key_reseals_every_row_and_needs_the_old_key_to_start
         ),
     )
     .unwrap();
-    let s = Server::start(dir.path(), &["serve", "--config", config.to_str().unwrap()], Some(&s.key));
+    let s = Server::start(
+        dir.path(),
+        &["serve", "--config", config.to_str().unwrap()],
+        Some(&s.key),
+    );
     assert_eq!(s.check(NUMBER, &code)["status"], "Approved");
     let k2 = Keyring::new(("k2", &decode_key(new_key).unwrap()), &[]);
-    let db = rusqlite::Connection::open_with_flags(
-        data.join("otpgate.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
+    let db = rusqlite::Connection::open_with_flags(data.join("otpgate.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap();
     let (phone, body): (String, String) = db
-        .query_row("SELECT phone, body FROM verifications", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row("SELECT phone, body FROM verifications", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .unwrap();
     assert_eq!(phone, k2.index(NUMBER));
     assert!(k2.is_current_body(&body), "{body}");
@@ -268,5 +274,8 @@ fn rotating_to_a_configured_key_reseals_every_row_and_needs_the_old_key_to_start
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    assert!(!phones.is_empty() && phones.iter().all(|p| k2.is_current(p)), "{phones:?}");
+    assert!(
+        !phones.is_empty() && phones.iter().all(|p| k2.is_current(p)),
+        "{phones:?}"
+    );
 }
