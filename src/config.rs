@@ -7,9 +7,11 @@
 //! the key it is about.
 mod hosted;
 mod limits;
+mod privacy;
 
 pub use hosted::{RawSessions, RawWebhooks, WebhooksConfig};
 pub use limits::{RawLimits, RawTls, RequestLimits, TlsConfig, TlsVersion};
+pub use privacy::{RawEncryption, RawPreviousKey, MAX_RETENTION_DAYS, MIN_RETENTION_DAYS};
 
 use crate::carriers::{self, CarrierConfig, RawCarrier};
 use otpgate_gateway::Channel;
@@ -241,12 +243,15 @@ impl Default for RawServer {
 #[serde(deny_unknown_fields, default)]
 pub struct RawStore {
     pub url: String,
+    /// `[store.encryption]` (extension, issue 18): see [`RawEncryption`].
+    pub encryption: Option<RawEncryption>,
 }
 
 impl Default for RawStore {
     fn default() -> Self {
         Self {
             url: "sqlite://data/otpgate.db".into(),
+            encryption: None,
         }
     }
 }
@@ -256,6 +261,10 @@ impl Default for RawStore {
 pub struct RawApplication {
     pub name: String,
     pub api_key: String,
+    /// Extension (issue 18): days verifications, messages and sessions are kept, 30..=3650;
+    /// unset keeps them without limit.
+    #[serde(default)]
+    pub retention_days: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -293,6 +302,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub public_url: String,
     pub store: StoreLocation,
+    /// `[store.encryption]`: the keys numbers are sealed under; `None`: the store's generated key.
+    pub encryption: Option<crate::store::crypto::Keyring>,
     pub applications: Vec<ApplicationConfig>,
     pub verification: VerificationPolicy,
     pub sandbox_enabled: bool,
@@ -344,6 +355,8 @@ impl StoreLocation {
 pub struct ApplicationConfig {
     pub name: String,
     pub api_key: String,
+    /// Days its data is kept (30..=3650); `None`: without limit.
+    pub retention_days: Option<u32>,
 }
 
 impl std::fmt::Debug for ApplicationConfig {
@@ -351,6 +364,7 @@ impl std::fmt::Debug for ApplicationConfig {
         f.debug_struct("ApplicationConfig")
             .field("name", &self.name)
             .field("api_key", &"<redacted>")
+            .field("retention_days", &self.retention_days)
             .finish()
     }
 }
@@ -475,6 +489,12 @@ impl RawConfig {
             }
         };
 
+        let encryption = self
+            .store
+            .encryption
+            .as_ref()
+            .and_then(|raw| privacy::keyring(raw, &mut problems));
+
         let mut applications = Vec::new();
         for (i, app) in self.applications.into_iter().enumerate() {
             let at = format!("applications[{i}]");
@@ -493,9 +513,11 @@ impl RawConfig {
             {
                 problems.push(format!("{at}.api_key: the same key is used by two applications"));
             }
+            let retention_days = privacy::retention(&at, app.retention_days, &mut problems);
             applications.push(ApplicationConfig {
                 name: app.name,
                 api_key: app.api_key,
+                retention_days,
             });
         }
 
@@ -633,6 +655,7 @@ impl RawConfig {
                 listen,
                 public_url,
                 store,
+                encryption,
                 applications,
                 verification,
                 sandbox_enabled,

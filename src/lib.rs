@@ -23,6 +23,8 @@
 //! - [`routing`]: which channel and carrier to try, what each refusal leads to, and the
 //!   routing actor that owns the table and the measured deliverability.
 //! - [`receipts`]: delivery reports from the gateways, handed to the number's actor.
+//! - [`retention`]: the background job that deletes what is older than an application's
+//!   `retention_days` (issue 18).
 //! - [`billing`]: what a verification costs, and the monthly usage report.
 //! - [`templates`]: message texts per locale.
 //! - [`store`]: the `Store` trait and the embedded SQLite store with group commit.
@@ -53,6 +55,7 @@ pub mod number;
 pub mod number_state;
 pub mod outbox;
 pub mod receipts;
+pub mod retention;
 pub mod risk;
 pub mod routing;
 pub mod scheduler;

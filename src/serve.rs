@@ -23,10 +23,14 @@ const DEFAULT_KEY_SETTING: &str = "application.default.api_key_sha256";
 pub async fn build_engine(config: &Config) -> anyhow::Result<(Arc<Engine>, Option<String>)> {
     let store: Arc<dyn Store> = match &config.store {
         StoreLocation::Sqlite { path } => {
-            Arc::new(SqliteStore::open(path).with_context(|| format!("opening store {}", path.display()))?)
+            let opened = match &config.encryption {
+                Some(keys) => SqliteStore::open_with_keys(path, keys.clone()),
+                None => SqliteStore::open(path),
+            };
+            Arc::new(opened.with_context(|| format!("opening store {}", path.display()))?)
         }
         StoreLocation::Postgres { url } => Arc::new(
-            PostgresStore::connect(url)
+            PostgresStore::connect_with_keys(url, config.encryption.clone())
                 .await
                 .context("opening the PostgreSQL store (store.url)")?,
         ),
@@ -108,6 +112,17 @@ pub async fn build_engine(config: &Config) -> anyhow::Result<(Arc<Engine>, Optio
     }
     actix::spawn(crate::receipts::dispatch(engine.clone(), receipts));
     actix::spawn(crate::scheduler::run(engine.clone()));
+    let retentions = config
+        .applications
+        .iter()
+        .filter_map(|a| {
+            a.retention_days.map(|days| crate::retention::Retention {
+                application: a.name.clone(),
+                days,
+            })
+        })
+        .collect();
+    actix::spawn(crate::retention::run(engine.store.clone(), retentions));
     let reloading = engine.clone();
     let reload_every = std::time::Duration::from_secs(config.intel.reload_seconds);
     actix::spawn(async move {

@@ -25,7 +25,11 @@ fn stored(server: &Server, request_id: &str) -> Value {
             |r| r.get(0),
         )
         .unwrap();
-    serde_json::from_str(&body).unwrap()
+    // Sealed at rest (issue 18): opened with the key the store generated beside the file.
+    let text = std::fs::read_to_string(server.dir.join("data/store.key")).unwrap();
+    let (id, key) = text.trim().split_once(':').unwrap();
+    let keys = otpgate::store::crypto::Keyring::new((id, &otpgate::store::crypto::decode_key(key).unwrap()), &[]);
+    serde_json::from_str(&keys.open_body(&body).unwrap()).unwrap()
 }
 
 fn entries(v: &Value, kind: &str) -> Vec<Value> {

@@ -79,7 +79,18 @@ fn stored(schema: &Schema, request_id: &str) -> Value {
                 .query_one("SELECT body FROM verifications WHERE request_id = $1", &[&request_id])
                 .await
                 .unwrap();
-            serde_json::from_str(row.get::<_, &str>(0)).unwrap()
+            // Sealed at rest (issue 18): opened with the key the nodes share in the settings.
+            let key = client
+                .query_one(
+                    "SELECT value FROM settings WHERE key = 'store.encryption.shared_key'",
+                    &[],
+                )
+                .await
+                .unwrap();
+            let (id, key) = key.get::<_, &str>(0).split_once(':').unwrap();
+            let keys =
+                otpgate::store::crypto::Keyring::new((id, &otpgate::store::crypto::decode_key(key).unwrap()), &[]);
+            serde_json::from_str(&keys.open_body(row.get::<_, &str>(0)).unwrap()).unwrap()
         })
 }
 

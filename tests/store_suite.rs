@@ -11,6 +11,8 @@ mod delivery;
 mod pg;
 #[path = "store_suite/pg_plans.rs"]
 mod pg_plans;
+#[path = "store_suite/privacy.rs"]
+mod privacy;
 #[path = "store_suite/suite.rs"]
 mod suite;
 
@@ -39,6 +41,10 @@ macro_rules! store_suite {
             due_plans_are_leased_once_and_taken_over_when_the_lease_runs_out,
             a_negative_receipt_leases_its_plan_early_unless_someone_holds_it,
             a_stale_writer_loses_its_conditional_write,
+        );
+        store_suite!(privacy:
+            deleting_a_number_removes_its_verifications_and_messages_and_nothing_else,
+            retention_deletes_the_oldest_verifications_in_batches,
         );
     };
     ($module:ident: $($test:ident),* $(,)?) => {

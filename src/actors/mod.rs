@@ -5,7 +5,7 @@ mod receipts;
 mod registry;
 
 pub use number_actor::{
-    ActorParts, CheckCode, CheckOutcome, DeliveryReceipt, HostedSend, NumberActor, ResolveReview, RunFallback,
+    ActorParts, CheckCode, CheckOutcome, DeliveryReceipt, Forget, HostedSend, NumberActor, ResolveReview, RunFallback,
     SendCode, SendOutcome, SendStatus, SessionHook,
 };
 pub use registry::{NumberKey, Registry};

@@ -8,6 +8,8 @@
 mod contested;
 #[path = "number_actor_fallback.rs"]
 mod fallback;
+#[path = "number_actor_forget.rs"]
+mod forget;
 
 use super::NumberKey;
 use crate::config::VerificationPolicy;
@@ -26,6 +28,7 @@ use crate::verification::Verification;
 use actix::prelude::*;
 use contested::{Decide, Decision};
 use fallback::{Fallback, Resume};
+pub use forget::Forget;
 use otpgate_gateway::{Channel, Delivery, DeliveryReport, OutboundMessage};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -15,6 +15,7 @@ pub mod limits;
 pub mod openapi;
 mod ops;
 mod phone;
+mod privacy;
 mod sandbox;
 mod sessions;
 pub mod tls;
@@ -69,6 +70,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     };
     cfg.service(resource("/v3/phone/send/", web::post().to(phone::send)))
         .service(resource("/v3/phone/check/", web::post().to(phone::check)))
+        .service(resource("/v3/phone/{phone_number}/", web::delete().to(privacy::delete)))
         .service(resource("/v3/sandbox/messages/", web::get().to(sandbox::messages)))
         .service(
             web::resource("/v3/blocklist/phone/")

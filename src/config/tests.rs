@@ -115,6 +115,7 @@ fn api_keys_are_not_printed_by_debug() {
     let app = ApplicationConfig {
         name: "acme".into(),
         api_key: "super-secret-key-123".into(),
+        retention_days: None,
     };
     assert!(!format!("{app:?}").contains("super-secret"));
 }
@@ -132,4 +133,56 @@ fn each_problem_names_its_line() {
             "carriers[1] (tg).token: required for protocol \"telegram\" (a secret: no default) (line 10)",
         ]
     );
+}
+
+#[test]
+fn store_encryption_keys_are_checked_and_never_printed() {
+    let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let text = format!(
+        "[store.encryption]\nkey_id = \"k2\"\nkey = \"{key}\"\n\n[[store.encryption.previous]]\nkey_id = \"k1\"\nkey = \"{key}\"\n"
+    );
+    let config = RawConfig::parse(&text).unwrap().build_and_validate().unwrap();
+    let keys = config.encryption.expect("configured");
+    assert_eq!(keys.key_id(), "k2");
+    assert!(!format!("{keys:?}").contains(key));
+    let bad = "[store.encryption]\nkey = \"c2hvcnQ=\"\n";
+    let err = RawConfig::parse(bad)
+        .unwrap()
+        .build_and_validate()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("store.encryption.key: decodes to 5 bytes, want 32"),
+        "{err}"
+    );
+    assert!(!err.contains("c2hvcnQ="), "{err}");
+    let bad_id = format!("[store.encryption]\nkey_id = \"a:b\"\nkey = \"{key}\"\n");
+    let err = RawConfig::parse(&bad_id)
+        .unwrap()
+        .build_and_validate()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("store.encryption.key_id"), "{err}");
+}
+
+#[test]
+fn retention_days_must_lie_between_30_days_and_10_years() {
+    let app = |days: &str| {
+        format!("[[applications]]\nname = \"acme\"\napi_key = \"0123456789abcdef0\"\nretention_days = {days}\n")
+    };
+    let config = RawConfig::parse(&app("30")).unwrap().build_and_validate().unwrap();
+    assert_eq!(config.applications[0].retention_days, Some(30));
+    let config = RawConfig::parse(&app("3650")).unwrap().build_and_validate().unwrap();
+    assert_eq!(config.applications[0].retention_days, Some(3650));
+    for days in ["29", "3651", "0"] {
+        let err = RawConfig::parse(&app(days))
+            .unwrap()
+            .build_and_validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("applications[0].retention_days"), "{days}: {err}");
+    }
+    let none = "[[applications]]\nname = \"acme\"\napi_key = \"0123456789abcdef0\"\n";
+    let config = RawConfig::parse(none).unwrap().build_and_validate().unwrap();
+    assert_eq!(config.applications[0].retention_days, None);
 }

@@ -6,6 +6,7 @@
 //! matched through [`StoredMessage`]s by carrier and carrier message id
 //! ([`super::Store::find_messages`]); a fallback step whose time has come is leased by one
 //! claimant ([`super::Store::claim_fallbacks`], [`super::Store::claim_fallback`]) and run once.
+use super::crypto::Keyring;
 use super::StoreError;
 use otpgate_gateway::Channel;
 use serde::{Deserialize, Serialize};
@@ -140,13 +141,17 @@ pub(crate) enum Write {
     Disarm(String),
 }
 
-/// Serialises `changes` off the writer thread.
-pub(crate) fn prepare(changes: Vec<DeliveryChange>) -> Result<Vec<Write>, StoreError> {
+/// Serialises `changes` off the writer thread, each number sealed under `keys` (the `phone`
+/// columns of `messages` and `fallbacks` are read back, never searched: sealed, not indexed).
+pub(crate) fn prepare(keys: &Keyring, changes: Vec<DeliveryChange>) -> Result<Vec<Write>, StoreError> {
     changes
         .into_iter()
         .map(|change| {
             Ok(match change {
-                DeliveryChange::Sent(m) => Write::Sent(m),
+                DeliveryChange::Sent(m) => Write::Sent(StoredMessage {
+                    phone: keys.seal(&m.phone),
+                    ..m
+                }),
                 DeliveryChange::Outcome {
                     carrier,
                     carrier_message_id,
@@ -167,7 +172,7 @@ pub(crate) fn prepare(changes: Vec<DeliveryChange>) -> Result<Vec<Write>, StoreE
                     .map_err(corrupt)?,
                     request_id: f.request_id,
                     application: f.application,
-                    phone: f.phone,
+                    phone: keys.seal(&f.phone),
                     due_at_ms: f.due_at_ms,
                 },
             })

@@ -10,6 +10,7 @@
 //! [`sqlite::SqliteStore`] is the embedded default; [`postgres::PostgresStore`], for several
 //! nodes on one database, implements the same trait and runs the same test suite
 //! (`tests/store_suite.rs`).
+pub mod crypto;
 pub mod delivery;
 pub mod health;
 pub mod postgres;
@@ -68,6 +69,15 @@ pub enum SessionKey<'a> {
     Id(&'a str),
     /// SHA-256 of the token in `session_url`.
     TokenDigest(&'a [u8; 32]),
+}
+
+/// What [`Store::delete_number`] or one [`Store::delete_older_than`] batch removed, in rows.
+/// Ledger rows stay: they hold no number (request id, month, channel, country, amount).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Erased {
+    pub verifications: u64,
+    pub messages: u64,
+    pub fallbacks: u64,
 }
 
 /// Why a store call failed. The API answers every kind with 503 and `Retry-After`
@@ -283,4 +293,15 @@ pub trait Store: Send + Sync + 'static {
         now_ms: i64,
         lease_ms: i64,
     ) -> Result<Option<PendingFallback>, StoreError>;
+
+    // Issue 18: delete on demand and retention.
+
+    /// Deletes every verification of `phone` (E.164) in `application`, with its messages and
+    /// fallback plan, in one transaction after every write queued before it.
+    async fn delete_number(&self, application: &str, phone: &str) -> Result<Erased, StoreError>;
+
+    /// Deletes up to `limit` of the oldest verifications of `application` created before
+    /// `before_ms` (ms since the Unix epoch), with their messages and fallback plans, in one
+    /// short transaction; call again while it removes `limit` verifications.
+    async fn delete_older_than(&self, application: &str, before_ms: i64, limit: usize) -> Result<Erased, StoreError>;
 }

@@ -22,6 +22,8 @@
 //! (`NoTls`): run the database on the nodes' private network, or behind a TLS tunnel.
 #[path = "postgres_delivery.rs"]
 mod delivery;
+#[path = "postgres_encryption.rs"]
+mod encryption;
 #[path = "postgres_pooling.rs"]
 mod pooling;
 #[path = "postgres_schema.rs"]
@@ -31,10 +33,12 @@ mod sessions;
 
 pub use schema::{HOT_PATH_STATEMENTS, MIGRATIONS};
 
+use super::crypto::Keyring;
 use super::delivery::{prepare, Write};
-use super::rows::{rows, ChargeRow, Row};
+use super::rows::{rows, to_match, ChargeRow, Row};
 use super::{
-    Applied, Commit, DeliveryChange, Head, PendingFallback, SessionKey, SessionUpdate, Store, StoreError, StoredMessage,
+    Applied, Commit, DeliveryChange, Erased, Head, PendingFallback, SessionKey, SessionUpdate, Store, StoreError,
+    StoredMessage,
 };
 use crate::billing::{self, UsageRow};
 use crate::blocklist::{Entry, EntryKind};
@@ -83,6 +87,7 @@ enum Output {
 pub struct PostgresStore {
     pool: Pool,
     writer: mpsc::UnboundedSender<Job>,
+    keys: std::sync::Arc<Keyring>,
 }
 
 /// A driver or pool error as [`StoreError::Unavailable`] ([`StoreError::Full`] for SQLSTATE
@@ -146,15 +151,23 @@ impl PostgresStore {
     /// Connects to the database at `url` (`postgres://user[:password]@host[:port]/db`, with the
     /// libpq parameters tokio-postgres knows, e.g. `?options=-c%20search_path%3Dotpgate`) and
     /// applies pending migrations. Spawns the writer task on the current tokio runtime.
+    /// Numbers are sealed under the key in the settings table (`postgres_encryption.rs`).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with_keys(url, None).await
+    }
+
+    /// [`Self::connect`], sealing under `keys` when given (`[store.encryption]`); rows not sealed
+    /// under the current key yet are rewritten before it returns.
+    pub async fn connect_with_keys(url: &str, keys: Option<Keyring>) -> Result<Self, StoreError> {
         let pool = pooling::build(url)?;
         {
             let mut client = pool.get().await.map_err(unavailable)?;
             schema::migrate(&mut client).await?;
         }
+        let keys = std::sync::Arc::new(encryption::open_keys(&pool, keys).await?);
         let (writer, jobs) = mpsc::unbounded_channel();
         tokio::spawn(run_writer(pool.clone(), jobs));
-        Ok(Self { pool, writer })
+        Ok(Self { pool, writer, keys })
     }
 
     fn enqueue(&self, job: Job) -> Result<(), StoreError> {
@@ -184,7 +197,7 @@ impl PostgresStore {
         result
     }
 
-    /// The JSON bodies in column 0 of a read, parsed.
+    /// The JSON bodies in column 0 of a read, opened ([`Keyring::open_body`]) and parsed.
     async fn bodies<T: serde::de::DeserializeOwned>(
         &self,
         sql: &str,
@@ -193,7 +206,7 @@ impl PostgresStore {
         self.query(sql, params)
             .await?
             .iter()
-            .map(|r| serde_json::from_str(r.get::<_, &str>(0)).map_err(corrupt))
+            .map(|r| serde_json::from_str(&self.keys.open_body(r.get::<_, &str>(0))?).map_err(corrupt))
             .collect()
     }
 }
@@ -443,14 +456,6 @@ async fn save_rows<'r>(
     Ok(())
 }
 
-fn to_match(v: Verification) -> Match {
-    Match {
-        request_id: v.request_id,
-        vendor_data: v.vendor_data,
-        verified_at_ms: v.verified_at_ms,
-    }
-}
-
 #[async_trait]
 impl Store for PostgresStore {
     async fn load_number(
@@ -459,7 +464,8 @@ impl Store for PostgresStore {
         phone: &str,
         since_ms: i64,
     ) -> Result<Vec<Verification>, StoreError> {
-        self.bodies(LOAD_NUMBER, &[&application, &phone, &since_ms]).await
+        self.bodies(LOAD_NUMBER, &[&application, &self.keys.index(phone), &since_ms])
+            .await
     }
 
     fn save(&self, records: Vec<Verification>) -> Commit {
@@ -468,8 +474,8 @@ impl Store for PostgresStore {
 
     fn save_with_delivery(&self, records: Vec<Verification>, changes: Vec<DeliveryChange>) -> Commit {
         let (reply, done) = oneshot::channel();
-        let queued = rows(records)
-            .and_then(|rows| Ok((rows, prepare(changes)?)))
+        let queued = rows(&self.keys, records)
+            .and_then(|rows| Ok((rows, prepare(&self.keys, changes)?)))
             .and_then(|(rows, writes)| self.enqueue(Job::Save(rows, writes, reply)));
         Box::pin(async move {
             queued?;
@@ -478,7 +484,7 @@ impl Store for PostgresStore {
     }
 
     async fn approvals(&self, application: &str, phone: &str) -> Result<Vec<Match>, StoreError> {
-        let approved: Vec<Verification> = self.bodies(APPROVALS, &[&application, &phone]).await?;
+        let approved: Vec<Verification> = self.bodies(APPROVALS, &[&application, &self.keys.index(phone)]).await?;
         Ok(approved.into_iter().map(to_match).collect())
     }
 
@@ -489,6 +495,7 @@ impl Store for PostgresStore {
         phone: &str,
         since_ms: i64,
     ) -> Result<(Vec<Verification>, Vec<Match>), StoreError> {
+        let phone = self.keys.index(phone);
         let all: Vec<Verification> = self.bodies(LOAD_FOR_ACTOR, &[&application, &phone, &since_ms]).await?;
         let (mut history, mut approvals) = (Vec::new(), Vec::new());
         for v in all {
@@ -622,8 +629,8 @@ impl Store for PostgresStore {
 
     fn update_session_with_delivery(&self, update: SessionUpdate, changes: Vec<DeliveryChange>) -> Applied {
         let (reply, done) = oneshot::channel();
-        let queued = sessions::prepare_update(update)
-            .and_then(|u| Ok((u, prepare(changes)?)))
+        let queued = sessions::prepare_update(&self.keys, update)
+            .and_then(|u| Ok((u, prepare(&self.keys, changes)?)))
             .and_then(|(u, writes)| {
                 self.enqueue(Job::Sessions(
                     sessions::SessionJob::UpdateSession(Box::new(u), reply),
@@ -740,8 +747,13 @@ impl Store for PostgresStore {
             ..v
         });
         let (reply, done) = oneshot::channel();
-        let queued = rows(next.collect())
-            .and_then(|rows| Ok((rows, prepare(changes)?)))
+        // The head names its number as the verifications table does: by its blind index.
+        let head = head.map(|h| Head {
+            phone: self.keys.index(&h.phone),
+            ..h
+        });
+        let queued = rows(&self.keys, next.collect())
+            .and_then(|rows| Ok((rows, prepare(&self.keys, changes)?)))
             .and_then(|(rows, writes)| self.enqueue(Job::SaveIfVersions(rows, head, writes, reply)));
         Box::pin(async move {
             queued?;
@@ -773,5 +785,13 @@ impl Store for PostgresStore {
     ) -> Result<Option<PendingFallback>, StoreError> {
         self.claim_fallback_impl(request_id, from_carrier, claimant, now_ms, lease_ms)
             .await
+    }
+
+    async fn delete_number(&self, application: &str, phone: &str) -> Result<Erased, StoreError> {
+        self.erase(application, Some(&self.keys.index(phone)), 0, 0).await
+    }
+
+    async fn delete_older_than(&self, application: &str, before_ms: i64, limit: usize) -> Result<Erased, StoreError> {
+        self.erase(application, None, before_ms, limit as i64).await
     }
 }

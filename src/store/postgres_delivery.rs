@@ -129,12 +129,13 @@ pub(super) async fn apply(tx: &Transaction<'_>, writes: &[Write]) -> Result<(), 
     Ok(())
 }
 
-/// A `RETURNING request_id, application, phone, due_at_ms, plan` row.
-fn fallback_row(row: &tokio_postgres::Row) -> Result<PendingFallback, StoreError> {
-    pending_fallback(row.get(0), row.get(1), row.get(2), row.get(3), row.get::<_, &str>(4))
-}
-
 impl PostgresStore {
+    /// A `RETURNING request_id, application, phone, due_at_ms, plan` row, its number opened.
+    fn fallback_row(&self, row: &tokio_postgres::Row) -> Result<PendingFallback, StoreError> {
+        let phone = self.keys.open(row.get(2))?;
+        pending_fallback(row.get(0), row.get(1), phone, row.get(3), row.get::<_, &str>(4))
+    }
+
     pub(super) async fn find_messages_impl(
         &self,
         carrier: &str,
@@ -153,7 +154,7 @@ impl PostgresStore {
                 carrier_message_id: id.clone(),
                 request_id: r.get(1),
                 application: r.get(2),
-                phone: r.get(3),
+                phone: self.keys.open(r.get(3))?,
                 channel: r.get::<_, &str>(4).parse().map_err(corrupt)?,
                 state: MessageState::parse(state).ok_or_else(|| corrupt(format!("message state {state:?}")))?,
                 sent_at_ms: r.get(6),
@@ -175,7 +176,10 @@ impl PostgresStore {
                 &[&now_ms, &(now_ms + lease_ms), &claimant, &(limit as i64)],
             )
             .await?;
-        let mut claimed = rows.iter().map(fallback_row).collect::<Result<Vec<_>, _>>()?;
+        let mut claimed = rows
+            .iter()
+            .map(|r| self.fallback_row(r))
+            .collect::<Result<Vec<_>, _>>()?;
         // All end their lease at the same time: a stable order, as the SQLite store returns.
         claimed.sort_by(|a, b| a.request_id.cmp(&b.request_id));
         Ok(claimed)
@@ -195,6 +199,6 @@ impl PostgresStore {
                 &[&request_id, &claimant, &(now_ms + lease_ms), &now_ms, &from_carrier],
             )
             .await?;
-        rows.first().map(fallback_row).transpose()
+        rows.first().map(|r| self.fallback_row(r)).transpose()
     }
 }

@@ -112,6 +112,8 @@ pub const MIGRATIONS: &[&str] = &[
     super::delivery::MIGRATION,
     // Issue 14: limits shared by every node (request and send limits, pumping, live nodes).
     crate::limits::postgres::MIGRATION,
+    // Issue 18: indexes for retention and delete-on-demand (sealing is `encryption::reseal`).
+    super::encryption::MIGRATION,
 ];
 
 /// Applies pending migrations in one transaction, under an advisory lock so that nodes starting

@@ -50,7 +50,10 @@ pub(super) enum SessionOutput {
 }
 
 /// A [`SessionUpdate`] made into rows and JSON before it is queued.
-pub(super) fn prepare_update(update: SessionUpdate) -> Result<UpdateRows, StoreError> {
+pub(super) fn prepare_update(
+    keys: &crate::store::crypto::Keyring,
+    update: SessionUpdate,
+) -> Result<UpdateRows, StoreError> {
     let SessionUpdate {
         mut session,
         expected_version,
@@ -59,7 +62,7 @@ pub(super) fn prepare_update(update: SessionUpdate) -> Result<UpdateRows, StoreE
     } = update;
     session.version = expected_version + 1;
     Ok(UpdateRows {
-        rows: rows(records)?,
+        rows: rows(keys, records)?,
         body: serde_json::to_string(&session).map_err(corrupt)?,
         expected_version,
         event: event.map(|e| {

@@ -1,7 +1,9 @@
 //! Verification records as every backend stores them: indexed columns, the record as JSON, and
-//! its charge's ledger columns.
+//! its charge's ledger columns. The number is never stored in clear ([`super::crypto`]): the
+//! `phone` column holds its blind index, the body is a sealed envelope.
+use super::crypto::Keyring;
 use super::StoreError;
-use crate::verification::{State, Verification};
+use crate::verification::{Match, State, Verification};
 
 /// One `verifications` row, and the ledger row its charge adds (once per request id).
 pub(crate) struct Row {
@@ -9,10 +11,12 @@ pub(crate) struct Row {
     /// The record's `version` (0 before it was first stored): what a conditional save expects.
     pub version: i64,
     pub application: String,
+    /// The number's blind index ([`Keyring::index`]).
     pub phone: String,
     pub created_at_ms: i64,
     pub state: &'static str,
-    /// The whole record as JSON: what loads read back.
+    /// The whole record as JSON sealed in an envelope ([`Keyring::seal_body`]): what loads read
+    /// back through [`record`].
     pub body: String,
     pub charge: Option<ChargeRow>,
 }
@@ -41,13 +45,15 @@ pub(crate) fn state_name(state: State) -> &'static str {
     }
 }
 
-/// Store rows of verification records; [`StoreError::Corrupt`] if one does not serialise.
-pub(crate) fn rows(records: Vec<Verification>) -> Result<Vec<Row>, StoreError> {
+/// Store rows of verification records, sealed under `keys`; [`StoreError::Corrupt`] if one does
+/// not serialise.
+pub(crate) fn rows(keys: &Keyring, records: Vec<Verification>) -> Result<Vec<Row>, StoreError> {
     records
         .into_iter()
         .map(|v| {
+            let json = serde_json::to_string(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             Ok(Row {
-                body: serde_json::to_string(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                body: keys.seal_body(v.version, &json),
                 charge: v.charge.as_ref().map(|c| ChargeRow {
                     month: c.month(),
                     at_ms: c.at_ms,
@@ -59,9 +65,23 @@ pub(crate) fn rows(records: Vec<Verification>) -> Result<Vec<Row>, StoreError> {
                 version: v.version,
                 request_id: v.request_id,
                 application: v.application,
-                phone: v.number.full_number,
+                phone: keys.index(&v.number.full_number),
                 created_at_ms: v.created_at_ms,
             })
         })
         .collect()
+}
+
+/// A stored `body` back to its record (sealed or, written before encryption, clear).
+pub(crate) fn record(keys: &Keyring, body: &str) -> Result<Verification, StoreError> {
+    serde_json::from_str(&keys.open_body(body)?).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// An approved record as a match of its number (moved from postgres.rs to keep it under 800 lines).
+pub(crate) fn to_match(v: Verification) -> Match {
+    Match {
+        request_id: v.request_id,
+        vendor_data: v.vendor_data,
+        verified_at_ms: v.verified_at_ms,
+    }
 }

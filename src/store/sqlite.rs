@@ -12,12 +12,17 @@
 //! backend uses tokio-postgres (see there why).
 #[path = "sqlite_delivery.rs"]
 mod delivery;
+#[path = "sqlite_encryption.rs"]
+mod encryption;
+#[path = "sqlite_erase.rs"]
+mod erase;
 #[path = "sqlite_rows.rs"]
 mod records;
 #[path = "sqlite_sessions.rs"]
 mod sessions;
 
-use super::rows::{rows, Row};
+use super::crypto::Keyring;
+use super::rows::{record, rows, Row};
 use super::{
     Applied, Commit, DeliveryChange, Head, PendingFallback, SessionKey, SessionUpdate, Store, StoreError, StoredMessage,
 };
@@ -29,7 +34,7 @@ use crate::verification::{Match, State, Verification};
 use crate::workflows::Workflow;
 use async_trait::async_trait;
 use parking_lot::Mutex;
-use records::{save_rows, still_current, versioned};
+use records::{save_rows, still_current};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -107,6 +112,7 @@ const MIGRATIONS: &[&str] = &[
 ",
     sessions::MIGRATION,
     delivery::MIGRATION,
+    encryption::MIGRATION,
 ];
 
 /// The statements of the send, check, receipt and callback paths, of hosted sessions and
@@ -216,12 +222,16 @@ enum Job {
     BlockRemove(String, String, oneshot::Sender<Result<bool, StoreError>>),
     Flush(oneshot::Sender<Result<(), StoreError>>),
     Sessions(sessions::SessionJob),
+    /// Issue 18: a number's data, or a retention batch.
+    Erase(erase::Erase, erase::EraseReply),
 }
 
 pub struct SqliteStore {
     path: PathBuf,
     writer: mpsc::Sender<Job>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    /// Seals numbers and computes their blind index ([`super::crypto`]).
+    keys: Arc<Keyring>,
 }
 
 /// A failure as a [`StoreError`]: [`StoreError::Full`] for SQLite's `SQLITE_FULL` (the disk or
@@ -238,8 +248,18 @@ fn unavailable<E: std::fmt::Display + 'static>(e: E) -> StoreError {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    /// Opens (creating if needed) the database at `path` and applies pending migrations, sealing
+    /// numbers under the key in `store.key` beside it (generated on first open, mode 0600):
+    /// [`Self::open_with_keys`] with [`encryption::local_keyring`].
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let keys = encryption::local_keyring(path)?;
+        Self::open_with_keys(path, keys)
+    }
+
+    /// Opens (creating if needed) the database at `path`, applies pending migrations and rewrites
+    /// every row not yet sealed under the current key of `keys` (clear text from before
+    /// encryption, or an older key after a rotation) before anything else reads it.
+    pub fn open_with_keys(path: &Path, keys: Keyring) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| unavailable(format!("cannot create {}: {e}", dir.display())))?;
         }
@@ -249,6 +269,7 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(unavailable)?;
         migrate(&mut conn)?;
+        encryption::reseal(&mut conn, &keys)?;
 
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
@@ -270,6 +291,7 @@ impl SqliteStore {
             path: path.to_owned(),
             writer,
             readers: Arc::new(Mutex::new(readers)),
+            keys: Arc::new(keys),
         })
     }
 
@@ -338,6 +360,7 @@ enum Output {
     Put(bool),
     Sessions(sessions::SessionOutput),
     Claimed(Vec<PendingFallback>),
+    Erased(super::Erased),
 }
 
 fn run_writer(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
@@ -369,6 +392,12 @@ fn run_writer(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
                 Job::ClaimFallbacks(_, reply) => {
                     let _ = reply.send(output.and_then(|o| match o {
                         Output::Claimed(claimed) => Ok(claimed.clone()),
+                        _ => Err(StoreError::Unavailable("writer answered the wrong job".into())),
+                    }));
+                }
+                Job::Erase(_, reply) => {
+                    let _ = reply.send(output.and_then(|o| match o {
+                        Output::Erased(erased) => Ok(*erased),
                         _ => Err(StoreError::Unavailable("writer answered the wrong job".into())),
                     }));
                 }
@@ -442,6 +471,7 @@ fn write_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Output>, Stor
                 }
                 Job::Flush(_) => Output::Saved,
                 Job::Sessions(job) => Output::Sessions(sessions::apply(&tx, job)?),
+                Job::Erase(e, _) => Output::Erased(erase::apply(&tx, e)?),
             });
         }
     }
@@ -457,13 +487,13 @@ impl Store for SqliteStore {
         phone: &str,
         since_ms: i64,
     ) -> Result<Vec<Verification>, StoreError> {
-        let (application, phone) = (application.to_owned(), phone.to_owned());
+        let (application, phone, keys) = (application.to_owned(), self.keys.index(phone), self.keys.clone());
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(LOAD_NUMBER).map_err(unavailable)?;
             let bodies = stmt
-                .query_map(params![application, phone, since_ms], versioned)
+                .query_map(params![application, phone, since_ms], |r| r.get::<_, String>(0))
                 .map_err(unavailable)?;
-            bodies.map(|body| body.map_err(unavailable)?).collect()
+            bodies.map(|body| record(&keys, &body.map_err(unavailable)?)).collect()
         })
         .await
     }
@@ -473,7 +503,7 @@ impl Store for SqliteStore {
     }
 
     fn save_with_delivery(&self, records: Vec<Verification>, changes: Vec<DeliveryChange>) -> Commit {
-        let prepared = rows(records).and_then(|rows| Ok((rows, delivery::prepare(changes)?)));
+        let prepared = rows(&self.keys, records).and_then(|rows| Ok((rows, delivery::prepare(&self.keys, changes)?)));
         let (reply, done) = oneshot::channel();
         let queued = prepared.and_then(|(rows, writes)| self.enqueue(Job::Save(rows, writes, reply)));
         Box::pin(async move {
@@ -490,15 +520,15 @@ impl Store for SqliteStore {
         phone: &str,
         since_ms: i64,
     ) -> Result<(Vec<Verification>, Vec<Match>), StoreError> {
-        let (application, phone) = (application.to_owned(), phone.to_owned());
+        let (application, phone, keys) = (application.to_owned(), self.keys.index(phone), self.keys.clone());
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(LOAD_FOR_ACTOR).map_err(unavailable)?;
             let bodies = stmt
-                .query_map(params![application, phone, since_ms], versioned)
+                .query_map(params![application, phone, since_ms], |r| r.get::<_, String>(0))
                 .map_err(unavailable)?;
             let (mut history, mut approvals) = (Vec::new(), Vec::new());
             for body in bodies {
-                let v = body.map_err(unavailable)??;
+                let v = record(&keys, &body.map_err(unavailable)?)?;
                 if v.state == State::Approved {
                     approvals.push(Match {
                         request_id: v.request_id.clone(),
@@ -516,7 +546,7 @@ impl Store for SqliteStore {
     }
 
     async fn approvals(&self, application: &str, phone: &str) -> Result<Vec<Match>, StoreError> {
-        let (application, phone) = (application.to_owned(), phone.to_owned());
+        let (application, phone, keys) = (application.to_owned(), self.keys.index(phone), self.keys.clone());
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(APPROVALS).map_err(unavailable)?;
             let bodies = stmt
@@ -524,8 +554,7 @@ impl Store for SqliteStore {
                 .map_err(unavailable)?;
             bodies
                 .map(|body| {
-                    let v: Verification = serde_json::from_str(&body.map_err(unavailable)?)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    let v = record(&keys, &body.map_err(unavailable)?)?;
                     Ok(Match {
                         request_id: v.request_id,
                         vendor_data: v.vendor_data,
@@ -740,5 +769,27 @@ impl Store for SqliteStore {
 
     async fn outbox_depth(&self) -> Result<u64, StoreError> {
         self.outbox_depth_impl().await
+    }
+
+    async fn delete_number(&self, application: &str, phone: &str) -> Result<super::Erased, StoreError> {
+        self.erase(erase::Erase::Number {
+            application: application.to_owned(),
+            index: self.keys.index(phone),
+        })
+        .await
+    }
+
+    async fn delete_older_than(
+        &self,
+        application: &str,
+        before_ms: i64,
+        limit: usize,
+    ) -> Result<super::Erased, StoreError> {
+        self.erase(erase::Erase::Older {
+            application: application.to_owned(),
+            before_ms,
+            limit: limit as i64,
+        })
+        .await
     }
 }

@@ -198,7 +198,7 @@ impl SqliteStore {
         carrier: &str,
         ids: &[String],
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        let (carrier, ids) = (carrier.to_owned(), ids.to_vec());
+        let (carrier, ids, keys) = (carrier.to_owned(), ids.to_vec(), self.keys.clone());
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(FIND_MESSAGE).map_err(unavailable)?;
             let mut found = Vec::new();
@@ -222,7 +222,7 @@ impl SqliteStore {
                         carrier_message_id: id,
                         request_id,
                         application,
-                        phone,
+                        phone: keys.open(&phone)?,
                         channel: channel.parse().map_err(corrupt)?,
                         state: MessageState::parse(&state)
                             .ok_or_else(|| corrupt(format!("message state {state:?}")))?,
@@ -257,8 +257,13 @@ impl SqliteStore {
             version: v.version + 1,
             ..v
         });
-        let prepared = rows(next.collect()).and_then(|rows| Ok((rows, prepare(changes)?)));
+        let prepared = rows(&self.keys, next.collect()).and_then(|rows| Ok((rows, prepare(&self.keys, changes)?)));
         let (reply, done) = oneshot::channel();
+        // The head names its number as the verifications table does: by its blind index.
+        let head = head.map(|h| Head {
+            phone: self.keys.index(&h.phone),
+            ..h
+        });
         let queued = prepared.and_then(|(rows, writes)| self.enqueue(Job::SaveIfVersions(rows, head, writes, reply)));
         Box::pin(async move {
             queued?;
@@ -307,7 +312,18 @@ impl SqliteStore {
     async fn claim_job(&self, claim: Claim) -> Result<Vec<PendingFallback>, StoreError> {
         let (reply, done) = oneshot::channel();
         self.enqueue(Job::ClaimFallbacks(claim, reply))?;
-        done.await
-            .map_err(|_| StoreError::Unavailable("store writer has stopped".into()))?
+        let claimed = done
+            .await
+            .map_err(|_| StoreError::Unavailable("store writer has stopped".into()))??;
+        // The writer returns the sealed `phone` column; opened here, off the writer thread.
+        claimed
+            .into_iter()
+            .map(|f| {
+                Ok(PendingFallback {
+                    phone: self.keys.open(&f.phone)?,
+                    ..f
+                })
+            })
+            .collect()
     }
 }

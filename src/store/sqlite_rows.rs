@@ -5,7 +5,6 @@ use super::{unavailable, ADD_USAGE, COUNT_CHARGE, INSERT_CHARGE, SAVE_VERIFICATI
 use crate::billing;
 use crate::store::rows::Row;
 use crate::store::{Head, StoreError};
-use crate::verification::Verification;
 use rusqlite::{params, OptionalExtension, Transaction};
 
 /// Writes verification rows: each upserted, and its charge added once (with the month's totals).
@@ -120,10 +119,4 @@ pub(super) fn save_row(tx: &Transaction<'_>, r: &Row, expected: Option<i64>) -> 
         }
     }
     Ok(true)
-}
-
-/// A `SELECT body` row: the record.
-pub(super) fn versioned(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Verification, StoreError>> {
-    let body: String = row.get(0)?;
-    Ok(serde_json::from_str::<Verification>(&body).map_err(|e| StoreError::Corrupt(e.to_string())))
 }

@@ -411,10 +411,10 @@ impl SqliteStore {
             event,
         } = update;
         session.version = expected_version + 1;
-        let prepared = crate::store::rows::rows(records).and_then(|rows| {
+        let prepared = crate::store::rows::rows(&self.keys, records).and_then(|rows| {
             Ok(UpdateRows {
                 rows,
-                delivery: super::delivery::prepare(delivery)?,
+                delivery: super::delivery::prepare(&self.keys, delivery)?,
                 body: to_json(&session)?,
                 expected_version,
                 event: event.map(|e| (e.status.as_str().to_owned(), e.status.bit(), e.payload, e.created_at_ms)),

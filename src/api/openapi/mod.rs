@@ -11,7 +11,7 @@ mod hosted;
 pub mod schemas;
 
 use super::error::ApiError;
-use super::{billing, blocklist, channels, destinations, ops, phone, sandbox, sessions, workflows};
+use super::{billing, blocklist, channels, destinations, ops, phone, privacy, sandbox, sessions, workflows};
 use actix_web::HttpResponse;
 use serde_json::{json, Value};
 use std::sync::OnceLock;
@@ -33,6 +33,7 @@ pub const PATH: &str = "/v3/openapi.json";
     paths(
         phone::send,
         phone::check,
+        privacy::delete,
         sandbox::messages,
         blocklist::add,
         blocklist::list,
