@@ -32,7 +32,8 @@
 # "file" (store-type = file: every message written to its store before the 202). Jasmin 0.11
 # (HTTP API → RabbitMQ → its SMPP client connector, no throughput limit, no window setting) runs
 # from JASMIN_VENV (a virtualenv with `pip install jasmin`; RabbitMQ on 5672 guest/guest and
-# Redis on 6379 must run; its column's CPU counts jasmind only, not RabbitMQ or Redis). The
+# Redis on 6379 must run; it logs at warning level but for its HTTP access log; its column's CPU
+# counts jasmind only, not RabbitMQ or Redis). The
 # simulator answers every submit_sm and sends no receipts, so no gateway pays for them. The simulator, both gateways and the load generator share this
 # machine's cores: run it on a quiet machine. With BASE_BIN_DIR (a directory holding an earlier
 # build's otpgate), that engine runs each load too, right before this one, in its own column.
@@ -166,7 +167,8 @@ jasmin_start() { # jasmin_start -> $jasmin_url, $jasmin_pid: jasmind with one co
         "[jcli]" "bind = 127.0.0.1" "port = $jcli" "authentication = False" \
         "[http-api]" "bind = 127.0.0.1" "port = $http" "log_level = WARNING" \
         "[amqp-broker]" "host = 127.0.0.1" "port = 5672" "username = guest" "password = guest" \
-        "[redis-client]" "host = 127.0.0.1" "port = 6379" > "$j/etc/jasmin/jasmin.cfg"
+        "[redis-client]" "host = 127.0.0.1" "port = 6379" \
+        "[sm-listener]" "log_level = WARNING" "[dlr]" "log_level = WARNING" > "$j/etc/jasmin/jasmin.cfg"
     ROOT_PATH=$j "$JASMIN_VENV/bin/python" "$JASMIN_VENV/bin/jasmind.py" > "$j/jasmind.out" 2>&1 &
     jasmin_pid=$!
     extra_pids=$jasmin_pid
