@@ -147,18 +147,20 @@ cold_start() { # cold_start: start-to-ready on a copy of a store prefilled with 
 if [ -x "$bin/otpgate-prefill" ]; then cold_start; fi
 engines_fill=$engines
 [ "${COLD_ONLY:-}" != 1 ] || engines_fill=
+round_base=0 # each engine probes its own numbers: the simulator keeps the earlier engine's messages
 for e in $engines_fill; do
+    round_base=$((round_base + 1000000))
     d=$(mktemp -d -p "$dir")
     echo "== $e: start on an empty store" >&2
     pending_start "$(engine_bin "$e")" "$d"
     echo "== $e: fill $SMALL pending" >&2
     fill "$e-fill-small" 0 "$SMALL"
     measure "$e" small
-    probe "$e-probe-small" $((N + 10000000))
+    probe "$e-probe-small" $((N + 10000000 + round_base))
     echo "== $e: fill to $N pending" >&2
     fill "$e-fill-large" "$SMALL" $((N - SMALL))
     measure "$e" large
-    probe "$e-probe-large" $((N + 20000000))
+    probe "$e-probe-large" $((N + 20000000 + round_base))
     echo "== $e: restart on the store of $N" >&2
     stop "$otpgate_pid"
     pending_start "$(engine_bin "$e")" "$d"
