@@ -58,9 +58,9 @@ if [ -n "${BASE_BIN_DIR:-}" ]; then
 fi
 engine_bin() { if [ "$1" = base ]; then echo "$BASE_BIN_DIR/otpgate"; else echo "$bin/otpgate"; fi; }
 
-# Records kept for the probe's code look-ups only (the fill's messages need none, but the
-# simulator records all; a cap keeps its memory bounded).
-smsc_start "$bin/otpgate-smsc-sim" accept --max-records 200000
+# Records are for the probe's code look-ups (the fills' messages need none, but the simulator
+# records all, and drops new ones past its cap): room for every engine's fills and probes.
+smsc_start "$bin/otpgate-smsc-sim" accept --max-records $((2 * (N + 100000)))
 
 pending_start() { # pending_start BIN DIR -> $otpgate_pid, $otpgate_url, $ready_ms, $first_send_ms
     local engine d=$2 started
