@@ -180,9 +180,15 @@ async fn applications(config: &Config, store: &dyn Store) -> anyhow::Result<(App
 /// requests, unbind from the carriers, save what routing learned, flush the store.
 pub fn run(config: Config) -> anyhow::Result<()> {
     let metrics = crate::metrics::install()?;
+    // Beside opening the store and binding the carriers, on its own thread.
+    let warming = std::thread::spawn(prewarm_numbers);
     actix_web::rt::System::new().block_on(async move {
         let (engine, generated) = build_engine(&config).await?;
         wait_for_carriers(&engine).await;
+        // Joined before listening: the first sends must not pay for the metadata.
+        if warming.join().is_err() {
+            tracing::warn!("warming the phone number metadata failed; the first sends load it");
+        }
         // Read before binding: a bad certificate or key stops start-up with its file named.
         let tls = config.tls.as_ref().map(api::tls::server_config).transpose()?;
         let scheme = if tls.is_some() { "https" } else { "http" };
@@ -229,6 +235,35 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!("drained: in-flight requests finished, carriers unbound, routing saved, store flushed");
         Ok(())
     })
+}
+
+/// Loads libphonenumber's metadata (the `phonenumber` crate deserialises its whole database on
+/// first use: about a second of a debug build, tens of ms of a release one, that the first
+/// sends after a start would otherwise wait for) and parses one number per calling code the
+/// most traffic goes to, so their patterns are compiled too. Returns how many were parsed.
+pub fn prewarm_numbers() -> usize {
+    let started = std::time::Instant::now();
+    // One example per calling code: NANP, UK, India, Brazil, Germany, Mexico, France, Indonesia.
+    const EXAMPLES: [&str; 8] = [
+        "+14155552671",
+        "+447400123456",
+        "+919123456789",
+        "+5511961234567",
+        "+4915123456789",
+        "+525512345678",
+        "+33612345678",
+        "+6281234567890",
+    ];
+    let parsed = EXAMPLES
+        .iter()
+        .filter(|n| crate::number::parse_uncached(n).is_ok())
+        .count();
+    tracing::info!(
+        parsed,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "phone number metadata loaded"
+    );
+    parsed
 }
 
 /// Path A's background work: the webhook delivery worker and the sweep that expires and abandons

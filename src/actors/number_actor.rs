@@ -33,8 +33,12 @@ use otpgate_gateway::{Channel, Delivery, DeliveryReport, OutboundMessage};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// An actor with nothing pending stops after this long without messages.
+/// An actor stops after this long without messages, even with a code pending: actors are a
+/// cache of the store (issue 17: 1M pending verifications must not mean 1M live actors). The
+/// next message for the number starts a fresh actor, which reloads the history.
 const IDLE_AFTER: Duration = Duration::from_secs(30);
+/// Overrides [`IDLE_AFTER`] (milliseconds) for tests and benchmarks that watch eviction happen.
+pub const IDLE_AFTER_ENV: &str = "OTPGATE_ACTOR_IDLE_MS";
 /// The soonest an actor that could not stop looks again.
 const IDLE_RECHECK_MIN: Duration = Duration::from_secs(1);
 /// How long a due fallback whose carriers are all down waits before it is tried again.
@@ -184,25 +188,24 @@ impl NumberActor {
             .min(Duration::from_millis(policy.code_validity_ms.max(0) as u64))
     }
 
-    /// Stops the actor when nothing is pending, in flight or recent; otherwise looks again at the
-    /// first moment it could stop (the pending verification's expiry, or `IDLE_AFTER` after the
-    /// last message). One timer per actor that fires about once per life, not a periodic check:
-    /// with 100,000s of pending verifications a periodic one made every send pay for the others'
-    /// wake-ups (issue 11: the send rate fell as pending verifications piled up).
+    /// Stops the actor when nothing is in flight, no fallback plan is held in memory and no
+    /// message came for [`idle_after`]; a pending code does not keep it (the store has the
+    /// verification, its messages and its plan; the scheduler leases due plans and a receipt
+    /// finds its message in the store). A held plan keeps the actor until its receipt or its due
+    /// time (at most `fallback_after_seconds`), so the fallback carries the code already sent
+    /// rather than a fresh one. Otherwise looks again at the first moment it could stop. One
+    /// timer per actor that fires about once per life, not a periodic check: with 100,000s of
+    /// pending verifications a periodic one made every send pay for the others' wake-ups (issue
+    /// 11: the send rate fell as pending verifications piled up).
     fn stop_if_idle(&mut self, ctx: &mut Context<Self>) {
-        let (now, now_ms) = (Instant::now(), now_ms());
-        let pending_until = self.state.as_ref().and_then(|s| s.pending_until(now_ms));
-        let idle_at = self.last_active + IDLE_AFTER;
-        if self.in_flight == 0 && pending_until.is_none() && now >= idle_at {
+        let now = Instant::now();
+        let idle_at = self.last_active + idle_after();
+        if self.in_flight == 0 && self.fallback.is_none() && now >= idle_at {
             self.parts.registry.remove(&self.key, &ctx.address());
             ctx.stop();
             return;
         }
-        let expires_in = pending_until.map_or(Duration::ZERO, |at| Duration::from_millis((at - now_ms).max(0) as u64));
-        let next = idle_at
-            .saturating_duration_since(now)
-            .max(expires_in)
-            .max(IDLE_RECHECK_MIN);
+        let next = idle_at.saturating_duration_since(now).max(IDLE_RECHECK_MIN);
         ctx.run_later(next, Self::stop_if_idle);
     }
 
@@ -294,13 +297,24 @@ impl Actor for NumberActor {
                     Err(e) => tracing::debug!(error = %e, "cannot load number history"),
                 }),
         );
-        ctx.run_later(IDLE_AFTER, Self::stop_if_idle);
+        ctx.run_later(idle_after(), Self::stop_if_idle);
     }
 }
 
 /// What [`NumberState::begin_send`] decided, as written: the start, when it was decided, and
 /// the declined record of a refused send.
 type Begun = (SendStart, i64, Option<Verification>);
+
+/// [`IDLE_AFTER`], or the milliseconds in [`IDLE_AFTER_ENV`] when set (read once).
+fn idle_after() -> Duration {
+    static IDLE: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *IDLE.get_or_init(|| {
+        std::env::var(IDLE_AFTER_ENV)
+            .ok()
+            .and_then(|ms| ms.parse().ok())
+            .map_or(IDLE_AFTER, Duration::from_millis)
+    })
+}
 
 impl Handler<SendCode> for NumberActor {
     type Result = ResponseActFuture<Self, Result<SendOutcome, EngineError>>;

@@ -32,16 +32,16 @@ pub enum Work {
     Verify(CodeSource),
     /// otpgate: one `POST /v3/phone/send/` to a carrier number, "Success" or failed.
     SendOtpgate,
-    /// Kannel: one `GET /cgi-bin/sendsms` with the same numbers and text.
+    /// Kannel (`GET /cgi-bin/sendsms`) or Jasmin (`GET /send`): the same numbers and text.
     SendKannel(KannelSend),
 }
 
 impl Work {
-    /// `otpgate` or `kannel`, for the report.
+    /// `otpgate`, `kannel` or `jasmin`, for the report.
     pub fn target(&self) -> &'static str {
         match self {
             Work::Verify(_) | Work::SendOtpgate => "otpgate",
-            Work::SendKannel(_) => "kannel",
+            Work::SendKannel(gateway) => gateway.target(),
         }
     }
 

@@ -80,6 +80,9 @@ enum Target {
     Otpgate,
     /// Kannel smsbox's `/cgi-bin/sendsms` (`--mode send` only).
     Kannel,
+    /// Jasmin's HTTP API `/send` (`--mode send` only); the `--kannel-*` options give its user,
+    /// password, sender and brand.
+    Jasmin,
 }
 
 #[derive(Parser, Debug)]
@@ -267,8 +270,8 @@ fn plan(a: &Args) -> Result<Plan, String> {
         ));
     }
     let (work, key) = match (a.mode, a.target) {
-        (Mode::Verify, Target::Kannel) => {
-            return Err("--target kannel has no verification to run; use it with --mode send".into())
+        (Mode::Verify, Target::Kannel | Target::Jasmin) => {
+            return Err("--target kannel or jasmin has no verification to run; use it with --mode send".into())
         }
         (mode, Target::Otpgate) => {
             let key = a
@@ -297,6 +300,16 @@ fn plan(a: &Args) -> Result<Plan, String> {
                 &a.kannel_brand,
             );
             (Work::SendKannel(kannel), None)
+        }
+        (Mode::Send, Target::Jasmin) => {
+            let jasmin = KannelSend::jasmin(
+                &base,
+                &a.kannel_user,
+                &a.kannel_password,
+                &a.kannel_from,
+                &a.kannel_brand,
+            );
+            (Work::SendKannel(jasmin), None)
         }
     };
     let numbers = work.numbers();

@@ -1,9 +1,11 @@
-//! Send-only units: one OTP message to a fresh carrier number, through otpgate
-//! or through Kannel's smsbox, with the same numbers and the same text.
+//! Send-only units: one OTP message to a fresh carrier number, through otpgate,
+//! through Kannel's smsbox or through Jasmin's HTTP API, with the same numbers
+//! and the same text.
 //!
-//! The two answers do not mean the same thing: otpgate answers "Success" once
-//! the SMSC returned submit_sm_resp, Kannel answers 202 once the message is in
-//! its queue. A run with `--smsc-control` counts what reached the SMSC.
+//! The answers do not mean the same thing: otpgate answers "Success" once the
+//! SMSC returned submit_sm_resp, Kannel answers 202 once the message is in its
+//! queue, Jasmin answers `Success "id"` once the message is in its RabbitMQ
+//! queue. A run with `--smsc-control` counts what reached the SMSC.
 
 use std::fmt::Write;
 
@@ -14,24 +16,57 @@ use crate::stats::{FailKind, Failure, Step};
 /// Kannel's sendsms answers that mean "accepted" (1.4 and older spellings).
 const KANNEL_ACCEPTED: [&[u8]; 2] = [b"0: Accepted", b"Sent."];
 
-/// A prepared `GET /cgi-bin/sendsms` URL: everything but the code and the number.
+/// Jasmin's HTTP API answer that means "accepted" (`Success "message id"`).
+const JASMIN_ACCEPTED: [&[u8]; 1] = [b"Success"];
+
+/// A prepared `GET` URL of an HTTP-to-SMS gateway: everything but the code and the number.
+/// Kannel's `/cgi-bin/sendsms` or Jasmin's `/send` (its HTTP API, same query shape with the text
+/// in `content`).
 pub struct KannelSend {
     prefix: String,
+    accepted: &'static [&'static [u8]],
+    target: &'static str,
 }
 
 impl KannelSend {
     /// `brand` goes into the text as otpgate's English template writes it:
     /// "Your {brand} verification code is {code}".
     pub fn new(base: &str, username: &str, password: &str, sender: &str, brand: &str) -> Self {
+        KannelSend {
+            prefix: Self::prefix(base, "/cgi-bin/sendsms", "text", (username, password, sender, brand)),
+            accepted: &KANNEL_ACCEPTED,
+            target: "kannel",
+        }
+    }
+
+    /// The same sends through Jasmin's HTTP API (`GET /send`, jasmin 0.11).
+    pub fn jasmin(base: &str, username: &str, password: &str, sender: &str, brand: &str) -> Self {
+        KannelSend {
+            prefix: Self::prefix(base, "/send", "content", (username, password, sender, brand)),
+            accepted: &JASMIN_ACCEPTED,
+            target: "jasmin",
+        }
+    }
+
+    fn prefix(
+        base: &str,
+        path: &str,
+        text_param: &str,
+        (user, password, sender, brand): (&str, &str, &str, &str),
+    ) -> String {
         let text = format!("Your {brand} verification code is ");
-        let prefix = format!(
-            "{base}/cgi-bin/sendsms?username={}&password={}&from={}&text={}",
-            encode(username),
+        format!(
+            "{base}{path}?username={}&password={}&from={}&{text_param}={}",
+            encode(user),
             encode(password),
             encode(sender),
             encode(&text)
-        );
-        KannelSend { prefix }
+        )
+    }
+
+    /// `kannel` or `jasmin`, for the report.
+    pub fn target(&self) -> &'static str {
+        self.target
     }
 
     /// The URL for unit `i` (its code) to `phone`.
@@ -73,12 +108,12 @@ impl Driver {
         let body = self
             .exchange(Step::Send, measured, || self.client.get(url.as_str()).send())
             .await?;
-        if KANNEL_ACCEPTED.iter().any(|ok| body.starts_with(ok)) {
+        if kannel.accepted.iter().any(|ok| body.starts_with(ok)) {
             Ok(())
         } else {
             Err(failure(
                 FailKind::Status,
-                format!("send: kannel answered {:?}", short_text(&body)),
+                format!("send: {} answered {:?}", kannel.target, short_text(&body)),
             ))
         }
     }
@@ -96,6 +131,17 @@ mod tests {
             k.url(&Numbers::Carrier.phone(0), 1),
             "http://127.0.0.1:13013/cgi-bin/sendsms?username=otpgate&password=s%26cret&from=OTPGATE\
              &text=Your%20default%20verification%20code%20is%20048271&to=%2B12012000000"
+        );
+    }
+
+    #[test]
+    fn jasmin_url_puts_the_text_in_content() {
+        let j = KannelSend::jasmin("http://127.0.0.1:1401", "bench", "bench", "OTPGATE", "default");
+        assert_eq!(j.target(), "jasmin");
+        assert_eq!(
+            j.url(&Numbers::Carrier.phone(0), 1),
+            "http://127.0.0.1:1401/send?username=bench&password=bench&from=OTPGATE\
+             &content=Your%20default%20verification%20code%20is%20048271&to=%2B12012000000"
         );
     }
 
