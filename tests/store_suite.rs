@@ -5,6 +5,8 @@
 //! directory. The PostgreSQL store runs every one when `TEST_DATABASE_URL` is set
 //! (`postgres://postgres@127.0.0.1:5432/test` in `.ci/run`), each in a fresh schema dropped after,
 //! so they run in parallel; when it is unset they are skipped and the run says so on stderr.
+#[path = "store_suite/atomic.rs"]
+mod atomic;
 #[path = "store_suite/delivery.rs"]
 mod delivery;
 #[path = "store_suite/pg.rs"]
@@ -45,6 +47,11 @@ macro_rules! store_suite {
         store_suite!(privacy:
             deleting_a_number_removes_its_verifications_and_messages_and_nothing_else,
             retention_deletes_the_oldest_verifications_in_batches,
+        );
+        store_suite!(atomic:
+            a_stale_record_writes_neither_the_record_nor_the_session_nor_its_event,
+            current_records_and_session_are_written_together_once,
+            a_stale_session_alone_writes_the_records_but_not_the_session,
         );
     };
     ($module:ident: $($test:ident),* $(,)?) => {

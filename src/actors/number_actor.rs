@@ -226,39 +226,6 @@ impl NumberActor {
         }
     }
 
-    /// Like [`Self::persist`], and when `hook` turns `verification` into a session change, commits
-    /// that change with the records in the same transaction. Resolves to whether a session
-    /// change was written.
-    fn persist_with_session(
-        &self,
-        changed: Vec<Verification>,
-        delivery: Vec<DeliveryChange>,
-        hook: Option<&SessionHook>,
-        verification: Option<&Verification>,
-    ) -> impl std::future::Future<Output = Result<bool, StoreError>> {
-        let update = hook.and_then(|hook| hook(verification, now_ms()));
-        let (plain, applied) = match update {
-            None => (Some(self.persist(changed, delivery)), None),
-            Some(update) => {
-                let update = SessionUpdate {
-                    records: changed,
-                    ..update
-                };
-                (
-                    None,
-                    Some(self.parts.store.update_session_with_delivery(update, delivery)),
-                )
-            }
-        };
-        async move {
-            match (plain, applied) {
-                (_, Some(applied)) => applied.await,
-                (Some(plain), None) => plain.await.map(|_| false),
-                (None, None) => Ok(false),
-            }
-        }
-    }
-
     fn not_loaded(&mut self, ctx: &mut Context<Self>) -> EngineError {
         // Loading failed: stop, so the next request starts a fresh actor that retries the load.
         self.parts.registry.remove(&self.key, &ctx.address());
@@ -301,9 +268,8 @@ impl Actor for NumberActor {
     }
 }
 
-/// What [`NumberState::begin_send`] decided, as written: the start, when it was decided, and
-/// the declined record of a refused send.
-type Begun = (SendStart, i64, Option<Verification>);
+/// What [`NumberState::begin_send`] decided, as written: the start and when it was decided.
+type Begun = (SendStart, i64);
 
 /// [`IDLE_AFTER`], or the milliseconds in [`IDLE_AFTER_ENV`] when set (read once).
 fn idle_after() -> Duration {
@@ -334,9 +300,7 @@ impl Handler<SendCode> for NumberActor {
                     move |begun, act, _| -> ResponseActFuture<Self, Result<SendOutcome, EngineError>> {
                         match begun {
                             Err(e) => Box::pin(fut::ready(Err(e))),
-                            Ok((SendStart::Blocked { request_id, reason }, _, declined)) => {
-                                act.refused(msg, request_id, reason, declined)
-                            }
+                            Ok((SendStart::Blocked { request_id, reason }, _)) => act.refused(msg, request_id, reason),
                             Ok((
                                 SendStart::Deliver {
                                     request_id,
@@ -344,7 +308,6 @@ impl Handler<SendCode> for NumberActor {
                                     resend,
                                 },
                                 started_ms,
-                                _,
                             )) => act.deliver(msg, request_id, code, resend, started_ms),
                         }
                     },
@@ -366,6 +329,7 @@ impl NumberActor {
         let policy = msg.hosted.as_ref().map_or(parts.policy, |h| h.policy);
         let (application, phone) = self.key.clone();
         let since = self.history_since();
+        let hook = msg.hosted.as_ref().map(|h| h.session.clone());
         let mut decided: Option<String> = None;
         Box::new(move |state, _| {
             if let Some(request_id) = decided.take() {
@@ -394,35 +358,38 @@ impl NumberActor {
                     state.current().filter(|v| v.request_id == *request_id).cloned()
                 }
             };
+            // A refused send's session follows it in the same commit (declined for risk).
+            let session = hook
+                .as_ref()
+                .filter(|_| matches!(start, SendStart::Blocked { .. }))
+                .and_then(|hook| hook(declined.as_ref(), now_ms()));
             Decision {
-                value: (start, started_ms, declined),
+                value: (start, started_ms),
                 records,
                 delivery: Vec::new(),
                 head,
+                session,
             }
         })
     }
 
-    /// A refused send, written: counted, and its session told.
+    /// A refused send, written (with its session's change, [`Self::begin_send`]): counted.
     fn refused(
         &mut self,
         msg: SendCode,
         request_id: String,
         reason: BlockReason,
-        declined: Option<Verification>,
     ) -> ResponseActFuture<Self, Result<SendOutcome, EngineError>> {
         metrics::counter!(m::VERIFICATIONS, "status" => "blocked").increment(1);
         metrics::counter!(m::SENDS_BLOCKED, "reason" => reason.as_str()).increment(1);
         m::send_refused(m::block_cause(reason.as_str(), msg.request.high_risk.as_ref()));
-        let hook = msg.hosted.as_ref().map(|h| h.session.clone());
-        let session = self.persist_with_session(Vec::new(), Vec::new(), hook.as_ref(), declined.as_ref());
         let outcome = SendOutcome {
             request_id,
             status: SendStatus::Blocked,
             reason: Some(reason),
             channel: None,
         };
-        Box::pin(async move { session.await.map(|_| outcome).map_err(EngineError::from) }.into_actor(self))
+        Box::pin(fut::ready(Ok(outcome)))
     }
 
     /// Delivers a decided send, then writes what came of it (conditionally, as the decision).
@@ -491,20 +458,20 @@ impl NumberActor {
                         0 => state.finish_send(&id, started_ms, &sent, now_ms()),
                         _ => state.finish_send_again(&id, started_ms, &sent, now_ms()),
                     };
+                    // The session follows the send in the same commit.
+                    let session = hook.as_ref().and_then(|hook| hook(changed.as_ref(), now_ms()));
                     Decision {
                         value: changed.clone(),
                         records: changed.into_iter().collect(),
                         delivery: delivery.clone(),
                         head: None,
+                        session,
                     }
                 });
                 let written = act.contested(ctx, decide);
                 written.into_actor(act).then(move |written, act, _| {
-                    let session = written.map(|changed| {
-                        act.persist_with_session(Vec::new(), Vec::new(), hook.as_ref(), changed.as_ref())
-                    });
                     async move {
-                        session?.await?;
+                        written?;
                         let (status, channel) = match result {
                             SendResult::Accepted { channel, .. } => {
                                 if !resend {
@@ -568,11 +535,15 @@ impl Handler<CheckCode> for NumberActor {
             let (result, checked) = state.check(&code, actions, &secret, now);
             records.extend(checked);
             let declined = records.iter().any(|v| v.state == crate::verification::State::Declined);
+            let current = state.current().cloned();
+            // The session follows its verification's outcome in the same commit.
+            let session = session.as_ref().and_then(|hook| hook(current.as_ref(), now));
             Decision {
-                value: (result, declined, state.current().cloned()),
+                value: (result, declined, current),
                 records,
                 delivery: Vec::new(),
                 head: None,
+                session,
             }
         });
         let written = self.contested(ctx, decide);
@@ -580,8 +551,8 @@ impl Handler<CheckCode> for NumberActor {
         Box::pin(
             written
                 .into_actor(self)
-                .then(move |written, act, _| {
-                    let decided = written.map(|(result, declined, verification)| {
+                .map(move |written, _, _| {
+                    written.map(|(result, declined, verification)| {
                         let status = match result {
                             CheckResult::Approved => Some("approved"),
                             CheckResult::InReview => Some("in_review"),
@@ -594,16 +565,8 @@ impl Handler<CheckCode> for NumberActor {
                         if let (CheckResult::Approved, Some(v)) = (result, &verification) {
                             m::completed(v);
                         }
-                        let session =
-                            act.persist_with_session(Vec::new(), Vec::new(), session.as_ref(), verification.as_ref());
-                        (CheckOutcome { result, verification }, session)
-                    });
-                    async move {
-                        let (outcome, session) = decided?;
-                        session.await?;
-                        Ok(outcome)
-                    }
-                    .into_actor(act)
+                        CheckOutcome { result, verification }
+                    })
                 })
                 .map(|result, act, _| {
                     act.in_flight -= 1;
@@ -630,36 +593,31 @@ impl Handler<ResolveReview> for NumberActor {
         // Written over the version read: another node may have settled it first.
         let decide: Decide<Option<Verification>> = Box::new(move |state, _| {
             let settled = state.resolve_review(verification.clone(), approve, details.clone(), now_ms());
+            // The session is reviewed in the same commit.
+            let session = settled.as_ref().and_then(|settled| session(Some(settled), now_ms()));
             Decision {
                 value: settled.clone(),
                 records: settled.into_iter().collect(),
                 delivery: Vec::new(),
                 head: None,
+                session,
             }
         });
-        let written = self.contested(ctx, decide);
+        let written = self.contested_with_session(ctx, decide);
         self.in_flight += 1;
         Box::pin(
             written
                 .into_actor(self)
-                .then(move |written, act, _| {
-                    let settled = written.map(|settled| {
-                        settled.map(|settled| {
-                            let status = if approve { "approved" } else { "declined" };
-                            metrics::counter!(m::VERIFICATIONS, "status" => status).increment(1);
-                            if approve {
-                                m::completed(&settled);
-                            }
-                            act.persist_with_session(Vec::new(), Vec::new(), Some(&session), Some(&settled))
-                        })
-                    });
-                    async move {
-                        match settled? {
-                            Some(session) => session.await.map_err(EngineError::from),
-                            None => Ok(false),
+                .map(move |written, _, _| {
+                    let (settled, session_written) = written?;
+                    if let Some(settled) = settled {
+                        let status = if approve { "approved" } else { "declined" };
+                        metrics::counter!(m::VERIFICATIONS, "status" => status).increment(1);
+                        if approve {
+                            m::completed(&settled);
                         }
                     }
-                    .into_actor(act)
+                    Ok(session_written)
                 })
                 .map(|result, act, _| {
                     act.in_flight -= 1;
@@ -744,6 +702,7 @@ impl Handler<DeliveryReceipt> for NumberActor {
                 .collect(),
             delivery: delivery.clone(),
             head: None,
+            session: None,
         });
         let written = self.contested(ctx, decide);
         Box::pin(written)

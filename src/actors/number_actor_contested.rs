@@ -11,7 +11,7 @@
 use super::NumberActor;
 use crate::engine::{now_ms, EngineError};
 use crate::number_state::NumberState;
-use crate::store::{DeliveryChange, Head, StoreError};
+use crate::store::{DeliveryChange, Head, SavedWithSession, SessionSaved, SessionUpdate, StoreError};
 use crate::verification::Verification;
 use actix::prelude::*;
 use tokio::sync::oneshot;
@@ -30,13 +30,20 @@ pub(super) struct Decision<T> {
     pub delivery: Vec<DeliveryChange>,
     /// Set when the decision starts a verification.
     pub head: Option<Head>,
+    /// The change a hosted session makes when it follows the decision (its
+    /// [`super::SessionHook`] on the decided verification): written in the same transaction as
+    /// the records, only if they apply, and only over the session's version
+    /// ([`crate::store::Store::save_session_if_versions`]), so a crash between two commits
+    /// cannot leave the session behind its verification.
+    pub session: Option<SessionUpdate>,
 }
 
 /// Makes a decision on the state; called again (with the attempt number, 0 first) on the state
 /// reloaded from the store when the previous decision's write lost.
 pub(super) type Decide<T> = Box<dyn FnMut(&mut NumberState, u32) -> Decision<T>>;
 
-type Reply<T> = oneshot::Sender<Result<T, EngineError>>;
+/// The written decision's value, and whether its session change was written.
+type Reply<T> = oneshot::Sender<Result<(T, bool), EngineError>>;
 
 impl NumberActor {
     /// Decides now and writes the decision conditionally, holding the mailbox until it is
@@ -46,6 +53,18 @@ impl NumberActor {
         ctx: &mut Context<Self>,
         decide: Decide<T>,
     ) -> impl std::future::Future<Output = Result<T, EngineError>> {
+        let written = self.contested_with_session(ctx, decide);
+        async move { written.await.map(|(value, _)| value) }
+    }
+
+    /// Like [`Self::contested`], and resolves also to whether the written decision's session
+    /// change ([`Decision::session`]) was written: false when it had none, or when someone else
+    /// changed the session first (the records were written all the same).
+    pub(super) fn contested_with_session<T: 'static>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        decide: Decide<T>,
+    ) -> impl std::future::Future<Output = Result<(T, bool), EngineError>> {
         let (reply, answer) = oneshot::channel();
         let attempt = self.attempt(decide, 0, reply);
         ctx.wait(attempt);
@@ -64,24 +83,43 @@ impl NumberActor {
             records,
             delivery,
             head,
+            session,
         } = decide(state, n);
-        if records.is_empty() && delivery.is_empty() {
-            let _ = reply.send(Ok(value));
+        if records.is_empty() && delivery.is_empty() && session.is_none() {
+            let _ = reply.send(Ok((value, false)));
             return Box::pin(fut::ready(()));
         }
-        let applied = self.parts.store.save_if_versions(records.clone(), head, delivery);
+        let store = &self.parts.store;
+        let applied: SavedWithSession = match session {
+            Some(update) => {
+                let update = SessionUpdate {
+                    records: records.clone(),
+                    ..update
+                };
+                store.save_session_if_versions(update, head, delivery)
+            }
+            None => {
+                let applied = store.save_if_versions(records.clone(), head, delivery);
+                Box::pin(async move {
+                    applied.await.map(|records| SessionSaved {
+                        records,
+                        session: false,
+                    })
+                })
+            }
+        };
         Box::pin(
             applied
                 .into_actor(self)
                 .then(move |applied, act, _| -> ResponseActFuture<Self, ()> {
                     match applied {
-                        Ok(true) => {
+                        Ok(saved) if saved.records => {
                             if let Some(state) = act.state.as_mut() {
                                 state.stored_up(&records);
                             }
-                            let _ = reply.send(Ok(value));
+                            let _ = reply.send(Ok((value, saved.session)));
                         }
-                        Ok(false) if n + 1 < TRIES => {
+                        Ok(_) if n + 1 < TRIES => {
                             tracing::info!(attempt = n + 1, "another node changed this number first; reloading");
                             return Box::pin(act.reload(n).then(move |loaded, act, _| match loaded {
                                 Ok(()) => act.attempt(decide, n + 1, reply),
@@ -91,7 +129,7 @@ impl NumberActor {
                                 }
                             }));
                         }
-                        Ok(false) => {
+                        Ok(_) => {
                             tracing::warn!(attempts = TRIES, "this number kept changing on other nodes; giving up");
                             let _ = reply.send(Err(EngineError::ActorGone));
                         }

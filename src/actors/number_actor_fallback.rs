@@ -299,6 +299,7 @@ impl NumberActor {
                 records,
                 delivery: delivery.clone(),
                 head: None,
+                session: None,
             }
         })
     }

@@ -36,6 +36,18 @@ pub type Commit = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send>>;
 /// Resolves once an [`Store::update_session`] is durable: whether the session was replaced.
 pub type Applied = Pin<Box<dyn Future<Output = Result<bool, StoreError>> + Send>>;
 
+/// Resolves once a [`Store::save_session_if_versions`] is durable: what it wrote.
+pub type SavedWithSession = Pin<Box<dyn Future<Output = Result<SessionSaved, StoreError>> + Send>>;
+
+/// What [`Store::save_session_if_versions`] wrote, in its one transaction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionSaved {
+    /// The records (and the delivery changes) were written: false means nothing was written.
+    pub records: bool,
+    /// The session was replaced (and its event added); never true without `records`.
+    pub session: bool,
+}
+
 /// A session change for [`Store::update_session`].
 #[derive(Debug, Clone)]
 pub struct SessionUpdate {
@@ -263,6 +275,26 @@ pub trait Store: Send + Sync + 'static {
         head: Option<Head>,
         delivery: Vec<DeliveryChange>,
     ) -> Applied;
+
+    /// [`Store::save_if_versions`] and [`Store::update_session_with_delivery`] in ONE transaction,
+    /// so a crash cannot leave a session behind the verification it follows (issue 14): first
+    /// `update.records`, each one version up, all or nothing over the versions they carry and
+    /// `head` (as [`Store::save_if_versions`]); only if they applied, the session change, only if
+    /// the stored session is still at `update.expected_version` (with its outbox events, as
+    /// [`Store::update_session`]); then `delivery`, whenever the records applied.
+    ///
+    /// A lost race on the records writes nothing (`records: false`): the caller reloads the
+    /// number and decides again. A lost race on the session alone (someone else changed or
+    /// deleted it first) keeps [`Store::update_session`]'s rule: the records and `delivery` are
+    /// written, the session and its event are not (`session: false`); the verification is the
+    /// number's truth, and the session's other writer decided from a newer session. Applied in
+    /// call order with [`Store::save`]; must not block.
+    fn save_session_if_versions(
+        &self,
+        update: SessionUpdate,
+        head: Option<Head>,
+        delivery: Vec<DeliveryChange>,
+    ) -> SavedWithSession;
 
     /// Stored messages of `carrier` whose id is one of `ids` (spellings of one receipt's id, the
     /// exact one first; see [`StoredMessage::carrier_message_id`]), in the order of `ids`.

@@ -37,8 +37,8 @@ use super::crypto::Keyring;
 use super::delivery::{prepare, Write};
 use super::rows::{rows, to_match, ChargeRow, Row};
 use super::{
-    Applied, Commit, DeliveryChange, Erased, Head, PendingFallback, SessionKey, SessionUpdate, Store, StoreError,
-    StoredMessage,
+    Applied, Commit, DeliveryChange, Erased, Head, PendingFallback, SavedWithSession as Saved, SessionKey,
+    SessionUpdate, Store, StoreError, StoredMessage,
 };
 use crate::billing::{self, UsageRow};
 use crate::blocklist::{Entry, EntryKind};
@@ -290,9 +290,9 @@ async fn write_batch(tx: &Transaction<'_>, batch: &[Job]) -> Result<Vec<Output>,
     let mut applied = vec![false; batch.len()];
     let mut from = 0;
     for (i, job) in batch.iter().enumerate() {
-        if let Job::SaveIfVersions(rows, head, ..) = job {
+        if let Some((rows, head)) = job.conditional() {
             save_rows(tx, batch_rows(&batch[from..i])).await?;
-            applied[i] = still_current(tx, rows, head.as_ref()).await?;
+            applied[i] = still_current(tx, rows, head).await?;
             if applied[i] {
                 save_rows(tx, rows.iter()).await?;
             }
@@ -348,7 +348,7 @@ async fn write_batch(tx: &Transaction<'_>, batch: &[Job]) -> Result<Vec<Output>,
             }
             Job::Flush(_) => Output::Saved,
             Job::Sessions(job, writes) => {
-                let output = sessions::apply(tx, job).await?;
+                let output = sessions::apply(tx, job, applied[outputs.len()]).await?;
                 delivery::apply(tx, writes).await?;
                 Output::Sessions(output)
             }
@@ -759,6 +759,15 @@ impl Store for PostgresStore {
             queued?;
             done.await.map_err(|_| stopped())?
         })
+    }
+
+    fn save_session_if_versions(
+        &self,
+        update: SessionUpdate,
+        head: Option<Head>,
+        changes: Vec<DeliveryChange>,
+    ) -> Saved {
+        self.save_session_if_versions_impl(update, head, changes)
     }
 
     async fn find_messages(&self, carrier: &str, ids: &[String]) -> Result<Vec<StoredMessage>, StoreError> {

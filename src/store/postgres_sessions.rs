@@ -5,11 +5,11 @@
 //! its outbox rows land in one transaction. Across nodes, a session change applies only over the
 //! version it was computed from, and a claim locks its events (`FOR UPDATE SKIP LOCKED`).
 use super::schema::*;
-use super::{corrupt, Reply};
+use super::{corrupt, stopped, Job, PostgresStore, Reply, Write};
 use crate::outbox::{ClaimedEvent, Destination, Settlement};
 use crate::sessions::Session;
 use crate::store::rows::{rows, Row};
-use crate::store::{SessionUpdate, StoreError};
+use crate::store::{DeliveryChange, Head, SavedWithSession, SessionSaved, SessionUpdate, StoreError};
 use crate::workflows::Workflow;
 use deadpool_postgres::Transaction;
 
@@ -28,6 +28,10 @@ pub(super) enum SessionJob {
     DeleteWorkflow(String, String, Reply<bool>),
     CreateSession(Box<Session>, Reply<Session>),
     UpdateSession(Box<UpdateRows>, Reply<bool>),
+    /// [`crate::store::Store::save_session_if_versions`]: the rows are one version up, saved by
+    /// `write_batch` only over the versions read (and `head`); the session change and the
+    /// delivery writes are applied only if they were.
+    SaveWithSession(Box<UpdateRows>, Option<Head>, Vec<Write>, Reply<SessionSaved>),
     DeleteSession(String, String, Reply<bool>),
     AddDestination(Destination, Reply<()>),
     RemoveDestination(String, String, Reply<bool>),
@@ -47,6 +51,7 @@ pub(super) enum SessionOutput {
     Flag(bool),
     Session(Box<Session>),
     Claimed(Vec<ClaimedEvent>),
+    Saved(SessionSaved),
 }
 
 /// A [`SessionUpdate`] made into rows and JSON before it is queued.
@@ -86,8 +91,13 @@ async fn execute(
     tx.execute(&stmt, params).await
 }
 
-/// Applies one job inside the writer's transaction.
-pub(super) async fn apply(tx: &Transaction<'_>, job: &SessionJob) -> Result<SessionOutput, tokio_postgres::Error> {
+/// Applies one job inside the writer's transaction; `records_applied`: whether the conditional
+/// rows of a [`SessionJob::SaveWithSession`] were saved (`write_batch` checks and saves them).
+pub(super) async fn apply(
+    tx: &Transaction<'_>,
+    job: &SessionJob,
+    records_applied: bool,
+) -> Result<SessionOutput, tokio_postgres::Error> {
     Ok(match job {
         SessionJob::PutWorkflow(w, body, _) => {
             execute(
@@ -133,25 +143,15 @@ pub(super) async fn apply(tx: &Transaction<'_>, job: &SessionJob) -> Result<Sess
         }
         SessionJob::UpdateSession(update, _) => {
             // Its records were saved with the batch's (`write_batch`), in call order.
-            let s = &update.session;
-            let replaced = execute(
-                tx,
-                UPDATE_SESSION,
-                &[
-                    &s.id,
-                    &update.expected_version,
-                    &s.status.as_str(),
-                    &s.version,
-                    &s.deadline_ms,
-                    &update.body,
-                ],
-            )
-            .await?
-                == 1;
-            if let (true, Some((status, bit, payload, at_ms))) = (replaced, &update.event) {
-                execute(tx, FAN_OUT_EVENT, &[&s.id, status, payload, at_ms, &s.application, bit]).await?;
+            SessionOutput::Flag(replace_session(tx, update).await?)
+        }
+        SessionJob::SaveWithSession(update, _, writes, _) => {
+            if !records_applied {
+                return Ok(SessionOutput::Saved(SessionSaved::default()));
             }
-            SessionOutput::Flag(replaced)
+            let session = replace_session(tx, update).await?;
+            super::delivery::apply(tx, writes).await?;
+            SessionOutput::Saved(SessionSaved { records: true, session })
         }
         SessionJob::DeleteSession(application, id, _) => {
             let deleted = execute(
@@ -237,6 +237,74 @@ pub(super) async fn apply(tx: &Transaction<'_>, job: &SessionJob) -> Result<Sess
     })
 }
 
+/// Replaces the stored session with `update`'s if it is still at the expected version, and then
+/// adds its event's outbox rows; whether it was replaced.
+async fn replace_session(tx: &Transaction<'_>, update: &UpdateRows) -> Result<bool, tokio_postgres::Error> {
+    let s = &update.session;
+    let replaced = execute(
+        tx,
+        UPDATE_SESSION,
+        &[
+            &s.id,
+            &update.expected_version,
+            &s.status.as_str(),
+            &s.version,
+            &s.deadline_ms,
+            &update.body,
+        ],
+    )
+    .await?
+        == 1;
+    if let (true, Some((status, bit, payload, at_ms))) = (replaced, &update.event) {
+        execute(tx, FAN_OUT_EVENT, &[&s.id, status, payload, at_ms, &s.application, bit]).await?;
+    }
+    Ok(replaced)
+}
+
+impl Job {
+    /// The rows a job saves only over the versions they were read at, and its head: `write_batch`
+    /// checks and saves them in the job's place among the batch's plain saves.
+    pub(super) fn conditional(&self) -> Option<(&[Row], Option<&Head>)> {
+        match self {
+            Job::SaveIfVersions(rows, head, ..) => Some((rows.as_slice(), head.as_ref())),
+            Job::Sessions(SessionJob::SaveWithSession(update, head, ..), _) => {
+                Some((update.rows.as_slice(), head.as_ref()))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl PostgresStore {
+    pub(super) fn save_session_if_versions_impl(
+        &self,
+        mut update: SessionUpdate,
+        head: Option<Head>,
+        delivery: Vec<DeliveryChange>,
+    ) -> SavedWithSession {
+        // Written one version up; applied only over the versions they were computed from.
+        for v in &mut update.records {
+            v.version += 1;
+        }
+        // The head names its number as the verifications table does: by its blind index.
+        let head = head.map(|h| Head {
+            phone: self.keys.index(&h.phone),
+            ..h
+        });
+        let (reply, done) = tokio::sync::oneshot::channel();
+        let queued = prepare_update(&self.keys, update)
+            .and_then(|u| Ok((u, super::prepare(&self.keys, delivery)?)))
+            .and_then(|(u, writes)| {
+                let job = SessionJob::SaveWithSession(Box::new(u), head, writes, reply);
+                self.enqueue(Job::Sessions(job, Vec::new()))
+            });
+        Box::pin(async move {
+            queued?;
+            done.await.map_err(|_| stopped())?
+        })
+    }
+}
+
 impl SessionJob {
     /// Answers the job's waiter once its transaction committed (or failed).
     pub(super) fn answer(self, output: Result<&SessionOutput, StoreError>) {
@@ -265,6 +333,13 @@ impl SessionJob {
                 output.map(|o| match o {
                     SessionOutput::Claimed(events) => events.clone(),
                     _ => Vec::new(),
+                }),
+            ),
+            SessionJob::SaveWithSession(.., reply) => send(
+                reply,
+                output.and_then(|o| match o {
+                    SessionOutput::Saved(saved) => Ok(*saved),
+                    _ => Err(StoreError::Unavailable("writer answered the wrong job".into())),
                 }),
             ),
         }

@@ -24,7 +24,8 @@ mod sessions;
 use super::crypto::Keyring;
 use super::rows::{record, rows, Row};
 use super::{
-    Applied, Commit, DeliveryChange, Head, PendingFallback, SessionKey, SessionUpdate, Store, StoreError, StoredMessage,
+    Applied, Commit, DeliveryChange, Head, PendingFallback, SavedWithSession, SessionKey, SessionUpdate, Store,
+    StoreError, StoredMessage,
 };
 use crate::billing::UsageRow;
 use crate::blocklist::{Entry, EntryKind};
@@ -705,6 +706,15 @@ impl Store for SqliteStore {
         changes: Vec<DeliveryChange>,
     ) -> Applied {
         self.save_if_versions_impl(records, head, changes)
+    }
+
+    fn save_session_if_versions(
+        &self,
+        update: SessionUpdate,
+        head: Option<Head>,
+        changes: Vec<DeliveryChange>,
+    ) -> SavedWithSession {
+        self.save_session_if_versions_impl(update, head, changes)
     }
 
     async fn find_messages(&self, carrier: &str, ids: &[String]) -> Result<Vec<StoredMessage>, StoreError> {

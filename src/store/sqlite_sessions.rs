@@ -8,7 +8,7 @@ use super::{unavailable, SqliteStore};
 use crate::outbox::{ClaimedEvent, Destination, Settlement};
 use crate::sessions::Session;
 use crate::store::rows::Row;
-use crate::store::{SessionKey, StoreError};
+use crate::store::{Head, SessionKey, SessionSaved, StoreError};
 use crate::workflows::Workflow;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use tokio::sync::oneshot;
@@ -120,6 +120,9 @@ pub(super) enum SessionJob {
     DeleteWorkflow(String, String, Reply<bool>),
     CreateSession(Box<Session>, Reply<Session>),
     UpdateSession(Box<UpdateRows>, Reply<bool>),
+    /// [`crate::store::Store::save_session_if_versions`]: the rows are one version up, and
+    /// written (with the session change and the delivery writes) only over the versions read.
+    SaveWithSession(Box<UpdateRows>, Option<Head>, Reply<SessionSaved>),
     DeleteSession(String, String, Reply<bool>),
     AddDestination(Destination, Reply<()>),
     RemoveDestination(String, String, Reply<bool>),
@@ -139,6 +142,7 @@ pub(super) enum SessionOutput {
     Flag(bool),
     Session(Box<Session>),
     Claimed(Vec<ClaimedEvent>),
+    Saved(SessionSaved),
 }
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
@@ -197,22 +201,16 @@ pub(super) fn apply(tx: &Transaction<'_>, job: &SessionJob) -> Result<SessionOut
         SessionJob::UpdateSession(update, _) => {
             super::save_rows(tx, &update.rows)?;
             super::delivery::apply(tx, &update.delivery)?;
-            let s = &update.session;
-            let replaced = execute(
-                UPDATE_SESSION,
-                params![
-                    s.id,
-                    update.expected_version,
-                    s.status.as_str(),
-                    s.version,
-                    s.deadline_ms,
-                    update.body
-                ],
-            )? == 1;
-            if let (true, Some((status, bit, payload, at_ms))) = (replaced, &update.event) {
-                execute(FAN_OUT_EVENT, params![s.id, status, payload, at_ms, s.application, bit])?;
+            SessionOutput::Flag(replace_session(tx, update)?)
+        }
+        SessionJob::SaveWithSession(update, head, _) => {
+            if !super::still_current(tx, &update.rows, head.as_ref())? {
+                return Ok(SessionOutput::Saved(SessionSaved::default()));
             }
-            SessionOutput::Flag(replaced)
+            super::save_rows(tx, &update.rows)?;
+            let session = replace_session(tx, update)?;
+            super::delivery::apply(tx, &update.delivery)?;
+            SessionOutput::Saved(SessionSaved { records: true, session })
         }
         SessionJob::DeleteSession(application, id, _) => {
             let deleted = execute(
@@ -292,6 +290,33 @@ pub(super) fn apply(tx: &Transaction<'_>, job: &SessionJob) -> Result<SessionOut
     })
 }
 
+/// Replaces the stored session with `update`'s if it is still at the expected version, and then
+/// adds its event's outbox rows; whether it was replaced.
+fn replace_session(tx: &Transaction<'_>, update: &UpdateRows) -> Result<bool, StoreError> {
+    let execute = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> Result<usize, StoreError> {
+        tx.prepare_cached(sql)
+            .map_err(unavailable)?
+            .execute(params)
+            .map_err(unavailable)
+    };
+    let s = &update.session;
+    let replaced = execute(
+        UPDATE_SESSION,
+        params![
+            s.id,
+            update.expected_version,
+            s.status.as_str(),
+            s.version,
+            s.deadline_ms,
+            update.body
+        ],
+    )? == 1;
+    if let (true, Some((status, bit, payload, at_ms))) = (replaced, &update.event) {
+        execute(FAN_OUT_EVENT, params![s.id, status, payload, at_ms, s.application, bit])?;
+    }
+    Ok(replaced)
+}
+
 impl SessionJob {
     /// Answers the job's waiter once its transaction committed (or failed).
     pub(super) fn answer(self, output: Result<&SessionOutput, StoreError>) {
@@ -322,6 +347,13 @@ impl SessionJob {
                     _ => Vec::new(),
                 }),
             ),
+            SessionJob::SaveWithSession(_, _, reply) => send(
+                reply,
+                output.and_then(|o| match o {
+                    SessionOutput::Saved(saved) => Ok(*saved),
+                    _ => Err(StoreError::Unavailable("writer answered the wrong job".into())),
+                }),
+            ),
         }
     }
 }
@@ -338,6 +370,30 @@ fn bodies<T: serde::de::DeserializeOwned>(
     let mut stmt = conn.prepare_cached(sql).map_err(unavailable)?;
     let rows = stmt.query_map(params, |r| r.get::<_, String>(0)).map_err(unavailable)?;
     rows.map(|body| parse(body.map_err(unavailable)?)).collect()
+}
+
+/// A [`crate::store::SessionUpdate`] and its delivery changes made into rows and JSON before it
+/// is queued.
+fn prepare_update(
+    keys: &crate::store::crypto::Keyring,
+    update: crate::store::SessionUpdate,
+    delivery: Vec<crate::store::DeliveryChange>,
+) -> Result<UpdateRows, StoreError> {
+    let crate::store::SessionUpdate {
+        mut session,
+        expected_version,
+        records,
+        event,
+    } = update;
+    session.version = expected_version + 1;
+    Ok(UpdateRows {
+        rows: crate::store::rows::rows(keys, records)?,
+        delivery: super::delivery::prepare(keys, delivery)?,
+        body: to_json(&session)?,
+        expected_version,
+        event: event.map(|e| (e.status.as_str().to_owned(), e.status.bit(), e.payload, e.created_at_ms)),
+        session,
+    })
 }
 
 /// The read side, run on the store's reader pool.
@@ -404,26 +460,41 @@ impl SqliteStore {
         update: crate::store::SessionUpdate,
         delivery: Vec<crate::store::DeliveryChange>,
     ) -> crate::store::Applied {
-        let crate::store::SessionUpdate {
-            mut session,
-            expected_version,
-            records,
-            event,
-        } = update;
-        session.version = expected_version + 1;
-        let prepared = crate::store::rows::rows(&self.keys, records).and_then(|rows| {
-            Ok(UpdateRows {
-                rows,
-                delivery: super::delivery::prepare(&self.keys, delivery)?,
-                body: to_json(&session)?,
-                expected_version,
-                event: event.map(|e| (e.status.as_str().to_owned(), e.status.bit(), e.payload, e.created_at_ms)),
-                session,
-            })
-        });
+        let prepared = prepare_update(&self.keys, update, delivery);
         let (reply, done) = oneshot::channel();
         let queued =
             prepared.and_then(|u| self.enqueue(super::Job::Sessions(SessionJob::UpdateSession(Box::new(u), reply))));
+        Box::pin(async move {
+            queued?;
+            done.await
+                .map_err(|_| StoreError::Unavailable("store writer has stopped".into()))?
+        })
+    }
+
+    pub(super) fn save_session_if_versions_impl(
+        &self,
+        mut update: crate::store::SessionUpdate,
+        head: Option<Head>,
+        delivery: Vec<crate::store::DeliveryChange>,
+    ) -> crate::store::SavedWithSession {
+        // Written one version up; applied only over the versions they were computed from.
+        for v in &mut update.records {
+            v.version += 1;
+        }
+        let prepared = prepare_update(&self.keys, update, delivery);
+        // The head names its number as the verifications table does: by its blind index.
+        let head = head.map(|h| Head {
+            phone: self.keys.index(&h.phone),
+            ..h
+        });
+        let (reply, done) = oneshot::channel();
+        let queued = prepared.and_then(|u| {
+            self.enqueue(super::Job::Sessions(SessionJob::SaveWithSession(
+                Box::new(u),
+                head,
+                reply,
+            )))
+        });
         Box::pin(async move {
             queued?;
             done.await
