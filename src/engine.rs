@@ -1,4 +1,6 @@
 //! The engine's shared parts, wired once at start-up and handed to the API and the actors.
+/// Where they are defined (the actors answer with them); kept reachable under `engine`.
+pub use crate::actors::{now_ms, EngineError};
 use crate::actors::{ActorParts, Registry};
 use crate::applications::Applications;
 use crate::blocklist::Blocklist;
@@ -8,7 +10,7 @@ use crate::intel::Intel;
 use crate::lookup::Lookup;
 use crate::risk::Risk;
 use crate::routing::Router;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 use crate::webhooks::Webhooks;
 use otpgate_gateway::sandbox::Inbox;
 use std::sync::Arc;
@@ -35,24 +37,6 @@ pub struct Engine {
     pub inbox: Option<Inbox>,
     /// Callback handlers of carriers whose platforms call back (WhatsApp, Telegram, Viber, RCS).
     pub webhooks: Webhooks,
-}
-
-/// Failures of the engine itself (not of a verification), mapped to HTTP in `api::error`.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum EngineError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("every carrier that could deliver to this number is down")]
-    ProvidersUnavailable,
-    #[error("the number's actor stopped while handling the request; retry")]
-    ActorGone,
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl Engine {

@@ -29,7 +29,11 @@ pub async fn dispatch(engine: Arc<Engine>, mut reports: ReportReceiver) {
             };
             let key = (report.application.clone(), report.to.clone());
             let request_id = report.request_id.clone();
-            match engine.registry.ask(&engine, &key, DeliveryReceipt(report)).await {
+            match engine
+                .registry
+                .ask(&engine.actor_parts, &key, DeliveryReceipt(report))
+                .await
+            {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) | Err(e) => {
                     tracing::error!(%request_id, error = %e, "delivery receipt could not be recorded")

@@ -42,7 +42,7 @@ pub async fn run(engine: Arc<Engine>) {
                     actix::spawn(async move {
                         let key = (plan.application.clone(), plan.phone.clone());
                         let request_id = plan.request_id.clone();
-                        if let Err(e) = engine.registry.ask(&engine, &key, RunFallback(plan)).await {
+                        if let Err(e) = engine.registry.ask(&engine.actor_parts, &key, RunFallback(plan)).await {
                             tracing::error!(%request_id, error = %e, "could not hand a due fallback to its number");
                         }
                     });

@@ -12,8 +12,8 @@ mod fallback;
 mod forget;
 
 use super::NumberKey;
+use super::{now_ms, EngineError};
 use crate::config::VerificationPolicy;
-use crate::engine::{now_ms, EngineError};
 use crate::metrics as m;
 use crate::number_state::{
     BlockReason, CheckResult, NumberState, RiskActions, SendRequest, SendResult, SendStart, DAY_MS,

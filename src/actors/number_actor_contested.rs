@@ -9,7 +9,7 @@
 //! [`TRIES`] times; the client sees the decision made on fresh data, and a 503 (retry) only when
 //! the number keeps changing under it.
 use super::NumberActor;
-use crate::engine::{now_ms, EngineError};
+use super::{now_ms, EngineError};
 use crate::number_state::NumberState;
 use crate::store::{DeliveryChange, Head, SavedWithSession, SessionSaved, SessionUpdate, StoreError};
 use crate::verification::Verification;

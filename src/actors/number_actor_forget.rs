@@ -1,7 +1,7 @@
 //! Delete on demand (issue 18): the number's actor deletes the number's data and stops, so
 //! nothing it holds is written back afterwards.
+use super::EngineError;
 use super::NumberActor;
-use crate::engine::EngineError;
 use crate::store::Erased;
 use actix::prelude::*;
 

@@ -1,5 +1,4 @@
-use super::NumberActor;
-use crate::engine::{Engine, EngineError};
+use super::{ActorParts, EngineError, NumberActor};
 use actix::prelude::*;
 use dashmap::DashMap;
 use std::sync::Arc;
@@ -15,9 +14,10 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Sends `message` to the number's actor. If the actor stopped between lookup and
-    /// delivery (it went idle), a fresh one is started and the message sent once more.
-    pub async fn ask<M>(&self, engine: &Arc<Engine>, key: &NumberKey, message: M) -> Result<M::Result, EngineError>
+    /// Sends `message` to the number's actor, starting it with `parts` if there is none. If the
+    /// actor stopped between lookup and delivery (it went idle), a fresh one is started and the
+    /// message sent once more.
+    pub async fn ask<M>(&self, parts: &Arc<ActorParts>, key: &NumberKey, message: M) -> Result<M::Result, EngineError>
     where
         M: Message + Send + Clone + 'static,
         M::Result: Send,
@@ -29,7 +29,7 @@ impl Registry {
                 .entry(key.clone())
                 .or_insert_with(|| {
                     metrics::gauge!(crate::metrics::NUMBER_ACTORS).increment(1.0);
-                    NumberActor::new(key.clone(), engine.actor_parts.clone()).start()
+                    NumberActor::new(key.clone(), parts.clone()).start()
                 })
                 .clone();
             match addr.send(message.clone()).await {

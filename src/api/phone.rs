@@ -261,7 +261,7 @@ pub async fn send(req: HttpRequest, payload: web::Payload, engine: EngineData) -
     let outcome = engine
         .registry
         .ask(
-            &engine,
+            &engine.actor_parts,
             &key,
             SendCode {
                 request,
@@ -337,7 +337,7 @@ pub async fn check(req: HttpRequest, payload: web::Payload, engine: EngineData) 
         blocklisted,
         session: None,
     };
-    let outcome = engine.registry.ask(&engine, &key, check).await??;
+    let outcome = engine.registry.ask(&engine.actor_parts, &key, check).await??;
     if outcome.result == CheckResult::Approved {
         engine.risk.record_completion(&key.0, &key.1, now_ms());
     }

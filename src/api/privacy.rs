@@ -48,7 +48,7 @@ pub async fn delete(req: HttpRequest, path: web::Path<String>, engine: EngineDat
         ApiError::field("phone_number", code, format!("phone_number {e}"))
     })?;
     let key = (application, number.full_number);
-    let erased = engine.registry.ask(&engine, &key, Forget).await??;
+    let erased = engine.registry.ask(&engine.actor_parts, &key, Forget).await??;
     let total = erased.verifications + erased.messages + erased.fallbacks;
     // Counts only: neither the number nor the application's name reaches the log.
     tracing::info!(

@@ -300,7 +300,7 @@ pub async fn update_status(
                 details,
                 session: hook,
             };
-            engine.registry.ask(&engine, &key, review).await??
+            engine.registry.ask(&engine.actor_parts, &key, review).await??
         }
         None => match hook(None, now_ms()) {
             Some(update) => engine.store.update_session(update).await.map_err(EngineError::from)?,

@@ -537,7 +537,7 @@ async fn deliver(
         received: Instant::now(),
         hosted: Some(hosted),
     };
-    let outcome = match engine.registry.ask(engine, &key, message).await {
+    let outcome = match engine.registry.ask(&engine.actor_parts, &key, message).await {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(e)) | Err(e) => return refused_send(engine, hosting, visit, e.into()).await,
     };
@@ -632,7 +632,7 @@ async fn check(form: &HashMap<String, String>, engine: &EngineData, hosting: &Ho
         blocklisted: engine.blocklist.matching_number(&key.0, &v.number),
         session: Some(check_hook(session.clone())),
     };
-    let outcome = match engine.registry.ask(engine, &key, message).await {
+    let outcome = match engine.registry.ask(&engine.actor_parts, &key, message).await {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(e)) | Err(e) => return refused_send(engine, hosting, visit, e.into()).await,
     };
