@@ -134,7 +134,11 @@ $apps
 EOF2
     # A binary from before the request limits (issue 18) refuses the [limits] table it does not
     # know (strict config): the previous binary of a comparison may be one.
-    if "$engine" check-config --config "$d/otpgate.toml" 2>&1 | grep -q 'unknown field `limits`'; then
+    # (Its output is read whole first: with pipefail, `grep -q` closing the pipe early would fail
+    # the check.)
+    local checked
+    checked=$("$engine" check-config --config "$d/otpgate.toml" 2>&1 || true)
+    if grep -q 'unknown field `limits`' <<< "$checked"; then
         sed -i '/^\[limits\]$/,/^requests_per_minute_per_key/d' "$d/otpgate.toml"
     fi
     (cd "$d" && exec "$engine" serve --config "$d/otpgate.toml" > "$d/stdout" 2> "$d/stderr") &
