@@ -166,14 +166,22 @@ fn a_session_completed_on_the_page_is_reported_by_signed_webhooks() {
         "Approved"
     );
 
-    let metrics = server.metrics();
-    for line in [
+    // The worker counts a delivery once it has read the receiver's answer, which may be just
+    // after the receiver recorded the request: wait for the counts (5 s at most).
+    let lines = [
         "otpgate_sessions_total{status=\"not_started\"} 1",
         "otpgate_sessions_total{status=\"in_progress\"} 1",
         "otpgate_sessions_total{status=\"approved\"} 1",
         "otpgate_webhook_deliveries_total{outcome=\"delivered\"} 2",
         "otpgate_webhook_delivery_seconds_count 2",
-    ] {
+    ];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut metrics = server.metrics();
+    while !lines.iter().all(|l| metrics.contains(l)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        metrics = server.metrics();
+    }
+    for line in lines {
         assert!(metrics.contains(line), "{line} not in\n{metrics}");
     }
 }
