@@ -68,6 +68,26 @@ fn the_number_appears_nowhere_in_the_sqlite_file_or_its_wal() {
 }
 
 /// The keyring of a store that generated its key (`data/store.key`).
+/// The SQLite store in `data` as stored: the verification's `phone` column and body (the store
+/// holds one), and the `phone` column of every message.
+fn stored_rows(data: &Path) -> (String, String, Vec<String>) {
+    let db = rusqlite::Connection::open_with_flags(data.join("otpgate.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap();
+    let (phone, body): (String, String) = db
+        .query_row("SELECT phone, body FROM verifications", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    let phones = db
+        .prepare("SELECT phone FROM messages")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    (phone, body, phones)
+}
+
 fn local_keys(data: &Path) -> Keyring {
     let text = std::fs::read_to_string(data.join("store.key")).unwrap();
     let (id, key) = text.trim().split_once(':').unwrap();
@@ -124,26 +144,12 @@ fn a_store_written_in_clear_is_sealed_in_place_at_start_and_still_answers() {
     );
     // Found through the index the upgrade wrote, opened from the body it sealed.
     assert_eq!(s.check(NUMBER, &code)["status"], "Approved");
-    let db = rusqlite::Connection::open_with_flags(data.join("otpgate.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .unwrap();
-    let (phone, body): (String, String) = db
-        .query_row("SELECT phone, body FROM verifications", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap();
+    let (phone, body, phones) = stored_rows(&data);
     assert_eq!(phone, keys.index(NUMBER));
     assert!(keys.is_current_body(&body), "{body}");
-    let phones: Vec<String> = db
-        .prepare("SELECT phone FROM messages")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
     assert!(phones.iter().all(|p| keys.is_current(p)), "{phones:?}");
     // Sealed live rows; the clear values the upgrade overwrote may linger in free pages until
     // SQLite reuses them (SECURITY.md: run VACUUM after upgrading a store written in clear).
-    drop(db);
 }
 
 #[test]
@@ -258,22 +264,9 @@ fn rotating_to_a_configured_key_reseals_every_row_and_needs_the_old_key_to_start
     );
     assert_eq!(s.check(NUMBER, &code)["status"], "Approved");
     let k2 = Keyring::new(("k2", &decode_key(new_key).unwrap()), &[]);
-    let db = rusqlite::Connection::open_with_flags(data.join("otpgate.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .unwrap();
-    let (phone, body): (String, String) = db
-        .query_row("SELECT phone, body FROM verifications", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap();
+    let (phone, body, phones) = stored_rows(&data);
     assert_eq!(phone, k2.index(NUMBER));
     assert!(k2.is_current_body(&body), "{body}");
-    let phones: Vec<String> = db
-        .prepare("SELECT phone FROM messages")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
     assert!(
         !phones.is_empty() && phones.iter().all(|p| k2.is_current(p)),
         "{phones:?}"
