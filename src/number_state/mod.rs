@@ -229,20 +229,6 @@ impl NumberState {
         self.current.as_ref()
     }
 
-    /// True while a verification could still change state (so the owner must stay alive to hold
-    /// the clear code for resends).
-    pub fn has_pending(&self, now_ms: i64) -> bool {
-        self.current.as_ref().is_some_and(|v| v.is_pending_at(now_ms))
-    }
-
-    /// When the pending verification expires (ms since the epoch), if one is pending at `now_ms`.
-    pub fn pending_until(&self, now_ms: i64) -> Option<i64> {
-        self.current
-            .as_ref()
-            .filter(|v| v.is_pending_at(now_ms))
-            .map(|v| v.expires_at_ms)
-    }
-
     fn expire_if_due(&mut self, now_ms: i64, changed: &mut Vec<Verification>) {
         if let Some(v) = self.current.as_mut() {
             if v.state == State::Pending && now_ms >= v.expires_at_ms {
