@@ -39,6 +39,10 @@ pub const SENDS_REFUSED: &str = "otpgate_sends_refused_total";
 pub const CHANNEL_SEND_DURATION: &str = "otpgate_channel_send_duration_seconds";
 pub const STORE_QUEUE_DEPTH: &str = "otpgate_store_queue_depth";
 pub const STORE_ERRORS: &str = "otpgate_store_errors_total";
+/// Conditional writes of a number actor that found the number changed by another writer (another
+/// node on the same store), by what the actor did: `retried` (reloaded and decided again) or
+/// `gave_up` (the request was answered 503 after the actor's last try).
+pub const STORE_WRITE_CONFLICTS: &str = "otpgate_store_write_conflicts_total";
 pub const BUILD_INFO: &str = "otpgate_build_info";
 pub use otpgate_smpp::BINDS_BOUND as SMPP_BINDS_BOUND;
 
@@ -136,6 +140,10 @@ fn describe() {
     describe_gauge!(
         STORE_QUEUE_DEPTH,
         "Writes queued for the store's writer, not yet committed."
+    );
+    describe_counter!(
+        STORE_WRITE_CONFLICTS,
+        "Conditional writes that lost to another writer of the same number, by outcome (retried, gave_up)."
     );
     describe_counter!(
         STORE_ERRORS,

@@ -44,3 +44,62 @@ fn the_node_with_the_stale_copy_loses_and_decides_again_after_a_reload() {
     assert_eq!(status, 200, "{body}");
     assert_ne!(body["status"], "Approved", "approved twice: {body}");
 }
+
+/// One node never loses a conditional write to itself. The SMSC simulator answers each
+/// `submit_sm` and sends its DELIVRD receipt right behind it, so the receipt's write and the
+/// send's own outcome race inside the number's actor; both must be decided one after the other
+/// (the receipt's first, or the outcome's first), never both from the same version, which made
+/// one of them lose, reload and decide again (`otpgate_store_write_conflicts_total`).
+#[test]
+fn one_node_decides_a_receipt_racing_its_send_in_turn_without_losing_a_write() {
+    use common::smsc::{eventually, metric, smpp_carrier, Smsc};
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let smsc = Smsc::with_rules(dir.path(), "[[rules]]\npattern = \"*\"\naction = \"deliver\"\n", &[]);
+    let server = Server::with_config(
+        dir.path(),
+        &format!(
+            "[risk.pumping]\nmin_sends = 0\n{}",
+            smpp_carrier(&smsc.smpp, "window = 32")
+        ),
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || metric(
+            &server.metrics(),
+            "otpgate_carrier_up",
+            &[("carrier", "smsc-a")]
+        ) == 1.0),
+        "the carrier did not bind"
+    );
+    let phones: Vec<String> = (0..48).map(|i| format!("+1202555{:04}", 1000 + i)).collect();
+    std::thread::scope(|s| {
+        for chunk in phones.chunks(6) {
+            let server = &server;
+            s.spawn(move || {
+                for phone in chunk {
+                    let sent = server.send(phone);
+                    assert_eq!(sent["status"], "Success", "{sent}");
+                }
+            });
+        }
+    });
+    let delivered = || metric(&server.metrics(), "otpgate_messages_delivered_total", &[]);
+    assert!(
+        eventually(Duration::from_secs(20), || delivered() == phones.len() as f64),
+        "{} of {} receipts landed",
+        delivered(),
+        phones.len()
+    );
+    let metrics = server.metrics();
+    assert_eq!(
+        metric(&metrics, "otpgate_store_write_conflicts_total", &[]),
+        0.0,
+        "the actor lost writes to itself: {}",
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("otpgate_store_write_conflicts_total"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+}

@@ -46,8 +46,10 @@ pub(super) type Decide<T> = Box<dyn FnMut(&mut NumberState, u32) -> Decision<T>>
 type Reply<T> = oneshot::Sender<Result<(T, bool), EngineError>>;
 
 impl NumberActor {
-    /// Decides now and writes the decision conditionally, holding the mailbox until it is
-    /// written or given up. Resolves to the value of the decision that was written.
+    /// Decides and writes the decision conditionally, holding the mailbox until it is written or
+    /// given up; the decision is made once every earlier contested write of this actor is done
+    /// (not when this is called), so this actor's decisions never race each other. Resolves to
+    /// the value of the decision that was written.
     pub(super) fn contested<T: 'static>(
         &mut self,
         ctx: &mut Context<Self>,
@@ -66,8 +68,12 @@ impl NumberActor {
         decide: Decide<T>,
     ) -> impl std::future::Future<Output = Result<(T, bool), EngineError>> {
         let (reply, answer) = oneshot::channel();
-        let attempt = self.attempt(decide, 0, reply);
-        ctx.wait(attempt);
+        // Decided when this wait's turn comes, not now: actix moves a wait queued by a handler
+        // into its wait list only after it has polled the actor's other futures once more, so a
+        // send's continuation could still run and decide from the state before this write
+        // landed, and lose its own write to this one (measured: one reload and 1–5 ms pause per
+        // send with a DELIVRD receipt, half the single-node send rate, RESULTS.md issue 14).
+        ctx.wait(fut::ready(()).then(move |(), act: &mut Self, _| act.attempt(decide, 0, reply)));
         async move { answer.await.unwrap_or(Err(EngineError::ActorGone)) }
     }
 
@@ -120,6 +126,8 @@ impl NumberActor {
                             let _ = reply.send(Ok((value, saved.session)));
                         }
                         Ok(_) if n + 1 < TRIES => {
+                            metrics::counter!(crate::metrics::STORE_WRITE_CONFLICTS, "outcome" => "retried")
+                                .increment(1);
                             tracing::info!(attempt = n + 1, "another node changed this number first; reloading");
                             return Box::pin(act.reload(n).then(move |loaded, act, _| match loaded {
                                 Ok(()) => act.attempt(decide, n + 1, reply),
@@ -130,6 +138,8 @@ impl NumberActor {
                             }));
                         }
                         Ok(_) => {
+                            metrics::counter!(crate::metrics::STORE_WRITE_CONFLICTS, "outcome" => "gave_up")
+                                .increment(1);
                             tracing::warn!(attempts = TRIES, "this number kept changing on other nodes; giving up");
                             let _ = reply.send(Err(EngineError::ActorGone));
                         }
