@@ -47,6 +47,9 @@ macro_rules! store_suite {
         store_suite!(privacy:
             deleting_a_number_removes_its_verifications_and_messages_and_nothing_else,
             retention_deletes_the_oldest_verifications_in_batches,
+            deleting_a_number_removes_its_sessions_and_their_undelivered_events,
+            retention_deletes_old_sessions_with_their_events,
+            a_blocked_number_is_listed_back_and_removed_by_the_number,
         );
         store_suite!(atomic:
             a_stale_record_writes_neither_the_record_nor_the_session_nor_its_event,

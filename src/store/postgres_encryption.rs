@@ -200,8 +200,10 @@ pub(super) async fn open_keys(
 }
 
 impl super::PostgresStore {
-    /// Issue 18's deletes: every verification of a number (`index` given), or the `limit` oldest
-    /// created before `before_ms`, with their messages and fallback plans, in one transaction.
+    /// Issue 18's deletes: every verification and session of a number (`index` given), or the
+    /// `limit` oldest verifications and the `limit` oldest sessions created before `before_ms`,
+    /// with their messages and fallback plans, and the sessions' undelivered webhook events, in
+    /// one transaction.
     pub(super) async fn erase(
         &self,
         application: &str,
@@ -210,22 +212,32 @@ impl super::PostgresStore {
         limit: i64,
     ) -> Result<crate::store::Erased, StoreError> {
         type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
-        let (ids, params): (&str, Vec<Param>) = match &index {
+        let (ids, sessions, params): (&str, &str, Vec<Param>) = match &index {
             Some(index) => (
                 "SELECT request_id FROM verifications WHERE application = $1 AND phone = $2",
+                "SELECT id FROM sessions WHERE application = $1 AND phone = $2",
                 vec![&application, index],
             ),
             None => (
                 "SELECT request_id FROM verifications WHERE application = $1 AND created_at_ms < $2
                  ORDER BY created_at_ms LIMIT $3",
+                "SELECT id FROM sessions WHERE application = $1 AND created_at_ms < $2
+                 ORDER BY created_at_ms, id LIMIT $3",
                 vec![&application, &before_ms, &limit],
             ),
         };
         let mut client = self.pool.get().await.map_err(unavailable)?;
         let tx = client.transaction().await.map_err(unavailable)?;
-        let mut counts = [0u64; 3];
-        for (i, table) in ["messages", "fallbacks", "verifications"].into_iter().enumerate() {
-            let sql = format!("DELETE FROM {table} WHERE request_id IN ({ids})");
+        let mut counts = [0u64; 5];
+        let deletes = [
+            ("messages", "request_id", ids),
+            ("fallbacks", "request_id", ids),
+            ("verifications", "request_id", ids),
+            ("outbox", "session_id", sessions),
+            ("sessions", "id", sessions),
+        ];
+        for (i, (table, column, ids)) in deletes.into_iter().enumerate() {
+            let sql = format!("DELETE FROM {table} WHERE {column} IN ({ids})");
             counts[i] = tx.execute(&sql, &params).await.map_err(unavailable)?;
         }
         tx.commit().await.map_err(unavailable)?;
@@ -233,6 +245,8 @@ impl super::PostgresStore {
             messages: counts[0],
             fallbacks: counts[1],
             verifications: counts[2],
+            outbox: counts[3],
+            sessions: counts[4],
         })
     }
 }
