@@ -1,12 +1,15 @@
 //! Retention (issue 18): each application with `retention_days` set has its verifications older
-//! than that deleted, with their messages and fallback plans, by a background job.
+//! than that deleted, with their messages and fallback plans, and its hosted sessions older than
+//! that, with their undelivered webhook events, by a background job.
 //!
 //! The job runs at start and then every [`EVERY`]; it deletes in batches of [`BATCH`]
-//! verifications, one short transaction each ([`Store::delete_older_than`], an indexed range on
-//! `(application, created_at_ms)`), yielding between batches, so it never holds the store's
+//! verifications (and as many sessions), one short transaction each
+//! ([`Store::delete_older_than`], indexed ranges on `(application, created_at_ms)`), yielding
+//! between batches, so it never holds the store's
 //! write lock for long. Rows that old (30 days at least) are past any number actor's memory
 //! (a day of history), so no actor writes them back. Counted in
-//! `otpgate_retention_deleted_total{table}` (`verifications | messages | fallbacks`).
+//! `otpgate_retention_deleted_total{table}` (`verifications | messages | fallbacks | sessions |
+//! outbox`).
 use crate::engine::now_ms;
 use crate::store::{Store, StoreError};
 use std::sync::Arc;
@@ -16,7 +19,7 @@ use std::time::Duration;
 pub const RETENTION_DELETED: &str = "otpgate_retention_deleted_total";
 /// How often the job runs.
 pub const EVERY: Duration = Duration::from_secs(300);
-/// Verifications deleted per transaction at most.
+/// Verifications (and sessions) deleted per transaction at most.
 pub const BATCH: usize = 500;
 const DAY_MS: i64 = 86_400_000;
 
@@ -28,7 +31,7 @@ pub struct Retention {
 }
 
 /// Deletes, for each application, what is older than its retention at `now_ms`; returns the
-/// verifications deleted. Stops at the first store error (the next run starts over).
+/// verifications and sessions deleted. Stops at the first store error (the next run starts over).
 pub async fn sweep(store: &dyn Store, retentions: &[Retention], now_ms: i64) -> Result<u64, StoreError> {
     let mut deleted = 0;
     for r in retentions {
@@ -39,13 +42,15 @@ pub async fn sweep(store: &dyn Store, retentions: &[Retention], now_ms: i64) -> 
                 ("verifications", erased.verifications),
                 ("messages", erased.messages),
                 ("fallbacks", erased.fallbacks),
+                ("sessions", erased.sessions),
+                ("outbox", erased.outbox),
             ] {
                 if rows > 0 {
                     metrics::counter!(RETENTION_DELETED, "table" => table).increment(rows);
                 }
             }
-            deleted += erased.verifications;
-            if erased.verifications < BATCH as u64 {
+            deleted += erased.verifications + erased.sessions;
+            if erased.verifications < BATCH as u64 && erased.sessions < BATCH as u64 {
                 break;
             }
             // Let sends and checks in between batches.
@@ -67,7 +72,7 @@ pub async fn run(store: Arc<dyn Store>, retentions: Vec<Retention>) {
         interval.tick().await;
         match sweep(store.as_ref(), &retentions, now_ms()).await {
             Ok(0) => {}
-            Ok(deleted) => tracing::info!(deleted, "retention deleted old verifications"),
+            Ok(deleted) => tracing::info!(deleted, "retention deleted old verifications and sessions"),
             Err(e) => tracing::warn!(error = %e, "retention sweep failed; retrying at the next run"),
         }
     }

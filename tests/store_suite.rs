@@ -47,6 +47,9 @@ macro_rules! store_suite {
         store_suite!(privacy:
             deleting_a_number_removes_its_verifications_and_messages_and_nothing_else,
             retention_deletes_the_oldest_verifications_in_batches,
+            deleting_a_number_removes_its_sessions_and_their_undelivered_events,
+            retention_deletes_old_sessions_with_their_events,
+            a_blocked_number_is_listed_back_and_removed_by_the_number,
         );
         store_suite!(atomic:
             a_stale_record_writes_neither_the_record_nor_the_session_nor_its_event,
@@ -156,7 +159,7 @@ mod sqlite {
         conn.execute_batch(
             "DROP TABLE charge_months; DROP TABLE usage_months; DROP TABLE workflows; DROP TABLE sessions;
              DROP TABLE session_numbers; DROP TABLE webhook_destinations; DROP TABLE outbox;
-             DROP TABLE messages; DROP TABLE fallbacks;
+             DROP TABLE messages; DROP TABLE fallbacks; ALTER TABLE blocklist DROP COLUMN sealed;
              PRAGMA user_version = 2;",
         )
         .unwrap();
@@ -248,7 +251,7 @@ mod sqlite {
                    SUM(CASE WHEN free THEN 0 ELSE amount_micros END) FROM charges GROUP BY 1, 2, 3, 4;
                  WITH RECURSIVE k(i) AS (SELECT {from} UNION ALL SELECT i + 1 FROM k WHERE i < {from} + {n} - 1)
                  INSERT INTO sessions SELECT printf('fill-%08d', i), 'a', i + 2, randomblob(32), 'In Progress', 1,
-                   {NOW_MS} + 3600000 + i, '{{}}' FROM k;
+                   {NOW_MS} + 3600000 + i, '{{}}', printf('bi1:%032x', i), {NOW_MS} - 1000 - i FROM k;
                  WITH RECURSIVE k(i) AS (SELECT {from} UNION ALL SELECT i + 1 FROM k WHERE i < {from} + {n} - 1)
                  INSERT INTO outbox (session_id, destination_id, status, payload, created_at_ms, due_at_ms)
                    SELECT printf('fill-%08d', i), 'd-1', 'In Progress', '{{}}', {NOW_MS}, {NOW_MS} + 3600000 + i FROM k;
@@ -304,10 +307,20 @@ mod sqlite {
                     i(0),
                     i(NOW_MS),
                     b("{}"),
+                    b("bi1:00"),
+                    i(NOW_MS),
                 ],
                 "session_by_id" => vec![b("s-1")],
                 "session_by_token" => vec![Box::new(vec![1u8; 32])],
-                "update_session" => vec![b("s-1"), i(0), b("In Progress"), i(1), i(NOW_MS + 1), b("{}")],
+                "update_session" => vec![
+                    b("s-1"),
+                    i(0),
+                    b("In Progress"),
+                    i(1),
+                    i(NOW_MS + 1),
+                    b("{}"),
+                    b("bi1:00"),
+                ],
                 "fan_out_event" => vec![b("s-1"), b("In Progress"), b("{}"), i(NOW_MS), b("a"), i(2)],
                 "workflow" => vec![b("a"), b("wf-1")],
                 "claim_candidates" => vec![i(NOW_MS), i(32)],
@@ -369,7 +382,7 @@ mod sqlite {
             .unwrap();
             // A session with one due event, the application's destination, and its workflow.
             conn.execute_batch(&format!(
-                "INSERT INTO sessions VALUES ('s-1', 'a', 1, zeroblob(32), 'Not Started', 0, {deadline}, '{{}}');
+                "INSERT INTO sessions VALUES ('s-1', 'a', 1, zeroblob(32), 'Not Started', 0, {deadline}, '{{}}', NULL, {now});
                  INSERT INTO session_numbers VALUES ('a', 1);
                  INSERT INTO webhook_destinations VALUES ('d-1', 'a', 'http://127.0.0.1:9/', '[]', 127, 'k', 1);
                  INSERT INTO outbox (seq, session_id, destination_id, status, payload, created_at_ms, due_at_ms, claimed_by)

@@ -1,7 +1,8 @@
 //! Delete on demand (issue 18): `DELETE /v3/phone/{phone_number}/` removes everything the calling
 //! application's store holds about one number — its verifications, the messages carriers
-//! accepted for them and their fallback plans — and answers `200 {phone_number, deleted:
-//! {verifications, messages, fallbacks}}` (row counts), or 404 when nothing was stored. Ledger
+//! accepted for them and their fallback plans, its hosted sessions and their undelivered webhook
+//! events — and answers `200 {phone_number, deleted: {verifications, messages, fallbacks,
+//! sessions, outbox}}` (row counts), or 404 when nothing was stored. Ledger
 //! rows stay for billing: they never held the number. Didit and Twilio Verify have no such
 //! endpoint (Twilio erases per account through support), so the path follows this API's
 //! resource style. The number's actor does the delete and stops, so nothing it held is written
@@ -49,12 +50,14 @@ pub async fn delete(req: HttpRequest, path: web::Path<String>, engine: EngineDat
     })?;
     let key = (application, number.full_number);
     let erased = engine.registry.ask(&engine.actor_parts, &key, Forget).await??;
-    let total = erased.verifications + erased.messages + erased.fallbacks;
+    let total = erased.verifications + erased.messages + erased.fallbacks + erased.sessions + erased.outbox;
     // Counts only: neither the number nor the application's name reaches the log.
     tracing::info!(
         verifications = erased.verifications,
         messages = erased.messages,
         fallbacks = erased.fallbacks,
+        sessions = erased.sessions,
+        outbox = erased.outbox,
         "number data deleted on demand"
     );
     if total == 0 {

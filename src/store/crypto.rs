@@ -199,22 +199,34 @@ impl Keyring {
     /// The record JSON inside a [`Self::seal_body`] envelope; a body that is not one (written
     /// before encryption) is returned as it is.
     pub fn open_body(&self, body: &str) -> Result<String, StoreError> {
-        #[derive(serde::Deserialize)]
-        struct Envelope {
-            sealed: String,
+        match envelope(body) {
+            Some(sealed) => self.open(&sealed),
+            None => Ok(body.to_owned()),
         }
-        // Only an envelope has a top-level "sealed" string; records have no such field.
-        if !body.contains("\"sealed\":\"enc1:") {
-            return Ok(body.to_owned());
-        }
-        let envelope: Envelope = serde_json::from_str(body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.open(&envelope.sealed)
     }
 
     /// Whether a body is an envelope sealed under the current key.
     pub fn is_current_body(&self, body: &str) -> bool {
-        let marker = format!("\"sealed\":\"{SEALED_PREFIX}{}:", self.current.id);
-        body.contains(&marker)
+        envelope(body).is_some_and(|sealed| self.is_current(&sealed))
+    }
+}
+
+/// The sealed value of a [`Keyring::seal_body`] envelope: its top-level `sealed` string. A
+/// record written in clear has no such field, though a nested object of its own (a session's or
+/// a verification's `metadata`, chosen by the application) may: only the top level counts, so
+/// such a record is neither taken for an envelope nor left unsealed by the upgrade pass.
+fn envelope(body: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        sealed: Option<serde_json::Value>,
+    }
+    // The cheap test first: most clear records never spell the marker anywhere.
+    if !body.contains("\"sealed\":\"enc1:") {
+        return None;
+    }
+    match serde_json::from_str::<Envelope>(body).ok()?.sealed? {
+        serde_json::Value::String(sealed) if sealed.starts_with(SEALED_PREFIX) => Some(sealed),
+        _ => None,
     }
 }
 
@@ -278,6 +290,15 @@ mod tests {
             r#"{"number":"+34600111222","version":3}"#
         );
         assert_eq!(keys.open_body(r#"{"version":1}"#).unwrap(), r#"{"version":1}"#);
+    }
+
+    #[test]
+    fn a_clear_record_quoting_an_envelope_in_its_metadata_is_still_clear() {
+        let keys = ring("k1", 5);
+        let marker = keys.seal("x");
+        let clear = format!(r#"{{"number":"+34600111222","metadata":{{"sealed":"{marker}"}},"version":1}}"#);
+        assert!(!keys.is_current_body(&clear), "the upgrade pass seals it");
+        assert_eq!(keys.open_body(&clear).unwrap(), clear, "read as the clear record it is");
     }
 
     #[test]

@@ -90,6 +90,10 @@ pub struct Erased {
     pub verifications: u64,
     pub messages: u64,
     pub fallbacks: u64,
+    /// Hosted sessions (of the number, or created before the cut-off).
+    pub sessions: u64,
+    /// Webhook events of those sessions not yet delivered.
+    pub outbox: u64,
 }
 
 /// Why a store call failed. The API answers every kind with 503 and `Retry-After`
@@ -329,11 +333,13 @@ pub trait Store: Send + Sync + 'static {
     // Issue 18: delete on demand and retention.
 
     /// Deletes every verification of `phone` (E.164) in `application`, with its messages and
-    /// fallback plan, in one transaction after every write queued before it.
+    /// fallback plan, and every hosted session of the number with its undelivered webhook events,
+    /// in one transaction after every write queued before it.
     async fn delete_number(&self, application: &str, phone: &str) -> Result<Erased, StoreError>;
 
     /// Deletes up to `limit` of the oldest verifications of `application` created before
-    /// `before_ms` (ms since the Unix epoch), with their messages and fallback plans, in one
-    /// short transaction; call again while it removes `limit` verifications.
+    /// `before_ms` (ms since the Unix epoch), with their messages and fallback plans, and up to
+    /// `limit` of its oldest sessions created before it, with their undelivered webhook events,
+    /// in one short transaction; call again while it removes `limit` verifications or sessions.
     async fn delete_older_than(&self, application: &str, before_ms: i64, limit: usize) -> Result<Erased, StoreError>;
 }

@@ -35,13 +35,13 @@ pub use schema::{HOT_PATH_STATEMENTS, MIGRATIONS};
 
 use super::crypto::Keyring;
 use super::delivery::{prepare, Write};
-use super::rows::{rows, to_match, ChargeRow, Row};
+use super::rows::{block_entry, block_keys, block_row, rows, to_match, BlockRow, ChargeRow, Row};
 use super::{
     Applied, Commit, DeliveryChange, Erased, Head, PendingFallback, SavedWithSession as Saved, SessionKey,
     SessionUpdate, Store, StoreError, StoredMessage,
 };
 use crate::billing::{self, UsageRow};
-use crate::blocklist::{Entry, EntryKind};
+use crate::blocklist::Entry;
 use crate::outbox::{ClaimedEvent, Destination, Settlement};
 use crate::sessions::Session;
 use crate::verification::{Match, State, Verification};
@@ -69,8 +69,9 @@ enum Job {
     SaveIfVersions(Vec<Row>, Option<Head>, Vec<Write>, Reply<bool>),
     PutIfAbsent(String, String, Reply<bool>),
     Put(String, String, Reply<()>),
-    BlockAdd(Entry, Reply<bool>),
-    BlockRemove(String, String, Reply<bool>),
+    BlockAdd(BlockRow, Reply<bool>),
+    /// An application's entry stored under either value: the value named, or its blind index.
+    BlockRemove(String, [String; 2], Reply<bool>),
     Flush(Reply<()>),
     /// A session job, and the delivery writes applied with it (whatever its outcome).
     Sessions(sessions::SessionJob, Vec<Write>),
@@ -315,20 +316,18 @@ async fn write_batch(tx: &Transaction<'_>, batch: &[Job]) -> Result<Vec<Output>,
                 Output::Put(written)
             }
             Job::BlockAdd(e, _) => {
-                let sql = "INSERT INTO blocklist (application, value, kind, created_at_ms) VALUES ($1, $2, $3, $4)
-                           ON CONFLICT (application, value) DO NOTHING";
+                let sql = "INSERT INTO blocklist (application, value, kind, created_at_ms, sealed)
+                           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (application, value) DO NOTHING";
                 let stmt = tx.prepare_cached(sql).await?;
-                Output::Put(
-                    tx.execute(&stmt, &[&e.application, &e.value, &e.kind.as_str(), &e.created_at_ms])
-                        .await?
-                        == 1,
-                )
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+                    [&e.application, &e.value, &e.kind.as_str(), &e.created_at_ms, &e.sealed];
+                Output::Put(tx.execute(&stmt, &params).await? == 1)
             }
-            Job::BlockRemove(application, value, _) => {
+            Job::BlockRemove(application, [value, index], _) => {
                 let stmt = tx
-                    .prepare_cached("DELETE FROM blocklist WHERE application = $1 AND value = $2")
+                    .prepare_cached("DELETE FROM blocklist WHERE application = $1 AND value IN ($2, $3)")
                     .await?;
-                Output::Put(tx.execute(&stmt, &[application, value]).await? == 1)
+                Output::Put(tx.execute(&stmt, &[application, value, index]).await? >= 1)
             }
             Job::PutIfAbsent(key, value, _) => {
                 let stmt = tx
@@ -530,31 +529,20 @@ impl Store for PostgresStore {
     }
 
     async fn blocklist_add(&self, entry: Entry) -> Result<bool, StoreError> {
-        self.ask(|reply| Job::BlockAdd(entry, reply)).await
+        let row = block_row(&self.keys, entry);
+        self.ask(|reply| Job::BlockAdd(row, reply)).await
     }
 
     async fn blocklist_remove(&self, application: &str, value: &str) -> Result<bool, StoreError> {
-        let (application, value) = (application.to_owned(), value.to_owned());
-        self.ask(|reply| Job::BlockRemove(application, value, reply)).await
+        let (application, values) = (application.to_owned(), block_keys(&self.keys, value));
+        self.ask(|reply| Job::BlockRemove(application, values, reply)).await
     }
 
     async fn blocklist_all(&self) -> Result<Vec<Entry>, StoreError> {
-        let rows = self
-            .query(
-                "SELECT application, value, kind, created_at_ms FROM blocklist ORDER BY application, value",
-                &[],
-            )
-            .await?;
+        let sql = "SELECT application, value, kind, created_at_ms, sealed FROM blocklist";
+        let rows = self.query(sql, &[]).await?;
         rows.iter()
-            .map(|r| {
-                let kind: &str = r.get(2);
-                Ok(Entry {
-                    application: r.get(0),
-                    value: r.get(1),
-                    kind: EntryKind::parse(kind).ok_or_else(|| corrupt(format!("blocklist kind {kind:?}")))?,
-                    created_at_ms: r.get(3),
-                })
-            })
+            .map(|r| block_entry(&self.keys, r.get(0), r.get(1), r.get(2), r.get(4), r.get(3)))
             .collect()
     }
 
@@ -607,9 +595,10 @@ impl Store for PostgresStore {
     }
 
     async fn create_session(&self, session: Session) -> Result<Session, StoreError> {
+        let keys = self.keys.clone();
         self.ask(|reply| {
             Job::Sessions(
-                sessions::SessionJob::CreateSession(Box::new(session), reply),
+                sessions::SessionJob::CreateSession(Box::new(session), keys, reply),
                 Vec::new(),
             )
         })
@@ -703,20 +692,7 @@ impl Store for PostgresStore {
         lease_ms: i64,
         limit: usize,
     ) -> Result<Vec<ClaimedEvent>, StoreError> {
-        let claimant = claimant.to_owned();
-        self.ask(|reply| {
-            Job::Sessions(
-                sessions::SessionJob::Claim {
-                    claimant,
-                    now_ms,
-                    lease_ms,
-                    limit,
-                    reply,
-                },
-                Vec::new(),
-            )
-        })
-        .await
+        self.claim_events_impl(claimant, now_ms, lease_ms, limit).await
     }
 
     async fn settle_event(&self, id: i64, claimant: &str, settlement: Settlement) -> Result<bool, StoreError> {

@@ -114,6 +114,8 @@ pub const MIGRATIONS: &[&str] = &[
     crate::limits::postgres::MIGRATION,
     // Issue 18: indexes for retention and delete-on-demand (sealing is `encryption::reseal`).
     super::encryption::MIGRATION,
+    // Issue 18: columns for sealed sessions and blocklist numbers (as SQLite's migration 7).
+    super::encryption::MIGRATION_SEALED_ROWS,
 ];
 
 /// Applies pending migrations in one transaction, under an advisory lock so that nodes starting
@@ -269,16 +271,18 @@ pub const APPROVALS: &str =
 pub const NEXT_SESSION_NUMBER: &str = "INSERT INTO session_numbers AS n (application, last) VALUES ($1, 1)
      ON CONFLICT (application) DO UPDATE SET last = n.last + 1 RETURNING last";
 
+/// A new session: its body sealed, `phone` the blind index of its number (if it names one yet).
 pub const INSERT_SESSION: &str =
-    "INSERT INTO sessions (id, application, number, token_digest, status, version, deadline_ms, body)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    "INSERT INTO sessions (id, application, number, token_digest, status, version, deadline_ms, body, phone, created_at_ms)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
 pub const SESSION_BY_ID: &str = "SELECT body FROM sessions WHERE id = $1";
 
 pub const SESSION_BY_TOKEN: &str = "SELECT body FROM sessions WHERE token_digest = $1";
 
 /// Replaces a session only over the version the change was computed from.
-pub const UPDATE_SESSION: &str = "UPDATE sessions SET status = $3, version = $4, deadline_ms = $5, body = $6
+pub const UPDATE_SESSION: &str =
+    "UPDATE sessions SET status = $3, version = $4, deadline_ms = $5, body = $6, phone = $7
      WHERE id = $1 AND version = $2";
 
 /// One outbox row per destination of application `$5` subscribed to status bit `$6`, in the

@@ -4,29 +4,38 @@
 //! and its order with verification saves: a session change, the verifications it came with and
 //! its outbox rows land in one transaction. Across nodes, a session change applies only over the
 //! version it was computed from, and a claim locks its events (`FOR UPDATE SKIP LOCKED`).
+//!
+//! Session bodies and outbox payloads are sealed before they are queued and opened when read, as
+//! in SQLite (`sqlite_sessions.rs` says which columns stay clear and why).
 use super::schema::*;
-use super::{corrupt, stopped, Job, PostgresStore, Reply, Write};
+use super::{stopped, Job, PostgresStore, Reply, Write};
 use crate::outbox::{ClaimedEvent, Destination, Settlement};
 use crate::sessions::Session;
-use crate::store::rows::{rows, Row};
+use crate::store::crypto::Keyring;
+use crate::store::rows::{rows, seal_session, session_phone, Row};
 use crate::store::{DeliveryChange, Head, SavedWithSession, SessionSaved, SessionUpdate, StoreError};
 use crate::workflows::Workflow;
 use deadpool_postgres::Transaction;
+use std::sync::Arc;
 
 /// A session change as the writer applies it.
 pub(super) struct UpdateRows {
     pub rows: Vec<Row>,
     pub session: Session,
+    /// The session sealed ([`crate::store::rows::seal_session`]).
     pub body: String,
+    /// The blind index of the session's number, if it names one.
+    pub phone: Option<String>,
     pub expected_version: i64,
-    /// The event's status, its bit, its payload and its time.
+    /// The event's status, its bit, its payload sealed and its time.
     pub event: Option<(String, i64, String, i64)>,
 }
 
 pub(super) enum SessionJob {
     PutWorkflow(Box<Workflow>, String, Reply<()>),
     DeleteWorkflow(String, String, Reply<bool>),
-    CreateSession(Box<Session>, Reply<Session>),
+    /// A new session, sealed with the keys once the writer gave it its number.
+    CreateSession(Box<Session>, Arc<Keyring>, Reply<Session>),
     UpdateSession(Box<UpdateRows>, Reply<bool>),
     /// [`crate::store::Store::save_session_if_versions`]: the rows are one version up, saved by
     /// `write_batch` only over the versions read (and `head`); the session change and the
@@ -55,10 +64,7 @@ pub(super) enum SessionOutput {
 }
 
 /// A [`SessionUpdate`] made into rows and JSON before it is queued.
-pub(super) fn prepare_update(
-    keys: &crate::store::crypto::Keyring,
-    update: SessionUpdate,
-) -> Result<UpdateRows, StoreError> {
+pub(super) fn prepare_update(keys: &Keyring, update: SessionUpdate) -> Result<UpdateRows, StoreError> {
     let SessionUpdate {
         mut session,
         expected_version,
@@ -68,13 +74,14 @@ pub(super) fn prepare_update(
     session.version = expected_version + 1;
     Ok(UpdateRows {
         rows: rows(keys, records)?,
-        body: serde_json::to_string(&session).map_err(corrupt)?,
+        body: seal_session(keys, &session)?,
+        phone: session_phone(keys, &session),
         expected_version,
         event: event.map(|e| {
             (
                 e.status.as_str().to_owned(),
                 i64::from(e.status.bit()),
-                e.payload,
+                keys.seal(&e.payload),
                 e.created_at_ms,
             )
         }),
@@ -118,12 +125,12 @@ pub(super) async fn apply(
             .await?
                 == 1,
         ),
-        SessionJob::CreateSession(session, _) => {
+        SessionJob::CreateSession(session, keys, _) => {
             let mut session = session.clone();
             let next = tx.prepare_cached(NEXT_SESSION_NUMBER).await?;
             session.number = tx.query_one(&next, &[&session.application]).await?.get(0);
-            // Serialised after the number is known: the body is what reads return.
-            let body = serde_json::to_string(&session).expect("a session serialises");
+            // Sealed after the number is known: the body is what reads return.
+            let body = seal_session(keys, &session).expect("a session serialises");
             execute(
                 tx,
                 INSERT_SESSION,
@@ -136,6 +143,8 @@ pub(super) async fn apply(
                     &session.version,
                     &session.deadline_ms,
                     &body,
+                    &session_phone(keys, &session),
+                    &session.created_at_ms,
                 ],
             )
             .await?;
@@ -251,6 +260,7 @@ async fn replace_session(tx: &Transaction<'_>, update: &UpdateRows) -> Result<bo
             &s.version,
             &s.deadline_ms,
             &update.body,
+            &update.phone,
         ],
     )
     .await?
@@ -276,6 +286,39 @@ impl Job {
 }
 
 impl PostgresStore {
+    /// [`crate::store::Store::claim_events`]: the payloads, stored sealed, opened into the
+    /// canonical JSON they were written from (what is sent and signed).
+    pub(super) async fn claim_events_impl(
+        &self,
+        claimant: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<ClaimedEvent>, StoreError> {
+        let claimant = claimant.to_owned();
+        let claimed = self
+            .ask(|reply| {
+                let claim = SessionJob::Claim {
+                    claimant,
+                    now_ms,
+                    lease_ms,
+                    limit,
+                    reply,
+                };
+                Job::Sessions(claim, Vec::new())
+            })
+            .await?;
+        claimed
+            .into_iter()
+            .map(|event| {
+                Ok(ClaimedEvent {
+                    payload: self.keys.open(&event.payload)?,
+                    ..event
+                })
+            })
+            .collect()
+    }
+
     pub(super) fn save_session_if_versions_impl(
         &self,
         mut update: SessionUpdate,
@@ -321,7 +364,7 @@ impl SessionJob {
             | SessionJob::DeleteSession(_, _, reply)
             | SessionJob::RemoveDestination(_, _, reply)
             | SessionJob::Settle(_, _, _, reply) => send(reply, flag(output)),
-            SessionJob::CreateSession(_, reply) => send(
+            SessionJob::CreateSession(_, _, reply) => send(
                 reply,
                 output.and_then(|o| match o {
                     SessionOutput::Session(s) => Ok((**s).clone()),

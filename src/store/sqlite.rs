@@ -22,13 +22,13 @@ mod records;
 mod sessions;
 
 use super::crypto::Keyring;
-use super::rows::{record, rows, Row};
+use super::rows::{block_entry, block_keys, block_row, record, rows, BlockRow, Row};
 use super::{
     Applied, Commit, DeliveryChange, Head, PendingFallback, SavedWithSession, SessionKey, SessionUpdate, Store,
     StoreError, StoredMessage,
 };
 use crate::billing::UsageRow;
-use crate::blocklist::{Entry, EntryKind};
+use crate::blocklist::Entry;
 use crate::outbox::{ClaimedEvent, Destination, Settlement};
 use crate::sessions::Session;
 use crate::verification::{Match, State, Verification};
@@ -114,6 +114,7 @@ const MIGRATIONS: &[&str] = &[
     sessions::MIGRATION,
     delivery::MIGRATION,
     encryption::MIGRATION,
+    encryption::MIGRATION_SEALED_ROWS,
 ];
 
 /// The statements of the send, check, receipt and callback paths, of hosted sessions and
@@ -219,8 +220,9 @@ enum Job {
     ),
     PutIfAbsent(String, String, oneshot::Sender<Result<bool, StoreError>>),
     Put(String, String, oneshot::Sender<Result<(), StoreError>>),
-    BlockAdd(Entry, oneshot::Sender<Result<bool, StoreError>>),
-    BlockRemove(String, String, oneshot::Sender<Result<bool, StoreError>>),
+    BlockAdd(BlockRow, oneshot::Sender<Result<bool, StoreError>>),
+    /// An application's entry stored under either value: the value named, or its blind index.
+    BlockRemove(String, [String; 2], oneshot::Sender<Result<bool, StoreError>>),
     Flush(oneshot::Sender<Result<(), StoreError>>),
     Sessions(sessions::SessionJob),
     /// Issue 18: a number's data, or a retention batch.
@@ -432,11 +434,11 @@ fn write_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Output>, Stor
             .map_err(unavailable)?;
         let mut block_add = tx
             .prepare_cached(
-                "INSERT OR IGNORE INTO blocklist (application, value, kind, created_at_ms) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT OR IGNORE INTO blocklist (application, value, kind, created_at_ms, sealed) VALUES (?1, ?2, ?3, ?4, ?5)",
             )
             .map_err(unavailable)?;
         let mut block_remove = tx
-            .prepare_cached("DELETE FROM blocklist WHERE application = ?1 AND value = ?2")
+            .prepare_cached("DELETE FROM blocklist WHERE application = ?1 AND value IN (?2, ?3)")
             .map_err(unavailable)?;
         for job in batch {
             outputs.push(match job {
@@ -456,13 +458,22 @@ fn write_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Output>, Stor
                 }
                 Job::BlockAdd(e, _) => Output::Put(
                     block_add
-                        .execute(params![e.application, e.value, e.kind.as_str(), e.created_at_ms])
+                        .execute(params![
+                            e.application,
+                            e.value,
+                            e.kind.as_str(),
+                            e.created_at_ms,
+                            e.sealed
+                        ])
                         .map_err(unavailable)?
                         == 1,
                 ),
-                Job::BlockRemove(application, value, _) => {
-                    Output::Put(block_remove.execute(params![application, value]).map_err(unavailable)? == 1)
-                }
+                Job::BlockRemove(application, [value, index], _) => Output::Put(
+                    block_remove
+                        .execute(params![application, value, index])
+                        .map_err(unavailable)?
+                        >= 1,
+                ),
                 Job::PutIfAbsent(key, value, _) => {
                     Output::Put(put.execute(params![key, value]).map_err(unavailable)? == 1)
                 }
@@ -594,22 +605,27 @@ impl Store for SqliteStore {
 
     async fn blocklist_add(&self, entry: Entry) -> Result<bool, StoreError> {
         let (reply, done) = oneshot::channel();
-        self.enqueue(Job::BlockAdd(entry, reply))?;
+        self.enqueue(Job::BlockAdd(block_row(&self.keys, entry), reply))?;
         done.await
             .map_err(|_| StoreError::Unavailable("store writer has stopped".into()))?
     }
 
     async fn blocklist_remove(&self, application: &str, value: &str) -> Result<bool, StoreError> {
         let (reply, done) = oneshot::channel();
-        self.enqueue(Job::BlockRemove(application.to_owned(), value.to_owned(), reply))?;
+        self.enqueue(Job::BlockRemove(
+            application.to_owned(),
+            block_keys(&self.keys, value),
+            reply,
+        ))?;
         done.await
             .map_err(|_| StoreError::Unavailable("store writer has stopped".into()))?
     }
 
     async fn blocklist_all(&self) -> Result<Vec<Entry>, StoreError> {
-        self.read(|conn| {
+        let keys = self.keys.clone();
+        self.read(move |conn| {
             let mut stmt = conn
-                .prepare_cached("SELECT application, value, kind, created_at_ms FROM blocklist")
+                .prepare_cached("SELECT application, value, kind, created_at_ms, sealed FROM blocklist")
                 .map_err(unavailable)?;
             let rows = stmt
                 .query_map([], |r| {
@@ -618,19 +634,13 @@ impl Store for SqliteStore {
                         r.get::<_, String>(1)?,
                         r.get::<_, String>(2)?,
                         r.get(3)?,
+                        r.get::<_, Option<String>>(4)?,
                     ))
                 })
                 .map_err(unavailable)?;
             rows.map(|r| {
-                let (application, value, kind, created_at_ms) = r.map_err(unavailable)?;
-                let kind =
-                    EntryKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("blocklist kind {kind:?}")))?;
-                Ok(Entry {
-                    application,
-                    value,
-                    kind,
-                    created_at_ms,
-                })
+                let (application, value, kind, created_at_ms, sealed) = r.map_err(unavailable)?;
+                block_entry(&keys, application, value, &kind, sealed.as_deref(), created_at_ms)
             })
             .collect()
         })

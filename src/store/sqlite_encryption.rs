@@ -1,5 +1,5 @@
-//! The SQLite store's numbers at rest (issue 18): its key file, the migration that adds the
-//! indexes retention and delete-on-demand need, and the upgrade pass that seals in place every
+//! The SQLite store's numbers at rest (issue 18): its key file, the migrations that add the
+//! indexes and columns retention and delete-on-demand need, and the upgrade pass that seals in place every
 //! row written in clear (before encryption existed) or under an older key (after a rotation).
 //!
 //! The pass runs at open, before the writer thread or any reader starts, in one `IMMEDIATE`
@@ -8,7 +8,7 @@
 //! so a normal start costs one settings read.
 use super::unavailable;
 use crate::store::crypto::{self, Keyring};
-use crate::store::rows::record;
+use crate::store::rows::{open_session, record, seal_session, session_phone};
 use crate::store::StoreError;
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -22,8 +22,29 @@ pub const MIGRATION: &str = "
     CREATE INDEX IF NOT EXISTS messages_by_request ON messages (request_id);
 ";
 
+/// Migration 7: what sealing sessions, outbox payloads and blocklist numbers needs in SQL.
+/// `sessions.phone` holds the blind index of the session's number (delete-on-demand finds its
+/// sessions by it) and `sessions.created_at_ms` its creation (retention's range), since neither
+/// can be read from a sealed body; `blocklist.sealed` the sealed copy of a blocked number whose
+/// `value` became its blind index. [`reseal`] fills them for rows written before.
+pub const MIGRATION_SEALED_ROWS: &str = "
+    ALTER TABLE sessions ADD COLUMN phone TEXT;
+    ALTER TABLE sessions ADD COLUMN created_at_ms INTEGER;
+    CREATE INDEX sessions_by_phone ON sessions (application, phone);
+    CREATE INDEX sessions_by_age ON sessions (application, created_at_ms);
+    ALTER TABLE blocklist ADD COLUMN sealed TEXT;
+";
+
 /// Settings key naming the key every row is sealed under once [`reseal`] has run.
 pub const SEALED_UNDER: &str = "store.encryption.key_id";
+
+/// Settings key naming which tables [`reseal`] covers ([`SEALED_FORMAT`]): a store sealed by a
+/// build that left sessions, outbox and blocklist in clear has the key id but not this, so the
+/// pass runs once more after the upgrade.
+pub const SEALED_FORMAT_KEY: &str = "store.encryption.format";
+
+/// `2`: verifications, messages, fallbacks, sessions, outbox payloads and blocklist numbers.
+pub const SEALED_FORMAT: &str = "2";
 
 /// Key id of the key generated beside the database when none is configured.
 pub const LOCAL_KEY_ID: &str = "local";
@@ -72,16 +93,19 @@ fn write_new(path: &Path, text: &str) -> Result<(), StoreError> {
 }
 
 /// Seals under the current key every row that is not: verification bodies (and their `phone`
-/// column recomputed as the blind index) and the `phone` of messages and fallbacks. Values sealed under an older key are opened with it (it must still be
-/// in the ring).
+/// column recomputed as the blind index), the `phone` of messages and fallbacks, session bodies
+/// (with their `phone` and `created_at_ms` columns), outbox payloads and blocked numbers (see
+/// [`MIGRATION_SEALED_ROWS`]). Values sealed under an older key are opened with it (it must
+/// still be in the ring).
 pub fn reseal(conn: &mut Connection, keys: &Keyring) -> Result<(), StoreError> {
-    let done: Option<String> = conn
-        .query_row("SELECT value FROM settings WHERE key = ?1", [SEALED_UNDER], |r| {
-            r.get(0)
-        })
-        .optional()
-        .map_err(unavailable)?;
-    if done.as_deref() == Some(keys.key_id()) {
+    let setting = |key: &str| -> Result<Option<String>, StoreError> {
+        conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(unavailable)
+    };
+    if setting(SEALED_UNDER)?.as_deref() == Some(keys.key_id())
+        && setting(SEALED_FORMAT_KEY)?.as_deref() == Some(SEALED_FORMAT)
+    {
         return Ok(());
     }
     let tx = conn
@@ -123,15 +147,20 @@ pub fn reseal(conn: &mut Connection, keys: &Keyring) -> Result<(), StoreError> {
         for (table, keys_sql, column) in [
             ("messages", "carrier, carrier_message_id", "phone"),
             ("fallbacks", "request_id", "phone"),
+            ("outbox", "seq", "payload"),
         ] {
             rewritten += reseal_column(&tx, keys, table, keys_sql, column)?;
         }
+        rewritten += reseal_sessions(&tx, keys)?;
+        rewritten += reseal_blocklist(&tx, keys)?;
     }
-    tx.execute(
-        "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        params![SEALED_UNDER, keys.key_id()],
-    )
-    .map_err(unavailable)?;
+    for (key, value) in [(SEALED_UNDER, keys.key_id()), (SEALED_FORMAT_KEY, SEALED_FORMAT)] {
+        tx.execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )
+        .map_err(unavailable)?;
+    }
     tx.commit().map_err(unavailable)?;
     tracing::info!(key_id = keys.key_id(), rewritten, "store sealed under the current key");
     Ok(())
@@ -187,4 +216,72 @@ fn reseal_column(
             .map_err(unavailable)?;
     }
     Ok(count)
+}
+
+/// Seals session bodies not sealed under the current key, setting the columns that stand in for
+/// what the SQL can no longer read in them: the number's blind index and the creation time.
+fn reseal_sessions(tx: &rusqlite::Transaction<'_>, keys: &Keyring) -> Result<usize, StoreError> {
+    let stale: Vec<(String, String)> = {
+        let mut stmt = tx.prepare("SELECT id, body FROM sessions").map_err(unavailable)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(unavailable)?;
+        let mut stale = Vec::new();
+        for row in rows {
+            let (id, body): (String, String) = row.map_err(unavailable)?;
+            if !keys.is_current_body(&body) {
+                stale.push((id, body));
+            }
+        }
+        stale
+    };
+    let mut update = tx
+        .prepare("UPDATE sessions SET phone = ?2, created_at_ms = ?3, body = ?4 WHERE id = ?1")
+        .map_err(unavailable)?;
+    for (id, body) in &stale {
+        let session = open_session(keys, body)?;
+        update
+            .execute(params![
+                id,
+                session_phone(keys, &session),
+                session.created_at_ms,
+                seal_session(keys, &session)?
+            ])
+            .map_err(unavailable)?;
+    }
+    Ok(stale.len())
+}
+
+/// Stores each blocked number as its blind index under the current key with a sealed copy
+/// (`value` held it in clear before sealing; after a rotation the copy opens with the old key).
+fn reseal_blocklist(tx: &rusqlite::Transaction<'_>, keys: &Keyring) -> Result<usize, StoreError> {
+    let stale: Vec<(i64, String, Option<String>)> = {
+        let mut stmt = tx
+            .prepare("SELECT rowid, value, sealed FROM blocklist WHERE kind = 'phone_number'")
+            .map_err(unavailable)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(unavailable)?;
+        let mut stale = Vec::new();
+        for row in rows {
+            let (rowid, value, sealed): (i64, String, Option<String>) = row.map_err(unavailable)?;
+            if !sealed.as_deref().is_some_and(|s| keys.is_current(s)) {
+                stale.push((rowid, value, sealed));
+            }
+        }
+        stale
+    };
+    let mut update = tx
+        .prepare("UPDATE blocklist SET value = ?2, sealed = ?3 WHERE rowid = ?1")
+        .map_err(unavailable)?;
+    for (rowid, value, sealed) in &stale {
+        let number = match sealed {
+            Some(sealed) => keys.open(sealed)?,
+            None => value.clone(),
+        };
+        update
+            .execute(params![rowid, keys.index(&number), keys.seal(&number)])
+            .map_err(unavailable)?;
+    }
+    Ok(stale.len())
 }

@@ -4,13 +4,20 @@
 //! its order with verification saves: a session change, the verifications it came with and its
 //! outbox rows land in one transaction. Writer transactions are `BEGIN IMMEDIATE`, so several
 //! processes on one database file (several nodes) take turns and a claim is atomic among them.
+//!
+//! Session bodies and outbox payloads hold numbers (`contact_details.phone`, the report), so both
+//! are sealed ([`crate::store::crypto`]) before they are queued and opened when read; the columns
+//! the SQL compares (status, version, deadline, due times) stay clear, and `phone` holds the
+//! blind index of the session's number for delete-on-demand.
 use super::{unavailable, SqliteStore};
 use crate::outbox::{ClaimedEvent, Destination, Settlement};
 use crate::sessions::Session;
-use crate::store::rows::Row;
+use crate::store::crypto::Keyring;
+use crate::store::rows::{open_session, seal_session, session_phone, Row};
 use crate::store::{Head, SessionKey, SessionSaved, StoreError};
 use crate::workflows::Workflow;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use std::sync::Arc;
 use tokio::sync::oneshot;
 
 /// Path A's tables (migration 4).
@@ -66,19 +73,22 @@ pub(super) const MIGRATION: &str = "
 pub const NEXT_SESSION_NUMBER: &str = "INSERT INTO session_numbers (application, last) VALUES (?1, 1)
      ON CONFLICT (application) DO UPDATE SET last = last + 1 RETURNING last";
 
+/// A new session: its body sealed, `phone` the blind index of its number (if it names one yet).
 pub const INSERT_SESSION: &str =
-    "INSERT INTO sessions (id, application, number, token_digest, status, version, deadline_ms, body)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    "INSERT INTO sessions (id, application, number, token_digest, status, version, deadline_ms, body, phone, created_at_ms)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 
 pub const SESSION_BY_ID: &str = "SELECT body FROM sessions WHERE id = ?1";
 
 pub const SESSION_BY_TOKEN: &str = "SELECT body FROM sessions WHERE token_digest = ?1";
 
 /// Replaces a session only over the version the change was computed from.
-pub const UPDATE_SESSION: &str = "UPDATE sessions SET status = ?3, version = ?4, deadline_ms = ?5, body = ?6
+pub const UPDATE_SESSION: &str =
+    "UPDATE sessions SET status = ?3, version = ?4, deadline_ms = ?5, body = ?6, phone = ?7
      WHERE id = ?1 AND version = ?2";
 
-/// One outbox row per destination of application `?5` subscribed to status bit `?6`.
+/// One outbox row per destination of application `?5` subscribed to status bit `?6`; the payload
+/// `?3` comes sealed ([`crate::store::crypto::Keyring::seal`]) and is opened when claimed.
 pub const FAN_OUT_EVENT: &str =
     "INSERT INTO outbox (session_id, destination_id, status, payload, created_at_ms, due_at_ms)
      SELECT ?1, id, ?2, ?3, ?4, ?4 FROM webhook_destinations WHERE application = ?5 AND statuses & ?6 != 0";
@@ -110,15 +120,20 @@ pub(super) struct UpdateRows {
     /// Delivery writes applied with the rows, whether or not the session is replaced.
     pub delivery: Vec<super::delivery::Write>,
     pub session: Session,
+    /// The session sealed ([`crate::store::rows::seal_session`]).
     pub body: String,
+    /// The blind index of the session's number, if it names one.
+    pub phone: Option<String>,
     pub expected_version: i64,
+    /// The event's status, its bit, its payload sealed and its time.
     pub event: Option<(String, u32, String, i64)>,
 }
 
 pub(super) enum SessionJob {
     PutWorkflow(Box<Workflow>, String, Reply<()>),
     DeleteWorkflow(String, String, Reply<bool>),
-    CreateSession(Box<Session>, Reply<Session>),
+    /// A new session, sealed with the keys once the writer gave it its number.
+    CreateSession(Box<Session>, Arc<Keyring>, Reply<Session>),
     UpdateSession(Box<UpdateRows>, Reply<bool>),
     /// [`crate::store::Store::save_session_if_versions`]: the rows are one version up, and
     /// written (with the session change and the delivery writes) only over the versions read.
@@ -176,7 +191,7 @@ pub(super) fn apply(tx: &Transaction<'_>, job: &SessionJob) -> Result<SessionOut
                 params![application, id],
             )? == 1,
         ),
-        SessionJob::CreateSession(session, _) => {
+        SessionJob::CreateSession(session, keys, _) => {
             let mut session = session.clone();
             session.number = tx
                 .prepare_cached(NEXT_SESSION_NUMBER)
@@ -193,7 +208,9 @@ pub(super) fn apply(tx: &Transaction<'_>, job: &SessionJob) -> Result<SessionOut
                     session.status.as_str(),
                     session.version,
                     session.deadline_ms,
-                    to_json(&session)?
+                    seal_session(keys, &session)?,
+                    session_phone(keys, &session),
+                    session.created_at_ms
                 ],
             )?;
             SessionOutput::Session(session)
@@ -308,7 +325,8 @@ fn replace_session(tx: &Transaction<'_>, update: &UpdateRows) -> Result<bool, St
             s.status.as_str(),
             s.version,
             s.deadline_ms,
-            update.body
+            update.body,
+            update.phone
         ],
     )? == 1;
     if let (true, Some((status, bit, payload, at_ms))) = (replaced, &update.event) {
@@ -333,7 +351,7 @@ impl SessionJob {
             | SessionJob::DeleteSession(_, _, reply)
             | SessionJob::RemoveDestination(_, _, reply)
             | SessionJob::Settle(_, _, _, reply) => send(reply, flag(output)),
-            SessionJob::CreateSession(_, reply) => send(
+            SessionJob::CreateSession(_, _, reply) => send(
                 reply,
                 output.and_then(|o| match o {
                     SessionOutput::Session(s) => Ok((**s).clone()),
@@ -362,6 +380,19 @@ fn parse<T: serde::de::DeserializeOwned>(body: String) -> Result<T, StoreError> 
     serde_json::from_str(&body).map_err(corrupt)
 }
 
+/// The sessions a read finds, their bodies in column 0 opened with `keys`.
+fn sessions(
+    conn: &Connection,
+    keys: &Keyring,
+    sql: &str,
+    params: &[&dyn rusqlite::ToSql],
+) -> Result<Vec<Session>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(unavailable)?;
+    let rows = stmt.query_map(params, |r| r.get::<_, String>(0)).map_err(unavailable)?;
+    rows.map(|body| open_session(keys, &body.map_err(unavailable)?))
+        .collect()
+}
+
 fn bodies<T: serde::de::DeserializeOwned>(
     conn: &Connection,
     sql: &str,
@@ -375,7 +406,7 @@ fn bodies<T: serde::de::DeserializeOwned>(
 /// A [`crate::store::SessionUpdate`] and its delivery changes made into rows and JSON before it
 /// is queued.
 fn prepare_update(
-    keys: &crate::store::crypto::Keyring,
+    keys: &Keyring,
     update: crate::store::SessionUpdate,
     delivery: Vec<crate::store::DeliveryChange>,
 ) -> Result<UpdateRows, StoreError> {
@@ -389,9 +420,17 @@ fn prepare_update(
     Ok(UpdateRows {
         rows: crate::store::rows::rows(keys, records)?,
         delivery: super::delivery::prepare(keys, delivery)?,
-        body: to_json(&session)?,
+        body: seal_session(keys, &session)?,
+        phone: session_phone(keys, &session),
         expected_version,
-        event: event.map(|e| (e.status.as_str().to_owned(), e.status.bit(), e.payload, e.created_at_ms)),
+        event: event.map(|e| {
+            (
+                e.status.as_str().to_owned(),
+                e.status.bit(),
+                keys.seal(&e.payload),
+                e.created_at_ms,
+            )
+        }),
         session,
     })
 }
@@ -436,20 +475,21 @@ impl SqliteStore {
     }
 
     pub(super) async fn create_session_impl(&self, session: Session) -> Result<Session, StoreError> {
-        self.job(|reply| SessionJob::CreateSession(Box::new(session), reply))
+        let keys = self.keys.clone();
+        self.job(|reply| SessionJob::CreateSession(Box::new(session), keys, reply))
             .await
     }
 
     pub(super) async fn session_impl(&self, key: SessionKey<'_>) -> Result<Option<Session>, StoreError> {
         match key {
             SessionKey::Id(id) => {
-                let id = id.to_owned();
-                self.read(move |conn| Ok(bodies(conn, SESSION_BY_ID, params![id])?.pop()))
+                let (id, keys) = (id.to_owned(), self.keys.clone());
+                self.read(move |conn| Ok(sessions(conn, &keys, SESSION_BY_ID, params![id])?.pop()))
                     .await
             }
             SessionKey::TokenDigest(digest) => {
-                let digest = digest.to_vec();
-                self.read(move |conn| Ok(bodies(conn, SESSION_BY_TOKEN, params![digest])?.pop()))
+                let (digest, keys) = (digest.to_vec(), self.keys.clone());
+                self.read(move |conn| Ok(sessions(conn, &keys, SESSION_BY_TOKEN, params![digest])?.pop()))
                     .await
             }
         }
@@ -509,9 +549,11 @@ impl SqliteStore {
     }
 
     pub(super) async fn sessions_due_impl(&self, now_ms: i64, limit: usize) -> Result<Vec<Session>, StoreError> {
+        let keys = self.keys.clone();
         self.read(move |conn| {
-            bodies(
+            sessions(
                 conn,
+                &keys,
                 "SELECT body FROM sessions WHERE deadline_ms <= ?1 ORDER BY deadline_ms LIMIT ?2",
                 params![now_ms, limit as i64],
             )
@@ -572,14 +614,25 @@ impl SqliteStore {
         limit: usize,
     ) -> Result<Vec<ClaimedEvent>, StoreError> {
         let claimant = claimant.to_owned();
-        self.job(|reply| SessionJob::Claim {
-            claimant,
-            now_ms,
-            lease_ms,
-            limit,
-            reply,
-        })
-        .await
+        let claimed = self
+            .job(|reply| SessionJob::Claim {
+                claimant,
+                now_ms,
+                lease_ms,
+                limit,
+                reply,
+            })
+            .await?;
+        // Stored sealed; delivered (and signed) as the canonical JSON it was written from.
+        claimed
+            .into_iter()
+            .map(|event| {
+                Ok(ClaimedEvent {
+                    payload: self.keys.open(&event.payload)?,
+                    ..event
+                })
+            })
+            .collect()
     }
 
     pub(super) async fn settle_event_impl(
