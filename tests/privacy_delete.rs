@@ -155,15 +155,18 @@ fn retention_deletes_what_is_older_than_the_applications_retention_days() {
         "the aged verification of a is deleted, the rest kept: {}",
         s.stored_verifications()
     );
-    let metrics = s.metrics();
-    assert_eq!(
+    // The job counts its deletions after their commit: wait for the count, not read it once.
+    let deleted = || {
         metric(
-            &metrics,
+            &s.metrics(),
             "otpgate_retention_deleted_total",
-            &[("table", "verifications")]
-        ),
-        1.0,
-        "{metrics}"
+            &[("table", "verifications")],
+        )
+    };
+    assert!(
+        eventually(Duration::from_secs(5), || deleted() == 1.0),
+        "otpgate_retention_deleted_total{{table=\"verifications\"}} = {}, want 1",
+        deleted()
     );
     let db = rusqlite::Connection::open_with_flags(
         dir.path().join("data/otpgate.db"),
