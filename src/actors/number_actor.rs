@@ -453,7 +453,7 @@ impl NumberActor {
                 act.skipped.extend(skipped);
                 let delivery = act.follow_up(ctx, &request_id, &result, (remaining, message, resume));
                 let (id, sent) = (request_id.clone(), result.clone());
-                let decide: Decide<Option<Verification>> = Box::new(move |state, n| {
+                let decide: Decide<()> = Box::new(move |state, n| {
                     let changed = match n {
                         0 => state.finish_send(&id, started_ms, &sent, now_ms()),
                         _ => state.finish_send_again(&id, started_ms, &sent, now_ms()),
@@ -461,7 +461,7 @@ impl NumberActor {
                     // The session follows the send in the same commit.
                     let session = hook.as_ref().and_then(|hook| hook(changed.as_ref(), now_ms()));
                     Decision {
-                        value: changed.clone(),
+                        value: (),
                         records: changed.into_iter().collect(),
                         delivery: delivery.clone(),
                         head: None,

@@ -95,17 +95,13 @@ impl NumberActor {
             let _ = reply.send(Ok((value, false)));
             return Box::pin(fut::ready(()));
         }
+        // What the state needs once the write applied; the records themselves go to the store.
+        let written: Vec<(String, i64)> = records.iter().map(|v| (v.request_id.clone(), v.version)).collect();
         let store = &self.parts.store;
         let applied: SavedWithSession = match session {
-            Some(update) => {
-                let update = SessionUpdate {
-                    records: records.clone(),
-                    ..update
-                };
-                store.save_session_if_versions(update, head, delivery)
-            }
+            Some(update) => store.save_session_if_versions(SessionUpdate { records, ..update }, head, delivery),
             None => {
-                let applied = store.save_if_versions(records.clone(), head, delivery);
+                let applied = store.save_if_versions(records, head, delivery);
                 Box::pin(async move {
                     applied.await.map(|records| SessionSaved {
                         records,
@@ -121,7 +117,7 @@ impl NumberActor {
                     match applied {
                         Ok(saved) if saved.records => {
                             if let Some(state) = act.state.as_mut() {
-                                state.stored_up(&records);
+                                state.stored_up(written.iter().map(|(id, version)| (id.as_str(), *version)));
                             }
                             let _ = reply.send(Ok((value, saved.session)));
                         }

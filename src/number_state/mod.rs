@@ -209,12 +209,12 @@ impl NumberState {
         };
     }
 
-    /// `records` were just written one version up by a conditional save: this state's copies of
-    /// them follow.
-    pub fn stored_up(&mut self, records: &[Verification]) {
-        for written in records {
-            if let Some(v) = self.record_mut(&written.request_id) {
-                v.version = written.version + 1;
+    /// The records named by `written` (request id, version it was decided on) were just written
+    /// one version up by a conditional save: this state's copies of them follow.
+    pub fn stored_up<'a>(&mut self, written: impl IntoIterator<Item = (&'a str, i64)>) {
+        for (request_id, version) in written {
+            if let Some(v) = self.record_mut(request_id) {
+                v.version = version + 1;
             }
         }
     }

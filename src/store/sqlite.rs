@@ -229,6 +229,13 @@ enum Job {
     Erase(erase::Erase, erase::EraseReply),
 }
 
+/// Prepared statements kept per connection. rusqlite keeps 16 by default; the writer alone runs
+/// more than that in one group commit (version checks, the verification and its charge, the
+/// message, the fallback plan, settings, blocklist, sessions, claims), and an evicted statement
+/// is parsed and planned again on its next use (seen in profiles as `sqlite3RunParser` and
+/// `StatementCache::cache_stmt` on the send path).
+const STATEMENT_CACHE: usize = 96;
+
 pub struct SqliteStore {
     path: PathBuf,
     writer: mpsc::Sender<Job>,
@@ -271,6 +278,7 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL").map_err(unavailable)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(unavailable)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         migrate(&mut conn)?;
         encryption::reseal(&mut conn, &keys)?;
 
@@ -282,6 +290,7 @@ impl SqliteStore {
             reader
                 .busy_timeout(std::time::Duration::from_secs(5))
                 .map_err(unavailable)?;
+            reader.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
             readers.push(reader);
         }
 
