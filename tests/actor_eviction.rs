@@ -5,7 +5,7 @@
 //! (`otpgate_number_actors`), and check that nothing the evicted actor knew was lost.
 mod common;
 
-use common::smsc::{code_in, eventually, metric, smpp_carrier_named, Smsc};
+use common::smsc::{carriers_up, code_in, eventually, metric, smpp_carrier_named, Smsc};
 use common::{wrong, Server};
 use serde_json::Value;
 use std::time::Duration;
@@ -86,14 +86,7 @@ fn a_receipt_for_an_evicted_actor_is_recorded_and_the_code_still_works() {
     let rules = "[[rules]]\npattern = \"1415555\"\naction = \"deliver\"\ndelay_ms = 3000\n";
     let smsc = Smsc::with_rules(dir.path(), rules, &[]);
     let s = server(dir.path(), &smpp_carrier_named("smsc-a", &smsc.smpp, ""));
-    assert!(
-        eventually(Duration::from_secs(10), || metric(
-            &s.metrics(),
-            "otpgate_carrier_up",
-            &[("carrier", "smsc-a")]
-        ) == 1.0),
-        "the carrier did not bind"
-    );
+    carriers_up(&s, &["smsc-a"]);
     let sent = s.send(PHONE);
     assert_eq!(sent["status"], "Success", "{sent}");
     evicted(&s);

@@ -6,12 +6,11 @@
 //! here. No timed assertion: the machine is shared.
 mod common;
 
-use common::smsc::{eventually, metric, smpp_carrier, Smsc};
+use common::smsc::{carriers_up, smpp_carrier, Smsc};
 use common::{Server, BIN};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 /// One run of the load generator with `args`; its JSON report, after checking it exited 0.
 fn load(server: &Server, smsc: &Smsc, args: &[&str]) -> Value {
@@ -52,14 +51,7 @@ fn engine(dir: &Path) -> (Smsc, Server) {
         smpp_carrier(&smsc.smpp, "window = 10\nmax_tps = 0")
     );
     let server = Server::with_config(dir, &config);
-    assert!(
-        eventually(Duration::from_secs(10), || metric(
-            &server.metrics(),
-            "otpgate_carrier_up",
-            &[("carrier", "smsc-a")]
-        ) == 1.0),
-        "the carrier did not bind"
-    );
+    carriers_up(&server, &["smsc-a"]);
     (smsc, server)
 }
 

@@ -3,10 +3,9 @@
 //! Blocked, Undeliverable or sandbox sends, and `GET /v3/billing/usage/` adding it up.
 mod common;
 
-use common::smsc::{eventually, metric, smpp_carrier, Smsc};
+use common::smsc::{carriers_up, smpp_carrier, Smsc};
 use common::Server;
 use serde_json::{json, Value};
-use std::time::Duration;
 
 /// An SMS carrier whose fee to Spain is $0.0079 (numbers under +3461299 are refused by the
 /// SMSC), and the sandbox for sandbox numbers.
@@ -21,12 +20,7 @@ fn engine(dir: &std::path::Path) -> (Server, Smsc) {
              [risk.pumping]\nmin_sends = 0\n{carrier}"
         ),
     );
-    assert!(
-        eventually(Duration::from_secs(10), || {
-            metric(&server.metrics(), "otpgate_carrier_up", &[("carrier", "smsc-a")]) == 1.0
-        }),
-        "the carrier did not bind"
-    );
+    carriers_up(&server, &["smsc-a"]);
     (server, smsc)
 }
 

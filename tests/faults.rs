@@ -4,7 +4,7 @@
 //! `tests/smpp.rs::a_dropped_connection_with_a_full_window_loses_nothing_and_sends_nothing_twice`.
 mod common;
 
-use common::smsc::{code_in, eventually, metric, smpp_carrier, Smsc};
+use common::smsc::{carriers_up, code_in, eventually, smpp_carrier, Smsc};
 use common::Server;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -45,12 +45,7 @@ fn kill_9_under_load_keeps_every_acknowledged_send_checkable_and_every_bill_once
         smpp_carrier(&smsc.smpp, "window = 64")
     );
     let server = Server::with_config(dir.path(), &config);
-    assert!(
-        eventually(Duration::from_secs(10), || {
-            metric(&server.metrics(), "otpgate_carrier_up", &[("carrier", "smsc-a")]) == 1.0
-        }),
-        "the carrier did not bind"
-    );
+    carriers_up(&server, &["smsc-a"]);
     let next = AtomicUsize::new(0);
     let acknowledged = Mutex::new(Vec::new());
     let attempted = Mutex::new(BTreeSet::new());

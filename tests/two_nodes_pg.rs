@@ -9,7 +9,7 @@ mod common;
 #[path = "store_suite/pg.rs"]
 mod pg;
 
-use common::smsc::{code_in, eventually, metric, smpp_carrier, Smsc};
+use common::smsc::{carriers_up, code_in, eventually, metric, smpp_carrier, Smsc};
 use common::Server;
 use pg::Schema;
 use serde_json::{json, Value};
@@ -43,12 +43,7 @@ fn node(dir: &Path, name: &str, schema: &Schema, smsc: &Smsc) -> Server {
     )
     .unwrap();
     let node = Server::start(&dir, &["serve", "--config", config.to_str().unwrap()], Some(KEY));
-    assert!(
-        eventually(Duration::from_secs(10), || {
-            metric(&node.metrics(), "otpgate_carrier_up", &[("carrier", "smsc-a")]) == 1.0
-        }),
-        "{name} did not bind"
-    );
+    carriers_up(&node, &["smsc-a"]);
     node
 }
 

@@ -268,13 +268,23 @@ pub fn two_carriers(a: &Smsc, b: &Smsc, extra: &str) -> String {
 /// Waits (10 s at most) until both carriers of [`two_carriers`] are bound: a plan made before
 /// the second one binds has no step to fall back to.
 pub fn both_up(server: &super::Server) {
+    carriers_up(server, &["smsc-a", "smsc-b"]);
+}
+
+/// Waits (10 s at most) until `otpgate_carrier_up` is 1 for each of `carriers` on `server`:
+/// sends made before a bind is up answer 502 or skip that carrier. Panics naming the carriers.
+pub fn carriers_up(server: &super::Server, carriers: &[&str]) {
     let up = || {
         let text = server.metrics();
-        ["smsc-a", "smsc-b"]
+        carriers
             .iter()
             .all(|c| metric(&text, "otpgate_carrier_up", &[("carrier", c)]) == 1.0)
     };
-    assert!(eventually(Duration::from_secs(10), up), "carriers did not both bind");
+    assert!(
+        eventually(Duration::from_secs(10), up),
+        "{carriers:?} did not all bind on {}",
+        server.base
+    );
 }
 
 /// The verification code in a message text: its last run of 4 or more digits.
