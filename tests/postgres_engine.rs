@@ -26,16 +26,7 @@ fn start(dir: &std::path::Path, schema: &Schema, key: Option<&str>) -> Server {
 
 /// Starts the engine on `schema` with `extra` config (carriers, policy) after the store's.
 fn start_with(dir: &std::path::Path, schema: &Schema, key: Option<&str>, extra: &str) -> Server {
-    let config = dir.join("otpgate.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[store]\nurl = \"{}\"\n{extra}",
-            schema.url()
-        ),
-    )
-    .unwrap();
-    Server::start(dir, &["serve", "--config", config.to_str().unwrap()], key)
+    Server::on_store(dir, &schema.url(), extra, key)
 }
 
 #[test]

@@ -162,16 +162,7 @@ fn the_number_appears_nowhere_in_the_postgresql_tables() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("otpgate.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[store]\nurl = \"{}\"\n",
-            schema.url()
-        ),
-    )
-    .unwrap();
-    let s = Server::start(dir.path(), &["serve", "--config", config.to_str().unwrap()], None);
+    let s = Server::on_store(dir.path(), &schema.url(), "", None);
     verify(&s);
     let dump = runtime.block_on(async {
         let client = schema.client().await;

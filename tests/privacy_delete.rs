@@ -81,21 +81,7 @@ fn delete_on_demand_removes_one_numbers_verifications_on_postgresql() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("otpgate.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[store]\nurl = \"{}\"\n{}",
-            schema.url(),
-            apps("")
-        ),
-    )
-    .unwrap();
-    let s = Server::start(
-        dir.path(),
-        &["serve", "--config", config.to_str().unwrap()],
-        Some(KEY_A),
-    );
+    let s = Server::on_store(dir.path(), &schema.url(), &apps(""), Some(KEY_A));
     deletes_one_number_and_only_it(&s);
     let stored: i64 = runtime.block_on(async {
         let client = schema.client().await;

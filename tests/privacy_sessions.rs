@@ -196,16 +196,7 @@ fn sessions_outbox_and_blocklist_hold_no_number_in_the_postgresql_tables() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("otpgate.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[store]\nurl = \"{}\"\n{RETRY_FAST}",
-            schema.url()
-        ),
-    )
-    .unwrap();
-    let s = Server::start(dir.path(), &["serve", "--config", config.to_str().unwrap()], None);
+    let s = Server::on_store(dir.path(), &schema.url(), RETRY_FAST, None);
     let id = hosted_run(&s, free_port(), dir.path());
     let (dump, outbox, sessions) = runtime.block_on(async {
         let client = schema.client().await;
@@ -437,21 +428,7 @@ fn delete_on_demand_removes_the_numbers_sessions_and_their_outbox_rows_on_postgr
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("otpgate.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[store]\nurl = \"{}\"\n{}",
-            schema.url(),
-            apps("")
-        ),
-    )
-    .unwrap();
-    let s = Server::start(
-        dir.path(),
-        &["serve", "--config", config.to_str().unwrap()],
-        Some(KEY_A),
-    );
+    let s = Server::on_store(dir.path(), &schema.url(), &apps(""), Some(KEY_A));
     delete_one_numbers_sessions(&s, dir.path());
     let (sessions, outbox): (i64, i64) = runtime.block_on(async {
         let client = schema.client().await;

@@ -27,11 +27,14 @@ pub struct Server {
 
 /// A config that listens on a free port and keeps its data under `dir`.
 pub fn write_config(dir: &Path, extra: &str) -> PathBuf {
+    write_config_on(dir, &format!("sqlite://{}/data/otpgate.db", dir.display()), extra)
+}
+
+/// `dir/otpgate.toml`: listens on a free port, stores at `store_url` (a `postgres://` URL of a
+/// test schema, say), then `extra`.
+pub fn write_config_on(dir: &Path, store_url: &str, extra: &str) -> PathBuf {
     let path = dir.join("otpgate.toml");
-    let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n[store]\nurl = \"sqlite://{}/data/otpgate.db\"\n{extra}",
-        dir.display()
-    );
+    let text = format!("[server]\nlisten = \"127.0.0.1:0\"\n[store]\nurl = \"{store_url}\"\n{extra}");
     std::fs::write(&path, text).unwrap();
     path
 }
@@ -97,6 +100,13 @@ impl Server {
     }
 
     /// Starts with a config from [`write_config`].
+    /// `serve` on the store at `store_url` with `extra` config ([`write_config_on`]); `key` as
+    /// for [`Server::start`].
+    pub fn on_store(dir: &Path, store_url: &str, extra: &str, key: Option<&str>) -> Server {
+        let config = write_config_on(dir, store_url, extra);
+        Server::start(dir, &["serve", "--config", config.to_str().unwrap()], key)
+    }
+
     pub fn with_config(dir: &Path, extra: &str) -> Server {
         let config = write_config(dir, extra);
         Server::start(dir, &["serve", "--config", config.to_str().unwrap()], None)
