@@ -308,15 +308,7 @@ impl PostgresStore {
                 Job::Sessions(claim, Vec::new())
             })
             .await?;
-        claimed
-            .into_iter()
-            .map(|event| {
-                Ok(ClaimedEvent {
-                    payload: self.keys.open(&event.payload)?,
-                    ..event
-                })
-            })
-            .collect()
+        crate::store::rows::open_events(&self.keys, claimed)
     }
 
     pub(super) fn save_session_if_versions_impl(

@@ -168,3 +168,20 @@ pub(crate) fn block_entry(
 pub(crate) fn block_keys(keys: &Keyring, value: &str) -> [String; 2] {
     [value.to_owned(), keys.index(value)]
 }
+
+/// Claimed outbox events as the worker needs them: each payload, stored sealed, opened into the
+/// canonical JSON it was written from (what is sent and signed). Both stores' `claim_events`.
+pub fn open_events(
+    keys: &Keyring,
+    events: Vec<crate::outbox::ClaimedEvent>,
+) -> Result<Vec<crate::outbox::ClaimedEvent>, StoreError> {
+    events
+        .into_iter()
+        .map(|event| {
+            Ok(crate::outbox::ClaimedEvent {
+                payload: keys.open(&event.payload)?,
+                ..event
+            })
+        })
+        .collect()
+}

@@ -113,22 +113,7 @@ pub fn reseal(conn: &mut Connection, keys: &Keyring) -> Result<(), StoreError> {
         .map_err(unavailable)?;
     let mut rewritten = 0usize;
     {
-        let stale: Vec<(String, String)> = {
-            let mut stmt = tx
-                .prepare("SELECT request_id, body FROM verifications")
-                .map_err(unavailable)?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(unavailable)?;
-            let mut stale = Vec::new();
-            for row in rows {
-                let (id, body): (String, String) = row.map_err(unavailable)?;
-                if !keys.is_current_body(&body) {
-                    stale.push((id, body));
-                }
-            }
-            stale
-        };
+        let stale = stale_bodies(&tx, "SELECT request_id, body FROM verifications", keys)?;
         let mut update = tx
             .prepare("UPDATE verifications SET phone = ?2, body = ?3 WHERE request_id = ?1")
             .map_err(unavailable)?;
@@ -218,23 +203,30 @@ fn reseal_column(
     Ok(count)
 }
 
+/// The (key, body) rows `select` returns whose body is not sealed under the current key.
+fn stale_bodies(
+    tx: &rusqlite::Transaction<'_>,
+    select: &str,
+    keys: &Keyring,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let mut stmt = tx.prepare(select).map_err(unavailable)?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(unavailable)?;
+    let mut stale = Vec::new();
+    for row in rows {
+        let (id, body): (String, String) = row.map_err(unavailable)?;
+        if !keys.is_current_body(&body) {
+            stale.push((id, body));
+        }
+    }
+    Ok(stale)
+}
+
 /// Seals session bodies not sealed under the current key, setting the columns that stand in for
 /// what the SQL can no longer read in them: the number's blind index and the creation time.
 fn reseal_sessions(tx: &rusqlite::Transaction<'_>, keys: &Keyring) -> Result<usize, StoreError> {
-    let stale: Vec<(String, String)> = {
-        let mut stmt = tx.prepare("SELECT id, body FROM sessions").map_err(unavailable)?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(unavailable)?;
-        let mut stale = Vec::new();
-        for row in rows {
-            let (id, body): (String, String) = row.map_err(unavailable)?;
-            if !keys.is_current_body(&body) {
-                stale.push((id, body));
-            }
-        }
-        stale
-    };
+    let stale = stale_bodies(tx, "SELECT id, body FROM sessions", keys)?;
     let mut update = tx
         .prepare("UPDATE sessions SET phone = ?2, created_at_ms = ?3, body = ?4 WHERE id = ?1")
         .map_err(unavailable)?;

@@ -623,16 +623,7 @@ impl SqliteStore {
                 reply,
             })
             .await?;
-        // Stored sealed; delivered (and signed) as the canonical JSON it was written from.
-        claimed
-            .into_iter()
-            .map(|event| {
-                Ok(ClaimedEvent {
-                    payload: self.keys.open(&event.payload)?,
-                    ..event
-                })
-            })
-            .collect()
+        crate::store::rows::open_events(&self.keys, claimed)
     }
 
     pub(super) async fn settle_event_impl(
