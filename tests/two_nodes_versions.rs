@@ -84,6 +84,29 @@ fn one_node_decides_a_receipt_racing_its_send_in_turn_without_losing_a_write() {
         delivered(),
         phones.len()
     );
+    // Each receipt is on its verification's report and its message row, whether it was written
+    // on its own or folded into the send's outcome (it mostly overtakes the send's answer here).
+    for phone in &phones {
+        let digits = phone.trim_start_matches('+');
+        let text = smsc.messages_to(digits)[0]["text"].as_str().unwrap().to_owned();
+        let checked = server.check(phone, &common::smsc::code_in(&text));
+        assert_eq!(checked["status"], "Approved", "{checked}");
+        assert_eq!(checked["phone"]["verification_method"], "sms", "{checked}");
+        let delivered_entries = checked["phone"]["lifecycle"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == "PHONE_DELIVERY_DELIVERED")
+            .count();
+        assert_eq!(delivered_entries, 1, "{checked}");
+    }
+    let db = rusqlite::Connection::open(dir.path().join("data/otpgate.db")).unwrap();
+    let settled: i64 = db
+        .query_row("SELECT count(*) FROM messages WHERE state = 'delivered'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(settled, phones.len() as i64, "messages stored as delivered");
     let metrics = server.metrics();
     assert_eq!(
         metric(&metrics, "otpgate_store_write_conflicts_total", &[]),

@@ -442,6 +442,7 @@ impl NumberActor {
             msg.received,
             deadline,
         );
+        self.receipts.awaiting(&request_id);
         Box::pin(delivery.into_actor(self).then(
             move |Delivered {
                       result,
@@ -451,15 +452,32 @@ impl NumberActor {
                   act,
                   ctx| {
                 act.skipped.extend(skipped);
-                let delivery = act.follow_up(ctx, &request_id, &result, (remaining, message, resume));
+                // Receipts that overtook this answer are written with it.
+                let folded = act.receipts.answered(&request_id);
+                let delivery = act.follow_up(
+                    ctx,
+                    &request_id,
+                    &result,
+                    (remaining, message, resume),
+                    &folded,
+                    !resend,
+                );
                 let (id, sent) = (request_id.clone(), result.clone());
                 let decide: Decide<()> = Box::new(move |state, n| {
-                    let changed = match n {
-                        0 => state.finish_send(&id, started_ms, &sent, now_ms()),
-                        _ => state.finish_send_again(&id, started_ms, &sent, now_ms()),
+                    let now = now_ms();
+                    let mut changed = match n {
+                        0 => state.finish_send(&id, started_ms, &sent, now),
+                        _ => state.finish_send_again(&id, started_ms, &sent, now),
                     };
+                    for report in &folded {
+                        // Only the current verification takes a receipt, and then it is the
+                        // record this send changed, now with the receipt's entry too.
+                        if let Some(received) = state.on_delivery(&report.request_id, report, now) {
+                            changed = Some(received);
+                        }
+                    }
                     // The session follows the send in the same commit.
-                    let session = hook.as_ref().and_then(|hook| hook(changed.as_ref(), now_ms()));
+                    let session = hook.as_ref().and_then(|hook| hook(changed.as_ref(), now));
                     Decision {
                         value: (),
                         records: changed.into_iter().collect(),
@@ -632,7 +650,7 @@ impl Handler<DeliveryReceipt> for NumberActor {
 
     fn handle(&mut self, msg: DeliveryReceipt, ctx: &mut Context<Self>) -> Self::Result {
         self.last_active = Instant::now();
-        let Some(state) = self.state.as_mut() else {
+        let Some(state) = self.state.as_ref() else {
             let error = self.not_loaded(ctx);
             return Box::pin(async move { Err(error) });
         };
@@ -644,41 +662,9 @@ impl Handler<DeliveryReceipt> for NumberActor {
         let wanted = state.wants_fallback(&report.request_id, now);
         // The record the receipt changes, as this actor holds it (on_delivery changes only the
         // current verification).
-        let changed = state.current().filter(|v| v.request_id == report.request_id).cloned();
-        let mut delivery = vec![DeliveryChange::Outcome {
-            carrier: report.carrier.clone(),
-            carrier_message_id: report.carrier_message_id.clone(),
-            state: match report.delivery {
-                Delivery::Delivered => MessageState::Delivered,
-                Delivery::Failed => MessageState::Failed,
-            },
-        }];
-        let held = self.fallback.as_ref().filter(|f| f.request_id == report.request_id);
-        let waiting = held.is_some_and(|f| f.carrier == report.carrier);
-        let in_flight = self.in_flight > 0 && changed.as_ref().is_some_and(|v| v.is_pending_at(now));
-        if !waiting && in_flight {
-            // Its send has not been answered yet; follow_up will look here.
-            self.receipts
-                .hold_early(&report.request_id, &report.carrier, report.delivery);
-        }
-        match report.delivery {
-            // The code arrived: no more fallback for it, here or stored.
-            Delivery::Delivered if changed.is_some() => {
-                if held.is_some() {
-                    self.fallback = None;
-                }
-                delivery.push(DeliveryChange::Disarm {
-                    request_id: report.request_id.clone(),
-                });
-            }
-            // The message the plan waits for failed. Without the plan in memory (sent before a
-            // restart, or by another node) the stored plan says which message it waits for.
-            Delivery::Failed if wanted && (waiting || held.is_none()) => {
-                self.claim_now(ctx, &report.request_id, &report.carrier, "negative_receipt")
-            }
-            _ => {}
-        }
-        if let Some(v) = &changed {
+        let changed = state.current().filter(|v| v.request_id == report.request_id);
+        let pending = changed.is_some_and(|v| v.is_pending_at(now));
+        if let Some(v) = changed {
             let country = v.number.country_code.clone().unwrap_or_else(|| "unknown".into());
             let delivered = report.delivery == Delivery::Delivered;
             self.parts.router.record(&report.carrier, &country, delivered);
@@ -692,6 +678,44 @@ impl Handler<DeliveryReceipt> for NumberActor {
                     "carrier" => report.carrier.clone(), "reason" => report.status.to_ascii_lowercase())
                 .increment(1),
             }
+        }
+        let changed = changed.is_some();
+        // Its send is still being answered: the answer writes it (and settles the plan).
+        let Some(report) = self.receipts.fold(report) else {
+            return Box::pin(async { Ok(()) });
+        };
+        let mut delivery = vec![DeliveryChange::Outcome {
+            carrier: report.carrier.clone(),
+            carrier_message_id: report.carrier_message_id.clone(),
+            state: match report.delivery {
+                Delivery::Delivered => MessageState::Delivered,
+                Delivery::Failed => MessageState::Failed,
+            },
+        }];
+        let held = self.fallback.as_ref().filter(|f| f.request_id == report.request_id);
+        let waiting = held.is_some_and(|f| f.carrier == report.carrier);
+        let in_flight = self.in_flight > 0 && pending;
+        if !waiting && in_flight {
+            // A fallback step's send has not been answered yet; follow_up will look here.
+            self.receipts
+                .hold_early(&report.request_id, &report.carrier, report.delivery);
+        }
+        match report.delivery {
+            // The code arrived: no more fallback for it, here or stored.
+            Delivery::Delivered if changed => {
+                if held.is_some() {
+                    self.fallback = None;
+                }
+                delivery.push(DeliveryChange::Disarm {
+                    request_id: report.request_id.clone(),
+                });
+            }
+            // The message the plan waits for failed. Without the plan in memory (sent before a
+            // restart, or by another node) the stored plan says which message it waits for.
+            Delivery::Failed if wanted && (waiting || held.is_none()) => {
+                self.claim_now(ctx, &report.request_id, &report.carrier, "negative_receipt")
+            }
+            _ => {}
         }
         // Written over the version read, so a receipt never undoes another node's newer check.
         let decide: Decide<()> = Box::new(move |state, _| Decision {

@@ -20,6 +20,18 @@ pub(super) struct Resume {
     pub(super) code_length: u32,
 }
 
+/// The stored message's change a receipt makes: its final state.
+fn outcome_of(report: &DeliveryReport) -> DeliveryChange {
+    DeliveryChange::Outcome {
+        carrier: report.carrier.clone(),
+        carrier_message_id: report.carrier_message_id.clone(),
+        state: match report.delivery {
+            Delivery::Delivered => MessageState::Delivered,
+            Delivery::Failed => MessageState::Failed,
+        },
+    }
+}
+
 /// The id a message is stored under: the spelling the gateway matches receipts by.
 fn stored_id(channel: Channel, carrier_message_id: &str) -> String {
     match channel {
@@ -33,13 +45,18 @@ impl NumberActor {
     /// carrier accepted, and the rest of the plan due when its receipt is overdue (a negative
     /// receipt that overtook the answer runs it at once), or no plan when it was delivered or
     /// nothing is left. A newer send for the number replaces an older plan. Nothing for a walk
-    /// that put nothing out (an older plan, if any, still stands).
+    /// that put nothing out (an older plan, if any, still stands). `folded`: receipts of the
+    /// verification that overtook this answer ([`super::receipts::Receipts::fold`]); their
+    /// messages' outcomes are written with it. `first_send`: the walk of a verification's first
+    /// send, which can have no plan stored yet.
     pub(super) fn follow_up(
         &mut self,
         ctx: &mut Context<Self>,
         request_id: &str,
         result: &SendResult,
         (remaining, message, resume): (Vec<Step>, OutboundMessage, Resume),
+        folded: &[DeliveryReport],
+        first_send: bool,
     ) -> Vec<DeliveryChange> {
         let SendResult::Accepted {
             channel,
@@ -49,32 +66,47 @@ impl NumberActor {
             ..
         } = result
         else {
-            return Vec::new();
+            return folded.iter().map(outcome_of).collect();
         };
         let now = now_ms();
-        let early = self.receipts.take_early(request_id, carrier);
+        let sent_id = stored_id(*channel, message_id);
+        // A folded receipt of another message (an earlier send's) settles that message's row.
+        let mut changes: Vec<DeliveryChange> = folded
+            .iter()
+            .filter(|r| r.carrier != *carrier || stored_id(r.channel, &r.carrier_message_id) != sent_id)
+            .map(outcome_of)
+            .collect();
+        let early = folded
+            .iter()
+            .find(|r| r.carrier == *carrier)
+            .map(|r| r.delivery)
+            .or_else(|| self.receipts.take_early(request_id, carrier));
         let state = match (delivered, early) {
             (true, _) | (_, Some(Delivery::Delivered)) => MessageState::Delivered,
             (_, Some(Delivery::Failed)) => MessageState::Failed,
             _ => MessageState::Accepted,
         };
-        let mut changes = vec![DeliveryChange::Sent(StoredMessage {
+        changes.push(DeliveryChange::Sent(StoredMessage {
             carrier: carrier.clone(),
-            carrier_message_id: stored_id(*channel, message_id),
+            carrier_message_id: sent_id,
             request_id: request_id.to_owned(),
             application: self.key.0.clone(),
             phone: self.key.1.clone(),
             channel: *channel,
             state,
             sent_at_ms: now,
-        })];
+        }));
         if self.fallback.as_ref().is_some_and(|f| f.request_id != request_id) || state == MessageState::Delivered {
             self.fallback = None;
         }
         if remaining.is_empty() || state == MessageState::Delivered {
-            changes.push(DeliveryChange::Disarm {
-                request_id: request_id.to_owned(),
-            });
+            // A verification's first send has no plan stored to remove (plans are stored by
+            // request id, and this one is new): one statement less per message.
+            if !first_send {
+                changes.push(DeliveryChange::Disarm {
+                    request_id: request_id.to_owned(),
+                });
+            }
             return changes;
         }
         // A call reports only after its prompt played: never fall back while it is still speaking.
@@ -253,7 +285,8 @@ impl NumberActor {
                         if let SendResult::Accepted { channel, .. } = &result {
                             m::fallback(from, *channel, reason);
                         }
-                        let mut delivery = act.follow_up(ctx, &request_id, &result, (remaining, message, resume));
+                        let mut delivery =
+                            act.follow_up(ctx, &request_id, &result, (remaining, message, resume), &[], false);
                         if delivery.is_empty() {
                             // Nothing took it: the plan is spent.
                             delivery = disarm;
