@@ -160,7 +160,7 @@ mod sqlite {
             "DROP TABLE charge_months; DROP TABLE usage_months; DROP TABLE workflows; DROP TABLE sessions;
              DROP TABLE session_numbers; DROP TABLE webhook_destinations; DROP TABLE outbox;
              DROP TABLE messages; DROP TABLE fallbacks; ALTER TABLE blocklist DROP COLUMN sealed;
-             PRAGMA user_version = 2;",
+             ALTER TABLE verifications DROP COLUMN version; PRAGMA user_version = 2;",
         )
         .unwrap();
         drop(conn);
@@ -241,7 +241,7 @@ mod sqlite {
             conn.execute_batch(&format!(
                 "WITH RECURSIVE k(i) AS (SELECT {from} UNION ALL SELECT i + 1 FROM k WHERE i < {from} + {n} - 1)
                  INSERT INTO verifications SELECT printf('fill-%08d', i), 'a', printf('+3460%07d', i),
-                   {NOW_MS} - 1000 - i, 'approved', '{{}}' FROM k;
+                   {NOW_MS} - 1000 - i, 'approved', '{{}}', 1 FROM k;
                  WITH RECURSIVE k(i) AS (SELECT {from} UNION ALL SELECT i + 1 FROM k WHERE i < {from} + {n} - 1)
                  INSERT INTO charges SELECT printf('fill-%08d', i), 'a', '{MONTH}', {NOW_MS} - 1000 - i,
                    'sms', 'ES', 30000, i < 500 FROM k;
@@ -273,7 +273,15 @@ mod sqlite {
             let b = |v: &'static str| Box::new(v) as Box<dyn ToSql>;
             let i = |v: i64| Box::new(v) as Box<dyn ToSql>;
             match name {
-                "save_verification" => vec![b("new-1"), b("a"), b("+34611000001"), i(NOW_MS), b("pending"), b("{}")],
+                "save_verification" => vec![
+                    b("new-1"),
+                    b("a"),
+                    b("+34611000001"),
+                    i(NOW_MS),
+                    b("pending"),
+                    b("{}"),
+                    i(1),
+                ],
                 "save_verification_if_version" => vec![
                     b("t-2"),
                     b("a"),
@@ -281,7 +289,7 @@ mod sqlite {
                     i(NOW_MS),
                     b("approved"),
                     b("{}"),
-                    i(0),
+                    i(2),
                 ],
                 "insert_charge" | "counting_charge" => vec![
                     b("new-1"),
@@ -374,8 +382,8 @@ mod sqlite {
         /// The number the statements read: two verifications, one approved.
         fn target_rows(conn: &Connection) {
             conn.execute_batch(&format!(
-                "INSERT INTO verifications VALUES ('t-1', 'a', '+34611000001', {}, 'approved', '{{}}');
-                 INSERT INTO verifications VALUES ('t-2', 'a', '+34611000001', {}, 'pending', '{{}}');",
+                "INSERT INTO verifications VALUES ('t-1', 'a', '+34611000001', {}, 'approved', '{{}}', 1);
+                 INSERT INTO verifications VALUES ('t-2', 'a', '+34611000001', {}, 'pending', '{{}}', 1);",
                 NOW_MS - 3_600_000,
                 NOW_MS - 60_000
             ))

@@ -25,13 +25,14 @@
 //! Hand-written on top of RustCrypto's `aes-gcm` and `hmac`: the format is three lines of string
 //! framing, not worth a dependency of its own.
 use super::StoreError;
-use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use rand::Rng;
 use sha2::Sha256;
+use std::fmt::Write as _;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -42,6 +43,8 @@ pub const INDEX_PREFIX: &str = "bi1:";
 /// Length of a master key, bytes.
 pub const KEY_LEN: usize = 32;
 const NONCE_LEN: usize = 12;
+/// AES-GCM's tag, after the ciphertext.
+const TAG_LEN: usize = 16;
 
 /// One master key and what is derived from it.
 #[derive(Clone)]
@@ -73,7 +76,14 @@ impl Key {
 pub struct Keyring {
     current: Key,
     older: Vec<Key>,
+    /// Blind indexes of numbers seen lately under `current`: a number's index is wanted on
+    /// every write of its records (three or four per verification), and the HMAC costs more
+    /// than a lookup here. Numbers are in this process's memory anyway (actors, messages).
+    indexes: std::sync::Arc<quick_cache::sync::Cache<String, String>>,
 }
+
+/// Blind indexes kept at most ([`Keyring::index`]).
+const INDEXES_KEPT: usize = 4096;
 
 impl std::fmt::Debug for Keyring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -113,6 +123,7 @@ impl Keyring {
         Keyring {
             current: Key::new(current.0, current.1),
             older: older.iter().map(|(id, k)| Key::new(id, k)).collect(),
+            indexes: std::sync::Arc::new(quick_cache::sync::Cache::new(INDEXES_KEPT)),
         }
     }
 
@@ -123,23 +134,30 @@ impl Keyring {
 
     /// `clear` sealed under the current key (format in the module header).
     pub fn seal(&self, clear: &str) -> String {
-        let mut nonce = [0u8; NONCE_LEN];
-        rand::rng().fill(&mut nonce);
-        let sealed = self
+        let mut out = String::new();
+        self.seal_into(clear, &mut out);
+        out
+    }
+
+    /// [`Self::seal`] appended to `out`: sealed in place in one buffer and base64-encoded
+    /// straight into `out` (a record is sealed on every write of it).
+    fn seal_into(&self, clear: &str, out: &mut String) {
+        let mut bytes = Vec::with_capacity(NONCE_LEN + clear.len() + TAG_LEN);
+        bytes.resize(NONCE_LEN, 0);
+        rand::rng().fill(&mut bytes[..NONCE_LEN]);
+        bytes.extend_from_slice(clear.as_bytes());
+        let (nonce, msg) = bytes.split_at_mut(NONCE_LEN);
+        let tag = self
             .current
             .aead
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: clear.as_bytes(),
-                    aad: self.current.id.as_bytes(),
-                },
-            )
+            .encrypt_in_place_detached(Nonce::from_slice(nonce), self.current.id.as_bytes(), msg)
             .expect("AES-GCM seals any message under 64 GiB");
-        let mut bytes = Vec::with_capacity(NONCE_LEN + sealed.len());
-        bytes.extend_from_slice(&nonce);
-        bytes.extend_from_slice(&sealed);
-        format!("{SEALED_PREFIX}{}:{}", self.current.id, B64.encode(bytes))
+        bytes.extend_from_slice(&tag);
+        out.reserve(SEALED_PREFIX.len() + self.current.id.len() + 1 + bytes.len().div_ceil(3) * 4);
+        out.push_str(SEALED_PREFIX);
+        out.push_str(&self.current.id);
+        out.push(':');
+        B64.encode_string(&bytes, out);
     }
 
     /// The clear text of a sealed value, or `stored` itself when it was never sealed.
@@ -185,15 +203,28 @@ impl Keyring {
 
     /// The blind index of an E.164 number under the current key (format in the module header).
     pub fn index(&self, e164: &str) -> String {
+        if let Some(index) = self.indexes.get(e164) {
+            return index;
+        }
         let mut mac = self.current.index.clone();
         mac.update(e164.as_bytes());
         let digest = mac.finalize().into_bytes();
-        format!("{INDEX_PREFIX}{}", hex::encode(&digest[..16]))
+        let index = format!("{INDEX_PREFIX}{}", hex::encode(&digest[..16]));
+        self.indexes.insert(e164.to_owned(), index.clone());
+        index
     }
 
     /// A record's JSON sealed as `{"version":N,"sealed":"enc1:…"}`.
     pub fn seal_body(&self, version: i64, json: &str) -> String {
-        serde_json::json!({ "version": version, "sealed": self.seal(json) }).to_string()
+        // Written by hand, not through serde_json: neither a key id (`valid_key_id`) nor base64
+        // has a character JSON escapes, and a record is sealed on every write of it.
+        let mut body = String::with_capacity(64 + json.len() * 4 / 3);
+        body.push_str("{\"version\":");
+        let _ = write!(body, "{version}");
+        body.push_str(",\"sealed\":\"");
+        self.seal_into(json, &mut body);
+        body.push_str("\"}");
+        body
     }
 
     /// The record JSON inside a [`Self::seal_body`] envelope; a body that is not one (written

@@ -35,7 +35,7 @@ use crate::verification::{Match, State, Verification};
 use crate::workflows::Workflow;
 use async_trait::async_trait;
 use parking_lot::Mutex;
-use records::{save_rows, still_current};
+use records::{save_row, save_rows, still_current};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -45,7 +45,13 @@ use tokio::sync::oneshot;
 
 /// Writes applied per transaction at most; bounds the latency one commit adds.
 const MAX_BATCH: usize = 2048;
+/// Read-only connections opened at start.
 const READERS: usize = 2;
+/// Read-only connections kept for reuse at most. A read finding none idle opens one; opening
+/// costs a file open, a `fchown`, the WAL index mapping and a parse of the whole schema, so
+/// the pool keeps what concurrent reads (every new number's actor loads its history) needed
+/// rather than closing them again (seen: one open per ten verifications with 2 kept).
+const READERS_KEPT: usize = 8;
 
 /// Schema versions, applied in order and tracked in SQLite's `user_version`. Append only.
 const MIGRATIONS: &[&str] = &[
@@ -115,7 +121,15 @@ const MIGRATIONS: &[&str] = &[
     delivery::MIGRATION,
     encryption::MIGRATION,
     encryption::MIGRATION_SEALED_ROWS,
+    // A verification's version beside its body, so a conditional write compares a column instead
+    // of parsing the stored JSON envelope (`json_extract`) on every write. Rows written before
+    // keep NULL here and are read through their body ([`STORED_VERSION`]).
+    "ALTER TABLE verifications ADD COLUMN version INTEGER;",
 ];
+
+/// A stored verification's version: the column, or for a row written before it existed the
+/// body's `version` (rows older still read as 0).
+pub const STORED_VERSION: &str = "COALESCE(verifications.version, json_extract(verifications.body, '$.version'), 0)";
 
 /// The statements of the send, check, receipt and callback paths, of hosted sessions and
 /// webhook deliveries, and of delivery state (messages, fallbacks and their scheduler), by name. Each must cost the same
@@ -153,21 +167,23 @@ pub const HOT_PATH_STATEMENTS: &[(&str, &str)] = &[
 ];
 
 /// Inserts a verification or replaces its state and body (the primary key decides).
+/// `?7` is the record's version, which its body `?6` carries too.
 pub const SAVE_VERIFICATION: &str =
-    "INSERT INTO verifications (request_id, application, phone, created_at_ms, state, body)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-     ON CONFLICT (request_id) DO UPDATE SET state = excluded.state, body = excluded.body";
+    "INSERT INTO verifications (request_id, application, phone, created_at_ms, state, body, version)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+     ON CONFLICT (request_id) DO UPDATE SET state = excluded.state, body = excluded.body,
+       version = excluded.version";
 
-/// Like [`SAVE_VERIFICATION`], only over version `?7` (the body's `version`, which `?6` carries
-/// one higher): a new record (`?7` = 0) is inserted only if none exists, a stored one replaced
-/// only while its version is still `?7`. One row changed when applied, none when a stale writer
-/// lost. The version lives in the body (rows written before it existed read as 0), so the check
-/// is one JSON field of one row found by primary key, and the schema did not change.
+/// Like [`SAVE_VERIFICATION`], only over stored version `?7 - 1` ([`STORED_VERSION`]): a record
+/// not stored is inserted, a stored one replaced only while its version is still the one the
+/// decision was made from. One row changed when applied, none when a stale writer lost: the
+/// check and the write are one statement on one row found by primary key.
 pub const SAVE_VERIFICATION_IF_VERSION: &str =
-    "INSERT INTO verifications (request_id, application, phone, created_at_ms, state, body)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-     ON CONFLICT (request_id) DO UPDATE SET state = excluded.state, body = excluded.body
-     WHERE COALESCE(json_extract(verifications.body, '$.version'), 0) = ?7";
+    "INSERT INTO verifications (request_id, application, phone, created_at_ms, state, body, version)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+     ON CONFLICT (request_id) DO UPDATE SET state = excluded.state, body = excluded.body,
+       version = excluded.version
+     WHERE COALESCE(verifications.version, json_extract(verifications.body, '$.version'), 0) = ?7 - 1";
 
 /// One ledger row per request id (a second charge of the same verification is ignored), free while
 /// the application's month has had fewer than `?8` charges before it. Decided in the one writer, so
@@ -284,14 +300,7 @@ impl SqliteStore {
 
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
-            let reader =
-                Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-                    .map_err(unavailable)?;
-            reader
-                .busy_timeout(std::time::Duration::from_secs(5))
-                .map_err(unavailable)?;
-            reader.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-            readers.push(reader);
+            readers.push(open_reader(path)?);
         }
 
         let (writer, jobs) = mpsc::channel();
@@ -330,11 +339,11 @@ impl SqliteStore {
             let pooled = readers.lock().pop();
             let conn = match pooled {
                 Some(conn) => conn,
-                None => Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(unavailable)?,
+                None => open_reader(&path)?,
             };
             let result = read(&conn);
             let mut pool = readers.lock();
-            if pool.len() < READERS {
+            if pool.len() < READERS_KEPT {
                 pool.push(conn);
             }
             result
@@ -345,6 +354,17 @@ impl SqliteStore {
         super::health::observe("sqlite", super::health::Op::Read, &result);
         result
     }
+}
+
+/// A read-only connection to the database at `path`, as the pool keeps them.
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let reader = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(unavailable)?;
+    reader
+        .busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(unavailable)?;
+    reader.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(reader)
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -458,9 +478,12 @@ fn write_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Output>, Stor
                 }
                 Job::ClaimFallbacks(claim, _) => Output::Claimed(delivery::claim(&tx, claim)?),
                 Job::SaveIfVersions(rows, head, writes, _) => {
-                    let applied = still_current(&tx, rows, head.as_ref())?;
+                    let applied = match (&rows[..], head) {
+                        // The common case, one record and no head: checked and written at once.
+                        ([row], None) => save_row(&tx, row, true)?,
+                        _ => still_current(&tx, rows, head.as_ref())? && save_rows(&tx, rows).map(|_| true)?,
+                    };
                     if applied {
-                        save_rows(&tx, rows)?;
                         delivery::apply(&tx, writes)?;
                     }
                     Output::Put(applied)

@@ -1,7 +1,10 @@
 //! The SQLite store's verification rows ([`Row`], shared with PostgreSQL): their upsert
 //! (conditional over the record's version when asked) and its charge with the month's running
 //! totals, and a record read back.
-use super::{unavailable, ADD_USAGE, COUNT_CHARGE, INSERT_CHARGE, SAVE_VERIFICATION, SAVE_VERIFICATION_IF_VERSION};
+use super::{
+    unavailable, ADD_USAGE, COUNT_CHARGE, INSERT_CHARGE, SAVE_VERIFICATION, SAVE_VERIFICATION_IF_VERSION,
+    STORED_VERSION,
+};
 use crate::billing;
 use crate::store::rows::Row;
 use crate::store::{Head, StoreError};
@@ -10,7 +13,7 @@ use rusqlite::{params, OptionalExtension, Transaction};
 /// Writes verification rows: each upserted, and its charge added once (with the month's totals).
 pub(super) fn save_rows(tx: &Transaction<'_>, rows: &[Row]) -> Result<(), StoreError> {
     for r in rows {
-        save_row(tx, r, None)?;
+        save_row(tx, r, false)?;
     }
     Ok(())
 }
@@ -39,7 +42,9 @@ pub(super) fn still_current(tx: &Transaction<'_>, rows: &[Row], head: Option<&He
         }
     }
     let mut stored = tx
-        .prepare_cached("SELECT COALESCE(json_extract(body, '$.version'), 0) FROM verifications WHERE request_id = ?1")
+        .prepare_cached(&format!(
+            "SELECT {STORED_VERSION} FROM verifications WHERE request_id = ?1"
+        ))
         .map_err(unavailable)?;
     for r in rows {
         let version: Option<i64> = stored
@@ -53,70 +58,63 @@ pub(super) fn still_current(tx: &Transaction<'_>, rows: &[Row], head: Option<&He
     Ok(true)
 }
 
-/// Writes one verification row, only over version `expected` when given; its charge (once) only
-/// if the row was written. Returns whether it was.
-pub(super) fn save_row(tx: &Transaction<'_>, r: &Row, expected: Option<i64>) -> Result<bool, StoreError> {
-    let mut charge = tx.prepare_cached(INSERT_CHARGE).map_err(unavailable)?;
-    let mut count_charge = tx.prepare_cached(COUNT_CHARGE).map_err(unavailable)?;
-    let mut add_usage = tx.prepare_cached(ADD_USAGE).map_err(unavailable)?;
-    {
-        let written = match expected {
-            None => tx
-                .prepare_cached(SAVE_VERIFICATION)
-                .map_err(unavailable)?
-                .execute(params![
-                    r.request_id,
-                    r.application,
-                    r.phone,
-                    r.created_at_ms,
-                    r.state,
-                    r.body
-                ]),
-            Some(version) => tx
-                .prepare_cached(SAVE_VERIFICATION_IF_VERSION)
-                .map_err(unavailable)?
-                .execute(params![
-                    r.request_id,
-                    r.application,
-                    r.phone,
-                    r.created_at_ms,
-                    r.state,
-                    r.body,
-                    version
-                ]),
-        }
+/// Writes one verification row, only over the version it was read at (`version - 1`, or not
+/// stored at all) when `conditional`; its charge (once) only if the row was written. Returns
+/// whether it was.
+pub(super) fn save_row(tx: &Transaction<'_>, r: &Row, conditional: bool) -> Result<bool, StoreError> {
+    let sql = if conditional {
+        SAVE_VERIFICATION_IF_VERSION
+    } else {
+        SAVE_VERIFICATION
+    };
+    let written = tx
+        .prepare_cached(sql)
+        .map_err(unavailable)?
+        .execute(params![
+            r.request_id,
+            r.application,
+            r.phone,
+            r.created_at_ms,
+            r.state,
+            r.body,
+            r.version
+        ])
         .map_err(unavailable)?;
-        if written == 0 {
-            return Ok(false);
-        }
-        if let Some(c) = &r.charge {
-            // No row back: this verification was charged before (resend, fallback).
-            let free: Option<bool> = charge
-                .query_row(
-                    params![
-                        r.request_id,
-                        r.application,
-                        c.month,
-                        c.at_ms,
-                        c.channel,
-                        c.country,
-                        c.amount_micros,
-                        billing::FREE_PER_MONTH as i64
-                    ],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(unavailable)?;
-            if let Some(free) = free {
-                count_charge
-                    .execute(params![r.application, c.month])
-                    .map_err(unavailable)?;
-                let billed = if free { 0 } else { c.amount_micros };
-                add_usage
-                    .execute(params![r.application, c.month, c.channel, c.country, free, billed])
-                    .map_err(unavailable)?;
-            }
-        }
+    if written == 0 {
+        return Ok(false);
+    }
+    let Some(c) = &r.charge else {
+        return Ok(true);
+    };
+    // No row back: this verification was charged before (resend, fallback).
+    let free: Option<bool> = tx
+        .prepare_cached(INSERT_CHARGE)
+        .map_err(unavailable)?
+        .query_row(
+            params![
+                r.request_id,
+                r.application,
+                c.month,
+                c.at_ms,
+                c.channel,
+                c.country,
+                c.amount_micros,
+                billing::FREE_PER_MONTH as i64
+            ],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(unavailable)?;
+    if let Some(free) = free {
+        tx.prepare_cached(COUNT_CHARGE)
+            .map_err(unavailable)?
+            .execute(params![r.application, c.month])
+            .map_err(unavailable)?;
+        let billed = if free { 0 } else { c.amount_micros };
+        tx.prepare_cached(ADD_USAGE)
+            .map_err(unavailable)?
+            .execute(params![r.application, c.month, c.channel, c.country, free, billed])
+            .map_err(unavailable)?;
     }
     Ok(true)
 }
