@@ -35,7 +35,7 @@ use crate::verification::{Match, State, Verification};
 use crate::workflows::Workflow;
 use async_trait::async_trait;
 use parking_lot::Mutex;
-use records::{save_row, save_rows, still_current};
+use records::{save_if_current, save_rows};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -123,13 +123,25 @@ const MIGRATIONS: &[&str] = &[
     encryption::MIGRATION_SEALED_ROWS,
     // A verification's version beside its body, so a conditional write compares a column instead
     // of parsing the stored JSON envelope (`json_extract`) on every write. Rows written before
-    // keep NULL here and are read through their body ([`STORED_VERSION`]).
+    // keep NULL here and are read through their body ([`stored_version!`]).
     "ALTER TABLE verifications ADD COLUMN version INTEGER;",
 ];
 
-/// A stored verification's version: the column, or for a row written before it existed the
-/// body's `version` (rows older still read as 0).
-pub const STORED_VERSION: &str = "COALESCE(verifications.version, json_extract(verifications.body, '$.version'), 0)";
+/// A stored verification's version, as SQL: the column, or for a row written before it existed
+/// the body's `version` (rows older still read as 0). A macro so that `concat!` can put the one
+/// spelling into both statements that compare it.
+macro_rules! stored_version {
+    () => {
+        "COALESCE(verifications.version, json_extract(verifications.body, '$.version'), 0)"
+    };
+}
+
+/// The version a stored verification `?1` is at ([`stored_version!`]).
+pub const STORED_VERSION: &str = concat!(
+    "SELECT ",
+    stored_version!(),
+    " FROM verifications WHERE request_id = ?1"
+);
 
 /// The statements of the send, check, receipt and callback paths, of hosted sessions and
 /// webhook deliveries, and of delivery state (messages, fallbacks and their scheduler), by name. Each must cost the same
@@ -174,16 +186,19 @@ pub const SAVE_VERIFICATION: &str =
      ON CONFLICT (request_id) DO UPDATE SET state = excluded.state, body = excluded.body,
        version = excluded.version";
 
-/// Like [`SAVE_VERIFICATION`], only over stored version `?7 - 1` ([`STORED_VERSION`]): a record
+/// Like [`SAVE_VERIFICATION`], only over stored version `?7 - 1` ([`stored_version!`]): a record
 /// not stored is inserted, a stored one replaced only while its version is still the one the
 /// decision was made from. One row changed when applied, none when a stale writer lost: the
 /// check and the write are one statement on one row found by primary key.
-pub const SAVE_VERIFICATION_IF_VERSION: &str =
+pub const SAVE_VERIFICATION_IF_VERSION: &str = concat!(
     "INSERT INTO verifications (request_id, application, phone, created_at_ms, state, body, version)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
      ON CONFLICT (request_id) DO UPDATE SET state = excluded.state, body = excluded.body,
        version = excluded.version
-     WHERE COALESCE(verifications.version, json_extract(verifications.body, '$.version'), 0) = ?7 - 1";
+     WHERE ",
+    stored_version!(),
+    " = ?7 - 1"
+);
 
 /// One ledger row per request id (a second charge of the same verification is ignored), free while
 /// the application's month has had fewer than `?8` charges before it. Decided in the one writer, so
@@ -478,11 +493,7 @@ fn write_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Output>, Stor
                 }
                 Job::ClaimFallbacks(claim, _) => Output::Claimed(delivery::claim(&tx, claim)?),
                 Job::SaveIfVersions(rows, head, writes, _) => {
-                    let applied = match (&rows[..], head) {
-                        // The common case, one record and no head: checked and written at once.
-                        ([row], None) => save_row(&tx, row, true)?,
-                        _ => still_current(&tx, rows, head.as_ref())? && save_rows(&tx, rows).map(|_| true)?,
-                    };
+                    let applied = save_if_current(&tx, rows, head.as_ref())?;
                     if applied {
                         delivery::apply(&tx, writes)?;
                     }

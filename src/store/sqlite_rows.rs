@@ -18,11 +18,27 @@ pub(super) fn save_rows(tx: &Transaction<'_>, rows: &[Row]) -> Result<(), StoreE
     Ok(())
 }
 
+/// A conditional save of `rows` ([`crate::store::Store::save_if_versions`]): written if
+/// [`still_current`], else nothing. Returns whether they were. One record without a head, the
+/// common case, is checked and written by one statement ([`SAVE_VERIFICATION_IF_VERSION`]).
+pub(super) fn save_if_current(tx: &Transaction<'_>, rows: &[Row], head: Option<&Head>) -> Result<bool, StoreError> {
+    match (rows, head) {
+        ([row], None) => save_row(tx, row, true),
+        _ => {
+            let current = still_current(tx, rows, head)?;
+            if current {
+                save_rows(tx, rows)?;
+            }
+            Ok(current)
+        }
+    }
+}
+
 /// Whether a conditional save of `rows` ([`crate::store::Store::save_if_versions`]) applies:
 /// each row is stored at the version it was read at (`version - 1`, or not stored at all), and
 /// no verification of `head`'s number but the known one was created since the writer looked.
 /// Run in the writer's transaction, so nothing changes between this and the writes.
-pub(super) fn still_current(tx: &Transaction<'_>, rows: &[Row], head: Option<&Head>) -> Result<bool, StoreError> {
+fn still_current(tx: &Transaction<'_>, rows: &[Row], head: Option<&Head>) -> Result<bool, StoreError> {
     if let Some(head) = head {
         let other = tx
             .prepare_cached(
@@ -41,11 +57,7 @@ pub(super) fn still_current(tx: &Transaction<'_>, rows: &[Row], head: Option<&He
             return Ok(false);
         }
     }
-    let mut stored = tx
-        .prepare_cached(&format!(
-            "SELECT {STORED_VERSION} FROM verifications WHERE request_id = ?1"
-        ))
-        .map_err(unavailable)?;
+    let mut stored = tx.prepare_cached(STORED_VERSION).map_err(unavailable)?;
     for r in rows {
         let version: Option<i64> = stored
             .query_row(params![r.request_id], |row| row.get(0))
@@ -61,7 +73,7 @@ pub(super) fn still_current(tx: &Transaction<'_>, rows: &[Row], head: Option<&He
 /// Writes one verification row, only over the version it was read at (`version - 1`, or not
 /// stored at all) when `conditional`; its charge (once) only if the row was written. Returns
 /// whether it was.
-pub(super) fn save_row(tx: &Transaction<'_>, r: &Row, conditional: bool) -> Result<bool, StoreError> {
+fn save_row(tx: &Transaction<'_>, r: &Row, conditional: bool) -> Result<bool, StoreError> {
     let sql = if conditional {
         SAVE_VERIFICATION_IF_VERSION
     } else {

@@ -221,10 +221,9 @@ pub(super) fn apply(tx: &Transaction<'_>, job: &SessionJob) -> Result<SessionOut
             SessionOutput::Flag(replace_session(tx, update)?)
         }
         SessionJob::SaveWithSession(update, head, _) => {
-            if !super::still_current(tx, &update.rows, head.as_ref())? {
+            if !super::save_if_current(tx, &update.rows, head.as_ref())? {
                 return Ok(SessionOutput::Saved(SessionSaved::default()));
             }
-            super::save_rows(tx, &update.rows)?;
             let session = replace_session(tx, update)?;
             super::delivery::apply(tx, &update.delivery)?;
             SessionOutput::Saved(SessionSaved { records: true, session })
