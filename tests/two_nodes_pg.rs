@@ -167,13 +167,11 @@ fn two_nodes_on_one_postgresql_decide_as_one() {
     let (_, body) = check(&a, receipt_phone, &last_code(&smsc, receipt_phone));
     assert_eq!(body["status"], "Approved", "{body}");
     assert_eq!(body["phone"]["verification_method"], "sms", "{body}");
-    let delivered = body["phone"]["lifecycle"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["type"] == "PHONE_DELIVERY_DELIVERED")
-        .count();
-    assert_eq!(delivered, 1, "{body}");
+    assert_eq!(
+        common::lifecycle_count(&body["phone"], "PHONE_DELIVERY_DELIVERED"),
+        1,
+        "{body}"
+    );
 
     // 40 wrong codes at once, split: exactly max_code_attempts (2) are counted.
     let phone = "+14155552683";

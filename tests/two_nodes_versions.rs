@@ -92,13 +92,11 @@ fn one_node_decides_a_receipt_racing_its_send_in_turn_without_losing_a_write() {
         let checked = server.check(phone, &common::smsc::code_in(&text));
         assert_eq!(checked["status"], "Approved", "{checked}");
         assert_eq!(checked["phone"]["verification_method"], "sms", "{checked}");
-        let delivered_entries = checked["phone"]["lifecycle"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["type"] == "PHONE_DELIVERY_DELIVERED")
-            .count();
-        assert_eq!(delivered_entries, 1, "{checked}");
+        assert_eq!(
+            common::lifecycle_count(&checked["phone"], "PHONE_DELIVERY_DELIVERED"),
+            1,
+            "{checked}"
+        );
     }
     let db = rusqlite::Connection::open(dir.path().join("data/otpgate.db")).unwrap();
     let settled: i64 = db

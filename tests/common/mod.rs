@@ -211,3 +211,14 @@ impl Drop for Server {
 pub fn wrong(code: &str) -> String {
     code.chars().map(|c| if c == '0' { '1' } else { '0' }).collect()
 }
+
+/// How many entries of lifecycle type `kind` (`PHONE_DELIVERY_DELIVERED`, ...) a check's or a
+/// report's `phone` object holds.
+pub fn lifecycle_count(phone: &Value, kind: &str) -> usize {
+    phone["lifecycle"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == kind)
+        .count()
+}
